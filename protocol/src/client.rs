@@ -1,0 +1,227 @@
+//! Messages a client sends. Every one may carry `rid`; the reply carries it back as `re`.
+
+use crate::ids::{AttachmentId, ClientId, RequestId, SessionId, ThreadId, UserId};
+use crate::model::{Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
+use crate::signal::{SignalData, SignalPeer};
+use serde::{Deserialize, Serialize};
+
+/// A client → server message, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The first frame of every connection: proves who the user is.
+    Hello {
+        /// The protocol version the client speaks; must be 1.
+        v: u32,
+        /// An access token from `POST /api/login`, or one signed by the school portal.
+        token: String,
+        /// The `resume` token of an earlier `welcome`, to get back sessions and queue places.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Liveness from the application side; answered with `pong`.
+    Ping {},
+    /// Staff: set availability.
+    SetStatus { status: SetStatus },
+    /// Teachers and support staff, optionally those of one subject.
+    ListTeachers {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+    },
+    /// Student: ask for help.
+    RequestHelp {
+        subject: String,
+        form: Form,
+        mode: Mode,
+        topic: String,
+        /// A named teacher or support staff member.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher: Option<UserId>,
+    },
+    /// Student: withdraw an open request.
+    CancelRequest { request: RequestId },
+    /// Staff: accept an offered request; starts an individual session.
+    Accept { request: RequestId },
+    /// Staff: decline an offered request; it goes to the next teacher.
+    Decline { request: RequestId },
+    /// Staff: take the head of a subject queue (any of their subjects when absent).
+    TakeNext {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+    },
+    /// Staff: the queue of one of their subjects (all of them when absent).
+    ListQueue {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+    },
+    /// Staff: start a group or frontal session.
+    CreateSession {
+        form: Form,
+        subject: String,
+        title: String,
+        /// Students (or staff) to invite.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        invite: Vec<UserId>,
+        /// A whole class to invite.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<String>,
+        /// Queued requests of the subject to pull into the session.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        from_requests: Vec<RequestId>,
+    },
+    /// Join a session one is invited to (or rejoin one left).
+    JoinSession { session: SessionId },
+    /// Leave a session; the host leaving a group or frontal session does not end it.
+    LeaveSession { session: SessionId },
+    /// Host: end the session for everyone.
+    EndSession { session: SessionId },
+    /// Member: ask for the floor.
+    RaiseHand { session: SessionId },
+    /// Member: lower one's own hand; host: lower anyone's.
+    LowerHand {
+        session: SessionId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
+    },
+    /// Host: give a member the floor (in a frontal session, the right to publish media).
+    GrantFloor { session: SessionId, user: UserId },
+    /// Host: take the floor back; a floor holder may give it back themselves.
+    RevokeFloor { session: SessionId },
+    /// Host: stop forwarding a member's track of one kind.
+    Mute {
+        session: SessionId,
+        user: UserId,
+        kind: TrackKind,
+    },
+    /// Host: lift a mute; the member may publish that kind again.
+    Unmute {
+        session: SessionId,
+        user: UserId,
+        kind: TrackKind,
+    },
+    /// Host: remove a member from the session.
+    RemoveMember { session: SessionId, user: UserId },
+    /// WebRTC negotiation: SDP or an ICE candidate for a member (P2P) or for the SFU.
+    Signal {
+        session: SessionId,
+        to: SignalPeer,
+        data: SignalData,
+    },
+    /// Member: report the state of one's own media.
+    MediaState {
+        session: SessionId,
+        state: MediaState,
+    },
+    /// Member: the peer-to-peer path failed; move the session to the SFU.
+    MediaFailed { session: SessionId },
+    /// Post a chat message; `sent` answers after it is durable.
+    Send {
+        thread: ThreadId,
+        client_id: ClientId,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentId>,
+    },
+    /// A page of a thread's messages, newest first before `before`, oldest first after `after`.
+    History {
+        thread: ThreadId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// The user's threads with unread counts.
+    Threads {},
+    /// Mark a thread read up to `seq`.
+    Read { thread: ThreadId, seq: i64 },
+    /// Ephemeral: the user is typing in a thread.
+    Typing { thread: ThreadId },
+    /// Start a group thread with chosen people, or a class thread.
+    CreateThread {
+        kind: ThreadKind,
+        title: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<UserId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<String>,
+    },
+}
+
+impl ClientMessage {
+    /// Every `type` a client may send, in documentation order.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "ping",
+        "set_status",
+        "list_teachers",
+        "request_help",
+        "cancel_request",
+        "accept",
+        "decline",
+        "take_next",
+        "list_queue",
+        "create_session",
+        "join_session",
+        "leave_session",
+        "end_session",
+        "raise_hand",
+        "lower_hand",
+        "grant_floor",
+        "revoke_floor",
+        "mute",
+        "unmute",
+        "remove_member",
+        "signal",
+        "media_state",
+        "media_failed",
+        "send",
+        "history",
+        "threads",
+        "read",
+        "typing",
+        "create_thread",
+    ];
+
+    /// Whether `ty` names a client message.
+    pub fn is_known_type(ty: &str) -> bool {
+        Self::TYPES.contains(&ty)
+    }
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMessage::Hello { .. } => "hello",
+            ClientMessage::Ping {} => "ping",
+            ClientMessage::SetStatus { .. } => "set_status",
+            ClientMessage::ListTeachers { .. } => "list_teachers",
+            ClientMessage::RequestHelp { .. } => "request_help",
+            ClientMessage::CancelRequest { .. } => "cancel_request",
+            ClientMessage::Accept { .. } => "accept",
+            ClientMessage::Decline { .. } => "decline",
+            ClientMessage::TakeNext { .. } => "take_next",
+            ClientMessage::ListQueue { .. } => "list_queue",
+            ClientMessage::CreateSession { .. } => "create_session",
+            ClientMessage::JoinSession { .. } => "join_session",
+            ClientMessage::LeaveSession { .. } => "leave_session",
+            ClientMessage::EndSession { .. } => "end_session",
+            ClientMessage::RaiseHand { .. } => "raise_hand",
+            ClientMessage::LowerHand { .. } => "lower_hand",
+            ClientMessage::GrantFloor { .. } => "grant_floor",
+            ClientMessage::RevokeFloor { .. } => "revoke_floor",
+            ClientMessage::Mute { .. } => "mute",
+            ClientMessage::Unmute { .. } => "unmute",
+            ClientMessage::RemoveMember { .. } => "remove_member",
+            ClientMessage::Signal { .. } => "signal",
+            ClientMessage::MediaState { .. } => "media_state",
+            ClientMessage::MediaFailed { .. } => "media_failed",
+            ClientMessage::Send { .. } => "send",
+            ClientMessage::History { .. } => "history",
+            ClientMessage::Threads {} => "threads",
+            ClientMessage::Read { .. } => "read",
+            ClientMessage::Typing { .. } => "typing",
+            ClientMessage::CreateThread { .. } => "create_thread",
+        }
+    }
+}

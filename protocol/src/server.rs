@@ -1,0 +1,198 @@
+//! Messages the server sends: replies (carrying the request's `rid` as `re`) and pushes.
+
+use crate::codes::ErrorCode;
+use crate::ids::{RequestId, SessionId, ThreadId, UserId};
+use crate::model::{
+    ChatMessage, DeferReason, DeferredRequest, EndReason, IceServer, MediaPath, Member,
+    OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Status, TeacherInfo, ThreadSummary,
+    UserInfo,
+};
+use crate::signal::{SignalData, SignalPeer};
+use serde::{Deserialize, Serialize};
+
+/// A server → client message, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to a valid `hello`.
+    Welcome {
+        v: u32,
+        user: UserInfo,
+        /// A token to present as `hello.resume` after a reconnect within the grace period.
+        resume: String,
+        /// Whether this connection took over an earlier one's sessions and queue place.
+        resumed: bool,
+        /// STUN and TURN servers for peer connections.
+        ice_servers: Vec<IceServer>,
+    },
+    /// A request failed; `re` names it when it carried `rid`.
+    Error { code: ErrorCode, message: String },
+    /// A state-changing request succeeded and has no richer reply.
+    Ok {},
+    /// The answer to `ping`.
+    Pong {},
+    /// A staff member's availability changed.
+    Presence { user: UserId, status: Status },
+    /// The answer to `list_teachers`.
+    Teachers { teachers: Vec<TeacherInfo> },
+    /// The answer to `list_queue`, and a push to available staff when a queue changes.
+    Queue { requests: Vec<QueueEntry> },
+    /// The student's request is in its subject's queue.
+    RequestQueued { request: QueuedRequest },
+    /// The student's place in the queue (or its estimate) changed.
+    QueuePosition { request: QueuedRequest },
+    /// Staff: a request offered to this staff member; `accept` or `decline` it.
+    HelpOffer {
+        request: OfferedRequest,
+        /// Seconds until the offer passes to the next teacher.
+        expires_in: u32,
+    },
+    /// Staff: an offer is no longer open (timed out, cancelled, or taken elsewhere).
+    OfferWithdrawn { request: RequestId },
+    /// The request was cancelled.
+    RequestCancelled { request: RequestId },
+    /// The request became a thread to be answered offline.
+    RequestDeferred {
+        request: DeferredRequest,
+        thread: ThreadId,
+        reason: DeferReason,
+        /// When the named teacher is next available, in the school's time zone (ISO 8601).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_available: Option<String>,
+    },
+    /// A staff member replied to a deferred request's thread.
+    RequestAnswered {
+        request: RequestId,
+        thread: ThreadId,
+        by: UserId,
+    },
+    /// A session began with this user as a member.
+    SessionStarted { session: SessionInfo },
+    /// This user is invited to a group or frontal session; `join_session` to enter.
+    SessionInvite {
+        session: SessionInfo,
+        from: UserInfo,
+    },
+    /// A full snapshot of a session after every change; `version` only grows.
+    SessionState {
+        session: SessionId,
+        version: u64,
+        media: MediaPath,
+        members: Vec<Member>,
+        /// The member holding the floor, if any.
+        #[serde(default)]
+        floor: Option<UserId>,
+        /// Raised hands, in the order they were raised.
+        hands: Vec<UserId>,
+    },
+    /// The session ended, or this user was removed from it.
+    SessionEnded {
+        session: SessionId,
+        reason: EndReason,
+    },
+    /// WebRTC negotiation from a member or from the SFU.
+    Signal {
+        session: SessionId,
+        from: SignalPeer,
+        data: SignalData,
+    },
+    /// The sender's message is durable.
+    Sent { message: ChatMessage },
+    /// A new message in one of the user's threads.
+    Message { message: ChatMessage },
+    /// The answer to `history`, oldest first.
+    History {
+        thread: ThreadId,
+        messages: Vec<ChatMessage>,
+        /// Whether older (for `before`) or newer (for `after`) messages remain.
+        has_more: bool,
+    },
+    /// The answer to `threads`.
+    Threads { threads: Vec<ThreadSummary> },
+    /// The user became a member of a thread.
+    ThreadAdded { thread: ThreadSummary },
+    /// A member read a thread up to `seq`.
+    ReadReceipt {
+        thread: ThreadId,
+        user: UserId,
+        seq: i64,
+    },
+    /// A member is typing in a thread.
+    Typing { thread: ThreadId, user: UserId },
+    /// The server is going down; reconnect after the hint.
+    ServerShutdown { retry_after_ms: u32 },
+}
+
+impl ServerMessage {
+    /// Every `type` the server sends, in documentation order.
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "error",
+        "ok",
+        "pong",
+        "presence",
+        "teachers",
+        "queue",
+        "request_queued",
+        "queue_position",
+        "help_offer",
+        "offer_withdrawn",
+        "request_cancelled",
+        "request_deferred",
+        "request_answered",
+        "session_started",
+        "session_invite",
+        "session_state",
+        "session_ended",
+        "signal",
+        "sent",
+        "message",
+        "history",
+        "threads",
+        "thread_added",
+        "read_receipt",
+        "typing",
+        "server_shutdown",
+    ];
+
+    /// The `type` tag of this message, also the metrics label.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Ok {} => "ok",
+            ServerMessage::Pong {} => "pong",
+            ServerMessage::Presence { .. } => "presence",
+            ServerMessage::Teachers { .. } => "teachers",
+            ServerMessage::Queue { .. } => "queue",
+            ServerMessage::RequestQueued { .. } => "request_queued",
+            ServerMessage::QueuePosition { .. } => "queue_position",
+            ServerMessage::HelpOffer { .. } => "help_offer",
+            ServerMessage::OfferWithdrawn { .. } => "offer_withdrawn",
+            ServerMessage::RequestCancelled { .. } => "request_cancelled",
+            ServerMessage::RequestDeferred { .. } => "request_deferred",
+            ServerMessage::RequestAnswered { .. } => "request_answered",
+            ServerMessage::SessionStarted { .. } => "session_started",
+            ServerMessage::SessionInvite { .. } => "session_invite",
+            ServerMessage::SessionState { .. } => "session_state",
+            ServerMessage::SessionEnded { .. } => "session_ended",
+            ServerMessage::Signal { .. } => "signal",
+            ServerMessage::Sent { .. } => "sent",
+            ServerMessage::Message { .. } => "message",
+            ServerMessage::History { .. } => "history",
+            ServerMessage::Threads { .. } => "threads",
+            ServerMessage::ThreadAdded { .. } => "thread_added",
+            ServerMessage::ReadReceipt { .. } => "read_receipt",
+            ServerMessage::Typing { .. } => "typing",
+            ServerMessage::ServerShutdown { .. } => "server_shutdown",
+        }
+    }
+
+    /// An `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}

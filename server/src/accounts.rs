@@ -1,0 +1,535 @@
+//! Creating accounts: the first administrator, the demo school, `konsult user add` and
+//! `konsult user import`, and the token secret kept in the data folder.
+
+use crate::auth::{generate_password, generate_secret, hash_password};
+use crate::store::Store;
+use crate::store::users::NewUser;
+use konsult_config::Config;
+use konsult_protocol::model::Role;
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
+
+/// A problem with an account to create, reported to whoever runs the command.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// The file in the data folder holding the generated token secret.
+const SECRET_FILE: &str = "jwt_secret";
+
+/// The HS256 secret: from config, else from the data folder, generated on first start.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(secret) = &config.auth.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.server.data.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+    }
+    let secret = generate_secret(32);
+    write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated the token secret");
+    Ok(secret)
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Creates the `admin` account with a random password when no administrator exists, and
+/// returns the password so it can be shown once.
+pub async fn ensure_admin(store: &Store) -> Result<Option<String>, AccountError> {
+    if store.has_admin().await? {
+        return Ok(None);
+    }
+    let password = generate_password();
+    let hash = hash_off_thread(password.clone()).await;
+    let admin = NewUser {
+        login: unused_login(store, "admin").await?,
+        name: "Администратор".into(),
+        role: Role::Admin,
+        class: None,
+        subjects: Vec::new(),
+        password_hash: Some(hash),
+        external_id: None,
+    };
+    store.insert_users(&[admin]).await?;
+    Ok(Some(password))
+}
+
+async fn unused_login(store: &Store, base: &str) -> Result<String, AccountError> {
+    for n in 0..100 {
+        let login = if n == 0 {
+            base.to_string()
+        } else {
+            format!("{base}{n}")
+        };
+        if store.user_by_login(&login).await?.is_none() {
+            return Ok(login);
+        }
+    }
+    Err(AccountError::Invalid(
+        "no free login for the administrator".into(),
+    ))
+}
+
+async fn hash_off_thread(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .unwrap_or_default()
+}
+
+/// The demo school's subjects: code and Russian name.
+pub const DEMO_SUBJECTS: [(&str, &str); 3] = [
+    ("math", "Математика"),
+    ("physics", "Физика"),
+    ("russian", "Русский язык"),
+];
+
+/// Seeds the demo school; accounts that exist already are left as they are.
+pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
+    store.ensure_subjects(&DEMO_SUBJECTS).await?;
+    // Every demo account shares the published password `demo`, so one hash serves them all.
+    let hash = hash_off_thread("demo".into()).await;
+    let staff = |login: &str, name: &str, role: Role, subjects: &[&str]| NewUser {
+        login: login.into(),
+        name: name.into(),
+        role,
+        class: None,
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        password_hash: Some(hash.clone()),
+        external_id: None,
+    };
+    let mut users = vec![
+        staff("admin", "Администратор", Role::Admin, &[]),
+        staff(
+            "teacher1",
+            "Анна Петровна Смирнова",
+            Role::Teacher,
+            &["math", "physics"],
+        ),
+        staff(
+            "teacher2",
+            "Игорь Николаевич Волков",
+            Role::Teacher,
+            &["math"],
+        ),
+        staff(
+            "teacher3",
+            "Елена Сергеевна Кузнецова",
+            Role::Teacher,
+            &["russian"],
+        ),
+        staff(
+            "psychologist1",
+            "Ольга Викторовна Соколова",
+            Role::Support,
+            &[],
+        ),
+    ];
+    for n in 1..=30 {
+        users.push(NewUser {
+            login: format!("student{n}"),
+            name: format!("Ученик {n}"),
+            role: Role::Student,
+            class: Some("9A".into()),
+            subjects: Vec::new(),
+            password_hash: Some(hash.clone()),
+            external_id: None,
+        });
+    }
+    Ok(store.insert_users_if_missing(&users).await?)
+}
+
+/// Checks one account's fields; `line` names it in errors.
+fn validate(user: &NewUser, line: Option<usize>) -> Result<(), AccountError> {
+    let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+    let valid_login = !user.login.is_empty()
+        && user.login.len() <= 64
+        && user
+            .login
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !valid_login {
+        return Err(AccountError::Invalid(format!(
+            "{at}login {:?}: use 1 to 64 letters, digits, '.', '_', '-' or '@'",
+            user.login
+        )));
+    }
+    if user.name.trim().is_empty() || user.name.chars().count() > 200 {
+        return Err(AccountError::Invalid(format!(
+            "{at}name must be 1 to 200 characters"
+        )));
+    }
+    if user.role == Role::Student && user.class.is_none() {
+        return Err(AccountError::Invalid(format!(
+            "{at}a student needs a class"
+        )));
+    }
+    for subject in &user.subjects {
+        if subject.is_empty()
+            || subject.len() > 64
+            || !subject
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(AccountError::Invalid(format!(
+                "{at}subject {subject:?}: use letters, digits, '_' or '-'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Splits a subjects cell: `math physics`, `math;physics` or `math,physics`.
+pub fn parse_subjects(cell: &str) -> Vec<String> {
+    let mut out: Vec<String> = cell
+        .split([' ', ';', ',', '|'])
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// An account for `konsult user add`, password included (generated when not given).
+#[derive(Debug)]
+pub struct AddUser {
+    pub login: String,
+    pub name: String,
+    pub role: Role,
+    pub class: Option<String>,
+    pub subjects: Vec<String>,
+    pub password: Option<String>,
+}
+
+/// `konsult user add`: creates one account; returns the password when it was generated.
+pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, AccountError> {
+    let generated = add.password.is_none().then(generate_password);
+    let password = add.password.or(generated.clone()).unwrap_or_default();
+    let user = NewUser {
+        login: add.login,
+        name: add.name,
+        role: add.role,
+        class: add.class.filter(|c| !c.is_empty()),
+        subjects: add.subjects,
+        password_hash: None,
+        external_id: None,
+    };
+    validate(&user, None)?;
+    if store.user_by_login(&user.login).await?.is_some() {
+        return Err(AccountError::Invalid(format!(
+            "login {:?} already exists",
+            user.login
+        )));
+    }
+    let user = NewUser {
+        password_hash: Some(hash_off_thread(password).await),
+        ..user
+    };
+    store.insert_users(&[user]).await?;
+    Ok(generated)
+}
+
+/// One row of an import, before hashing.
+#[derive(Debug)]
+struct ImportRow {
+    user: NewUser,
+    password: String,
+    generated: bool,
+}
+
+/// The outcome of `konsult user import`.
+#[derive(Debug)]
+pub struct Imported {
+    pub created: usize,
+    /// `(login, password)` for rows whose password was generated.
+    pub generated: Vec<(String, String)>,
+}
+
+/// Reads and checks a whole CSV file; any bad row fails the file with its line number.
+fn parse_import(text: &str) -> Result<Vec<ImportRow>, AccountError> {
+    let first_line = text.lines().next().unwrap_or_default();
+    // Spreadsheets in Russian locales export with `;`.
+    let delimiter = if first_line.contains(';') && !first_line.contains(',') {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| AccountError::Invalid(format!("line 1: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+        .collect();
+    const KNOWN: [&str; 6] = ["login", "name", "role", "class", "subjects", "password"];
+    if let Some(unknown) = headers.iter().find(|h| !KNOWN.contains(&h.as_str())) {
+        return Err(AccountError::Invalid(format!(
+            "line 1: unknown column {unknown:?}; columns are {}",
+            KNOWN.join(", ")
+        )));
+    }
+    for required in ["login", "name", "role"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(AccountError::Invalid(format!(
+                "line 1: missing column {required:?}"
+            )));
+        }
+    }
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            AccountError::Invalid(format!("line {line}: {e}"))
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != headers.len() {
+            return Err(AccountError::Invalid(format!(
+                "line {line}: {} fields, the header has {}",
+                record.len(),
+                headers.len()
+            )));
+        }
+        let get = |name: &str| col(name).and_then(|i| record.get(i)).unwrap_or_default();
+        let role = Role::parse(&get("role").to_lowercase()).ok_or_else(|| {
+            AccountError::Invalid(format!(
+                "line {line}: role {:?}: use student, teacher, support or admin",
+                get("role")
+            ))
+        })?;
+        let user = NewUser {
+            login: get("login").to_string(),
+            name: get("name").to_string(),
+            role,
+            class: Some(get("class").to_string()).filter(|c| !c.is_empty()),
+            subjects: parse_subjects(get("subjects")),
+            password_hash: None,
+            external_id: None,
+        };
+        validate(&user, Some(line))?;
+        if !seen.insert(user.login.to_lowercase()) {
+            return Err(AccountError::Invalid(format!(
+                "line {line}: login {:?} appears twice in the file",
+                user.login
+            )));
+        }
+        let given = get("password");
+        let generated = given.is_empty();
+        rows.push(ImportRow {
+            password: if generated {
+                generate_password()
+            } else {
+                given.to_string()
+            },
+            user,
+            generated,
+        });
+    }
+    Ok(rows)
+}
+
+/// `konsult user import FILE.csv`: all rows or none.
+pub async fn import_users(store: &Store, path: &Path) -> Result<Imported, AccountError> {
+    let file_error = |reason: String| AccountError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| file_error(e.to_string()))?;
+    let rows = parse_import(&text).map_err(|e| file_error(e.to_string()))?;
+    let logins: Vec<String> = rows.iter().map(|r| r.user.login.clone()).collect();
+    let taken: HashSet<String> = store
+        .existing_logins(&logins)
+        .await?
+        .into_iter()
+        .map(|l| l.to_lowercase())
+        .collect();
+    if let Some(i) = rows
+        .iter()
+        .position(|r| taken.contains(&r.user.login.to_lowercase()))
+    {
+        return Err(file_error(format!(
+            "line {}: login {:?} already exists",
+            line_of(&text, i),
+            rows[i].user.login
+        )));
+    }
+    let passwords: Vec<String> = rows.iter().map(|r| r.password.clone()).collect();
+    let hashes = tokio::task::spawn_blocking(move || hash_all(&passwords))
+        .await
+        .unwrap_or_default();
+    let mut users = Vec::with_capacity(rows.len());
+    let mut generated = Vec::new();
+    for (row, hash) in rows.into_iter().zip(hashes) {
+        if row.generated {
+            generated.push((row.user.login.clone(), row.password));
+        }
+        users.push(NewUser {
+            password_hash: Some(hash),
+            ..row.user
+        });
+    }
+    store.insert_users(&users).await?;
+    Ok(Imported {
+        created: users.len(),
+        generated,
+    })
+}
+
+/// The file line of the `index`-th data row (1-based lines, header on line 1), skipping blank
+/// lines as the reader does.
+fn line_of(text: &str, index: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .nth(index)
+        .map_or(0, |(i, _)| i + 1)
+}
+
+/// Hashes many passwords on all cores.
+fn hash_all(passwords: &[String]) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = passwords.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = passwords
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|p| hash_password(p)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// The account for a school portal token: created on first sight, its name, role, class and
+/// subjects refreshed from the claims afterwards.
+pub async fn portal_user(
+    store: &Store,
+    claims: &crate::auth::PortalClaims,
+) -> Result<crate::store::users::User, crate::auth::AuthError> {
+    use crate::auth::AuthError;
+    let bad = |e: AccountError| AuthError::BadClaims(e.to_string());
+    let user = NewUser {
+        login: claims.sub.clone(),
+        name: claims.name.clone(),
+        role: claims.role()?,
+        class: claims.class.clone().filter(|c| !c.is_empty()),
+        subjects: claims
+            .subjects
+            .iter()
+            .flat_map(|s| parse_subjects(s))
+            .collect(),
+        password_hash: None,
+        external_id: Some(claims.sub.clone()),
+    };
+    validate(&user, None).map_err(bad)?;
+    let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
+    match store
+        .user_by_external_id(&claims.sub)
+        .await
+        .map_err(store_error)?
+    {
+        Some(existing) => {
+            let same = existing.name == user.name
+                && existing.role == user.role
+                && existing.class == user.class
+                && existing.subjects == user.subjects;
+            if !same {
+                store
+                    .update_portal_user(existing.id, &user)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        None => {
+            if store
+                .user_by_login(&user.login)
+                .await
+                .map_err(store_error)?
+                .is_some()
+            {
+                return Err(AuthError::BadClaims(format!(
+                    "login {:?} belongs to a local account",
+                    user.login
+                )));
+            }
+            store.insert_users(&[user]).await.map_err(store_error)?;
+            tracing::info!("created an account from a portal token");
+        }
+    }
+    store
+        .user_by_external_id(&claims.sub)
+        .await
+        .map_err(store_error)?
+        .ok_or(AuthError::NoAccount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_reports_the_line_of_a_bad_row() {
+        let text = "login,name,role,class\nstudent1,Иван,student,9A\nbad login,Пётр,student,9A\n";
+        let err = parse_import(text).unwrap_err().to_string();
+        assert!(err.starts_with("line 3:"), "{err}");
+        let text = "login;name;role;class;subjects\nt1;Учитель;teacher;;math physics\n";
+        let rows = parse_import(text).expect("semicolons");
+        assert_eq!(rows[0].user.subjects, vec!["math", "physics"]);
+        let err = parse_import("login,name,role\na,A,pilot\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("pilot"), "{err}");
+        let err = parse_import("login,name\na,A\n").unwrap_err().to_string();
+        assert!(err.contains("missing column \"role\""), "{err}");
+        let err = parse_import("login,name,role,class\na,A,student,9A\nA,B,student,9A\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn line_of_skips_blank_lines() {
+        let text = "h\na\n\nb\n";
+        assert_eq!(line_of(text, 0), 2);
+        assert_eq!(line_of(text, 1), 4);
+    }
+}

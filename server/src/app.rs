@@ -1,0 +1,108 @@
+//! The server's shared state and its life cycle: build it from the configuration, serve HTTP
+//! and WebSocket on a listener, and shut down gracefully.
+
+use crate::auth::Tokens;
+use crate::directory::Directory;
+use crate::drain::Drain;
+use crate::store::Store;
+use crate::{accounts, http};
+use konsult_config::Config;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use tokio::net::TcpListener;
+
+/// Everything a request handler or connection task needs, shared behind an `Arc`.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub tokens: Tokens,
+    /// Authenticated connections by id and by user.
+    pub directory: Directory,
+    /// Open WebSocket connections (authenticated or not), against `server.max_connections`.
+    pub sockets: AtomicUsize,
+    pub drain: Arc<Drain>,
+    pub metrics: PrometheusHandle,
+}
+
+impl App {
+    /// Opens storage and prepares the shared state.
+    pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {
+        let store = Store::open(&config.server.data).await?;
+        let secret = accounts::jwt_secret(&config)?;
+        let portal = config
+            .auth
+            .portal_issuer
+            .clone()
+            .zip(config.auth.portal_secret.clone().map(String::into_bytes));
+        let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
+            .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
+        Ok(Arc::new(App {
+            tokens,
+            store,
+            directory: Directory::default(),
+            sockets: AtomicUsize::new(0),
+            drain: Drain::new(),
+            metrics: crate::metrics::install(),
+            config,
+        }))
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains: no new connections, every socket closed
+/// with 1001 after `server_shutdown`, pending writes flushed, within `server.shutdown_timeout`.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = http::router(app.clone());
+    let drain = app.drain.clone();
+    let timeout = app.config.server.shutdown_timeout;
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown({
+        let drain = drain.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections");
+            drain.begin();
+        }
+    });
+    server.await?;
+    // axum has stopped accepting and finished plain HTTP requests; upgraded WebSocket
+    // connections are tracked by the drain.
+    if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
+        tracing::warn!("shutdown timeout: dropping the connections still open");
+    }
+    app.store.pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+impl App {
+    /// The active account a token proves, creating portal users on first sight.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<crate::store::users::User, crate::auth::AuthError> {
+        use crate::auth::{AuthError, Identity};
+        let user = match self.tokens.verify(token)? {
+            Identity::Local {
+                user,
+                token_version,
+            } => self
+                .store
+                .user_by_id(user)
+                .await
+                .ok()
+                .flatten()
+                .filter(|u| u.token_version == token_version),
+            Identity::Portal(claims) => Some(accounts::portal_user(&self.store, &claims).await?),
+        };
+        user.filter(|u| u.active).ok_or(AuthError::NoAccount)
+    }
+}

@@ -1,0 +1,101 @@
+//! The command line: `konsult serve`, `konsult user add|import`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Konsult: a self-hosted consultation server for schools.
+#[derive(Debug, Parser)]
+#[command(name = "konsult", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Configuration file [default: config/konsult.toml when it exists]
+    #[arg(long, global = true, value_name = "FILE", env = "KONSULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data folder (database, secrets, attachments); overrides server.data
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<String>,
+    /// Log as JSON lines; overrides log.format
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(Serve),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// Address to listen on; overrides server.listen (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Seed the demo school (all passwords `demo`); harmless when it is already there
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create one account.
+    Add(AddUser),
+    /// Create accounts from a CSV file with a header row:
+    /// login,name,role[,class][,subjects][,password]. All rows or none.
+    Import {
+        /// The CSV file (`,` or `;` separated, UTF-8)
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddUser {
+    #[arg(long)]
+    pub login: String,
+    /// Full name, as others see it
+    #[arg(long)]
+    pub name: String,
+    /// student, teacher, support or admin
+    #[arg(long)]
+    pub role: String,
+    /// The student's class, such as 9A
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Subjects a teacher helps with, comma-separated: math,physics
+    #[arg(long)]
+    pub subjects: Option<String>,
+    /// Password [default: generated and printed]
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+impl Cli {
+    /// The flags that override configuration keys.
+    pub fn config_flags(&self) -> Vec<(&'static str, String)> {
+        let mut flags = Vec::new();
+        if let Some(data) = &self.common.data {
+            flags.push(("server.data", data.clone()));
+        }
+        if self.common.log_json {
+            flags.push(("log.format", "json".to_string()));
+        }
+        if let Command::Serve(Serve {
+            listen: Some(listen),
+            ..
+        }) = &self.command
+        {
+            flags.push(("server.listen", listen.clone()));
+        }
+        flags
+    }
+}

@@ -1,0 +1,17 @@
+//! The Konsult server as a library: the `konsult` binary's parts, reusable by benchmarks and
+//! tests that run them in process.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod directory;
+pub mod dispatch;
+pub mod drain;
+pub mod http;
+pub mod ice;
+pub mod logging;
+pub mod metrics;
+pub mod store;
+pub mod web;
+pub mod wire;
+pub mod ws;

@@ -1,0 +1,152 @@
+//! `konsult`: the consultation server for schools. Parses the command line and configuration,
+//! then serves or manages accounts.
+
+mod cli;
+
+use konsult_server::{accounts, app, logging, store};
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, UserCommand};
+use konsult_config::{Config, Sources};
+use konsult_protocol::model::Role;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sources = Sources {
+        file: cli.common.config.clone(),
+        env: std::env::vars().collect(),
+        flags: cli.config_flags(),
+    };
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("konsult: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::init(&config.log) {
+        eprintln!("konsult: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("konsult: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("konsult: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(serve) => run_server(config, serve.demo).await,
+        Command::User(UserCommand::Add(add)) => {
+            let store = store::Store::open(&config.server.data).await?;
+            let role = Role::parse(&add.role).with_context(|| {
+                format!(
+                    "role {:?}: use student, teacher, support or admin",
+                    add.role
+                )
+            })?;
+            let login = add.login.clone();
+            let generated = accounts::add_user(
+                &store,
+                accounts::AddUser {
+                    login: add.login,
+                    name: add.name,
+                    role,
+                    class: add.class,
+                    subjects: add
+                        .subjects
+                        .as_deref()
+                        .map(accounts::parse_subjects)
+                        .unwrap_or_default(),
+                    password: add.password,
+                },
+            )
+            .await?;
+            println!("created {login}");
+            if let Some(password) = generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Import { file }) => {
+            let store = store::Store::open(&config.server.data).await?;
+            let imported = accounts::import_users(&store, &file).await?;
+            println!(
+                "imported {} accounts from {}",
+                imported.created,
+                file.display()
+            );
+            if !imported.generated.is_empty() {
+                println!("generated passwords (login,password):");
+                for (login, password) in imported.generated {
+                    println!("{login},{password}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let app = app::App::new(config).await?;
+    if demo {
+        let created = accounts::seed_demo(&app.store).await?;
+        tracing::info!(created, "demo school ready (all passwords: demo)");
+    }
+    if let Some(password) = accounts::ensure_admin(&app.store).await? {
+        println!("Konsult created the administrator account.");
+        println!("  login:    admin");
+        println!("  password: {password}");
+        println!("This password is shown only once: keep it safe.");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "listening");
+    println!(
+        "Konsult listening on http://{local} (pid {})",
+        std::process::id()
+    );
+    app::serve(app, listener, shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,62 @@
+//! The database: opening SQLite in WAL mode with durable commits, migrations, and the typed
+//! queries each part of the server uses. SQL lives here and nowhere else.
+
+pub mod users;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// A storage failure; the edge maps it to `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The database handle shared by the server's tasks.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Readers and occasional writers; SQLite serialises writers itself.
+    pub pool: SqlitePool,
+}
+
+/// The database file inside the data folder.
+pub const DB_FILE: &str = "konsult.db";
+
+impl Store {
+    /// Opens (creating when missing) the database in `data_dir` and migrates it.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Invalid(format!("data folder {}: {e}", data_dir.display())))?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DB_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: every commit is fsynced to the WAL, so an acknowledged write survives a
+            // crash or power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC: how every time is stored.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,256 @@
+//! User accounts and subjects.
+
+use super::{Store, StoreError, now_ms};
+use konsult_protocol::UserId;
+use konsult_protocol::model::{Role, UserInfo};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// An account as the server knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub login: String,
+    pub name: String,
+    pub role: Role,
+    pub class: Option<String>,
+    pub subjects: Vec<String>,
+    /// argon2 PHC string; `None` for portal-only users.
+    pub password_hash: Option<String>,
+    pub active: bool,
+    /// Tokens carrying an older version are refused.
+    pub token_version: i64,
+}
+
+impl User {
+    /// The user as other users see them.
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            id: self.id,
+            login: self.login.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            class: self.class.clone(),
+            subjects: self.subjects.clone(),
+        }
+    }
+}
+
+/// A user to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUser {
+    pub login: String,
+    pub name: String,
+    pub role: Role,
+    pub class: Option<String>,
+    pub subjects: Vec<String>,
+    pub password_hash: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// `SELECT` of every user column, followed by a constant condition.
+macro_rules! select_user {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, login, name, role, class, password_hash, active, token_version, ",
+            "(SELECT group_concat(subject, ',') FROM user_subjects WHERE user_id = users.id) ",
+            "AS subjects FROM users ",
+            $condition
+        )
+    };
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+    let role: String = row.try_get("role")?;
+    let subjects: Option<String> = row.try_get("subjects")?;
+    let mut subjects: Vec<String> = subjects
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    subjects.sort();
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        login: row.try_get("login")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown role {role:?} in users")))?,
+        class: row.try_get("class")?,
+        subjects,
+        password_hash: row.try_get("password_hash")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        token_version: row.try_get("token_version")?,
+    })
+}
+
+impl Store {
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE login = ?"))
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn user_by_external_id(&self, external: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE external_id = ?"))
+            .bind(external)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Every active user, for the hub's directory of people.
+    pub async fn active_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(select_user!("WHERE active = 1 ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Whether any active admin exists.
+    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n > 0)
+    }
+
+    /// Logins among `logins` that already exist (case-insensitive).
+    pub async fn existing_logins(&self, logins: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in logins.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            // Only `?` placeholders are formatted in; the values are bound.
+            let sql = format!("SELECT login FROM users WHERE login IN ({marks})");
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for login in chunk {
+                q = q.bind(login);
+            }
+            found.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
+    }
+
+    /// Creates users in one transaction: all of them or none.
+    pub async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(users.len());
+        for user in users {
+            ids.push(insert_user(&mut tx, user).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Creates users whose login is free and leaves existing ones as they are; returns how
+    /// many were created.
+    pub async fn insert_users_if_missing(&self, users: &[NewUser]) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut created = 0;
+        for user in users {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login = ?")
+                .bind(&user.login)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                insert_user(&mut tx, user).await?;
+                created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Adds subjects with display names, keeping existing names.
+    pub async fn ensure_subjects(&self, subjects: &[(&str, &str)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (code, name) in subjects {
+            sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
+                .bind(code)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every subject as `(code, name)`.
+    pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT code, name FROM subjects ORDER BY code")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Replaces a portal user's name, role, class and subjects with the token's claims.
+    pub async fn update_portal_user(&self, id: UserId, user: &NewUser) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET name = ?, role = ?, class = ? WHERE id = ?")
+            .bind(&user.name)
+            .bind(user.role.as_str())
+            .bind(&user.class)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_subjects WHERE user_id = ?")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_subjects(&mut tx, id, &user.subjects).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &NewUser,
+) -> Result<UserId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (login, name, role, class, password_hash, external_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&user.login)
+    .bind(&user.name)
+    .bind(user.role.as_str())
+    .bind(&user.class)
+    .bind(&user.password_hash)
+    .bind(&user.external_id)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await?;
+    insert_subjects(tx, UserId(id), &user.subjects).await?;
+    Ok(UserId(id))
+}
+
+async fn insert_subjects(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: UserId,
+    subjects: &[String],
+) -> Result<(), StoreError> {
+    for subject in subjects {
+        sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
+            .bind(subject)
+            .bind(subject)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT OR IGNORE INTO user_subjects (user_id, subject) VALUES (?, ?)")
+            .bind(id.0)
+            .bind(subject)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,397 @@
+//! One WebSocket connection's task. It owns the socket: the `hello` handshake, then a loop that
+//! reads and dispatches frames, writes the bounded outbox, pings a silent client, enforces the
+//! message rate, and closes with a documented code. Nothing here waits on another connection.
+
+use super::rate::TokenBucket;
+use crate::app::App;
+use crate::directory::{ConnHandle, ConnId, Outbox};
+use crate::store::users::User;
+use crate::wire;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use konsult_protocol::{
+    ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, Rid, ServerMessage, decode_client_frame,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+
+/// Frames written per flush when the outbox holds several.
+const WRITE_BATCH: usize = 64;
+/// How long the closing handshake may take before the socket is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// Refused messages in a row, beyond the burst, after which a flooding client is cut off.
+const FLOOD_TOLERANCE: u32 = 20;
+
+/// What a message handler knows about the connection it serves.
+#[derive(Debug)]
+pub struct ConnCtx {
+    pub id: ConnId,
+    pub user: Arc<User>,
+    pub outbox: Outbox,
+}
+
+impl ConnCtx {
+    /// Queues a message for this connection.
+    pub fn send(&self, msg: &ServerMessage, re: Option<&Rid>) {
+        // A failed push means the connection is already closing (its outbox overflowed or its
+        // task ended); the close code tells the client, who reconnects and catches up.
+        let _closing = self.outbox.push(wire::encode(msg, re));
+    }
+
+    /// Queues an error answering `re`.
+    pub fn error(&self, re: Option<&Rid>, code: ErrorCode, message: impl Into<String>) {
+        self.send(&ServerMessage::error(code, message), re);
+    }
+}
+
+/// Counts the socket against `server.max_connections` until dropped.
+struct SocketSlot(Arc<App>);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.sockets.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
+    }
+}
+
+/// Keeps the user's registration in the directory until dropped.
+struct Registration<'a> {
+    app: &'a App,
+    id: ConnId,
+    user: konsult_protocol::UserId,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.app.directory.unregister(self.id, self.user);
+        metrics::gauge!(crate::metrics::AUTHENTICATED).decrement(1.0);
+    }
+}
+
+/// Runs a connection from upgrade to close.
+pub async fn run(app: Arc<App>, mut socket: WebSocket, peer: SocketAddr) {
+    let _drain = app.drain.guard();
+    metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
+    let _slot = SocketSlot(app.clone());
+    let user = match handshake(&app, &mut socket).await {
+        Ok(user) => user,
+        Err(Some(code)) => return close(&mut socket, code).await,
+        Err(None) => return,
+    };
+    tracing::debug!(user = %user.id, %peer, "connected");
+    let code = serve(&app, &mut socket, Arc::new(user)).await;
+    if let Some(code) = code {
+        close(&mut socket, code).await;
+    }
+}
+
+/// Sends one message straight to the socket (before the outbox exists).
+async fn send_direct(socket: &mut WebSocket, msg: &ServerMessage, re: Option<&Rid>) -> bool {
+    let frame = wire::encode(msg, re);
+    matches!(
+        timeout(CLOSE_WAIT * 5, socket.send(Message::Text(frame))).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Waits for a valid `hello` until the deadline. `Err(Some(code))` closes with that code,
+/// `Err(None)` means the socket is gone.
+async fn handshake(app: &App, socket: &mut WebSocket) -> Result<User, Option<CloseCode>> {
+    let deadline = Instant::now() + app.config.limits.hello_timeout;
+    let mut stopping = app.drain.watch();
+    loop {
+        let incoming = tokio::select! {
+            r = timeout_at(deadline, socket.recv()) => r,
+            _ = crate::drain::stopped(&mut stopping) => return Err(Some(CloseCode::GoingAway)),
+        };
+        let text = match incoming {
+            Err(_) => return Err(Some(CloseCode::HelloTimeout)),
+            Ok(None) => return Err(None),
+            Ok(Some(Err(e))) => return Err(read_error_close(&e)),
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                let msg = ServerMessage::error(ErrorCode::BadRequest, BINARY_REFUSED);
+                send_direct(socket, &msg, None).await;
+                continue;
+            }
+            Ok(Some(Ok(Message::Close(_)))) => return Err(None),
+            Ok(Some(Ok(_))) => continue,
+        };
+        let envelope = match decode_client_frame(&text) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let msg = ServerMessage::error(e.code, e.message);
+                send_direct(socket, &msg, e.rid.as_ref()).await;
+                continue;
+            }
+        };
+        count_in(envelope.msg.type_name());
+        let re = envelope.rid.as_ref();
+        let ClientMessage::Hello { v, token, .. } = &envelope.msg else {
+            let msg = ServerMessage::error(ErrorCode::Unauthorized, "send hello first");
+            send_direct(socket, &msg, re).await;
+            continue;
+        };
+        if *v != PROTOCOL_VERSION {
+            let msg = ServerMessage::error(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}"),
+            );
+            send_direct(socket, &msg, re).await;
+            return Err(Some(CloseCode::UnsupportedVersion));
+        }
+        match app.authenticate(token).await {
+            Ok(user) => return Ok(user),
+            Err(e) => {
+                tracing::debug!(reason = %e, "hello refused");
+                let msg = ServerMessage::error(ErrorCode::Unauthorized, e.to_string());
+                send_direct(socket, &msg, re).await;
+                return Err(Some(CloseCode::Unauthorized));
+            }
+        }
+    }
+}
+
+const BINARY_REFUSED: &str = "binary frames are not part of the protocol; send JSON text";
+
+fn count_in(ty: &'static str) {
+    metrics::counter!(crate::metrics::MESSAGES_IN, "type" => ty).increment(1);
+}
+
+/// The close code for a failed read: 1009 for an oversized frame, none when the socket broke.
+fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(ws) = err.downcast_ref::<WsError>() {
+            return match ws {
+                WsError::Capacity(_) => Some(CloseCode::MessageTooBig),
+                WsError::Protocol(_) | WsError::Utf8(_) => Some(CloseCode::PolicyViolation),
+                _ => None,
+            };
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// The authenticated part of a connection. Returns the close code to send, if any.
+async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Option<CloseCode> {
+    let limits = &app.config.limits;
+    let (outbox, mut rx, signal) = Outbox::new(limits.outbox_messages);
+    let ctx = ConnCtx {
+        id: app.directory.next_id(),
+        user: user.clone(),
+        outbox: outbox.clone(),
+    };
+    let handle = ConnHandle {
+        id: ctx.id,
+        user: user.id,
+        outbox,
+    };
+    if !app.directory.register(handle, limits.connections_per_user) {
+        let msg = ServerMessage::error(
+            ErrorCode::RateLimited,
+            format!(
+                "this account already holds {} connections",
+                limits.connections_per_user
+            ),
+        );
+        send_direct(socket, &msg, None).await;
+        return Some(CloseCode::TooManyConnections);
+    }
+    metrics::gauge!(crate::metrics::AUTHENTICATED).increment(1.0);
+    let _registration = Registration {
+        app,
+        id: ctx.id,
+        user: user.id,
+    };
+    crate::dispatch::connected(app, &ctx);
+
+    let mut stopping = app.drain.watch();
+    let mut bucket = TokenBucket::new(
+        limits.messages_per_second,
+        limits.message_burst,
+        std::time::Instant::now(),
+    );
+    let mut last_rx = Instant::now();
+    let mut pinged = false;
+    let tick = sleep_until(last_rx + limits.ping_after);
+    tokio::pin!(tick);
+    let mut batch: Vec<Utf8Bytes> = Vec::new();
+
+    let code = loop {
+        tokio::select! {
+            biased;
+            _ = signal.wait() => break signal.requested(),
+            _ = crate::drain::stopped(&mut stopping) => {
+                let notice = ServerMessage::ServerShutdown { retry_after_ms: 2_000 };
+                // The shutdown notice goes after whatever is already queued.
+                let _closing = ctx.outbox.push(wire::encode(&notice, None));
+                rx.close();
+                while let Some(frame) = rx.recv().await {
+                    batch.push(frame);
+                }
+                if !write_batch(socket, &mut batch, limits.write_timeout).await {
+                    break None;
+                }
+                break Some(CloseCode::GoingAway);
+            }
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break Some(CloseCode::InternalError) };
+                batch.push(frame);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(_) => break,
+                    }
+                }
+                if !write_batch(socket, &mut batch, limits.write_timeout).await {
+                    tracing::debug!(conn = ctx.id.0, "write stalled: slow consumer");
+                    metrics::counter!(crate::metrics::CLOSES, "code" => "4009").increment(1);
+                    break None;
+                }
+            }
+            incoming = socket.recv() => {
+                last_rx = Instant::now();
+                pinged = false;
+                match incoming {
+                    None => break None,
+                    Some(Err(e)) => break read_error_close(&e),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(code) = on_text(app, &ctx, &mut bucket, &text) {
+                            break Some(code);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        ctx.error(None, ErrorCode::BadRequest, BINARY_REFUSED);
+                    }
+                    Some(Ok(Message::Close(_))) => break None,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
+            }
+            _ = &mut tick => {
+                let now = Instant::now();
+                if now >= last_rx + limits.idle_timeout {
+                    break Some(CloseCode::IdleTimeout);
+                }
+                if !pinged && now >= last_rx + limits.ping_after {
+                    pinged = true;
+                    let ping = socket.send(Message::Ping(bytes::Bytes::new()));
+                    if !matches!(timeout(limits.write_timeout, ping).await, Ok(Ok(()))) {
+                        break None;
+                    }
+                }
+                let next = if pinged {
+                    last_rx + limits.idle_timeout
+                } else {
+                    last_rx + limits.ping_after
+                };
+                tick.as_mut().reset(next);
+            }
+        }
+    };
+    crate::dispatch::disconnected(app, &ctx);
+    if let Some(code) = code {
+        metrics::counter!(crate::metrics::CLOSES, "code" => code_label(code)).increment(1);
+    }
+    code
+}
+
+/// Handles one text frame; returns a close code when the client must be cut off.
+fn on_text(
+    app: &Arc<App>,
+    ctx: &ConnCtx,
+    bucket: &mut TokenBucket,
+    text: &str,
+) -> Option<CloseCode> {
+    let envelope = match decode_client_frame(text) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            ctx.error(e.rid.as_ref(), e.code, e.message);
+            return None;
+        }
+    };
+    count_in(envelope.msg.type_name());
+    if !bucket.allow(std::time::Instant::now()) {
+        if bucket.refused_in_row > FLOOD_TOLERANCE + app.config.limits.message_burst {
+            return Some(CloseCode::RateLimited);
+        }
+        ctx.error(
+            envelope.rid.as_ref(),
+            ErrorCode::RateLimited,
+            format!(
+                "more than {} messages per second; slow down",
+                app.config.limits.messages_per_second
+            ),
+        );
+        return None;
+    }
+    crate::dispatch::handle(app, ctx, envelope);
+    None
+}
+
+/// Writes queued frames with one flush; `false` when the write stalled past the deadline or
+/// failed.
+async fn write_batch(
+    socket: &mut WebSocket,
+    batch: &mut Vec<Utf8Bytes>,
+    deadline: Duration,
+) -> bool {
+    let write = async {
+        for frame in batch.drain(..) {
+            socket.feed(Message::Text(frame)).await?;
+        }
+        socket.flush().await
+    };
+    let ok = matches!(timeout(deadline, write).await, Ok(Ok(())));
+    batch.clear();
+    if batch.capacity() > WRITE_BATCH {
+        batch.shrink_to(WRITE_BATCH);
+    }
+    ok
+}
+
+/// Sends a close frame and waits briefly for the client's, so that frames already sent are
+/// read before the TCP connection ends.
+async fn close(socket: &mut WebSocket, code: CloseCode) {
+    let frame = CloseFrame {
+        code: code.code(),
+        reason: Utf8Bytes::from_static(code.reason()),
+    };
+    if !matches!(
+        timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame)))).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let _drained = timeout(CLOSE_WAIT, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn code_label(code: CloseCode) -> &'static str {
+    match code {
+        CloseCode::Normal => "1000",
+        CloseCode::GoingAway => "1001",
+        CloseCode::PolicyViolation => "1008",
+        CloseCode::MessageTooBig => "1009",
+        CloseCode::InternalError => "1011",
+        CloseCode::HelloTimeout => "4000",
+        CloseCode::Unauthorized => "4001",
+        CloseCode::UnsupportedVersion => "4002",
+        CloseCode::IdleTimeout => "4003",
+        CloseCode::RateLimited => "4008",
+        CloseCode::SlowConsumer => "4009",
+        CloseCode::TooManyConnections => "4010",
+        CloseCode::AccountDisabled => "4011",
+    }
+}

@@ -1,0 +1,204 @@
+//! A WebSocket client speaking Konsult's protocol, with helpers to wait for a reply or a push.
+
+use crate::server::Server;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for an expected message.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// One client connection.
+#[derive(Debug)]
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Messages received while waiting for another.
+    pending: VecDeque<Value>,
+    next_rid: i64,
+    /// The close code, once the server closed.
+    pub closed: Option<u16>,
+}
+
+impl WsClient {
+    /// Opens a socket without saying hello.
+    pub async fn connect(server: &Server) -> WsClient {
+        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("websocket connect");
+        WsClient {
+            stream,
+            pending: VecDeque::new(),
+            next_rid: 1,
+            closed: None,
+        }
+    }
+
+    /// Logs in, connects and completes the handshake; returns the client and its `welcome`.
+    pub async fn connect_as(server: &Server, login: &str) -> (WsClient, Value) {
+        let token = server.login(login, "demo");
+        Self::connect_with_token(server, &token).await
+    }
+
+    /// Connects with a token; panics unless `welcome` comes back.
+    pub async fn connect_with_token(server: &Server, token: &str) -> (WsClient, Value) {
+        let mut client = Self::connect(server).await;
+        client
+            .send_json(&json!({"type": "hello", "v": 1, "token": token}))
+            .await;
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (client, welcome)
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_json(&mut self, value: &Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_message(&mut self, msg: Message) {
+        self.stream.send(msg).await.expect("send");
+    }
+
+    /// Sends `value` with a fresh `rid` and waits for the message whose `re` matches.
+    pub async fn request(&mut self, value: Value) -> Value {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        let mut value = value;
+        value["rid"] = json!(rid);
+        self.send_json(&value).await;
+        self.recv_where(|m| m["re"] == json!(rid)).await
+    }
+
+    /// The next message, or `None` after `limit` (or when the socket closed).
+    pub async fn recv_timeout(&mut self, limit: Duration) -> Option<Value> {
+        if let Some(v) = self.pending.pop_front() {
+            return Some(v);
+        }
+        self.read_one(limit).await
+    }
+
+    async fn read_one(&mut self, limit: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match next {
+                Ok(Message::Text(text)) => {
+                    return Some(serde_json::from_str(&text).expect("server sent JSON"));
+                }
+                Ok(Message::Close(frame)) => {
+                    self.closed = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                    return None;
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next message; panics after `WAIT`.
+    pub async fn recv(&mut self) -> Value {
+        match self.recv_timeout(WAIT).await {
+            Some(v) => v,
+            None => panic!("no message within {WAIT:?} (closed: {:?})", self.closed),
+        }
+    }
+
+    /// The first message matching `pred`; others are kept for later.
+    pub async fn recv_where(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&pred) {
+            return self.pending.remove(i).expect("index");
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.read_one(left).await {
+                Some(v) if pred(&v) => return v,
+                Some(v) => self.pending.push_back(v),
+                None => panic!(
+                    "expected message not received (closed: {:?}); got meanwhile: {:?}",
+                    self.closed, self.pending
+                ),
+            }
+        }
+    }
+
+    /// The first message of `type`.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        self.recv_where(|m| m["type"] == ty).await
+    }
+
+    /// Whether a message matching `pred` arrives within `limit` (kept for later if so).
+    pub async fn sees_within(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) -> bool {
+        if self.pending.iter().any(&pred) {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.read_one(left).await {
+                Some(v) => {
+                    let hit = pred(&v);
+                    self.pending.push_back(v);
+                    if hit {
+                        return true;
+                    }
+                }
+                None => return false,
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code (1005 without one, 1006 when the
+    /// connection dropped without a close frame).
+    pub async fn expect_close(&mut self, limit: Duration) -> u16 {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(code) = self.closed {
+                return code;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                panic!("server did not close within {limit:?}");
+            }
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Err(_) => panic!("server did not close within {limit:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return self.closed.unwrap_or(1006),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let code = frame.map_or(1005, |f| u16::from(f.code));
+                    self.closed = Some(code);
+                    return code;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.pending
+                        .push_back(serde_json::from_str(&text).expect("server sent JSON"));
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Messages received and not yet consumed.
+    pub fn pending(&self) -> &VecDeque<Value> {
+        &self.pending
+    }
+
+    /// Closes the socket from the client side.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
