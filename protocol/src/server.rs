@@ -35,8 +35,18 @@ pub enum ServerMessage {
     Presence { user: UserId, status: Status },
     /// The answer to `list_teachers`.
     Teachers { teachers: Vec<TeacherInfo> },
-    /// The answer to `list_queue`, and a push to available staff when a queue changes.
-    Queue { requests: Vec<QueueEntry> },
+    /// The answer to `list_queue`, and a push to online staff of a subject when its queue
+    /// changes (at most once a second per subject).
+    Queue {
+        /// The subject of a pushed snapshot; absent in the answer to `list_queue` without one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        /// The first requests of the queue (at most 100), oldest first.
+        requests: Vec<QueueEntry>,
+        /// How many requests the queue (or queues) hold in all.
+        #[serde(default)]
+        total: u32,
+    },
     /// The student's request is in its subject's queue.
     RequestQueued { request: QueuedRequest },
     /// The student's place in the queue (or its estimate) changed.
@@ -78,7 +88,13 @@ pub enum ServerMessage {
         session: SessionId,
         version: u64,
         media: MediaPath,
+        /// The roster. In a session of more than 100 members, members other than the host
+        /// get only the host, the floor holder, raised hands and muted members; `total` counts
+        /// everyone.
         members: Vec<Member>,
+        /// Members in the session (present or briefly disconnected).
+        #[serde(default)]
+        total: u32,
         /// The member holding the floor, if any.
         #[serde(default)]
         floor: Option<UserId>,

@@ -2,6 +2,7 @@
 //! and WebSocket on a listener, and shut down gracefully.
 
 use crate::auth::Tokens;
+use crate::chat::Chat;
 use crate::directory::Directory;
 use crate::drain::Drain;
 use crate::store::Store;
@@ -19,7 +20,9 @@ pub struct App {
     pub store: Store,
     pub tokens: Tokens,
     /// Authenticated connections by id and by user.
-    pub directory: Directory,
+    pub directory: Arc<Directory>,
+    /// Chat threads and messages.
+    pub chat: Chat,
     /// Open WebSocket connections (authenticated or not), against `server.max_connections`.
     pub sockets: AtomicUsize,
     pub drain: Arc<Drain>,
@@ -38,10 +41,12 @@ impl App {
             .zip(config.auth.portal_secret.clone().map(String::into_bytes));
         let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
             .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
+        let directory = Arc::new(Directory::default());
         Ok(Arc::new(App {
             tokens,
+            chat: Chat::new(store.clone(), directory.clone()),
             store,
-            directory: Directory::default(),
+            directory,
             sockets: AtomicUsize::new(0),
             drain: Drain::new(),
             metrics: crate::metrics::install(),

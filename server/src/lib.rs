@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod directory;
 pub mod dispatch;
 pub mod drain;

@@ -1,1 +1,25 @@
-//! The hub's logic, sans-IO.
+//! Konsult's hub, sans-IO: presence, help requests and their queues, offers to teachers,
+//! sessions, roles and permissions, moderation, and the consultation record. No tokio, no
+//! sockets, no clock reads: the caller passes the time in with every input, feeds inputs with
+//! [`Hub::handle_input`] and timeouts with [`Hub::handle_timeout`], and drains what the hub
+//! wants done with [`Hub::poll_output`] until it returns `None`. [`Hub::poll_timeout`] says
+//! when the hub next needs the time.
+//!
+//! One `Hub` is one school: nothing in it is global, so a process can hold many.
+
+mod hub;
+mod io;
+mod people;
+mod requests;
+mod sessions;
+mod timers;
+
+pub use hub::{Hub, HubConfig, IdSeeds};
+pub use io::{
+    ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now, Outcome,
+    Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+};
+
+/// The pseudo-subject served by support staff (the school psychologist) when their account
+/// lists no subjects: `request_help {subject: "support"}` reaches them.
+pub const SUPPORT_SUBJECT: &str = "support";

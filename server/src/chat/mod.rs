@@ -1,0 +1,189 @@
+//! Chat threads: the offline form of every consultation and the fallback of every live one.
+//! This part creates threads and adds members for the hub and for `create_thread`; messages,
+//! history, receipts and attachments build on it.
+
+use crate::directory::Directory;
+use crate::store::{Store, StoreError, now_ms};
+use crate::wire;
+use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
+use konsult_protocol::{RequestId, ServerMessage, SessionId, ThreadId, UserId};
+use std::sync::Arc;
+
+/// A chat failure, mapped to a protocol error code at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sqlx::Error> for ChatError {
+    fn from(e: sqlx::Error) -> ChatError {
+        ChatError::Store(StoreError::Db(e))
+    }
+}
+
+/// `kind, title, last_seq, request_id, answered, session_id` of a thread.
+type ThreadRow = (String, String, i64, Option<i64>, i64, Option<i64>);
+
+/// A thread to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewThread {
+    pub kind: ThreadKind,
+    pub title: String,
+    pub members: Vec<UserId>,
+    /// The class of a class thread.
+    pub class: Option<String>,
+    /// The help request the thread answers.
+    pub request: Option<RequestId>,
+    /// The live session the thread belongs to.
+    pub session: Option<SessionId>,
+    /// Who created it; `None` when the server did (a deferred request, a session).
+    pub created_by: Option<UserId>,
+}
+
+/// The chat service, shared by connection tasks and the hub.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    store: Store,
+    directory: Arc<Directory>,
+}
+
+impl Chat {
+    pub fn new(store: Store, directory: Arc<Directory>) -> Chat {
+        Chat { store, directory }
+    }
+
+    /// Creates a thread with its members and tells the online ones with `thread_added`.
+    pub async fn create_thread(&self, new: NewThread) -> Result<ThreadSummary, ChatError> {
+        let mut members = new.members.clone();
+        members.sort();
+        members.dedup();
+        let now = now_ms();
+        let mut tx = self.store.pool.begin().await?;
+        let confidential = has_support_member(&mut tx, &members).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO threads (kind, title, class, request_id, session_id, confidential, \
+             created_by, created_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(&new.title)
+        .bind(&new.class)
+        .bind(new.request.map(|r| r.0))
+        .bind(new.session.map(|s| s.0))
+        .bind(confidential)
+        .bind(new.created_by.map(|u| u.0))
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for member in &members {
+            sqlx::query(
+                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
+                 VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(member.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let summary = ThreadSummary {
+            id: ThreadId(id),
+            kind: new.kind,
+            title: new.title,
+            last_seq: 0,
+            read_seq: 0,
+            unread: 0,
+            request: new.request,
+            answered: new.request.map(|_| false),
+            session: new.session,
+        };
+        self.announce(&summary, &members);
+        Ok(summary)
+    }
+
+    /// Adds members to a thread; the new ones get `thread_added`.
+    pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<(), ChatError> {
+        let now = now_ms();
+        let mut tx = self.store.pool.begin().await?;
+        let mut added = Vec::new();
+        for member in members {
+            let done = sqlx::query(
+                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
+                 VALUES (?, ?, ?)",
+            )
+            .bind(thread.0)
+            .bind(member.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                added.push(*member);
+            }
+        }
+        if has_support_member(&mut tx, &added).await? {
+            sqlx::query("UPDATE threads SET confidential = 1 WHERE id = ?")
+                .bind(thread.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if added.is_empty() {
+            return Ok(());
+        }
+        let row: Option<ThreadRow> = sqlx::query_as(
+            "SELECT kind, title, last_seq, request_id, answered, session_id FROM threads \
+             WHERE id = ?",
+        )
+        .bind(thread.0)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        let Some((kind, title, last_seq, request, answered, session)) = row else {
+            return Err(ChatError::Invalid(format!("thread {thread} vanished")));
+        };
+        let summary = ThreadSummary {
+            id: thread,
+            kind: ThreadKind::parse(&kind).unwrap_or(ThreadKind::Group),
+            title,
+            last_seq,
+            read_seq: 0,
+            unread: last_seq,
+            request: request.map(RequestId),
+            answered: request.map(|_| answered != 0),
+            session: session.map(SessionId),
+        };
+        self.announce(&summary, &added);
+        Ok(())
+    }
+
+    /// Pushes `thread_added` to the online members among `members`.
+    fn announce(&self, summary: &ThreadSummary, members: &[UserId]) {
+        let msg = ServerMessage::ThreadAdded {
+            thread: summary.clone(),
+        };
+        let frame = wire::encode_for(&msg, None, members.len() as u64);
+        for member in members {
+            self.directory.send_to_user(*member, &frame);
+        }
+    }
+}
+
+/// Whether any of `users` is support staff (their threads are confidential).
+async fn has_support_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    users: &[UserId],
+) -> Result<bool, ChatError> {
+    for user in users {
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = ?")
+            .bind(user.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if role.as_deref() == Some(Role::Support.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,194 @@
+//! What goes into the hub and what comes out of it.
+
+use konsult_protocol::model::{Form, MediaState, Mode, ThreadKind, TrackKind, UserInfo};
+use konsult_protocol::{
+    ClientMessage, RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, UserId,
+};
+use std::time::Instant;
+
+/// One WebSocket connection, as the server numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// The time of an input: monotonic for deadlines, wall-clock (ms since the Unix epoch, UTC) for
+/// records and messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub unix_ms: i64,
+}
+
+/// Something that happened, for the hub to act on.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A connection passed `hello` as `user`.
+    Connected { conn: ConnId, user: UserInfo },
+    /// A connection ended.
+    Disconnected { conn: ConnId },
+    /// A client message from an authenticated connection.
+    Message {
+        conn: ConnId,
+        rid: Option<Rid>,
+        msg: ClientMessage,
+    },
+    /// The thread asked for by [`Output::CreateThread`] exists (or could not be created).
+    ThreadReady {
+        purpose: ThreadPurpose,
+        thread: Result<ThreadId, String>,
+    },
+    /// The SFU reports a member's media.
+    Media {
+        session: SessionId,
+        user: UserId,
+        state: MediaState,
+    },
+    /// An account was created or changed (name, role, class, subjects), or deactivated.
+    UserChanged { user: UserInfo, active: bool },
+}
+
+/// What a thread is being created for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ThreadPurpose {
+    /// The chat of a live session.
+    Session(SessionId),
+    /// A deferred help request, answered offline.
+    Request(RequestId),
+}
+
+/// Who a message goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipients {
+    /// One connection (a reply).
+    Conn(ConnId),
+    /// Every connection of one user.
+    User(UserId),
+    /// Every connection of one user but one (which got its own copy answering a request).
+    UserExcept { user: UserId, except: ConnId },
+    /// Every connection of each user.
+    Users(Vec<UserId>),
+}
+
+/// A thread to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadSpec {
+    pub kind: ThreadKind,
+    pub title: String,
+    pub members: Vec<UserId>,
+    pub class: Option<String>,
+    pub request: Option<RequestId>,
+    pub session: Option<SessionId>,
+}
+
+/// What a member may do with media in a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberPolicy {
+    pub user: UserId,
+    /// In a frontal session only the host and the floor holder publish.
+    pub may_publish: bool,
+    /// Track kinds the host muted: not forwarded.
+    pub muted: Vec<TrackKind>,
+}
+
+/// The media rules of a session, given to the SFU after every change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaPolicy {
+    pub members: Vec<MemberPolicy>,
+}
+
+/// Work for the SFU.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaCommand {
+    /// A member's negotiation message for the SFU, from connection `conn`.
+    Signal {
+        session: SessionId,
+        user: UserId,
+        conn: ConnId,
+        data: SignalData,
+    },
+    /// The session's media rules changed (or the session moved to the SFU).
+    SetPolicy {
+        session: SessionId,
+        policy: MediaPolicy,
+    },
+    /// A member left the session or was removed.
+    RemoveMember { session: SessionId, user: UserId },
+    /// The session ended.
+    EndSession { session: SessionId },
+}
+
+/// How a consultation ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A live session is going on.
+    InProgress,
+    /// A live session took place.
+    Held,
+    /// The request became a thread, answered offline.
+    Deferred,
+    /// The student withdrew the request (or left and did not come back).
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InProgress => "in_progress",
+            Outcome::Held => "held",
+            Outcome::Deferred => "deferred",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Which record an update is for: a help request's (and the session it led to), or a session
+/// created without a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKey {
+    Request(RequestId),
+    Session(SessionId),
+}
+
+/// A consultation as the administration's record keeps it. Written when it starts and again
+/// when its outcome is known; the latest write wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsultationRecord {
+    pub key: RecordKey,
+    pub form: Form,
+    pub mode: Mode,
+    pub subject: String,
+    pub topic: String,
+    /// The teacher or support staff member (the host of a session).
+    pub staff: Option<UserId>,
+    /// The students who took part (or asked).
+    pub students: Vec<UserId>,
+    pub session: Option<SessionId>,
+    pub thread: Option<ThreadId>,
+    pub requested_at_ms: Option<i64>,
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    /// Seconds from the request to the start of the session.
+    pub wait_secs: Option<i64>,
+    pub outcome: Outcome,
+    /// With support staff: admins see only that it took place.
+    pub confidential: bool,
+}
+
+/// Something the hub wants done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send a message.
+    Send {
+        to: Recipients,
+        msg: ServerMessage,
+        re: Option<Rid>,
+    },
+    /// Create a thread and answer with [`Input::ThreadReady`].
+    CreateThread {
+        purpose: ThreadPurpose,
+        spec: ThreadSpec,
+    },
+    /// Write (insert or replace) a consultation record.
+    Record(ConsultationRecord),
+    /// Work for the SFU.
+    Media(MediaCommand),
+}
