@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use tokio::sync::{Notify, mpsc};
 
-/// One WebSocket connection, unique for the life of the process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+/// One WebSocket connection, unique for the life of the process (the hub's numbering).
+pub use konsult_signaling::ConnId;
 
 /// Out-of-band signal to a connection task: close with a code. Kept apart from the outbox so
 /// that a full outbox can still be told to close.
