@@ -5,6 +5,7 @@ use crate::auth::Tokens;
 use crate::chat::Chat;
 use crate::directory::Directory;
 use crate::drain::Drain;
+use crate::hub::{HubHandle, MediaSink};
 use crate::store::Store;
 use crate::{accounts, http};
 use konsult_config::Config;
@@ -27,11 +28,20 @@ pub struct App {
     pub sockets: AtomicUsize,
     pub drain: Arc<Drain>,
     pub metrics: PrometheusHandle,
+    /// The school's hub.
+    pub hub: HubHandle,
+    /// The SFU, when media is running.
+    pub media: Option<Arc<dyn MediaSink>>,
+    /// The school's time zone, for reports and consultation hours.
+    pub timezone: jiff::tz::TimeZone,
 }
 
 impl App {
-    /// Opens storage and prepares the shared state.
-    pub async fn new(config: Config) -> anyhow::Result<Arc<App>> {
+    /// Opens storage and prepares the shared state; the receiver is the hub's input, for
+    /// [`serve`] to run the hub on.
+    pub async fn new(config: Config) -> anyhow::Result<(Arc<App>, HubInputs)> {
+        let timezone = jiff::tz::TimeZone::get(&config.school.timezone)
+            .map_err(|e| anyhow::anyhow!("config key `school.timezone`: {e}"))?;
         let store = Store::open(&config.server.data).await?;
         let secret = accounts::jwt_secret(&config)?;
         let portal = config
@@ -42,7 +52,8 @@ impl App {
         let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
             .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
         let directory = Arc::new(Directory::default());
-        Ok(Arc::new(App {
+        let (hub, inputs) = HubHandle::channel();
+        let app = Arc::new(App {
             tokens,
             chat: Chat::new(store.clone(), directory.clone()),
             store,
@@ -50,18 +61,28 @@ impl App {
             sockets: AtomicUsize::new(0),
             drain: Drain::new(),
             metrics: crate::metrics::install(),
+            hub,
+            media: None,
+            timezone,
             config,
-        }))
+        });
+        Ok((app, HubInputs(inputs)))
     }
 }
+
+/// The hub's input channel, run by [`serve`].
+#[derive(Debug)]
+pub struct HubInputs(pub tokio::sync::mpsc::Receiver<konsult_signaling::Input>);
 
 /// Serves until `shutdown` resolves, then drains: no new connections, every socket closed
 /// with 1001 after `server_shutdown`, pending writes flushed, within `server.shutdown_timeout`.
 pub async fn serve(
     app: Arc<App>,
+    inputs: HubInputs,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let hub = tokio::spawn(crate::hub::run(app.clone(), inputs.0));
     let router = http::router(app.clone());
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
@@ -82,6 +103,9 @@ pub async fn serve(
     // connections are tracked by the drain.
     if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
         tracing::warn!("shutdown timeout: dropping the connections still open");
+    }
+    if hub.await.is_err() {
+        tracing::error!("the hub task failed");
     }
     app.store.pool.close().await;
     tracing::info!("stopped");

@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::ws::ConnCtx;
 use konsult_protocol::{ClientMessage, Envelope, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use konsult_signaling::Input;
 use std::sync::Arc;
 
 /// A connection passed `hello`: greet it.
@@ -20,21 +21,35 @@ pub fn connected(app: &Arc<App>, ctx: &ConnCtx) {
     ctx.send(&welcome, None);
 }
 
-/// A connection ended.
-pub fn disconnected(_app: &Arc<App>, _ctx: &ConnCtx) {}
-
 /// Handles one decoded message.
-pub fn handle(_app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) {
-    let re = envelope.rid.as_ref();
-    match envelope.msg {
+pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) {
+    let Envelope { rid, msg } = envelope;
+    let re = rid.as_ref();
+    match msg {
         ClientMessage::Ping {} => ctx.send(&ServerMessage::Pong {}, re),
         ClientMessage::Hello { .. } => {
             ctx.error(re, ErrorCode::Conflict, "hello was already accepted")
         }
-        other => ctx.error(
+        ClientMessage::Send { .. }
+        | ClientMessage::History { .. }
+        | ClientMessage::Threads {}
+        | ClientMessage::Read { .. }
+        | ClientMessage::Typing { .. }
+        | ClientMessage::CreateThread { .. } => ctx.error(
             re,
             ErrorCode::Unavailable,
-            format!("`{}` is not available on this server", other.type_name()),
+            format!("`{}` is not available on this server", msg.type_name()),
         ),
+        // Presence, requests, sessions, moderation and signalling belong to the hub.
+        hub_message => {
+            let input = Input::Message {
+                conn: ctx.id,
+                rid: rid.clone(),
+                msg: hub_message,
+            };
+            if let Err(busy) = app.hub.try_send(input) {
+                ctx.error(rid.as_ref(), ErrorCode::Unavailable, busy.to_string());
+            }
+        }
     }
 }

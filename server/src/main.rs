@@ -26,6 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = jiff::tz::TimeZone::get(&config.school.timezone) {
+        eprintln!("konsult: config key `school.timezone`: {e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = logging::init(&config.log) {
         eprintln!("konsult: {e}");
         return ExitCode::from(2);
@@ -104,7 +108,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
     let listen = config.server.listen;
-    let app = app::App::new(config).await?;
+    let (app, inputs) = app::App::new(config).await?;
     if demo {
         let created = accounts::seed_demo(&app.store).await?;
         tracing::info!(created, "demo school ready (all passwords: demo)");
@@ -124,7 +128,7 @@ async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
         "Konsult listening on http://{local} (pid {})",
         std::process::id()
     );
-    app::serve(app, listener, shutdown_signal()).await
+    app::serve(app, inputs, listener, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

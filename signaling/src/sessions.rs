@@ -70,6 +70,8 @@ pub(crate) struct Session {
     pub record: RecordKey,
     /// The help requests this session answers.
     pub requests: Vec<RequestId>,
+    /// Records of queued requests pulled into this session, closed when it ends.
+    pub pulled: Vec<ConsultationRecord>,
     /// The connection and rid to answer when the session is announced.
     pub answer: Option<(ConnId, Option<Rid>)>,
     /// A snapshot is owed to the members.
@@ -149,6 +151,7 @@ impl Hub {
             version: 0,
             record: record.unwrap_or(RecordKey::Session(id)),
             requests: Vec::new(),
+            pulled: Vec::new(),
             answer: Some(answer),
             dirty: false,
             snapshot_scheduled: false,
@@ -408,7 +411,7 @@ impl Hub {
         let wait = self.now.mono.saturating_duration_since(request.requested);
         let confidential = self.is_confidential_subject(&request.subject, None);
         let host = self.sessions.get(&session).map(|s| s.host);
-        self.push(Output::Record(ConsultationRecord {
+        let record = ConsultationRecord {
             key: RecordKey::Request(request.id),
             form: request.form,
             mode: request.mode,
@@ -424,7 +427,11 @@ impl Hub {
             wait_secs: Some(wait.as_secs() as i64),
             outcome: Outcome::InProgress,
             confidential,
-        }));
+        };
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.pulled.push(record.clone());
+        }
+        self.push(Output::Record(record));
     }
 
     /// Writes the session's record (its request's, when it came from one).
@@ -743,6 +750,19 @@ impl Hub {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
+        for record in &s.pulled {
+            let joined = record.students.iter().any(|u| s.participants.contains(u));
+            self.push(Output::Record(ConsultationRecord {
+                ended_at_ms: Some(self.now.unix_ms),
+                outcome: if joined {
+                    Outcome::Held
+                } else {
+                    Outcome::Cancelled
+                },
+                thread: s.thread,
+                ..record.clone()
+            }));
+        }
         let mut everyone: BTreeSet<UserId> = s.members.keys().copied().collect();
         everyone.extend(s.invited.iter().copied());
         for user in &everyone {

@@ -61,7 +61,7 @@ impl Chat {
         members.sort();
         members.dedup();
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write_tx().await?;
         let confidential = has_support_member(&mut tx, &members).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO threads (kind, title, class, request_id, session_id, confidential, \
@@ -108,7 +108,7 @@ impl Chat {
     /// Adds members to a thread; the new ones get `thread_added`.
     pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<(), ChatError> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.write_tx().await?;
         let mut added = Vec::new();
         for member in members {
             let done = sqlx::query(

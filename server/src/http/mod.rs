@@ -1,8 +1,11 @@
 //! HTTP routes: health, metrics, login, the WebSocket upgrade and the web client.
 
+mod bearer;
+mod consultations;
 mod error;
 mod login;
 
+pub use bearer::Caller;
 pub use error::ApiError;
 
 use crate::app::App;
@@ -19,6 +22,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/login", post(login::login))
+        .route("/api/consultations", get(consultations::list))
         .route("/ws", get(crate::ws::upgrade))
         .merge(crate::web::routes())
         .with_state(app)

@@ -53,6 +53,15 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A write transaction. It takes SQLite's write lock at `BEGIN` (`IMMEDIATE`): a
+    /// transaction that reads first and then writes would fail with "database is locked" when
+    /// another writer committed in between, instead of waiting its turn.
+    pub async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
 /// Milliseconds since the Unix epoch, UTC: how every time is stored.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -143,7 +143,7 @@ impl Store {
 
     /// Creates users in one transaction: all of them or none.
     pub async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
             ids.push(insert_user(&mut tx, user).await?);
@@ -155,7 +155,7 @@ impl Store {
     /// Creates users whose login is free and leaves existing ones as they are; returns how
     /// many were created.
     pub async fn insert_users_if_missing(&self, users: &[NewUser]) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut created = 0;
         for user in users {
             let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login = ?")
@@ -173,7 +173,7 @@ impl Store {
 
     /// Adds subjects with display names, keeping existing names.
     pub async fn ensure_subjects(&self, subjects: &[(&str, &str)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (code, name) in subjects {
             sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
                 .bind(code)
@@ -196,7 +196,7 @@ impl Store {
 
     /// Replaces a portal user's name, role, class and subjects with the token's claims.
     pub async fn update_portal_user(&self, id: UserId, user: &NewUser) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET name = ?, role = ?, class = ? WHERE id = ?")
             .bind(&user.name)
             .bind(user.role.as_str())

@@ -210,6 +210,12 @@ async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Optio
         user: user.id,
     };
     crate::dispatch::connected(app, &ctx);
+    app.hub
+        .send(konsult_signaling::Input::Connected {
+            conn: ctx.id,
+            user: user.info(),
+        })
+        .await;
 
     let mut stopping = app.drain.watch();
     let mut bucket = TokenBucket::new(
@@ -294,7 +300,9 @@ async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Optio
             }
         }
     };
-    crate::dispatch::disconnected(app, &ctx);
+    app.hub
+        .send(konsult_signaling::Input::Disconnected { conn: ctx.id })
+        .await;
     if let Some(code) = code {
         metrics::counter!(crate::metrics::CLOSES, "code" => code_label(code)).increment(1);
     }

@@ -1,0 +1,240 @@
+//! `GET /api/consultations`: the consultation record for the administration, as JSON or CSV
+//! (`Accept: text/csv`), filtered by time, form and teacher. Consultations with support staff
+//! show only that they took place.
+
+use super::{ApiError, Caller};
+use crate::app::App;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use konsult_protocol::ErrorCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// Most records one answer holds.
+const MAX_ROWS: i64 = 50_000;
+
+#[derive(Debug, Deserialize)]
+pub struct Filter {
+    /// A date (`2026-11-01`, the school's time zone, inclusive) or an RFC 3339 instant.
+    from: Option<String>,
+    /// A date (inclusive) or an RFC 3339 instant (exclusive).
+    to: Option<String>,
+    /// `individual`, `group` or `frontal`.
+    form: Option<String>,
+    /// A staff member's id or login.
+    teacher: Option<String>,
+}
+
+/// One consultation as the administration sees it.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    pub id: i64,
+    pub form: String,
+    pub mode: String,
+    /// Absent for confidential consultations.
+    pub subject: Option<String>,
+    pub topic: Option<String>,
+    pub staff: Option<String>,
+    pub students: Vec<String>,
+    /// Times in the school's time zone, ISO 8601.
+    pub requested_at: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub wait_secs: Option<i64>,
+    pub duration_secs: Option<i64>,
+    pub outcome: String,
+    pub confidential: bool,
+}
+
+/// Parses a filter bound: a local date (start of that day, or of the next one for `to`) or an
+/// instant.
+fn bound(value: &str, tz: &jiff::tz::TimeZone, end: bool) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("{value:?}: use a date like 2026-11-01 or an RFC 3339 time"),
+        )
+    };
+    if let Ok(date) = value.parse::<jiff::civil::Date>() {
+        let date = if end {
+            date.tomorrow().map_err(|_| bad())?
+        } else {
+            date
+        };
+        let zoned = date.to_zoned(tz.clone()).map_err(|_| bad())?;
+        return Ok(zoned.timestamp().as_millisecond());
+    }
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| bad())
+}
+
+fn local(ms: Option<i64>, tz: &jiff::tz::TimeZone) -> Option<String> {
+    let ts = jiff::Timestamp::from_millisecond(ms?).ok()?;
+    Some(
+        ts.to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+    )
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(filter): Query<Filter>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let tz = app.timezone.clone();
+    let from = filter
+        .from
+        .as_deref()
+        .map(|v| bound(v, &tz, false))
+        .transpose()?;
+    let to = filter
+        .to
+        .as_deref()
+        .map(|v| bound(v, &tz, true))
+        .transpose()?;
+    if let Some(form) = &filter.form
+        && !matches!(form.as_str(), "individual" | "group" | "frontal")
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "form is individual, group or frontal",
+        ));
+    }
+    let teacher = match &filter.teacher {
+        None => None,
+        Some(t) => {
+            let user = match t.parse::<i64>() {
+                Ok(id) => app.store.user_by_id(konsult_protocol::UserId(id)).await?,
+                Err(_) => app.store.user_by_login(t).await?,
+            };
+            Some(
+                user.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user {t:?}")))?
+                    .id
+                    .0,
+            )
+        }
+    };
+    let rows = sqlx::query(
+        "SELECT c.id, c.form, c.mode, c.subject, c.topic, s.name AS staff, c.requested_at, \
+         c.started_at, c.ended_at, c.wait_secs, c.outcome, c.confidential, \
+         (SELECT group_concat(u.name, '; ') FROM consultation_students cs \
+          JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students \
+         FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
+         WHERE (?1 IS NULL OR c.happened_at >= ?1) AND (?2 IS NULL OR c.happened_at < ?2) \
+           AND (?3 IS NULL OR c.form = ?3) AND (?4 IS NULL OR c.staff_id = ?4) \
+         ORDER BY c.happened_at, c.id LIMIT ?5",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(&filter.form)
+    .bind(teacher)
+    .bind(MAX_ROWS)
+    .fetch_all(&app.store.pool)
+    .await
+    .map_err(crate::store::StoreError::from)?;
+    let mut views = Vec::with_capacity(rows.len());
+    for row in &rows {
+        views.push(view(row, &tz).map_err(crate::store::StoreError::from)?);
+    }
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"consultations.csv\"",
+                ),
+            ],
+            to_csv(&views),
+        )
+            .into_response());
+    }
+    Ok(axum::Json(serde_json::json!({ "consultations": views })).into_response())
+}
+
+fn view(row: &sqlx::sqlite::SqliteRow, tz: &jiff::tz::TimeZone) -> Result<RecordView, sqlx::Error> {
+    let confidential: bool = row.try_get::<i64, _>("confidential")? != 0;
+    let started: Option<i64> = row.try_get("started_at")?;
+    let ended: Option<i64> = row.try_get("ended_at")?;
+    let hide = |v: Option<String>| if confidential { None } else { v };
+    let students: Option<String> = row.try_get("students")?;
+    Ok(RecordView {
+        id: row.try_get("id")?,
+        form: row.try_get("form")?,
+        mode: row.try_get("mode")?,
+        subject: hide(row.try_get("subject")?),
+        topic: hide(row.try_get("topic")?),
+        staff: hide(row.try_get("staff")?),
+        students: if confidential {
+            Vec::new()
+        } else {
+            students
+                .unwrap_or_default()
+                .split("; ")
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        },
+        requested_at: local(row.try_get("requested_at")?, tz),
+        started_at: local(started, tz),
+        ended_at: local(ended, tz),
+        wait_secs: row.try_get("wait_secs")?,
+        duration_secs: started.zip(ended).map(|(s, e)| (e - s) / 1000),
+        outcome: row.try_get("outcome")?,
+        confidential,
+    })
+}
+
+fn to_csv(views: &[RecordView]) -> String {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "id",
+        "form",
+        "mode",
+        "subject",
+        "topic",
+        "staff",
+        "students",
+        "requested_at",
+        "started_at",
+        "ended_at",
+        "wait_secs",
+        "duration_secs",
+        "outcome",
+        "confidential",
+    ];
+    // Writing to memory does not fail.
+    let _ = out.write_record(header);
+    for v in views {
+        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+        let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let _ = out.write_record([
+            v.id.to_string(),
+            v.form.clone(),
+            v.mode.clone(),
+            opt(&v.subject),
+            opt(&v.topic),
+            opt(&v.staff),
+            v.students.join("; "),
+            opt(&v.requested_at),
+            opt(&v.started_at),
+            opt(&v.ended_at),
+            num(v.wait_secs),
+            num(v.duration_secs),
+            v.outcome.clone(),
+            v.confidential.to_string(),
+        ]);
+    }
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}

@@ -1,0 +1,203 @@
+//! Runs the school's hub: one task owns the sans-IO `signaling::Hub`, feeds it what
+//! connections, storage and the SFU report, asks it for its deadlines, and carries out what it
+//! wants done (messages through the directory, threads through chat, records through storage,
+//! media through the SFU).
+
+use crate::app::App;
+use crate::chat::NewThread;
+use crate::records::RecordWriter;
+use crate::store::now_ms;
+use crate::wire;
+use konsult_protocol::{ErrorCode, ServerMessage};
+use konsult_signaling::{Hub, HubConfig, Input, MediaCommand, Now, Output, Recipients};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Inputs waiting for the hub before senders are refused.
+const INPUT_CAPACITY: usize = 65_536;
+
+/// How connections and services reach the hub.
+#[derive(Clone, Debug)]
+pub struct HubHandle {
+    tx: mpsc::Sender<Input>,
+}
+
+/// The hub is too far behind to take more work now.
+#[derive(Debug, thiserror::Error)]
+#[error("the hub is overloaded; retry shortly")]
+pub struct HubBusy;
+
+impl HubHandle {
+    /// A handle and the receiver the hub task reads.
+    pub fn channel() -> (HubHandle, mpsc::Receiver<Input>) {
+        let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
+        (HubHandle { tx }, rx)
+    }
+
+    /// Hands a client's message to the hub without waiting; refused when the hub is behind.
+    pub fn try_send(&self, input: Input) -> Result<(), HubBusy> {
+        self.tx.try_send(input).map_err(|_| HubBusy)
+    }
+
+    /// Hands an input that must not be lost (connects, disconnects, storage answers) to the
+    /// hub, waiting for room.
+    pub async fn send(&self, input: Input) {
+        // The receiver lives as long as the process; an error means shutdown has dropped it,
+        // and nothing is left to tell.
+        let _gone = self.tx.send(input).await;
+    }
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now().into_std(),
+        unix_ms: now_ms(),
+    }
+}
+
+/// The hub's configuration from the server's.
+pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
+    HubConfig {
+        offer_timeout: config.hub.offer_timeout,
+        max_wait: config.hub.max_wait,
+        grace: config.hub.grace,
+        p2p_timeout: config.media.p2p_timeout,
+        session_members: config.limits.session_members,
+        ..HubConfig::default()
+    }
+}
+
+/// Runs the hub until every handle is gone or shutdown begins.
+pub async fn run(app: Arc<App>, mut rx: mpsc::Receiver<Input>) {
+    let seeds = match app.store.id_seeds().await {
+        Ok(seeds) => seeds,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the last ids; the hub does not start");
+            return;
+        }
+    };
+    let mut hub = Hub::new(hub_config(&app.config), seeds, now());
+    match app.store.active_users().await {
+        Ok(users) => {
+            for user in users {
+                hub.handle_input(
+                    now(),
+                    Input::UserChanged {
+                        user: user.info(),
+                        active: true,
+                    },
+                );
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load users into the hub"),
+    }
+    let records = RecordWriter::start(app.store.clone());
+    let mut stopping = app.drain.watch();
+    loop {
+        let deadline = hub.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            input = rx.recv() => {
+                let Some(input) = input else { break };
+                hub.handle_input(now(), input);
+            }
+            _ = sleep_until_some(deadline) => hub.handle_timeout(now()),
+            _ = crate::drain::stopped(&mut stopping) => break,
+        }
+        while let Some(output) = hub.poll_output() {
+            execute(&app, &records, output).await;
+        }
+    }
+    while let Some(output) = hub.poll_output() {
+        execute(&app, &records, output).await;
+    }
+    records.close().await;
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out one output of the hub.
+async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
+    match output {
+        Output::Send { to, msg, re } => deliver(app, to, &msg, re.as_ref()),
+        Output::CreateThread { purpose, spec } => {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let thread = app
+                    .chat
+                    .create_thread(NewThread {
+                        kind: spec.kind,
+                        title: spec.title,
+                        members: spec.members,
+                        class: spec.class,
+                        request: spec.request,
+                        session: spec.session,
+                        created_by: None,
+                    })
+                    .await
+                    .map(|t| t.id)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, ?purpose, "thread creation failed");
+                        "storage failed".to_string()
+                    });
+                app.hub.send(Input::ThreadReady { purpose, thread }).await;
+            });
+        }
+        Output::Record(record) => records.write(record).await,
+        Output::Media(command) => media(app, command),
+    }
+}
+
+/// Sends a message, encoded once, to its recipients.
+fn deliver(app: &App, to: Recipients, msg: &ServerMessage, re: Option<&konsult_protocol::Rid>) {
+    let directory = &app.directory;
+    match to {
+        Recipients::Conn(conn) => {
+            directory.send_to_conn(conn, &wire::encode(msg, re));
+        }
+        Recipients::User(user) => {
+            directory.send_to_user(user, &wire::encode(msg, re));
+        }
+        Recipients::UserExcept { user, except } => {
+            let frame = wire::encode(msg, re);
+            for conn in directory.user_conns(user) {
+                if conn != except {
+                    directory.send_to_conn(conn, &frame);
+                }
+            }
+        }
+        Recipients::Users(users) => {
+            let frame = wire::encode_for(msg, re, users.len() as u64);
+            for user in users {
+                directory.send_to_user(user, &frame);
+            }
+        }
+    }
+}
+
+/// Where the hub's media work goes: the SFU.
+pub trait MediaSink: Send + Sync + std::fmt::Debug {
+    /// Takes one command without waiting.
+    fn command(&self, command: MediaCommand);
+}
+
+/// Hands media work to the SFU.
+fn media(app: &App, command: MediaCommand) {
+    match &app.media {
+        Some(sink) => sink.command(command),
+        None => {
+            if let MediaCommand::Signal { conn, .. } = command {
+                let msg = ServerMessage::error(
+                    ErrorCode::Unavailable,
+                    "the media server is not running on this server",
+                );
+                app.directory.send_to_conn(conn, &wire::encode(&msg, None));
+            }
+        }
+    }
+}
