@@ -289,3 +289,104 @@ async fn the_p2p_relay_only_reaches_the_other_member() {
             .await
     );
 }
+
+#[tokio::test]
+async fn a_dropped_student_keeps_the_place_only_for_the_grace_period() {
+    let server = Server::start(ServerOptions::demo().env("KONSULT_HUB_GRACE", "2s"));
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher3").await;
+    let busy = teacher
+        .request(json!({"type": "set_status", "status": "busy"}))
+        .await;
+    assert_eq!(busy["type"], "ok");
+    let (mut first, _) = WsClient::connect_as(&server, "student11").await;
+    let (mut second, _) = WsClient::connect_as(&server, "student12").await;
+    first.request(ask("russian", "Орфограммы")).await;
+    let queued = second.request(ask("russian", "Пунктуация")).await;
+    assert_eq!(queued["request"]["position"], 2);
+    first.close().await;
+    // Back within the grace period: still first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut first, _) = WsClient::connect_as(&server, "student11").await;
+    let restored = first.recv_type("queue_position").await;
+    assert_eq!(restored["request"]["position"], 1);
+    first.close().await;
+    // Gone for longer: the place is lost and the other student moves up.
+    let moved = second.recv_type("queue_position").await;
+    assert_eq!(moved["request"]["position"], 1);
+    let queue = teacher.request(json!({"type": "list_queue"})).await;
+    assert_eq!(queue["total"], 1, "{queue}");
+    assert_eq!(queue["requests"][0]["student"]["login"], "student12");
+}
+
+#[tokio::test]
+async fn consultations_with_the_psychologist_stay_confidential() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut psychologist, _) = available(&server, "psychologist1").await;
+    let (mut teacher, _) = available(&server, "teacher1").await;
+    let (mut student, _) = WsClient::connect_as(&server, "student20").await;
+    let queued = student
+        .request(ask("support", "Не могу сосредоточиться на уроках"))
+        .await;
+    assert_eq!(queued["type"], "request_queued", "{queued}");
+    let offer = psychologist.recv_type("help_offer").await;
+    assert!(
+        !teacher
+            .sees_within(Duration::from_millis(300), |m| m["type"] == "help_offer")
+            .await
+    );
+    let refused = teacher
+        .request(json!({"type": "list_queue", "subject": "support"}))
+        .await;
+    assert_eq!(refused["code"], "forbidden");
+    let started = psychologist
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    psychologist
+        .request(json!({"type": "end_session", "session": started["session"]["id"]}))
+        .await;
+    let token = server.login("admin", "demo");
+    let auth = format!("Bearer {token}");
+    let mut row = Value::Null;
+    for _ in 0..50 {
+        let rows = http_request(server.addr, "GET", "/api/consultations", &[("authorization", &auth)], b"")
+            .json()["consultations"]
+            .clone();
+        row = rows[0].clone();
+        if row["outcome"] == "held" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(row["outcome"], "held");
+    assert_eq!(row["confidential"], true);
+    assert_eq!(row["subject"], Value::Null, "{row}");
+    assert_eq!(row["topic"], Value::Null);
+    assert_eq!(row["staff"], Value::Null);
+    assert_eq!(row["students"], json!([]));
+}
+
+#[tokio::test]
+async fn waiting_students_get_an_estimate_from_recent_consultations() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, _) = available(&server, "teacher3").await;
+    let (mut first, _) = WsClient::connect_as(&server, "student21").await;
+    first.request(ask("russian", "Корни")).await;
+    let offer = teacher.recv_type("help_offer").await;
+    let started = teacher
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    teacher
+        .request(json!({"type": "end_session", "session": started["session"]["id"]}))
+        .await;
+    teacher
+        .request(json!({"type": "set_status", "status": "busy"}))
+        .await;
+    let (mut second, _) = WsClient::connect_as(&server, "student22").await;
+    let queued = second.request(ask("russian", "Суффиксы")).await;
+    assert_eq!(queued["request"]["position"], 1);
+    assert!(
+        queued["request"]["eta_secs"].as_u64().is_some_and(|s| s >= 1),
+        "an estimate from the last consultation: {queued}"
+    );
+}
