@@ -105,7 +105,8 @@ pub struct LimitsConfig {
     pub message_burst: u32,
     /// Login attempts per minute from one IP address.
     pub logins_per_minute_per_ip: u32,
-    /// Failed login attempts per minute for one account.
+    /// Failed login attempts per minute for one account; repeated lockouts double, up to 15
+    /// minutes.
     pub logins_per_minute_per_account: u32,
     /// WebSocket connections one user may hold at once.
     pub connections_per_user: usize,
@@ -193,7 +194,7 @@ impl Default for Config {
                 idle_timeout: Duration::from_secs(45),
                 messages_per_second: 30,
                 message_burst: 60,
-                logins_per_minute_per_ip: 30,
+                logins_per_minute_per_ip: 300,
                 logins_per_minute_per_account: 10,
                 connections_per_user: 5,
                 session_members: 1_000,

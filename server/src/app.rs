@@ -32,6 +32,8 @@ pub struct App {
     pub hub: HubHandle,
     /// The SFU, when media is running.
     pub media: Option<Arc<dyn MediaSink>>,
+    /// Login attempts per address and per account.
+    pub logins: crate::login_guard::LoginGuard,
     /// The school's time zone, for reports and consultation hours.
     pub timezone: jiff::tz::TimeZone,
 }
@@ -63,6 +65,10 @@ impl App {
             metrics: crate::metrics::install(),
             hub,
             media: None,
+            logins: crate::login_guard::LoginGuard::new(
+                config.limits.logins_per_minute_per_ip,
+                config.limits.logins_per_minute_per_account,
+            ),
             timezone,
             config,
         });
@@ -83,6 +89,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = tokio::spawn(crate::hub::run(app.clone(), inputs.0));
+    let sweeper = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                app.directory.sweep(std::time::Instant::now());
+            }
+        }
+    });
     let router = http::router(app.clone());
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
@@ -104,6 +120,7 @@ pub async fn serve(
     if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
         tracing::warn!("shutdown timeout: dropping the connections still open");
     }
+    sweeper.abort();
     if hub.await.is_err() {
         tracing::error!("the hub task failed");
     }

@@ -6,6 +6,7 @@ use dashmap::DashMap;
 use konsult_protocol::{CloseCode, UserId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
 /// One WebSocket connection, unique for the life of the process (the hub's numbering).
@@ -110,12 +111,49 @@ pub struct ConnHandle {
     pub outbox: Outbox,
 }
 
+/// A connection that ended recently, kept so that its client can resume: the frames it was
+/// sent but never wrote, and those sent to its user since.
+#[derive(Debug)]
+struct Parked {
+    /// The `resume` token its `welcome` carried.
+    token: String,
+    frames: Vec<Utf8Bytes>,
+    /// Frames kept at most: what a new outbox can take after the `welcome`.
+    limit: usize,
+    /// More frames arrived than are kept: resuming is refused and the client resyncs.
+    overflowed: bool,
+    expires: Instant,
+}
+
+/// A user's live connections and parked ones.
+#[derive(Debug, Default)]
+struct UserEntry {
+    conns: Vec<ConnId>,
+    parked: Vec<Parked>,
+}
+
+/// How a connection registers.
+#[derive(Debug)]
+pub struct Registration<'a> {
+    pub handle: ConnHandle,
+    pub max_per_user: usize,
+    /// The `hello.resume` token, if the client asked to resume.
+    pub resume: Option<&'a str>,
+}
+
+/// Why a connection was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The user holds the maximum number of connections.
+    TooMany,
+}
+
 /// Every authenticated connection, by id and by user.
 #[derive(Debug, Default)]
 pub struct Directory {
     next_id: AtomicU64,
     conns: DashMap<ConnId, ConnHandle>,
-    by_user: DashMap<UserId, Vec<ConnId>>,
+    by_user: DashMap<UserId, UserEntry>,
 }
 
 impl Directory {
@@ -124,23 +162,77 @@ impl Directory {
         ConnId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    /// Registers a connection unless its user already holds `max_per_user`.
-    pub fn register(&self, handle: ConnHandle, max_per_user: usize) -> bool {
-        let mut ids = self.by_user.entry(handle.user).or_default();
-        if ids.len() >= max_per_user {
-            return false;
+    /// Registers a connection. `greet(resumed)` makes the first frame (the `welcome`); it is
+    /// queued, then the frames a resumed connection missed, before any other frame can reach
+    /// the new outbox. Returns whether the connection resumed.
+    pub fn register(
+        &self,
+        registration: Registration<'_>,
+        now: Instant,
+        greet: impl FnOnce(bool) -> Utf8Bytes,
+    ) -> Result<bool, RegisterError> {
+        let Registration {
+            handle,
+            max_per_user,
+            resume,
+        } = registration;
+        // Holding the user's entry keeps `send_to_user` out until the replay is queued.
+        let mut entry = self.by_user.entry(handle.user).or_default();
+        if entry.conns.len() >= max_per_user {
+            return Err(RegisterError::TooMany);
         }
-        ids.push(handle.id);
+        entry.parked.retain(|p| p.expires > now);
+        let replay = resume.and_then(|token| {
+            let i = entry.parked.iter().position(|p| p.token == token)?;
+            let parked = entry.parked.swap_remove(i);
+            (!parked.overflowed).then_some(parked.frames)
+        });
+        let resumed = replay.is_some();
+        // The outbox is new and holds at least the replay limit: these pushes fit.
+        let _queued = handle.outbox.push(greet(resumed));
+        for frame in replay.unwrap_or_default() {
+            let _queued = handle.outbox.push(frame);
+        }
+        entry.conns.push(handle.id);
         self.conns.insert(handle.id, handle);
-        true
+        Ok(resumed)
     }
 
-    /// Removes a connection.
-    pub fn unregister(&self, id: ConnId, user: UserId) {
+    /// Removes a connection. With a resume token, it is parked until `expires` with the frames
+    /// it never wrote, collecting what its user is sent meanwhile, up to `keep` frames.
+    pub fn unregister(
+        &self,
+        id: ConnId,
+        user: UserId,
+        park: Option<(String, Vec<Utf8Bytes>, Instant)>,
+        keep: usize,
+    ) {
         self.conns.remove(&id);
-        self.by_user.remove_if_mut(&user, |_, ids| {
-            ids.retain(|c| *c != id);
-            ids.is_empty()
+        let mut entry = self.by_user.entry(user).or_default();
+        entry.conns.retain(|c| *c != id);
+        if let Some((token, frames, expires)) = park {
+            let overflowed = frames.len() > keep;
+            entry.parked.push(Parked {
+                token,
+                frames,
+                limit: keep,
+                overflowed,
+                expires,
+            });
+        }
+        let keep_entry = !entry.conns.is_empty() || !entry.parked.is_empty();
+        drop(entry);
+        if !keep_entry {
+            self.by_user
+                .remove_if(&user, |_, e| e.conns.is_empty() && e.parked.is_empty());
+        }
+    }
+
+    /// Drops parked connections whose grace period is over.
+    pub fn sweep(&self, now: Instant) {
+        self.by_user.retain(|_, e| {
+            e.parked.retain(|p| p.expires > now);
+            !e.conns.is_empty() || !e.parked.is_empty()
         });
     }
 
@@ -153,13 +245,13 @@ impl Directory {
     pub fn user_conns(&self, user: UserId) -> Vec<ConnId> {
         self.by_user
             .get(&user)
-            .map(|v| v.clone())
+            .map(|e| e.conns.clone())
             .unwrap_or_default()
     }
 
     /// Whether the user has any connection.
     pub fn is_online(&self, user: UserId) -> bool {
-        self.by_user.contains_key(&user)
+        self.by_user.get(&user).is_some_and(|e| !e.conns.is_empty())
     }
 
     /// Queues a frame for one connection.
@@ -170,13 +262,24 @@ impl Directory {
         }
     }
 
-    /// Queues a frame for every connection of a user; returns how many took it.
+    /// Queues a frame for every connection of a user, and keeps it for their parked ones;
+    /// returns how many live connections took it.
     pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes) -> usize {
         // Lock order everywhere: `by_user` before `conns`.
-        let Some(ids) = self.by_user.get(&user) else {
+        let Some(mut entry) = self.by_user.get_mut(&user) else {
             return 0;
         };
-        ids.iter()
+        for parked in entry.parked.iter_mut().filter(|p| !p.overflowed) {
+            if parked.frames.len() >= parked.limit {
+                parked.overflowed = true;
+                parked.frames = Vec::new();
+            } else {
+                parked.frames.push(frame.clone());
+            }
+        }
+        entry
+            .conns
+            .iter()
             .filter(|id| self.send_to_conn(**id, frame))
             .count()
     }

@@ -3,22 +3,24 @@
 //! `unavailable`, never silence.
 
 use crate::app::App;
+use crate::store::users::User;
 use crate::ws::ConnCtx;
+use axum::extract::ws::Utf8Bytes;
 use konsult_protocol::{ClientMessage, Envelope, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use konsult_signaling::Input;
 use std::sync::Arc;
 
-/// A connection passed `hello`: greet it.
-pub fn connected(app: &Arc<App>, ctx: &ConnCtx) {
+/// The `welcome` of a connection that passed `hello`.
+pub fn welcome(app: &App, user: &User, resume: &str, resumed: bool) -> Utf8Bytes {
     let unix_now = crate::store::now_ms() as u64 / 1000;
     let welcome = ServerMessage::Welcome {
         v: PROTOCOL_VERSION,
-        user: ctx.user.info(),
-        resume: crate::auth::generate_secret(16),
-        resumed: false,
-        ice_servers: crate::ice::servers_for(&app.config.media, ctx.user.id, unix_now),
+        user: user.info(),
+        resume: resume.to_string(),
+        resumed,
+        ice_servers: crate::ice::servers_for(&app.config.media, user.id, unix_now),
     };
-    ctx.send(&welcome, None);
+    crate::wire::encode(&welcome, None)
 }
 
 /// Handles one decoded message.

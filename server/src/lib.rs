@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod ice;
 pub mod logging;
+pub mod login_guard;
 pub mod metrics;
 pub mod records;
 pub mod store;

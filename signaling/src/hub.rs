@@ -123,7 +123,11 @@ impl Hub {
     pub fn handle_input(&mut self, now: Now, input: Input) {
         self.now = now;
         match input {
-            Input::Connected { conn, user } => self.on_connected(conn, user),
+            Input::Connected {
+                conn,
+                user,
+                resumed,
+            } => self.on_connected(conn, user, resumed),
             Input::Disconnected { conn } => self.on_disconnected(conn),
             Input::Message { conn, rid, msg } => self.on_message(conn, rid, msg),
             Input::ThreadReady { purpose, thread } => self.on_thread_ready(purpose, thread),

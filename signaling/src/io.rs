@@ -21,8 +21,13 @@ pub struct Now {
 /// Something that happened, for the hub to act on.
 #[derive(Clone, Debug)]
 pub enum Input {
-    /// A connection passed `hello` as `user`.
-    Connected { conn: ConnId, user: UserInfo },
+    /// A connection passed `hello` as `user`. A `resumed` one already got every message it
+    /// missed and needs no restore.
+    Connected {
+        conn: ConnId,
+        user: UserInfo,
+        resumed: bool,
+    },
     /// A connection ended.
     Disconnected { conn: ConnId },
     /// A client message from an authenticated connection.

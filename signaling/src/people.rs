@@ -123,7 +123,7 @@ impl Hub {
         self.presence_changed(id, before);
     }
 
-    pub(crate) fn on_connected(&mut self, conn: ConnId, info: UserInfo) {
+    pub(crate) fn on_connected(&mut self, conn: ConnId, info: UserInfo, resumed: bool) {
         let id = info.id;
         let before = self.status_of(id);
         self.upsert_person(info, true);
@@ -132,7 +132,9 @@ impl Hub {
         person.conns.push(conn);
         person.gone_since = None;
         self.presence_changed(id, before);
-        self.restore(conn, id);
+        if !resumed {
+            self.restore(conn, id);
+        }
     }
 
     /// Tells a (re)connecting user where they stand: their sessions, invitations, request and

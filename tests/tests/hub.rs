@@ -348,8 +348,14 @@ async fn consultations_with_the_psychologist_stay_confidential() {
     let auth = format!("Bearer {token}");
     let mut row = Value::Null;
     for _ in 0..50 {
-        let rows = http_request(server.addr, "GET", "/api/consultations", &[("authorization", &auth)], b"")
-            .json()["consultations"]
+        let rows = http_request(
+            server.addr,
+            "GET",
+            "/api/consultations",
+            &[("authorization", &auth)],
+            b"",
+        )
+        .json()["consultations"]
             .clone();
         row = rows[0].clone();
         if row["outcome"] == "held" {
@@ -386,7 +392,9 @@ async fn waiting_students_get_an_estimate_from_recent_consultations() {
     let queued = second.request(ask("russian", "Суффиксы")).await;
     assert_eq!(queued["request"]["position"], 1);
     assert!(
-        queued["request"]["eta_secs"].as_u64().is_some_and(|s| s >= 1),
+        queued["request"]["eta_secs"]
+            .as_u64()
+            .is_some_and(|s| s >= 1),
         "an estimate from the last consultation: {queued}"
     );
 }

@@ -10,6 +10,8 @@ use konsult_protocol::ErrorCode;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds) with `rate_limited`.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -17,7 +19,14 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After`.
+    pub fn retry_after(mut self, after: std::time::Duration) -> ApiError {
+        self.retry_after = Some(after);
+        self
     }
 
     fn status(&self) -> StatusCode {
@@ -48,6 +57,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         metrics::counter!(crate::metrics::ERRORS, "code" => self.code.as_str()).increment(1);
         let body = serde_json::json!({ "code": self.code, "message": self.message });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        response
     }
 }

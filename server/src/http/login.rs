@@ -4,12 +4,14 @@ use super::ApiError;
 use crate::app::App;
 use crate::auth::verify_password;
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
 use konsult_protocol::ErrorCode;
 use konsult_protocol::model::UserInfo;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 #[derive(Deserialize)]
 pub struct LoginRequest {
@@ -31,6 +33,7 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| crate::auth::hash_passwor
 
 pub async fn login(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
@@ -39,6 +42,17 @@ pub async fn login(
             ErrorCode::TooLarge,
             "login or password too long",
         ));
+    }
+    if let Err(wait) = app.logins.attempt(peer.ip(), &req.login, Instant::now()) {
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => "rate_limited").increment(1);
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many login attempts; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        )
+        .retry_after(wait));
     }
     let user = app.store.user_by_login(req.login.trim()).await?;
     let hash = user
@@ -52,6 +66,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && user.active => user,
         _ => {
+            app.logins.failed(&req.login, Instant::now());
             metrics::counter!(crate::metrics::LOGINS, "outcome" => "rejected").increment(1);
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -59,6 +74,7 @@ pub async fn login(
             ));
         }
     };
+    app.logins.succeeded(&req.login);
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
     tracing::info!(user = %user.id, "login");
     Ok(Json(LoginResponse {

@@ -57,17 +57,44 @@ impl Drop for SocketSlot {
     }
 }
 
-/// Keeps the user's registration in the directory until dropped.
-struct Registration<'a> {
+/// Keeps the connection in the directory until dropped; [`Registered::park`] takes it out
+/// leaving what it did not write for a resume.
+struct Registered<'a> {
     app: &'a App,
     id: ConnId,
     user: konsult_protocol::UserId,
+    /// The `resume` token its `welcome` carried.
+    resume: String,
+    /// Cleared once the directory was told.
+    live: bool,
 }
 
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        self.app.directory.unregister(self.id, self.user);
+impl Registered<'_> {
+    /// Leaves the directory, parking the frames never written so that a client that resumes
+    /// within the grace period gets them.
+    fn park(&mut self, unsent: Vec<Utf8Bytes>) {
+        if !std::mem::take(&mut self.live) {
+            return;
+        }
+        let app = self.app;
+        let expires = std::time::Instant::now() + app.config.hub.grace;
+        let keep = app.config.limits.outbox_messages.saturating_sub(1);
+        app.directory.unregister(
+            self.id,
+            self.user,
+            Some((std::mem::take(&mut self.resume), unsent, expires)),
+            keep,
+        );
         metrics::gauge!(crate::metrics::AUTHENTICATED).decrement(1.0);
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.live) {
+            self.app.directory.unregister(self.id, self.user, None, 0);
+            metrics::gauge!(crate::metrics::AUTHENTICATED).decrement(1.0);
+        }
     }
 }
 
@@ -76,13 +103,13 @@ pub async fn run(app: Arc<App>, mut socket: WebSocket, peer: SocketAddr) {
     let _drain = app.drain.guard();
     metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
     let _slot = SocketSlot(app.clone());
-    let user = match handshake(&app, &mut socket).await {
-        Ok(user) => user,
+    let (user, resume) = match handshake(&app, &mut socket).await {
+        Ok(hello) => hello,
         Err(Some(code)) => return close(&mut socket, code).await,
         Err(None) => return,
     };
     tracing::debug!(user = %user.id, %peer, "connected");
-    let code = serve(&app, &mut socket, Arc::new(user)).await;
+    let code = serve(&app, &mut socket, Arc::new(user), resume).await;
     if let Some(code) = code {
         close(&mut socket, code).await;
     }
@@ -97,9 +124,12 @@ async fn send_direct(socket: &mut WebSocket, msg: &ServerMessage, re: Option<&Ri
     )
 }
 
-/// Waits for a valid `hello` until the deadline. `Err(Some(code))` closes with that code,
-/// `Err(None)` means the socket is gone.
-async fn handshake(app: &App, socket: &mut WebSocket) -> Result<User, Option<CloseCode>> {
+/// Waits for a valid `hello` until the deadline: the user and the resume token they gave.
+/// `Err(Some(code))` closes with that code, `Err(None)` means the socket is gone.
+async fn handshake(
+    app: &App,
+    socket: &mut WebSocket,
+) -> Result<(User, Option<String>), Option<CloseCode>> {
     let deadline = Instant::now() + app.config.limits.hello_timeout;
     let mut stopping = app.drain.watch();
     loop {
@@ -130,7 +160,7 @@ async fn handshake(app: &App, socket: &mut WebSocket) -> Result<User, Option<Clo
         };
         count_in(envelope.msg.type_name());
         let re = envelope.rid.as_ref();
-        let ClientMessage::Hello { v, token, .. } = &envelope.msg else {
+        let ClientMessage::Hello { v, token, resume } = &envelope.msg else {
             let msg = ServerMessage::error(ErrorCode::Unauthorized, "send hello first");
             send_direct(socket, &msg, re).await;
             continue;
@@ -144,7 +174,7 @@ async fn handshake(app: &App, socket: &mut WebSocket) -> Result<User, Option<Clo
             return Err(Some(CloseCode::UnsupportedVersion));
         }
         match app.authenticate(token).await {
-            Ok(user) => return Ok(user),
+            Ok(user) => return Ok((user, resume.clone())),
             Err(e) => {
                 tracing::debug!(reason = %e, "hello refused");
                 let msg = ServerMessage::error(ErrorCode::Unauthorized, e.to_string());
@@ -179,7 +209,12 @@ fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
 }
 
 /// The authenticated part of a connection. Returns the close code to send, if any.
-async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Option<CloseCode> {
+async fn serve(
+    app: &Arc<App>,
+    socket: &mut WebSocket,
+    user: Arc<User>,
+    resume_from: Option<String>,
+) -> Option<CloseCode> {
     let limits = &app.config.limits;
     let (outbox, mut rx, signal) = Outbox::new(limits.outbox_messages);
     let ctx = ConnCtx {
@@ -192,28 +227,43 @@ async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Optio
         user: user.id,
         outbox,
     };
-    if !app.directory.register(handle, limits.connections_per_user) {
-        let msg = ServerMessage::error(
-            ErrorCode::RateLimited,
-            format!(
-                "this account already holds {} connections",
-                limits.connections_per_user
-            ),
-        );
-        send_direct(socket, &msg, None).await;
-        return Some(CloseCode::TooManyConnections);
-    }
+    let resume = crate::auth::generate_secret(16);
+    let registration = crate::directory::Registration {
+        handle,
+        max_per_user: limits.connections_per_user,
+        resume: resume_from.as_deref(),
+    };
+    let greet = |resumed| crate::dispatch::welcome(app, &user, &resume, resumed);
+    let resumed = match app
+        .directory
+        .register(registration, std::time::Instant::now(), greet)
+    {
+        Ok(resumed) => resumed,
+        Err(_) => {
+            let msg = ServerMessage::error(
+                ErrorCode::RateLimited,
+                format!(
+                    "this account already holds {} connections",
+                    limits.connections_per_user
+                ),
+            );
+            send_direct(socket, &msg, None).await;
+            return Some(CloseCode::TooManyConnections);
+        }
+    };
     metrics::gauge!(crate::metrics::AUTHENTICATED).increment(1.0);
-    let _registration = Registration {
+    let mut registered = Registered {
         app,
         id: ctx.id,
         user: user.id,
+        resume,
+        live: true,
     };
-    crate::dispatch::connected(app, &ctx);
     app.hub
         .send(konsult_signaling::Input::Connected {
             conn: ctx.id,
             user: user.info(),
+            resumed,
         })
         .await;
 
@@ -300,6 +350,13 @@ async fn serve(app: &Arc<App>, socket: &mut WebSocket, user: Arc<User>) -> Optio
             }
         }
     };
+    // Frames queued but never written wait for a resume.
+    rx.close();
+    let mut unsent = std::mem::take(&mut batch);
+    while let Ok(frame) = rx.try_recv() {
+        unsent.push(frame);
+    }
+    registered.park(unsent);
     app.hub
         .send(konsult_signaling::Input::Disconnected { conn: ctx.id })
         .await;

@@ -114,7 +114,11 @@ impl Sim {
         self.conn_user.insert(conn, user.id);
         self.conn_of.entry(user.id).or_insert(conn);
         self.people.insert(user.id, user.clone());
-        self.input(Input::Connected { conn, user });
+        self.input(Input::Connected {
+            conn,
+            user,
+            resumed: false,
+        });
         conn
     }
 

@@ -1,0 +1,181 @@
+//! Surviving bad networks, bad clients and restarts: resume, limits, origins, headers.
+
+use konsult_tests::{Server, ServerOptions, WsClient, http_request};
+use serde_json::json;
+use std::time::Duration;
+
+fn ask(subject: &str, topic: &str) -> serde_json::Value {
+    json!({"type": "request_help", "subject": subject, "form": "individual", "mode": "online", "topic": topic})
+}
+
+#[tokio::test]
+async fn a_client_that_resumes_gets_what_it_missed_once_and_in_order() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher3").await;
+    teacher
+        .request(json!({"type": "set_status", "status": "busy"}))
+        .await;
+    let token1 = server.login("student1", "demo");
+    let token2 = server.login("student2", "demo");
+    let (mut first, _) = WsClient::connect_with_token(&server, &token1).await;
+    let (mut second, welcome) = WsClient::connect_with_token(&server, &token2).await;
+    let resume = welcome["resume"]
+        .as_str()
+        .expect("resume token")
+        .to_string();
+    let queued = first.request(ask("russian", "Корни")).await;
+    second.request(ask("russian", "Приставки")).await;
+    // The second student's connection drops; meanwhile they move up twice over.
+    second.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first
+        .request(json!({"type": "cancel_request", "request": queued["request"]["id"]}))
+        .await;
+    teacher
+        .request(json!({"type": "set_status", "status": "away"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut back = WsClient::connect(&server).await;
+    back.send_json(&json!({"type": "hello", "v": 1, "token": token2, "resume": resume}))
+        .await;
+    let welcome = back.recv().await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["resumed"], true);
+    let missed_position = back.recv().await;
+    assert_eq!(
+        missed_position["type"], "queue_position",
+        "{missed_position}"
+    );
+    assert_eq!(missed_position["request"]["position"], 1);
+    let missed_presence = back.recv().await;
+    assert_eq!(
+        missed_presence["type"], "presence",
+        "in order: {missed_presence}"
+    );
+    assert_eq!(missed_presence["status"], "away");
+    assert!(
+        !back
+            .sees_within(Duration::from_millis(500), |m| m["type"]
+                == "queue_position")
+            .await,
+        "each missed event once"
+    );
+
+    // A stale or foreign resume token is not honoured: a plain restore instead.
+    let token3 = server.login("student3", "demo");
+    let mut other = WsClient::connect(&server).await;
+    other
+        .send_json(&json!({"type": "hello", "v": 1, "token": token3, "resume": resume}))
+        .await;
+    let welcome = other.recv().await;
+    assert_eq!(welcome["resumed"], false);
+}
+
+#[tokio::test]
+async fn without_resume_a_reconnect_restores_state_from_the_hub() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher2").await;
+    teacher
+        .request(json!({"type": "set_status", "status": "busy"}))
+        .await;
+    let (mut student, _) = WsClient::connect_as(&server, "student4").await;
+    student.request(ask("math", "Уравнения")).await;
+    student.close().await;
+    let (mut back, welcome) = WsClient::connect_as(&server, "student4").await;
+    assert_eq!(welcome["resumed"], false);
+    let position = back.recv_type("queue_position").await;
+    assert_eq!(position["request"]["position"], 1);
+}
+
+#[test]
+fn logins_are_limited_per_account_with_backoff() {
+    let server = Server::start(
+        ServerOptions::demo().env("KONSULT_LIMITS_LOGINS_PER_MINUTE_PER_ACCOUNT", "3"),
+    );
+    let attempt = |password: &str| {
+        let body = json!({"login": "student5", "password": password}).to_string();
+        http_request(
+            server.addr,
+            "POST",
+            "/api/login",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("guess").status, 401);
+    }
+    let locked = attempt("demo");
+    assert_eq!(locked.status, 429, "even the right password waits");
+    assert_eq!(locked.json()["code"], "rate_limited");
+    let retry: u64 = locked
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Other accounts are not affected.
+    assert!(!server.login("student6", "demo").is_empty());
+}
+
+#[test]
+fn logins_are_limited_per_address() {
+    let server =
+        Server::start(ServerOptions::demo().env("KONSULT_LIMITS_LOGINS_PER_MINUTE_PER_IP", "5"));
+    let mut statuses = Vec::new();
+    for n in 1..=7 {
+        let body = json!({"login": format!("student{n}"), "password": "demo"}).to_string();
+        statuses.push(
+            http_request(
+                server.addr,
+                "POST",
+                "/api/login",
+                &[("content-type", "application/json")],
+                body.as_bytes(),
+            )
+            .status,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429, 429]);
+}
+
+#[tokio::test]
+async fn foreign_origins_cannot_open_the_websocket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = Server::start(ServerOptions::demo().env(
+        "KONSULT_SERVER_ALLOWED_ORIGINS",
+        "https://portal.school.example",
+    ));
+    let upgrade = |origin: String| {
+        let url = server.ws_url();
+        async move {
+            let mut request = url.into_client_request().expect("request");
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().expect("header"));
+            match tokio_tungstenite::connect_async(request).await {
+                Ok((_, response)) => response.status().as_u16(),
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    response.status().as_u16()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(upgrade("https://evil.example".into()).await, 403);
+    assert_eq!(upgrade(format!("http://{}", server.addr)).await, 101);
+    assert_eq!(upgrade("https://portal.school.example".into()).await, 101);
+}
+
+#[test]
+fn the_web_client_is_served_with_security_headers() {
+    let server = Server::start(ServerOptions::demo());
+    let page = http_request(server.addr, "GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    let api = http_request(server.addr, "GET", "/healthz", &[], b"");
+    assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
+}
