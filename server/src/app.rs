@@ -102,19 +102,29 @@ pub async fn serve(
     let router = http::router(app.clone());
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let shutdown = {
         let drain = drain.clone();
         async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections");
             drain.begin();
         }
-    });
-    server.await?;
+    };
+    match &app.config.server.tls_cert {
+        Some(cert) => {
+            let key = app.config.server.tls_key.clone().unwrap_or_default();
+            let acceptor = crate::tls::acceptor(cert, &key)?;
+            crate::tls::serve(listener, acceptor, router, shutdown).await;
+        }
+        None => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        }
+    }
     // axum has stopped accepting and finished plain HTTP requests; upgraded WebSocket
     // connections are tracked by the drain.
     if tokio::time::timeout(timeout, drain.idle()).await.is_err() {

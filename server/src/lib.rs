@@ -16,6 +16,7 @@ pub mod login_guard;
 pub mod metrics;
 pub mod records;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod wire;
 pub mod ws;

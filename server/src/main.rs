@@ -30,6 +30,12 @@ fn main() -> ExitCode {
         eprintln!("konsult: config key `school.timezone`: {e}");
         return ExitCode::from(2);
     }
+    if let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key)
+        && let Err(e) = konsult_server::tls::acceptor(cert, key)
+    {
+        eprintln!("konsult: {e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = logging::init(&config.log) {
         eprintln!("konsult: {e}");
         return ExitCode::from(2);

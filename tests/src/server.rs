@@ -161,7 +161,10 @@ impl Server {
             let mut sent = false;
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if !sent {
-                    if let Some(rest) = line.strip_prefix("Konsult listening on http://") {
+                    let rest = line
+                        .strip_prefix("Konsult listening on http://")
+                        .or_else(|| line.strip_prefix("Konsult listening on https://"));
+                    if let Some(rest) = rest {
                         let (addr, pid) = rest.split_once(" (pid ").expect("listen line");
                         let addr: SocketAddr = addr.parse().expect("addr");
                         let pid: u32 = pid.trim_end_matches(')').parse().expect("pid");

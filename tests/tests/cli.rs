@@ -72,6 +72,25 @@ fn invalid_configuration_stops_with_exit_2_naming_the_key() {
     assert!(err.contains("hub.ofer_timeout"), "{err}");
 
     let (code, _, err) = run_cli(
+        &["serve", "--data", data],
+        &[
+            ("KONSULT_SERVER_TLS_CERT", "/no/such/cert.pem"),
+            ("KONSULT_SERVER_TLS_KEY", "/no/such/key.pem"),
+        ],
+        &dir.0,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server.tls_cert"), "{err}");
+
+    let (code, _, err) = run_cli(
+        &["serve", "--data", data],
+        &[("KONSULT_SCHOOL_TIMEZONE", "Mars/Olympus")],
+        &dir.0,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("school.timezone"), "{err}");
+
+    let (code, _, err) = run_cli(
         &["serve", "--data", data, "--config", "/no/such/file.toml"],
         &[],
         &dir.0,

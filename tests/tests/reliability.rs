@@ -179,3 +179,85 @@ fn the_web_client_is_served_with_security_headers() {
     let api = http_request(server.addr, "GET", "/healthz", &[], b"");
     assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
 }
+
+#[tokio::test]
+async fn tls_serves_https_and_wss_when_a_certificate_is_configured() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = konsult_tests::server::TempDir::new("tls");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let cert_path = dir.0.join("cert.pem");
+    let key_path = dir.0.join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let server = Server::start(
+        ServerOptions::demo()
+            .env("KONSULT_SERVER_TLS_CERT", cert_path.to_str().expect("path"))
+            .env("KONSULT_SERVER_TLS_KEY", key_path.to_str().expect("path"))
+            .env("KONSULT_AUTH_JWT_SECRET", "tls-test-secret"),
+    );
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
+    let mut tls = connector
+        .connect(name.clone(), tcp)
+        .await
+        .expect("TLS handshake");
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "2", "iss": "konsult", "iat": now, "exp": now + 600, "tv": 0}),
+        &jsonwebtoken::EncodingKey::from_secret(b"tls-test-secret").expect("key"),
+    )
+    .expect("sign");
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws", tls)
+        .await
+        .expect("wss upgrade");
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"type": "hello", "v": 1, "token": token}).to_string(),
+    ))
+    .await
+    .expect("hello");
+    let welcome = ws.next().await.expect("frame").expect("ok");
+    assert!(welcome.to_text().expect("text").contains("\"welcome\""));
+
+    // Plain HTTP on the TLS port gets nothing useful.
+    let plain = std::net::TcpStream::connect(server.addr).expect("tcp");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    use std::io::{Read, Write};
+    let mut plain = plain;
+    let _ = plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = plain.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+}
