@@ -117,6 +117,13 @@ pub async fn serve(
             crate::tls::serve(listener, acceptor, router, shutdown).await;
         }
         None => {
+            use axum::serve::ListenerExt;
+            // Replies are small and latency matters: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::trace!(error = %e, "TCP_NODELAY failed");
+                }
+            });
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -74,6 +74,8 @@ pub async fn serve(
             },
             _ = &mut shutdown => return,
         };
+        // Replies are small and latency matters: no Nagle delay.
+        let _nodelay = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {

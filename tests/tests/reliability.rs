@@ -261,3 +261,115 @@ async fn tls_serves_https_and_wss_when_a_certificate_is_configured() {
     let _ = plain.read_to_end(&mut buf);
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
 }
+
+#[tokio::test]
+async fn a_stalled_client_is_cut_off_and_slows_nobody_else() {
+    use std::time::Instant;
+    let server = Server::start(
+        ServerOptions::demo()
+            .env("KONSULT_LIMITS_OUTBOX_MESSAGES", "64")
+            .env("KONSULT_LIMITS_WRITE_TIMEOUT", "1s")
+            .env("KONSULT_LIMITS_MESSAGES_PER_SECOND", "1000")
+            .env("KONSULT_LIMITS_MESSAGE_BURST", "1000"),
+    );
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
+    let started = teacher
+        .request(
+            json!({"type": "create_session", "form": "group", "subject": "math",
+                        "title": "Разбор", "class": "9A"}),
+        )
+        .await;
+    let session = started["session"]["id"].clone();
+
+    // The stalled member: a tiny receive buffer, and it never reads after joining.
+    let token = server.login("student30", "demo");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(server.addr).await.expect("connect");
+    let (mut stalled, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+        .await
+        .expect("upgrade");
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    stalled
+        .send(Message::text(
+            json!({"type": "hello", "v": 1, "token": token}).to_string(),
+        ))
+        .await
+        .expect("hello");
+    stalled
+        .send(Message::text(
+            json!({"type": "join_session", "session": session}).to_string(),
+        ))
+        .await
+        .expect("join");
+
+    let mut active = Vec::new();
+    for n in 1..=8 {
+        let (mut client, _) = WsClient::connect_as(&server, &format!("student{n}")).await;
+        let joined = client
+            .request(json!({"type": "join_session", "session": session}))
+            .await;
+        assert_eq!(joined["type"], "session_started");
+        active.push(client);
+    }
+    // Every hand raised or lowered sends a snapshot to all members, the stalled one too.
+    let mut slowest = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rounds = 0;
+    let mut cut_off = false;
+    while Instant::now() < deadline && rounds < 400 {
+        for client in active.iter_mut() {
+            let kind = if rounds % 2 == 0 {
+                "raise_hand"
+            } else {
+                "lower_hand"
+            };
+            let sent = Instant::now();
+            let reply = client
+                .request(json!({"type": kind, "session": session}))
+                .await;
+            assert_eq!(reply["type"], "ok", "{reply}");
+            slowest = slowest.max(sent.elapsed());
+        }
+        rounds += 1;
+        if rounds % 20 == 0 {
+            let metrics = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+            if metrics.contains("konsult_closes_total{code=\"4009\"}") {
+                cut_off = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        cut_off,
+        "the stalled client was not cut off after {rounds} rounds"
+    );
+    // The stalled client finds its connection closed when it finally reads.
+    let mut closed = false;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(5), stalled.next()).await {
+        match frame {
+            Ok(Message::Close(_)) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(
+        closed || stalled.next().await.is_none(),
+        "the stalled connection is gone"
+    );
+    // Everyone else was answered throughout, promptly, and is still connected.
+    assert!(
+        slowest < Duration::from_millis(900),
+        "slowest reply {slowest:?}"
+    );
+    for client in active.iter_mut() {
+        assert_eq!(
+            client.request(json!({"type": "ping"})).await["type"],
+            "pong"
+        );
+        assert_eq!(client.closed, None);
+    }
+}
