@@ -1,0 +1,233 @@
+//! Drives a hub with a sequence of operations read from arbitrary bytes: every message type,
+//! from every kind of user, with ids that may or may not exist, raw frames decoded from the
+//! bytes, disconnects and time passing. Used by the fuzz target and by a property test; the
+//! hub must never panic and its invariants must hold after every step.
+
+use super::sim::{Sim, student, support, teacher};
+use konsult_protocol::model::{Form, MediaState, Mode, SetStatus, TrackKind};
+use konsult_protocol::{
+    ClientMessage, RequestId, SdpType, SessionId, SignalData, SignalPeer, UserId,
+    decode_client_frame,
+};
+use konsult_signaling::{HubConfig, Input};
+use std::time::Duration;
+
+/// Reads bytes one at a time, with zeros past the end.
+struct Bytes<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Bytes<'_> {
+    fn next(&mut self) -> u8 {
+        let b = self.data.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        b
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.data.len()
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.next() as usize % items.len()]
+    }
+}
+
+const USERS: [i64; 9] = [1, 2, 3, 7, 11, 12, 13, 14, 15];
+
+fn info(id: i64) -> konsult_protocol::model::UserInfo {
+    match id {
+        1 => teacher(1, &["math", "physics"]),
+        2 => teacher(2, &["math"]),
+        3 => teacher(3, &["physics"]),
+        7 => support(7),
+        n if n < 14 => student(n, "9A"),
+        n => student(n, "9B"),
+    }
+}
+
+/// Runs the operations the bytes describe.
+pub fn run(data: &[u8]) {
+    let mut sim = Sim::new(HubConfig {
+        session_members: 6,
+        ..HubConfig::default()
+    });
+    for id in USERS {
+        sim.connect(info(id));
+    }
+    let mut bytes = Bytes { data, at: 0 };
+    let mut steps = 0;
+    while !bytes.done() && steps < 2_000 {
+        steps += 1;
+        step(&mut sim, &mut bytes);
+        check(&sim);
+        for id in USERS {
+            sim.take(UserId(id));
+        }
+    }
+}
+
+fn small_request(bytes: &mut Bytes<'_>) -> RequestId {
+    RequestId(i64::from(bytes.next() % 12))
+}
+
+fn small_session(bytes: &mut Bytes<'_>) -> SessionId {
+    SessionId(i64::from(bytes.next() % 8))
+}
+
+fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
+    let user = UserId(bytes.pick(&USERS));
+    let other = UserId(bytes.pick(&USERS));
+    let subject = bytes.pick(&["math", "physics", "support", "history"]).to_string();
+    let msg = match bytes.next() % 30 {
+        0..=3 => ClientMessage::RequestHelp {
+            subject,
+            form: bytes.pick(&[Form::Individual, Form::Group, Form::Frontal]),
+            mode: bytes.pick(&[Mode::Online, Mode::Online, Mode::Offline]),
+            topic: bytes.pick(&["", "x", "Дроби"]).to_string(),
+            teacher: (bytes.next() % 3 == 0).then_some(other),
+        },
+        4 => ClientMessage::CancelRequest {
+            request: small_request(bytes),
+        },
+        5..=7 => ClientMessage::Accept {
+            request: small_request(bytes),
+        },
+        8 => ClientMessage::Decline {
+            request: small_request(bytes),
+        },
+        9 => ClientMessage::TakeNext {
+            subject: (bytes.next() % 2 == 0).then_some(subject),
+        },
+        10 | 11 => ClientMessage::SetStatus {
+            status: bytes.pick(&[SetStatus::Available, SetStatus::Busy, SetStatus::Away]),
+        },
+        12 => ClientMessage::CreateSession {
+            form: bytes.pick(&[Form::Group, Form::Frontal, Form::Individual]),
+            subject,
+            title: "t".into(),
+            invite: (0..bytes.next() % 4).map(|_| UserId(bytes.pick(&USERS))).collect(),
+            class: bytes.pick(&[None, Some("9A"), Some("9B"), Some("1Z")]).map(String::from),
+            from_requests: (0..bytes.next() % 3).map(|_| small_request(bytes)).collect(),
+        },
+        13 | 14 => ClientMessage::JoinSession {
+            session: small_session(bytes),
+        },
+        15 => ClientMessage::LeaveSession {
+            session: small_session(bytes),
+        },
+        16 => ClientMessage::EndSession {
+            session: small_session(bytes),
+        },
+        17 => ClientMessage::RaiseHand {
+            session: small_session(bytes),
+        },
+        18 => ClientMessage::LowerHand {
+            session: small_session(bytes),
+            user: (bytes.next() % 2 == 0).then_some(other),
+        },
+        19 => ClientMessage::GrantFloor {
+            session: small_session(bytes),
+            user: other,
+        },
+        20 => ClientMessage::RevokeFloor {
+            session: small_session(bytes),
+        },
+        21 => ClientMessage::Mute {
+            session: small_session(bytes),
+            user: other,
+            kind: bytes.pick(&[TrackKind::Audio, TrackKind::Video, TrackKind::Screen]),
+        },
+        22 => ClientMessage::RemoveMember {
+            session: small_session(bytes),
+            user: other,
+        },
+        23 => ClientMessage::Signal {
+            session: small_session(bytes),
+            to: if bytes.next() % 2 == 0 {
+                SignalPeer::Sfu
+            } else {
+                SignalPeer::User(other)
+            },
+            data: SignalData::Description {
+                kind: SdpType::Offer,
+                sdp: "v=0".into(),
+            },
+        },
+        24 => ClientMessage::MediaState {
+            session: small_session(bytes),
+            state: bytes.pick(&[
+                MediaState::Connected,
+                MediaState::Failed,
+                MediaState::AudioOnly,
+            ]),
+        },
+        25 => ClientMessage::MediaFailed {
+            session: small_session(bytes),
+        },
+        26 => {
+            // Connections come and go.
+            match sim.conn_of.get(&user).copied() {
+                Some(conn) if bytes.next() % 2 == 0 => sim.disconnect(conn),
+                _ => {
+                    sim.connect(info(user.0));
+                }
+            }
+            return;
+        }
+        27 => {
+            sim.advance(Duration::from_secs(u64::from(bytes.next())));
+            return;
+        }
+        28 => {
+            let session = small_session(bytes);
+            let state = bytes.pick(&[MediaState::Connected, MediaState::Failed]);
+            sim.input(Input::Media {
+                session,
+                user,
+                state,
+            });
+            return;
+        }
+        _ => {
+            // A raw frame: whatever decodes goes to the hub.
+            let len = usize::from(bytes.next());
+            let raw: Vec<u8> = (0..len).map(|_| bytes.next()).collect();
+            let Ok(text) = std::str::from_utf8(&raw) else {
+                return;
+            };
+            match decode_client_frame(text) {
+                Ok(envelope) => envelope.msg,
+                Err(_) => return,
+            }
+        }
+    };
+    if sim.conn_of.contains_key(&user) {
+        sim.send(user, msg);
+    }
+}
+
+/// Invariants that hold after every step.
+fn check(sim: &Sim) {
+    for id in USERS {
+        let individual = sim
+            .hub
+            .sessions_of(UserId(id))
+            .into_iter()
+            .filter(|s| sim.hub.session_form(*s) == Some(Form::Individual))
+            .count();
+        let is_student = id >= 11;
+        assert!(
+            !is_student || individual <= 1,
+            "invariant: a student is in at most one individual session ({id} is in {individual})"
+        );
+    }
+    for subject in ["math", "physics", "support", "history"] {
+        let queue = sim.hub.queued(subject);
+        assert!(
+            queue.windows(2).all(|w| w[0] < w[1]),
+            "invariant: queues are FIFO ({subject}: {queue:?})"
+        );
+    }
+}
