@@ -138,6 +138,40 @@ pub struct TeacherInfo {
     pub role: Role,
     pub subjects: Vec<String>,
     pub status: Status,
+    /// Weekly consultation hours, when the teacher set any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hours: Vec<HoursSlot>,
+}
+
+/// A weekly slot of a staff member's consultation hours, in the school's time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoursSlot {
+    /// The subject the slot is for.
+    pub subject: String,
+    /// 1 for Monday to 7 for Sunday.
+    pub weekday: u8,
+    /// Start, `HH:MM`.
+    pub start: String,
+    /// End, `HH:MM`, after the start.
+    pub end: String,
+    pub mode: Mode,
+}
+
+impl HoursSlot {
+    /// Minutes from Monday 00:00 to the start and the end, if the slot is well formed.
+    pub fn minutes_of_week(&self) -> Option<(u32, u32)> {
+        fn minutes(hhmm: &str) -> Option<u32> {
+            let (h, m) = hhmm.split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h < 24 && m < 60 && hhmm.len() == 5).then_some(h * 60 + m)
+        }
+        if !(1..=7).contains(&self.weekday) {
+            return None;
+        }
+        let day = u32::from(self.weekday - 1) * 24 * 60;
+        let (start, end) = (minutes(&self.start)?, minutes(&self.end)?);
+        (start < end).then_some((day + start, day + end))
+    }
 }
 
 /// A queued help request as its student sees it.

@@ -3,7 +3,7 @@
 use crate::codes::ErrorCode;
 use crate::ids::{RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
-    ChatMessage, DeferReason, DeferredRequest, EndReason, IceServer, MediaPath, Member,
+    ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot, IceServer, MediaPath, Member,
     OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Status, TeacherInfo, ThreadSummary,
     UserInfo,
 };
@@ -137,6 +137,11 @@ pub enum ServerMessage {
     Typing { thread: ThreadId, user: UserId },
     /// The server is going down; reconnect after the hint.
     ServerShutdown { retry_after_ms: u32 },
+    /// Staff: their consultation hours began and they are not `available`.
+    HoursReminder {
+        /// The slot that began.
+        slot: HoursSlot,
+    },
 }
 
 impl ServerMessage {
@@ -169,6 +174,7 @@ impl ServerMessage {
         "read_receipt",
         "typing",
         "server_shutdown",
+        "hours_reminder",
     ];
 
     /// The `type` tag of this message, also the metrics label.
@@ -201,6 +207,7 @@ impl ServerMessage {
             ServerMessage::ReadReceipt { .. } => "read_receipt",
             ServerMessage::Typing { .. } => "typing",
             ServerMessage::ServerShutdown { .. } => "server_shutdown",
+            ServerMessage::HoursReminder { .. } => "hours_reminder",
         }
     }
 

@@ -162,9 +162,8 @@ pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
     Ok(store.insert_users_if_missing(&users).await?)
 }
 
-/// Checks one account's fields; `line` names it in errors.
-fn validate(user: &NewUser, line: Option<usize>) -> Result<(), AccountError> {
-    let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+/// Checks one account's fields.
+fn validate(user: &NewUser) -> Result<(), AccountError> {
     let valid_login = !user.login.is_empty()
         && user.login.len() <= 64
         && user
@@ -173,19 +172,17 @@ fn validate(user: &NewUser, line: Option<usize>) -> Result<(), AccountError> {
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !valid_login {
         return Err(AccountError::Invalid(format!(
-            "{at}login {:?}: use 1 to 64 letters, digits, '.', '_', '-' or '@'",
+            "login {:?}: use 1 to 64 letters, digits, '.', '_', '-' or '@'",
             user.login
         )));
     }
     if user.name.trim().is_empty() || user.name.chars().count() > 200 {
-        return Err(AccountError::Invalid(format!(
-            "{at}name must be 1 to 200 characters"
-        )));
+        return Err(AccountError::Invalid(
+            "name must be 1 to 200 characters".to_string(),
+        ));
     }
     if user.role == Role::Student && user.class.is_none() {
-        return Err(AccountError::Invalid(format!(
-            "{at}a student needs a class"
-        )));
+        return Err(AccountError::Invalid("a student needs a class".to_string()));
     }
     for subject in &user.subjects {
         if subject.is_empty()
@@ -195,7 +192,7 @@ fn validate(user: &NewUser, line: Option<usize>) -> Result<(), AccountError> {
                 .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         {
             return Err(AccountError::Invalid(format!(
-                "{at}subject {subject:?}: use letters, digits, '_' or '-'"
+                "subject {subject:?}: use letters, digits, '_' or '-'"
             )));
         }
     }
@@ -238,7 +235,7 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
         password_hash: None,
         external_id: None,
     };
-    validate(&user, None)?;
+    validate(&user)?;
     if store.user_by_login(&user.login).await?.is_some() {
         return Err(AccountError::Invalid(format!(
             "login {:?} already exists",
@@ -254,14 +251,36 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
 }
 
 /// One row of an import, before hashing.
-#[derive(Debug)]
-struct ImportRow {
-    user: NewUser,
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// The row's line in the file (the header is line 1).
+    pub line: usize,
+    pub user: NewUser,
     password: String,
     generated: bool,
 }
 
-/// The outcome of `konsult user import`.
+/// A problem with one line of an import.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// What an import would do: the rows that are fine and every line that is not.
+#[derive(Debug, Default)]
+pub struct ImportPlan {
+    pub rows: Vec<ImportRow>,
+    pub errors: Vec<LineError>,
+}
+
+/// The outcome of an import.
 #[derive(Debug)]
 pub struct Imported {
     pub created: usize,
@@ -269,8 +288,14 @@ pub struct Imported {
     pub generated: Vec<(String, String)>,
 }
 
-/// Reads and checks a whole CSV file; any bad row fails the file with its line number.
-fn parse_import(text: &str) -> Result<Vec<ImportRow>, AccountError> {
+/// Reads and checks a whole CSV file without touching the database: every bad line is
+/// reported with its number.
+pub fn plan_import(text: &str) -> ImportPlan {
+    let mut plan = ImportPlan::default();
+    let fatal = |message: String| ImportPlan {
+        rows: Vec::new(),
+        errors: vec![LineError { line: 1, message }],
+    };
     let first_line = text.lines().next().unwrap_or_default();
     // Spreadsheets in Russian locales export with `;`.
     let delimiter = if first_line.contains(';') && !first_line.contains(',') {
@@ -283,52 +308,60 @@ fn parse_import(text: &str) -> Result<Vec<ImportRow>, AccountError> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| AccountError::Invalid(format!("line 1: {e}")))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
-        .collect();
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+            .collect(),
+        Err(e) => return fatal(e.to_string()),
+    };
     const KNOWN: [&str; 6] = ["login", "name", "role", "class", "subjects", "password"];
     if let Some(unknown) = headers.iter().find(|h| !KNOWN.contains(&h.as_str())) {
-        return Err(AccountError::Invalid(format!(
-            "line 1: unknown column {unknown:?}; columns are {}",
+        return fatal(format!(
+            "unknown column {unknown:?}; columns are {}",
             KNOWN.join(", ")
-        )));
+        ));
     }
     for required in ["login", "name", "role"] {
         if !headers.iter().any(|h| h == required) {
-            return Err(AccountError::Invalid(format!(
-                "line 1: missing column {required:?}"
-            )));
+            return fatal(format!("missing column {required:?}"));
         }
     }
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let mut rows = Vec::new();
     let mut seen = HashSet::new();
     for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            AccountError::Invalid(format!("line {line}: {e}"))
-        })?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                plan.errors.push(LineError {
+                    line,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
         let line = record.position().map_or(0, |p| p.line() as usize);
+        let mut fail = |message: String| plan.errors.push(LineError { line, message });
         if record.iter().all(str::is_empty) {
             continue;
         }
         if record.len() != headers.len() {
-            return Err(AccountError::Invalid(format!(
-                "line {line}: {} fields, the header has {}",
+            fail(format!(
+                "{} fields, the header has {}",
                 record.len(),
                 headers.len()
-            )));
+            ));
+            continue;
         }
         let get = |name: &str| col(name).and_then(|i| record.get(i)).unwrap_or_default();
-        let role = Role::parse(&get("role").to_lowercase()).ok_or_else(|| {
-            AccountError::Invalid(format!(
-                "line {line}: role {:?}: use student, teacher, support or admin",
+        let Some(role) = Role::parse(&get("role").to_lowercase()) else {
+            fail(format!(
+                "role {:?}: use student, teacher, support or admin",
                 get("role")
-            ))
-        })?;
+            ));
+            continue;
+        };
         let user = NewUser {
             login: get("login").to_string(),
             name: get("name").to_string(),
@@ -338,16 +371,18 @@ fn parse_import(text: &str) -> Result<Vec<ImportRow>, AccountError> {
             password_hash: None,
             external_id: None,
         };
-        validate(&user, Some(line))?;
+        if let Err(e) = validate(&user) {
+            fail(e.to_string());
+            continue;
+        }
         if !seen.insert(user.login.to_lowercase()) {
-            return Err(AccountError::Invalid(format!(
-                "line {line}: login {:?} appears twice in the file",
-                user.login
-            )));
+            fail(format!("login {:?} appears twice in the file", user.login));
+            continue;
         }
         let given = get("password");
         let generated = given.is_empty();
-        rows.push(ImportRow {
+        plan.rows.push(ImportRow {
+            line,
             password: if generated {
                 generate_password()
             } else {
@@ -357,7 +392,60 @@ fn parse_import(text: &str) -> Result<Vec<ImportRow>, AccountError> {
             generated,
         });
     }
-    Ok(rows)
+    plan
+}
+
+/// Plans an import against the database too: logins that exist already are errors.
+pub async fn check_import(store: &Store, text: &str) -> Result<ImportPlan, AccountError> {
+    let mut plan = plan_import(text);
+    let logins: Vec<String> = plan.rows.iter().map(|r| r.user.login.clone()).collect();
+    let taken: HashSet<String> = store
+        .existing_logins(&logins)
+        .await?
+        .into_iter()
+        .map(|l| l.to_lowercase())
+        .collect();
+    for row in &plan.rows {
+        if taken.contains(&row.user.login.to_lowercase()) {
+            plan.errors.push(LineError {
+                line: row.line,
+                message: format!("login {:?} already exists", row.user.login),
+            });
+        }
+    }
+    plan.errors.sort_by_key(|e| e.line);
+    Ok(plan)
+}
+
+/// Imports CSV text: every row, or none when any line has an error.
+pub async fn import_text(
+    store: &Store,
+    text: &str,
+) -> Result<Result<Imported, Vec<LineError>>, AccountError> {
+    let plan = check_import(store, text).await?;
+    if !plan.errors.is_empty() {
+        return Ok(Err(plan.errors));
+    }
+    let passwords: Vec<String> = plan.rows.iter().map(|r| r.password.clone()).collect();
+    let hashes = tokio::task::spawn_blocking(move || hash_all(&passwords))
+        .await
+        .unwrap_or_default();
+    let mut users = Vec::with_capacity(plan.rows.len());
+    let mut generated = Vec::new();
+    for (row, hash) in plan.rows.into_iter().zip(hashes) {
+        if row.generated {
+            generated.push((row.user.login.clone(), row.password));
+        }
+        users.push(NewUser {
+            password_hash: Some(hash),
+            ..row.user
+        });
+    }
+    store.insert_users(&users).await?;
+    Ok(Ok(Imported {
+        created: users.len(),
+        generated,
+    }))
 }
 
 /// `konsult user import FILE.csv`: all rows or none.
@@ -370,55 +458,13 @@ pub async fn import_users(store: &Store, path: &Path) -> Result<Imported, Accoun
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
         .map_err(|e| file_error(e.to_string()))?;
-    let rows = parse_import(&text).map_err(|e| file_error(e.to_string()))?;
-    let logins: Vec<String> = rows.iter().map(|r| r.user.login.clone()).collect();
-    let taken: HashSet<String> = store
-        .existing_logins(&logins)
-        .await?
-        .into_iter()
-        .map(|l| l.to_lowercase())
-        .collect();
-    if let Some(i) = rows
-        .iter()
-        .position(|r| taken.contains(&r.user.login.to_lowercase()))
-    {
-        return Err(file_error(format!(
-            "line {}: login {:?} already exists",
-            line_of(&text, i),
-            rows[i].user.login
-        )));
-    }
-    let passwords: Vec<String> = rows.iter().map(|r| r.password.clone()).collect();
-    let hashes = tokio::task::spawn_blocking(move || hash_all(&passwords))
-        .await
-        .unwrap_or_default();
-    let mut users = Vec::with_capacity(rows.len());
-    let mut generated = Vec::new();
-    for (row, hash) in rows.into_iter().zip(hashes) {
-        if row.generated {
-            generated.push((row.user.login.clone(), row.password));
+    match import_text(store, &text).await? {
+        Ok(imported) => Ok(imported),
+        Err(errors) => {
+            let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
+            Err(file_error(shown.join("\n  ")))
         }
-        users.push(NewUser {
-            password_hash: Some(hash),
-            ..row.user
-        });
     }
-    store.insert_users(&users).await?;
-    Ok(Imported {
-        created: users.len(),
-        generated,
-    })
-}
-
-/// The file line of the `index`-th data row (1-based lines, header on line 1), skipping blank
-/// lines as the reader does.
-fn line_of(text: &str, index: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .nth(index)
-        .map_or(0, |(i, _)| i + 1)
 }
 
 /// Hashes many passwords on all cores.
@@ -460,7 +506,7 @@ pub async fn portal_user(
         password_hash: None,
         external_id: Some(claims.sub.clone()),
     };
-    validate(&user, None).map_err(bad)?;
+    validate(&user).map_err(bad)?;
     let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
     match store
         .user_by_external_id(&claims.sub)
@@ -507,29 +553,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn import_reports_the_line_of_a_bad_row() {
-        let text = "login,name,role,class\nstudent1,Иван,student,9A\nbad login,Пётр,student,9A\n";
-        let err = parse_import(text).unwrap_err().to_string();
-        assert!(err.starts_with("line 3:"), "{err}");
+    fn import_reports_every_bad_line() {
+        let text = "login,name,role,class\nstudent1,Иван,student,9A\nbad login,Пётр,student,9A\n\
+                    ok2,Олег,student,9A\nx,Икс,pilot,9A\n";
+        let plan = plan_import(text);
+        let lines: Vec<usize> = plan.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 5]);
+        assert!(plan.errors[1].message.contains("pilot"));
+        assert_eq!(plan.rows.len(), 2);
         let text = "login;name;role;class;subjects\nt1;Учитель;teacher;;math physics\n";
-        let rows = parse_import(text).expect("semicolons");
-        assert_eq!(rows[0].user.subjects, vec!["math", "physics"]);
-        let err = parse_import("login,name,role\na,A,pilot\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 2") && err.contains("pilot"), "{err}");
-        let err = parse_import("login,name\na,A\n").unwrap_err().to_string();
-        assert!(err.contains("missing column \"role\""), "{err}");
-        let err = parse_import("login,name,role,class\na,A,student,9A\nA,B,student,9A\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3") && err.contains("twice"), "{err}");
-    }
-
-    #[test]
-    fn line_of_skips_blank_lines() {
-        let text = "h\na\n\nb\n";
-        assert_eq!(line_of(text, 0), 2);
-        assert_eq!(line_of(text, 1), 4);
+        let plan = plan_import(text);
+        assert!(plan.errors.is_empty());
+        assert_eq!(plan.rows[0].user.subjects, vec!["math", "physics"]);
+        let plan = plan_import("login,name\na,A\n");
+        assert!(plan.errors[0].message.contains("missing column \"role\""));
+        let plan = plan_import("login,name,role,class\na,A,student,9A\nA,B,student,9A\n");
+        assert_eq!(plan.errors[0].line, 3);
+        assert!(plan.errors[0].message.contains("twice"));
     }
 }

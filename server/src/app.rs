@@ -169,3 +169,15 @@ impl App {
         user.filter(|u| u.active).ok_or(AuthError::NoAccount)
     }
 }
+
+impl App {
+    /// Tells the hub that an account was created or changed.
+    pub async fn user_changed(&self, user: &crate::store::users::User) {
+        self.hub
+            .send(konsult_signaling::Input::UserChanged {
+                user: user.info(),
+                active: user.active,
+            })
+            .await;
+    }
+}

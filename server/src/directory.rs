@@ -284,6 +284,18 @@ impl Directory {
             .count()
     }
 
+    /// Asks every connection of a user to close with `code`.
+    pub fn close_user(&self, user: UserId, code: CloseCode) {
+        let Some(entry) = self.by_user.get(&user) else {
+            return;
+        };
+        for id in &entry.conns {
+            if let Some(h) = self.conns.get(id) {
+                h.outbox.close(code);
+            }
+        }
+    }
+
     /// Connections registered now.
     pub fn len(&self) -> usize {
         self.conns.len()

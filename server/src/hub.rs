@@ -49,10 +49,16 @@ impl HubHandle {
     }
 }
 
-fn now() -> Now {
+/// The time now, with the school's UTC offset for consultation hours.
+fn now(tz: &jiff::tz::TimeZone) -> Now {
+    let unix_ms = now_ms();
+    let offset = jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| tz.to_offset(t).seconds())
+        .unwrap_or(0);
     Now {
         mono: Instant::now().into_std(),
-        unix_ms: now_ms(),
+        unix_ms,
+        utc_offset_secs: offset,
     }
 }
 
@@ -77,12 +83,12 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::Receiver<Input>) {
             return;
         }
     };
-    let mut hub = Hub::new(hub_config(&app.config), seeds, now());
+    let mut hub = Hub::new(hub_config(&app.config), seeds, now(&app.timezone));
     match app.store.active_users().await {
         Ok(users) => {
             for user in users {
                 hub.handle_input(
-                    now(),
+                    now(&app.timezone),
                     Input::UserChanged {
                         user: user.info(),
                         active: true,
@@ -92,6 +98,14 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::Receiver<Input>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot load users into the hub"),
     }
+    match app.store.all_hours().await {
+        Ok(all) => {
+            for (user, hours) in all {
+                hub.handle_input(now(&app.timezone), Input::HoursChanged { user, hours });
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load consultation hours into the hub"),
+    }
     let records = RecordWriter::start(app.store.clone());
     let mut stopping = app.drain.watch();
     loop {
@@ -99,9 +113,9 @@ pub async fn run(app: Arc<App>, mut rx: mpsc::Receiver<Input>) {
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
-                hub.handle_input(now(), input);
+                hub.handle_input(now(&app.timezone), input);
             }
-            _ = sleep_until_some(deadline) => hub.handle_timeout(now()),
+            _ = sleep_until_some(deadline) => hub.handle_timeout(now(&app.timezone)),
             _ = crate::drain::stopped(&mut stopping) => break,
         }
         while let Some(output) = hub.poll_output() {

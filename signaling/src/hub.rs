@@ -137,6 +137,7 @@ impl Hub {
                 state,
             } => self.on_media_event(session, user, state),
             Input::UserChanged { user, active } => self.on_user_changed(user, active),
+            Input::HoursChanged { user, hours } => self.on_hours_changed(user, hours),
         }
         self.settle();
     }
@@ -176,6 +177,7 @@ impl Hub {
             Timer::P2p(session) => self.on_p2p_timeout(session),
             Timer::QueueBroadcast(subject) => self.push_queue_snapshot(&subject),
             Timer::Snapshot(session) => self.on_snapshot_timer(session),
+            Timer::Hours(user) => self.on_hours_timer(user),
         }
     }
 

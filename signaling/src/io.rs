@@ -1,6 +1,6 @@
 //! What goes into the hub and what comes out of it.
 
-use konsult_protocol::model::{Form, MediaState, Mode, ThreadKind, TrackKind, UserInfo};
+use konsult_protocol::model::{Form, HoursSlot, MediaState, Mode, ThreadKind, TrackKind, UserInfo};
 use konsult_protocol::{
     ClientMessage, RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, UserId,
 };
@@ -16,6 +16,8 @@ pub struct ConnId(pub u64);
 pub struct Now {
     pub mono: Instant,
     pub unix_ms: i64,
+    /// The school's offset from UTC now, for consultation hours.
+    pub utc_offset_secs: i32,
 }
 
 /// Something that happened, for the hub to act on.
@@ -49,6 +51,8 @@ pub enum Input {
     },
     /// An account was created or changed (name, role, class, subjects), or deactivated.
     UserChanged { user: UserInfo, active: bool },
+    /// A staff member's weekly consultation hours changed (or were loaded).
+    HoursChanged { user: UserId, hours: Vec<HoursSlot> },
 }
 
 /// What a thread is being created for.

@@ -7,6 +7,7 @@
 //!
 //! One `Hub` is one school: nothing in it is global, so a process can hold many.
 
+mod hours;
 mod hub;
 mod io;
 mod people;

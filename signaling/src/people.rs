@@ -30,6 +30,8 @@ pub(crate) struct Person {
     pub request: Option<RequestId>,
     /// Sessions this user is a member of.
     pub sessions: BTreeSet<SessionId>,
+    /// Weekly consultation hours (staff).
+    pub hours: Vec<konsult_protocol::model::HoursSlot>,
 }
 
 impl Person {
@@ -44,6 +46,7 @@ impl Person {
             offer: None,
             request: None,
             sessions: BTreeSet::new(),
+            hours: Vec::new(),
         }
     }
 
@@ -320,6 +323,7 @@ impl Hub {
                 role: p.info.role,
                 subjects: p.subjects(),
                 status: Status::Offline,
+                hours: p.hours.clone(),
             })
             .collect();
         for teacher in &mut teachers {

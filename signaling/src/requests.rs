@@ -39,6 +39,8 @@ pub(crate) struct Request {
     pub told: Option<(u32, Option<u32>)>,
     /// Being turned into a thread: no longer in a queue.
     pub deferring: Option<DeferReason>,
+    /// When a named teacher outside their hours is next available (ISO 8601, local).
+    pub next_available: Option<String>,
 }
 
 impl Hub {
@@ -123,6 +125,7 @@ impl Hub {
             declined: BTreeSet::new(),
             told: None,
             deferring: None,
+            next_available: None,
         };
         self.requests.insert(id, request);
         self.people
@@ -136,7 +139,21 @@ impl Hub {
                 .iter()
                 .any(|s| self.people.get(s).is_some_and(|p| p.online())),
         };
-        if mode == Mode::Offline {
+        let outside_hours = teacher.and_then(|t| {
+            let hours = &self.people.get(&t)?.hours;
+            if hours.is_empty() || crate::hours::within(hours, Some(&subject), &self.now) {
+                return None;
+            }
+            let (_, wait) = crate::hours::next_start(hours, Some(&subject), &self.now)
+                .or_else(|| crate::hours::next_start(hours, None, &self.now))?;
+            Some(crate::hours::iso_after(&self.now, wait))
+        });
+        if let Some(next) = outside_hours {
+            if let Some(r) = self.requests.get_mut(&id) {
+                r.next_available = Some(next);
+            }
+            self.defer(id, DeferReason::OutsideHours);
+        } else if mode == Mode::Offline {
             self.defer(id, DeferReason::Offline);
         } else if !someone_online {
             self.defer(id, DeferReason::NoTeacher);
@@ -461,7 +478,7 @@ impl Hub {
                         },
                         thread,
                         reason,
-                        next_available: None,
+                        next_available: request.next_available.clone(),
                     },
                 );
                 self.record_request(&request, Some(thread), crate::io::Outcome::Deferred);

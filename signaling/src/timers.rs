@@ -21,6 +21,8 @@ pub enum Timer {
     QueueBroadcast(String),
     /// A large session's throttled snapshot is due.
     Snapshot(SessionId),
+    /// One of a staff member's consultation hours may begin.
+    Hours(UserId),
 }
 
 /// Deadlines in time order.

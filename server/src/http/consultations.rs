@@ -81,13 +81,8 @@ fn local(ms: Option<i64>, tz: &jiff::tz::TimeZone) -> Option<String> {
     )
 }
 
-pub async fn list(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Query(filter): Query<Filter>,
-) -> Result<Response, ApiError> {
-    caller.require_admin()?;
+/// The records a filter selects, as the administration sees them.
+async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> {
     let tz = app.timezone.clone();
     let from = filter
         .from
@@ -143,11 +138,30 @@ pub async fn list(
     for row in &rows {
         views.push(view(row, &tz).map_err(crate::store::StoreError::from)?);
     }
+    Ok(views)
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(filter): Query<Filter>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let views = fetch(&app, &filter).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     if wants_csv {
+        super::admin::audit(
+            &app,
+            &caller,
+            "consultations.export",
+            None,
+            serde_json::json!({"rows": views.len(), "from": filter.from, "to": filter.to}),
+        )
+        .await;
         return Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -237,4 +251,82 @@ fn to_csv(views: &[RecordView]) -> String {
         ]);
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// One line of the summary: how many consultations and how they ended.
+#[derive(Debug, Default, Serialize)]
+pub struct Tally {
+    pub key: String,
+    pub total: u64,
+    pub held: u64,
+    pub deferred: u64,
+    pub cancelled: u64,
+    pub in_progress: u64,
+    /// Minutes of live consultation held.
+    pub minutes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, v: &RecordView) {
+        self.total += 1;
+        match v.outcome.as_str() {
+            "held" => self.held += 1,
+            "deferred" => self.deferred += 1,
+            "cancelled" => self.cancelled += 1,
+            _ => self.in_progress += 1,
+        }
+        self.minutes += v.duration_secs.unwrap_or(0).max(0) as u64 / 60;
+    }
+}
+
+/// `GET /api/consultations/summary?from=&to=`: the report the administration files, by form,
+/// by teacher and by month. Confidential consultations count under "support" only.
+pub async fn summary(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(filter): Query<Filter>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let views = fetch(&app, &filter).await?;
+    let mut by_form: std::collections::BTreeMap<String, Tally> = Default::default();
+    let mut by_teacher: std::collections::BTreeMap<String, Tally> = Default::default();
+    let mut by_month: std::collections::BTreeMap<String, Tally> = Default::default();
+    let mut all = Tally {
+        key: "all".into(),
+        ..Tally::default()
+    };
+    for view in &views {
+        let form = format!("{} {}", view.form, view.mode);
+        let teacher = if view.confidential {
+            "support (confidential)".to_string()
+        } else {
+            view.staff.clone().unwrap_or_else(|| "-".into())
+        };
+        let month = view
+            .started_at
+            .as_deref()
+            .or(view.requested_at.as_deref())
+            .map(|t| t.chars().take(7).collect())
+            .unwrap_or_else(|| "-".to_string());
+        for (map, key) in [
+            (&mut by_form, form),
+            (&mut by_teacher, teacher),
+            (&mut by_month, month),
+        ] {
+            map.entry(key.clone())
+                .or_insert_with(|| Tally {
+                    key,
+                    ..Tally::default()
+                })
+                .add(view);
+        }
+        all.add(view);
+    }
+    Ok(axum::Json(serde_json::json!({
+        "total": all,
+        "by_form": by_form.into_values().collect::<Vec<_>>(),
+        "by_teacher": by_teacher.into_values().collect::<Vec<_>>(),
+        "by_month": by_month.into_values().collect::<Vec<_>>(),
+    }))
+    .into_response())
 }

@@ -1,8 +1,11 @@
 //! HTTP routes: health, metrics, login, the WebSocket upgrade and the web client.
 
+mod admin;
 mod bearer;
 mod consultations;
 mod error;
+mod help;
+mod hours;
 mod login;
 
 pub use bearer::Caller;
@@ -24,6 +27,38 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/login", post(login::login))
         .route("/api/consultations", get(consultations::list))
+        .route("/api/consultations/summary", get(consultations::summary))
+        .route("/api/hours", get(hours::get_own).put(hours::put_own))
+        .route("/help", get(help::page))
+        .route("/help.css", get(help::css))
+        .route("/help/regulation", get(help::regulation))
+        .route("/api/help", get(help::json))
+        .route(
+            "/api/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route("/api/admin/users/import", post(admin::import_users))
+        .route(
+            "/api/admin/users/{id}/password",
+            post(admin::reset_password),
+        )
+        .route("/api/admin/users/{id}/deactivate", post(admin::deactivate))
+        .route("/api/admin/users/{id}/activate", post(admin::activate))
+        .route(
+            "/api/admin/users/{id}/hours",
+            axum::routing::put(admin::set_user_hours),
+        )
+        .route("/api/admin/classes", get(admin::classes))
+        .route("/api/admin/subjects", get(admin::subjects))
+        .route(
+            "/api/admin/subjects/{code}",
+            axum::routing::put(admin::put_subject),
+        )
+        .route(
+            "/api/admin/help-links",
+            get(admin::get_links).put(admin::put_links),
+        )
+        .route("/api/admin/audit", get(admin::audit_log))
         .route("/ws", get(crate::ws::upgrade))
         .merge(crate::web::routes())
         .with_state(app)

@@ -1,6 +1,7 @@
 //! The database: opening SQLite in WAL mode with durable commits, migrations, and the typed
 //! queries each part of the server uses. SQL lives here and nowhere else.
 
+pub mod school;
 pub mod users;
 
 use sqlx::SqlitePool;

@@ -254,3 +254,107 @@ async fn insert_subjects(
     }
     Ok(())
 }
+
+/// Which users to list.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// Part of the login or name, case-insensitive.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub class: Option<String>,
+    pub active: Option<bool>,
+}
+
+impl Store {
+    /// Users matching a filter, by name. The text search is done here rather than in SQL:
+    /// SQLite folds only ASCII case, and names are Cyrillic.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(select_user!(
+            "WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR class = ?2) \
+             AND (?3 IS NULL OR active = ?3) ORDER BY name, id"
+        ))
+        .bind(filter.role.map(Role::as_str))
+        .bind(&filter.class)
+        .bind(filter.active)
+        .fetch_all(&self.pool)
+        .await?;
+        let q = filter.q.as_ref().map(|q| q.trim().to_lowercase());
+        let mut users = Vec::new();
+        for row in &rows {
+            let user = user_from_row(row)?;
+            let hit = q.as_ref().is_none_or(|q| {
+                user.login.to_lowercase().contains(q.as_str())
+                    || user.name.to_lowercase().contains(q.as_str())
+            });
+            if hit {
+                users.push(user);
+                if users.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// Activates or deactivates an account; older tokens stop working either way.
+    pub async fn set_active(&self, id: UserId, active: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET active = ?, token_version = token_version + 1 WHERE id = ?",
+        )
+        .bind(active)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets a new password hash; older tokens stop working.
+    pub async fn set_password(&self, id: UserId, hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
+        )
+        .bind(hash)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Classes with their number of active students.
+    pub async fn classes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT class, count(*) FROM users WHERE class IS NOT NULL AND active = 1 \
+             AND role = 'student' GROUP BY class ORDER BY class",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Subjects with their display names and how many active staff help with each.
+    pub async fn subjects_with_staff(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT s.code, s.name, (SELECT count(*) FROM user_subjects us JOIN users u \
+             ON u.id = us.user_id WHERE us.subject = s.code AND u.active = 1) \
+             FROM subjects s ORDER BY s.name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Adds a subject or renames it.
+    pub async fn upsert_subject(&self, code: &str, name: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO subjects (code, name) VALUES (?, ?) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+        )
+        .bind(code)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

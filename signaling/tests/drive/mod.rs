@@ -79,14 +79,16 @@ fn small_session(bytes: &mut Bytes<'_>) -> SessionId {
 fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
     let user = UserId(bytes.pick(&USERS));
     let other = UserId(bytes.pick(&USERS));
-    let subject = bytes.pick(&["math", "physics", "support", "history"]).to_string();
+    let subject = bytes
+        .pick(&["math", "physics", "support", "history"])
+        .to_string();
     let msg = match bytes.next() % 30 {
         0..=3 => ClientMessage::RequestHelp {
             subject,
             form: bytes.pick(&[Form::Individual, Form::Group, Form::Frontal]),
             mode: bytes.pick(&[Mode::Online, Mode::Online, Mode::Offline]),
             topic: bytes.pick(&["", "x", "Дроби"]).to_string(),
-            teacher: (bytes.next() % 3 == 0).then_some(other),
+            teacher: (bytes.next().is_multiple_of(3)).then_some(other),
         },
         4 => ClientMessage::CancelRequest {
             request: small_request(bytes),
@@ -98,7 +100,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             request: small_request(bytes),
         },
         9 => ClientMessage::TakeNext {
-            subject: (bytes.next() % 2 == 0).then_some(subject),
+            subject: (bytes.next().is_multiple_of(2)).then_some(subject),
         },
         10 | 11 => ClientMessage::SetStatus {
             status: bytes.pick(&[SetStatus::Available, SetStatus::Busy, SetStatus::Away]),
@@ -107,9 +109,15 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             form: bytes.pick(&[Form::Group, Form::Frontal, Form::Individual]),
             subject,
             title: "t".into(),
-            invite: (0..bytes.next() % 4).map(|_| UserId(bytes.pick(&USERS))).collect(),
-            class: bytes.pick(&[None, Some("9A"), Some("9B"), Some("1Z")]).map(String::from),
-            from_requests: (0..bytes.next() % 3).map(|_| small_request(bytes)).collect(),
+            invite: (0..bytes.next() % 4)
+                .map(|_| UserId(bytes.pick(&USERS)))
+                .collect(),
+            class: bytes
+                .pick(&[None, Some("9A"), Some("9B"), Some("1Z")])
+                .map(String::from),
+            from_requests: (0..bytes.next() % 3)
+                .map(|_| small_request(bytes))
+                .collect(),
         },
         13 | 14 => ClientMessage::JoinSession {
             session: small_session(bytes),
@@ -125,7 +133,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
         },
         18 => ClientMessage::LowerHand {
             session: small_session(bytes),
-            user: (bytes.next() % 2 == 0).then_some(other),
+            user: (bytes.next().is_multiple_of(2)).then_some(other),
         },
         19 => ClientMessage::GrantFloor {
             session: small_session(bytes),
@@ -145,7 +153,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
         },
         23 => ClientMessage::Signal {
             session: small_session(bytes),
-            to: if bytes.next() % 2 == 0 {
+            to: if bytes.next().is_multiple_of(2) {
                 SignalPeer::Sfu
             } else {
                 SignalPeer::User(other)
@@ -169,7 +177,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
         26 => {
             // Connections come and go.
             match sim.conn_of.get(&user).copied() {
-                Some(conn) if bytes.next() % 2 == 0 => sim.disconnect(conn),
+                Some(conn) if bytes.next().is_multiple_of(2) => sim.disconnect(conn),
                 _ => {
                     sim.connect(info(user.0));
                 }

@@ -70,6 +70,7 @@ impl Sim {
         let now = Now {
             mono: start,
             unix_ms: 1_800_000_000_000,
+            utc_offset_secs: 4 * 3600,
         };
         Sim {
             hub: Hub::new(
@@ -98,6 +99,7 @@ impl Sim {
         Now {
             mono: self.start + self.elapsed,
             unix_ms: 1_800_000_000_000 + self.elapsed.as_millis() as i64,
+            utc_offset_secs: 4 * 3600,
         }
     }
 
