@@ -740,11 +740,17 @@ async fn purge_deletes_old_messages_and_unreferenced_attachments() {
 }
 
 #[tokio::test]
-async fn metrics_count_stored_messages_and_commit_batches() {
-    let server = Server::start(ServerOptions::demo());
+async fn concurrent_sends_share_commits_and_metrics_count_them() {
+    let server = Server::start(fast_server());
     let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
-    let (_, w1) = WsClient::connect_as(&server, "student1").await;
-    let thread = group_thread(&mut teacher, "Метрики", &[id_of(&w1)]).await;
+    let mut students = Vec::new();
+    let mut ids = Vec::new();
+    for n in 1..=6 {
+        let (client, welcome) = WsClient::connect_as(&server, &format!("student{n}")).await;
+        ids.push(id_of(&welcome));
+        students.push(client);
+    }
+    let thread = group_thread(&mut teacher, "Метрики", &ids).await;
     for n in 0..3 {
         send(&mut teacher, thread, &format!("m-{n}"), "раз").await;
     }
@@ -754,10 +760,43 @@ async fn metrics_count_stored_messages_and_commit_batches() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("konsult_chat_commit_batch_size_bucket{le=\"1\"}"),
+        metrics.contains("konsult_chat_commits_total 3"),
+        "one send, one commit"
+    );
+    assert!(
+        metrics.contains("konsult_chat_commit_batch_size_bucket{le=\"1\"} 3"),
         "{metrics}"
     );
-    assert!(metrics.contains("konsult_chat_commits_total"), "{metrics}");
+
+    // Six clients with eight sends in flight each: commits carry several sends.
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = students
+        .into_iter()
+        .enumerate()
+        .map(|(n, client)| tokio::spawn(send_until_cut(client, thread, format!("c{n}"), 200)))
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("sender").len(), 200);
+    }
+    let elapsed = started.elapsed();
+    let metrics = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    let stored = value("konsult_chat_messages_stored_total");
+    let commits = value("konsult_chat_commits_total");
+    assert_eq!(stored, 1_203.0);
+    assert!(
+        commits < stored / 2.0,
+        "{commits} commits for {stored} messages"
+    );
+    eprintln!(
+        "1200 concurrent sends in {elapsed:?}: {commits} commits, {:.1} sends per commit",
+        (stored - 3.0) / (commits - 3.0)
+    );
 }
 
 /// Sends `count` messages in windows of `window` without waiting for each `sent`; returns the
@@ -843,6 +882,7 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
         "senders were mid-stream: {} acknowledged",
         acked.len()
     );
+    eprintln!("{} messages acknowledged before SIGKILL", acked.len());
     drop(server);
 
     let server = Server::start_in(&dir.0, fast_server());
