@@ -138,7 +138,8 @@ pub enum ClientMessage {
     Read { thread: ThreadId, seq: i64 },
     /// Ephemeral: the user is typing in a thread.
     Typing { thread: ThreadId },
-    /// Start a group thread with chosen people, or a class thread.
+    /// Start a personal thread (a student and a staff member), a group thread with chosen
+    /// people, or a class thread.
     CreateThread {
         kind: ThreadKind,
         title: String,

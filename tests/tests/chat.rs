@@ -681,6 +681,16 @@ async fn attachments_are_sniffed_stored_once_and_guarded() {
         )
         .await;
     assert_eq!(unknown["code"], "not_found");
+
+    // Uploads are limited per user: 30 a minute.
+    for n in 0..30 {
+        let ok = upload(&server, &t_outsider, &format!("p{n}.pdf"), PDF);
+        assert_eq!(ok.status, 201, "upload {n}: {}", ok.text());
+    }
+    let limited = upload(&server, &t_outsider, "one-more.pdf", PDF);
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.json()["code"], "rate_limited");
+    assert!(limited.header("retry-after").is_some());
 }
 
 #[tokio::test]

@@ -17,6 +17,37 @@ use std::path::{Path, PathBuf};
 pub const DIR: &str = "attachments";
 /// Longest stored file name, in characters.
 const MAX_NAME_CHARS: usize = 200;
+/// Uploads one user may make per minute: enough for a lesson's worth of photos, not enough to
+/// fill the school's disk in an afternoon.
+pub const UPLOADS_PER_MINUTE: u32 = 30;
+
+/// Counts each user's uploads in the current minute.
+#[derive(Debug, Default)]
+pub struct UploadGate {
+    windows: dashmap::DashMap<UserId, (std::time::Instant, u32)>,
+}
+
+impl UploadGate {
+    /// `Ok` when `user` may upload now; otherwise how long until they may.
+    pub fn allow(&self, user: UserId, now: std::time::Instant) -> Result<(), std::time::Duration> {
+        const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+        if self.windows.len() > 10_000 {
+            self.windows
+                .retain(|_, (start, _)| now.saturating_duration_since(*start) < WINDOW);
+        }
+        let mut entry = self.windows.entry(user).or_insert((now, 0));
+        let (start, count) = &mut *entry;
+        if now.saturating_duration_since(*start) >= WINDOW {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= UPLOADS_PER_MINUTE {
+            return Err(WINDOW.saturating_sub(now.saturating_duration_since(*start)));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
 
 /// An attachment the caller may download.
 #[derive(Debug)]
@@ -195,6 +226,19 @@ pub async fn for_download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uploads_are_limited_per_user_and_minute() {
+        let gate = UploadGate::default();
+        let start = std::time::Instant::now();
+        for _ in 0..UPLOADS_PER_MINUTE {
+            assert!(gate.allow(UserId(1), start).is_ok());
+        }
+        assert!(gate.allow(UserId(1), start).is_err());
+        assert!(gate.allow(UserId(2), start).is_ok());
+        let later = start + std::time::Duration::from_secs(60);
+        assert!(gate.allow(UserId(1), later).is_ok());
+    }
 
     #[test]
     fn names_are_made_safe_and_match_the_real_type() {

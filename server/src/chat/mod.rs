@@ -119,6 +119,8 @@ pub struct Chat {
     typing: Arc<receipts::TypingGate>,
     /// `attachments/` in the data folder: files named by their sha256.
     attachments_dir: PathBuf,
+    /// Uploads per user and minute.
+    uploads: Arc<attachments::UploadGate>,
 }
 
 impl Chat {
@@ -131,7 +133,13 @@ impl Chat {
             directory,
             typing: Arc::new(receipts::TypingGate::default()),
             attachments_dir: data_dir.join(attachments::DIR),
+            uploads: Arc::new(attachments::UploadGate::default()),
         }
+    }
+
+    /// Refuses an upload beyond the per-user rate, with the time until the next one.
+    pub fn allow_upload(&self, user: UserId) -> Result<(), std::time::Duration> {
+        self.uploads.allow(user, std::time::Instant::now())
     }
 
     /// Where attachment files live.

@@ -35,6 +35,16 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), ApiError> {
+    if let Err(wait) = app.chat.allow_upload(user.id) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "at most {} uploads a minute; retry later",
+                attachments::UPLOADS_PER_MINUTE
+            ),
+        )
+        .retry_after(wait));
+    }
     let limit = usize::try_from(app.config.limits.attachment_bytes).unwrap_or(usize::MAX);
     let too_large = || {
         ApiError::new(
