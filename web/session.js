@@ -19,6 +19,9 @@ export class SessionView {
     this.linkPath = null;
     this.remotes = new Map();
     this.reported = null;
+    /// Signals that came before the camera and microphone were open, replayed after.
+    this.early = [];
+    this.ready = false;
     this.el = h('section', { class: 'session', 'aria-labelledby': 'session-heading', 'data-session': session.id });
     this.chat = new ThreadPanel(app, session.thread, { title: t('chat.heading') });
     this.unsubscribe = [
@@ -61,7 +64,9 @@ export class SessionView {
     if (!ok) this.notice(t('session.no_media'));
     this.localVideo.srcObject = this.localPreview();
     await this.fillDevices();
+    this.ready = true;
     this.connectMedia();
+    for (const m of this.early.splice(0)) this.onSignal(m);
   }
 
   localPreview() {
@@ -71,7 +76,7 @@ export class SessionView {
 
   /// Builds the peer connection for the session's current media path.
   connectMedia() {
-    if (this.closed) return;
+    if (this.closed || !this.ready) return;
     const path = this.mediaPath;
     if (this.link && this.linkPath === path) return;
     this.link?.close();
@@ -124,6 +129,10 @@ export class SessionView {
 
   onSignal(m) {
     if (m.session !== this.id) return;
+    if (!this.ready) {
+      this.early.push(m);
+      return;
+    }
     const fromSfu = m.from === 'sfu';
     if (fromSfu && this.mediaPath !== 'sfu') {
       // The hub moved the session to the SFU before its snapshot reached us.

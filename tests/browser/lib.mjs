@@ -25,8 +25,10 @@ export async function startServer(env = {}) {
   const data = mkdtempSync(join(tmpdir(), 'konsult-browser-'));
   const port = await freePort();
   const udp = await freePort();
+  // KONSULT_BIN names the binary for the tests; the server refuses KONSULT_* keys it does not know.
+  const { KONSULT_BIN: _bin, ...inherited } = process.env;
   const child = spawn(process.env.KONSULT_BIN, ['serve', '--demo', '--data', data, '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`, RUST_LOG: 'warn', ...env },
+    env: { ...inherited, KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`, RUST_LOG: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
