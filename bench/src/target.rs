@@ -53,10 +53,13 @@ pub struct Target {
 impl Target {
     /// Starts the server and waits until it listens.
     pub fn start(spec: &Spec) -> anyhow::Result<Target> {
+        // Konsult runs in its data folder: a relative binary path must not depend on that.
+        let bin = std::fs::canonicalize(&spec.bin)
+            .with_context(|| format!("no binary at {}", spec.bin.display()))?;
         let mut cmd = Command::new("timeout");
         cmd.arg("--kill-after=5")
             .arg(LIFETIME_LIMIT.as_secs().to_string())
-            .arg(&spec.bin);
+            .arg(&bin);
         match spec.kind {
             Kind::Konsult => {
                 std::fs::create_dir_all(&spec.data)

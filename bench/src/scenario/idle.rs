@@ -57,6 +57,7 @@ pub async fn run(common: &Common, args: &IdleArgs) -> anyhow::Result<Summary> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = sample(target.pid)?;
     let crowd = crowd(target.addr, tokens, common.sources, common.concurrency).await;
+    let connected = sample(target.pid)?;
     tokio::time::sleep(SETTLE).await;
     let after = sample(target.pid)?;
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
@@ -86,7 +87,7 @@ pub async fn run(common: &Common, args: &IdleArgs) -> anyhow::Result<Summary> {
         .figure("kib_per_conn", grown / held.max(1) as f64, "KiB")
         .figure(
             "cpu_connecting",
-            cpu_percent(&before, &after),
+            cpu_percent(&before, &connected),
             "% of a core",
         )
         .figure("cpu_idle", cpu_percent(&after, &end), "% of a core")
