@@ -30,6 +30,8 @@ pub struct Summary {
     target: &'static str,
     params: Vec<(String, String)>,
     figures: Vec<(String, String, &'static str)>,
+    /// The figures' values as measured, for checks.
+    values: Vec<(String, f64)>,
     notes: Vec<String>,
 }
 
@@ -40,6 +42,7 @@ impl Summary {
             target,
             params: Vec::new(),
             figures: Vec::new(),
+            values: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -60,7 +63,13 @@ impl Summary {
             format!("{value:.3}")
         };
         self.figures.push((name.to_string(), shown, unit));
+        self.values.push((name.to_string(), value));
         self
+    }
+
+    /// A figure's value, by name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 
     /// Records a line of explanation (a failure, a check).
