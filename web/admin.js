@@ -22,7 +22,7 @@ const WORDS = {
     passwordOptional: 'Пароль (пусто — создать автоматически)', create: 'Создать',
     importTitle: 'Импорт из электронного журнала (CSV)',
     importHelp: 'Файл CSV с заголовком: login, name, role и, если нужно, class, subjects, password (через «,» или «;»). Сначала Konsult покажет, что будет создано, и все ошибки по строкам; ничего не записывается, пока вы не подтвердите.',
-    chooseFile: 'Файл CSV', check: 'Проверить', willBeCreated: 'Будут созданы', line: 'Строка',
+    chooseFile: 'Файл CSV', check: 'Проверить', willBeCreated: 'Будут созданы', goodLines: 'Строки без ошибок', line: 'Строка',
     importConfirm: 'Импортировать', cancel: 'Отмена',
     passwordsOnce: 'Пароли показаны один раз: сохраните их и раздайте ученикам и учителям.',
     downloadPasswords: 'Скачать пароли (CSV)', done: 'Готово', classes: 'Классы',
@@ -88,7 +88,7 @@ const WORDS = {
     passwordOptional: 'Password (empty: generate one)', create: 'Create',
     importTitle: 'Import from the electronic journal (CSV)',
     importHelp: 'A CSV file with a header: login, name, role and, when needed, class, subjects, password (separated by "," or ";"). Konsult first shows what would be created and every error by line; nothing is written until you confirm.',
-    chooseFile: 'CSV file', check: 'Check', willBeCreated: 'Will be created', line: 'Line',
+    chooseFile: 'CSV file', check: 'Check', willBeCreated: 'Will be created', goodLines: 'Lines without errors', line: 'Line',
     importConfirm: 'Import', cancel: 'Cancel',
     passwordsOnce: 'The passwords are shown once: save them and hand them out.',
     downloadPasswords: 'Download passwords (CSV)', done: 'Done', classes: 'Classes',
@@ -362,6 +362,7 @@ async function enter() {
 
 async function open(view) {
   showOnly(view);
+  $('#status').textContent = '';
   await render(view);
   $(`#view-${view} h1`).focus();
 }
@@ -552,6 +553,7 @@ async function previewImport(event) {
     : t('previewBad', { e: preview.errors.length });
   $('#import-summary').textContent = legacy ? `${t('notUtf8')} ${summary}` : summary;
   $('#import-summary').className = preview.ok ? 'ok' : 'error';
+  $('#import-rows caption').textContent = preview.ok ? t('willBeCreated') : t('goodLines');
   $('#import-errors').replaceChildren(...preview.errors.map((e) =>
     el('li', { 'data-line': e.line }, t('lineError', { line: e.line, message: e.message }))));
   $('#import-rows tbody').replaceChildren(...preview.rows.map((r) => el('tr', {},
@@ -694,7 +696,7 @@ async function renderRecord() {
   $('#record-table tbody').replaceChildren(...consultations.map((c) => {
     const hidden = c.confidential ? el('em', {}, t('confidential')) : null;
     return el('tr', { 'data-id': c.id, 'data-outcome': c.outcome },
-      el('td', {}, when(c.started_at ?? c.requested_at)),
+      el('td', { class: 'nowrap' }, when(c.started_at ?? c.requested_at)),
       el('td', {}, `${t(c.form)}, ${t(c.mode)}`),
       el('td', {}, hidden ?? subjectName(c.subject)),
       el('td', {}, hidden ?? c.topic ?? ''),
@@ -826,8 +828,18 @@ async function saveLinks(event) {
 
 const AUDIT_PAGE = 100;
 
+/// An entry's details as `key: value` lines, nested keys joined with dots, empty values left out.
+function detailLines(value, prefix = '') {
+  if (value === null || value === undefined || value === '') return [];
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    const text = Array.isArray(value) ? value.join(', ') : String(value);
+    return [prefix ? `${prefix}: ${text}` : text];
+  }
+  return Object.entries(value).flatMap(([key, inner]) => detailLines(inner, prefix ? `${prefix}.${key}` : key));
+}
+
 function auditRow(entry) {
-  const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details) : '';
+  const details = detailLines(entry.details).join('\n');
   return el('tr', { 'data-action': entry.action },
     el('td', {}, new Date(entry.ts).toLocaleString(state.lang === 'ru' ? 'ru-RU' : 'en-GB')),
     el('td', {}, entry.actor_login ?? t('none')),

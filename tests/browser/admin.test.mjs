@@ -235,6 +235,9 @@ try {
       `the audit log has ${action} ${target}: ${JSON.stringify(actions)}`);
   }
   assert.equal(actions[0].action, 'consultations.export', 'newest first');
+  const exportDetails = await page.locator('#audit-table tbody tr').first().locator('td').nth(4).textContent();
+  assert.deepEqual(exportDetails.split('\n').sort(),
+    ['filter.class: 9A', 'filter.form: individual', `filter.from: ${today}`, 'filter.outcome: held', 'filter.subject: math', 'rows: 1']);
   assert.equal(await page.locator('#audit-table input, #audit-table button').count(), 0, 'read-only');
   await shot(page, 'audit');
 
