@@ -61,7 +61,7 @@ const WORDS = {
     confidential: 'конфиденциально', none: '—', minutes: '{n} мин', seconds: '{n} с',
     exported: 'Файл CSV сохранён.', total: 'Всего: {total}; состоялось: {held}, отложено: {deferred}, отменено: {cancelled}, идёт: {in_progress}; минут: {minutes}.',
     byForm: 'По формам', byTeacher: 'По учителям', byMonth: 'По месяцам',
-    tallyTotal: 'Всего', minutesCol: 'Минут', linkTitle: 'Название', linkUrl: 'Адрес (https://…)',
+    tallyTotal: 'Всего', minutesCol: 'Минут', colHeld: 'Состоялось', colDeferred: 'Отложено', colCancelled: 'Отменено', colInProgress: 'Идёт', summaryCsv: 'Скачать отчёт (CSV)', print: 'Печать', section: 'Раздел', linkTitle: 'Название', linkUrl: 'Адрес (https://…)',
     up: 'Выше', down: 'Ниже', remove: 'Удалить', linkN: 'Ссылка {n}', linksSaved: 'Ссылки сохранены: {n}.',
     noEntries: 'Записей нет.', supportConfidential: 'служба сопровождения (конфиденциально)',
     failed: 'Не получилось: {message}', forbidden: 'Нет прав на это действие.',
@@ -127,7 +127,7 @@ const WORDS = {
     confidential: 'confidential', none: '—', minutes: '{n} min', seconds: '{n} s',
     exported: 'CSV file saved.', total: 'Total: {total}; held: {held}, deferred: {deferred}, cancelled: {cancelled}, in progress: {in_progress}; minutes: {minutes}.',
     byForm: 'By form', byTeacher: 'By teacher', byMonth: 'By month',
-    tallyTotal: 'Total', minutesCol: 'Minutes', linkTitle: 'Title', linkUrl: 'Address (https://…)',
+    tallyTotal: 'Total', minutesCol: 'Minutes', colHeld: 'Held', colDeferred: 'Deferred', colCancelled: 'Cancelled', colInProgress: 'In progress', summaryCsv: 'Download the report (CSV)', print: 'Print', section: 'Section', linkTitle: 'Title', linkUrl: 'Address (https://…)',
     up: 'Up', down: 'Down', remove: 'Remove', linkN: 'Link {n}', linksSaved: 'Links saved: {n}.',
     noEntries: 'No entries.', supportConfidential: 'support service (confidential)',
     failed: 'That did not work: {message}', forbidden: 'You may not do this.',
@@ -154,6 +154,7 @@ const state = {
   importPasswords: [],
   links: [],
   auditBefore: null,
+  summary: null,
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -732,8 +733,11 @@ function tallyKey(kind, key) {
   return key === '-' ? t('none') : key;
 }
 
+const TALLY_COLUMNS = ['tallyTotal', 'colHeld', 'colDeferred', 'colCancelled', 'colInProgress', 'minutesCol'];
+const TALLY_KINDS = [['by_form', 'byForm'], ['by_teacher', 'byTeacher'], ['by_month', 'byMonth']];
+
 function tallyTable(kind, title, tallies) {
-  const head = ['tallyTotal', 'held', 'deferred', 'cancelled', 'in_progress', 'minutesCol'];
+  const head = TALLY_COLUMNS;
   return el('section', { class: 'tally', 'data-kind': kind },
     el('h2', {}, title),
     el('div', { class: 'table-wrap' }, el('table', {},
@@ -746,11 +750,25 @@ function tallyTable(kind, title, tallies) {
 async function renderSummary() {
   const query = recordQuery($('#summary-filters'));
   const summary = await api('GET', `/api/consultations/summary?${query}`);
+  state.summary = summary;
   $('#summary-total').textContent = t('total', summary.total);
-  $('#summary-tables').replaceChildren(
-    tallyTable('by_form', t('byForm'), summary.by_form),
-    tallyTable('by_teacher', t('byTeacher'), summary.by_teacher),
-    tallyTable('by_month', t('byMonth'), summary.by_month));
+  $('#summary-tables').replaceChildren(...TALLY_KINDS.map(([kind, title]) => tallyTable(kind, t(title), summary[kind])));
+}
+
+/// The report as the screen shows it, one CSV line per row of its three tables.
+function downloadSummary() {
+  if (!state.summary) return;
+  const form = $('#summary-filters');
+  const lines = [[t('section'), '', ...TALLY_COLUMNS.map(t)].map(csvCell).join(',')];
+  for (const [kind, title] of TALLY_KINDS) {
+    for (const row of state.summary[kind]) {
+      const cells = [t(title), tallyKey(kind, row.key), row.total, row.held, row.deferred, row.cancelled, row.in_progress, row.minutes];
+      lines.push(cells.map(csvCell).join(','));
+    }
+  }
+  const range = [form.elements.from.value, form.elements.to.value].filter(Boolean).join('_') || 'all';
+  // A byte order mark so that spreadsheets open the Cyrillic text as UTF-8.
+  download(new Blob([`\ufeff${lines.join('\r\n')}\r\n`], { type: 'text/csv;charset=utf-8' }), `konsult-report-${range}.csv`);
 }
 
 // ---------------------------------------------------------------- links on /help
@@ -877,6 +895,8 @@ function wire() {
   $('#record-filters').addEventListener('submit', (e) => { e.preventDefault(); render('record'); });
   $('#record-csv').addEventListener('click', exportRecord);
   $('#summary-filters').addEventListener('submit', (e) => { e.preventDefault(); render('summary'); });
+  $('#summary-csv').addEventListener('click', downloadSummary);
+  $('#summary-print').addEventListener('click', () => window.print());
   $('#link-add').addEventListener('click', addLink);
   $('#links-form').addEventListener('submit', saveLinks);
   $('#audit-more').addEventListener('click', () => renderAudit(true).catch(reportTo()));

@@ -218,8 +218,18 @@ try {
   await page.locator('.tally[data-kind="by_form"] tbody th', { hasText: 'Индивидуальная, онлайн' }).waitFor();
   assert.ok((await page.locator('.tally[data-kind="by_teacher"] tbody').textContent()).includes('Анна Петровна Смирнова'));
   assert.equal(await page.locator('.tally[data-kind="by_month"] tbody tr').count(), 1);
+  assert.match(await page.locator('.tally[data-kind="by_month"] tbody th').textContent(), /^\d{4}-\d{2}$/);
   assert.match(await page.locator('#summary-total').textContent(), /Всего: 1; состоялось: 1/);
   await shot(page, 'summary');
+  const reportDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Скачать отчёт (CSV)' }).click();
+  const report = readFileSync(await (await reportDownload).path(), 'utf8').replace(/^\ufeff/, '').trim().split('\r\n');
+  assert.equal(report[0], 'Раздел,,Всего,Состоялось,Отложено,Отменено,Идёт,Минут');
+  assert.deepEqual(report.slice(1), [
+    'По формам,"Индивидуальная, онлайн",1,1,0,0,0,0',
+    'По учителям,Анна Петровна Смирнова,1,1,0,0,0,0',
+    `По месяцам,${await page.locator('.tally[data-kind="by_month"] tbody th').textContent()},1,1,0,0,0,0`,
+  ]);
 
   step('every action is in the audit log');
   await page.getByRole('link', { name: 'Журнал действий' }).click();
