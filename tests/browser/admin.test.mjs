@@ -12,8 +12,7 @@ import {
   assertFits, assertLabelled, call, holdConsultation, login, token, watchErrors, windows1251,
 } from './admin-lib.mjs';
 
-// The runner's KONSULT_BIN would reach the server as an unknown configuration key.
-const server = await startServer({ KONSULT_BIN: undefined });
+const server = await startServer();
 const browser = await launchBrowser();
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `admin-${name}.png`), fullPage: true });
 const step = (what) => console.log(`admin: ${what}`);
