@@ -57,7 +57,7 @@ const WORDS = {
     lineError: 'Строка {line}: {message}', imported: 'Импортировано: {n}.',
     notUtf8: 'Файл прочитан в кодировке Windows-1251.', emptyFile: 'Файл пуст.',
     showStudents: 'Ученики класса {class}', edit: 'Изменить', editSubject: 'Изменить предмет {code}',
-    subjectSaved: 'Предмет {code} сохранён.', recordCount: 'Консультаций: {n}.',
+    subjectSaved: 'Предмет {code} сохранён.', recordCount: 'Консультаций: {n}.', recordFirst: 'Показаны первые {n}: уточните фильтры или скачайте CSV.',
     confidential: 'конфиденциально', none: '—', minutes: '{n} мин', seconds: '{n} с',
     exported: 'Файл CSV сохранён.', total: 'Всего: {total}; состоялось: {held}, отложено: {deferred}, отменено: {cancelled}, идёт: {in_progress}; минут: {minutes}.',
     byForm: 'По формам', byTeacher: 'По учителям', byMonth: 'По месяцам',
@@ -123,7 +123,7 @@ const WORDS = {
     lineError: 'Line {line}: {message}', imported: 'Imported: {n}.',
     notUtf8: 'The file was read as Windows-1251.', emptyFile: 'The file is empty.',
     showStudents: 'Students of {class}', edit: 'Edit', editSubject: 'Edit subject {code}',
-    subjectSaved: 'Subject {code} saved.', recordCount: 'Consultations: {n}.',
+    subjectSaved: 'Subject {code} saved.', recordCount: 'Consultations: {n}.', recordFirst: 'The first {n} are shown: narrow the filters or download the CSV.',
     confidential: 'confidential', none: '—', minutes: '{n} min', seconds: '{n} s',
     exported: 'CSV file saved.', total: 'Total: {total}; held: {held}, deferred: {deferred}, cancelled: {cancelled}, in progress: {in_progress}; minutes: {minutes}.',
     byForm: 'By form', byTeacher: 'By teacher', byMonth: 'By month',
@@ -364,8 +364,8 @@ async function enter() {
 async function open(view) {
   showOnly(view);
   $('#status').textContent = '';
-  await render(view);
   $(`#view-${view} h1`).focus();
+  await render(view);
 }
 
 async function render(view) {
@@ -690,11 +690,17 @@ function span(secs) {
   return secs >= 60 ? t('minutes', { n: Math.round(secs / 60) }) : t('seconds', { n: secs });
 }
 
+/// Rows drawn at most: a whole year of a big school belongs in the CSV file, not in a table.
+const RECORD_SHOWN = 500;
+
 async function renderRecord() {
   const query = recordQuery($('#record-filters'));
   const { consultations } = await api('GET', `/api/consultations?${query}`);
-  $('#record-count').textContent = t('recordCount', { n: consultations.length });
-  $('#record-table tbody').replaceChildren(...consultations.map((c) => {
+  const count = t('recordCount', { n: consultations.length });
+  $('#record-count').textContent = consultations.length > RECORD_SHOWN
+    ? `${count} ${t('recordFirst', { n: RECORD_SHOWN })}`
+    : count;
+  $('#record-table tbody').replaceChildren(...consultations.slice(0, RECORD_SHOWN).map((c) => {
     const hidden = c.confidential ? el('em', {}, t('confidential')) : null;
     return el('tr', { 'data-id': c.id, 'data-outcome': c.outcome },
       el('td', { class: 'nowrap' }, when(c.started_at ?? c.requested_at)),

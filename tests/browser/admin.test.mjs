@@ -267,7 +267,8 @@ try {
   await page.getByRole('link', { name: 'Consultation record' }).focus();
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Consultation record', level: 1 }).waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'record-title', 'focus moves to the screen');
+  // Focus moves to the screen's heading.
+  await page.waitForFunction(() => document.activeElement.id === 'record-title');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'rec-from');
   // The one refusal the screens were asked for (a taken login) is the only failed request.
@@ -292,6 +293,21 @@ try {
   await shot(mobile, 'phone-record');
   assert.deepEqual(mobileErrors, []);
   await phone.close();
+
+  step('the audit log pages back through older entries');
+  for (let i = 0; i < 100; i += 1) {
+    const put = await call(server.url, 'PUT', '/api/admin/subjects/chemistry', admin, { name: `Химия ${i}` });
+    assert.equal(put.status, 200);
+  }
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  // The table still holds the earlier visit's rows until the new page of entries arrives.
+  await page.waitForFunction(() => document.querySelectorAll('#audit-table tbody tr').length === 100);
+  await page.getByRole('button', { name: 'Show more' }).click();
+  await page.locator('#audit-table tbody tr[data-action="user.create"]').waitFor();
+  const all = await page.locator('#audit-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.action));
+  assert.equal(all.length, 100 + 7, 'every entry, each once');
+  assert.equal(all.at(-1), 'user.create', 'the oldest last');
+  assert.ok(await page.getByRole('button', { name: 'Show more' }).isHidden(), 'nothing older');
 
   step('signing out forgets the token');
   await page.getByRole('button', { name: 'Sign out' }).click();
