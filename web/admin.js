@@ -3,6 +3,7 @@
 // and the audit log. A plain module over the HTTP API (docs/protocol.md, "HTTP").
 
 const TOKEN_KEY = 'konsult.admin.token';
+const SELF_KEY = 'konsult.admin.login';
 const LANG_KEY = 'konsult.lang';
 
 const WORDS = {
@@ -145,6 +146,8 @@ const ROLE_WORD = { student: 'student', teacher: 'teacherRole', support: 'suppor
 const state = {
   lang: localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'ru',
   token: sessionStorage.getItem(TOKEN_KEY),
+  // The signed-in admin's own login: their own account offers no deactivation.
+  self: sessionStorage.getItem(SELF_KEY),
   view: null,
   classes: [],
   subjects: [],
@@ -179,6 +182,15 @@ function el(tag, attrs = {}, ...children) {
     node.append(child instanceof Node ? child : String(child));
   }
   return node;
+}
+
+/// Gives each body cell of a table its column's name, which a phone shows beside the value
+/// when the rows are drawn as cards.
+function labelCells(table) {
+  const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => cell.setAttribute('data-label', names[i] ?? ''));
+  }
 }
 
 function say(text) {
@@ -314,7 +326,9 @@ function showOnly(view) {
 
 function signOut(message) {
   state.token = null;
+  state.self = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SELF_KEY);
   $('#nav').hidden = true;
   $('#logout').hidden = true;
   showOnly('login');
@@ -342,6 +356,8 @@ async function signIn(event) {
   }
   state.token = answer.token;
   sessionStorage.setItem(TOKEN_KEY, answer.token);
+  state.self = answer.user.login;
+  sessionStorage.setItem(SELF_KEY, answer.user.login);
   await enter();
 }
 
@@ -448,10 +464,11 @@ async function renderUsers() {
   state.users = users;
   $('#users-count').textContent = users.length ? t('usersFound', { n: users.length }) : t('nobody');
   $('#users-table tbody').replaceChildren(...users.map(userRow));
+  labelCells($('#users-table'));
 }
 
 function userRow(user) {
-  const toggle = user.active
+  const toggle = user.login === state.self ? null : user.active
     ? el('button', { type: 'button', class: 'danger', 'aria-label': t('deactivateFor', { login: user.login }), onclick: () => toggleActive(user) }, t('deactivate'))
     : el('button', { type: 'button', 'aria-label': t('activateFor', { login: user.login }), onclick: () => toggleActive(user) }, t('activate'));
   return el('tr', { 'data-login': user.login, class: user.active ? null : 'inactive' },
@@ -461,9 +478,9 @@ function userRow(user) {
     el('td', {}, user.class ?? ''),
     el('td', {}, user.subjects.map(subjectName).join(', ')),
     el('td', {}, user.active ? t('active') : t('inactive')),
-    el('td', { class: 'row-actions' },
+    el('td', {}, el('div', { class: 'row-actions' },
       el('button', { type: 'button', 'aria-label': t('resetFor', { login: user.login }), onclick: () => resetPassword(user) }, t('resetPassword')),
-      toggle));
+      toggle)));
 }
 
 async function resetPassword(user) {
@@ -713,6 +730,7 @@ async function renderRecord() {
       el('td', {}, span(c.duration_secs)),
       el('td', {}, t(c.outcome)));
   }));
+  labelCells($('#record-table'));
 }
 
 async function exportRecord() {
@@ -880,6 +898,7 @@ async function renderAudit(more = false) {
   const rows = entries.map(auditRow);
   if (more) body.append(...rows);
   else body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5 }, t('noEntries')))]));
+  labelCells($('#audit-table'));
   state.auditBefore = entries.length ? entries[entries.length - 1].id : null;
   $('#audit-more').hidden = entries.length < AUDIT_PAGE;
 }

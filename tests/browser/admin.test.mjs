@@ -44,6 +44,7 @@ try {
   await page.getByRole('heading', { name: 'Пользователи', level: 1 }).waitFor();
   const search = page.locator('#users-search').getByLabel('Поиск по логину или имени');
   await page.locator('#users-table tbody tr[data-login="student30"]').waitFor();
+  assert.equal(await page.locator('#users-table tr[data-login="admin"] button').count(), 1, 'no deactivating oneself');
   await search.fill('student7');
   await page.getByRole('button', { name: 'Найти' }).click();
   await page.locator('#users-count', { hasText: 'Найдено: 1' }).waitFor();
