@@ -388,8 +388,12 @@ async function render(view) {
   try {
     await VIEWS[view]();
   } catch (e) {
-    if (e instanceof ApiFailure) say(failure(e));
-    else throw e;
+    // A 401 has already led back to the sign-in form, which says why.
+    if (e instanceof ApiFailure) {
+      if (e.status !== 401) say(failure(e));
+    } else {
+      throw e;
+    }
   }
 }
 
