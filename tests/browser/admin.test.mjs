@@ -167,6 +167,15 @@ try {
   assert.ok(help.includes('href="https://library.school.example/"'), 'the new link is on /help');
   assert.ok(help.includes('Электронная библиотека школы'));
   assert.ok(help.includes('РЭШ: уроки по всем предметам'), 'the edited title is on /help');
+  // Moved up one place, the new link comes before the one that preceded it.
+  const before = await page.locator('#links-list li').nth(linkCount - 1).getByLabel('Название').inputValue();
+  await page.getByRole('button', { name: `Выше: Ссылка ${linkCount + 1}` }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), `link-${linkCount - 1}-up`, 'focus follows the link');
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/admin/help-links') && r.request().method() === 'PUT');
+  await page.getByRole('button', { name: 'Сохранить' }).click();
+  assert.equal((await saved).status(), 200);
+  const reordered = await (await fetch(`${server.url}/help`)).text();
+  assert.ok(reordered.indexOf('Электронная библиотека школы') < reordered.indexOf(before), `${before} now comes after`);
 
   step('a consultation takes place; the record is filtered and exported');
   await holdConsultation(page, {
@@ -307,7 +316,7 @@ try {
   await page.getByRole('button', { name: 'Show more' }).click();
   await page.locator('#audit-table tbody tr[data-action="user.create"]').waitFor();
   const all = await page.locator('#audit-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.action));
-  assert.equal(all.length, 100 + 7, 'every entry, each once');
+  assert.equal(all.length, 100 + 8, 'every entry, each once');
   assert.equal(all.at(-1), 'user.create', 'the oldest last');
   assert.ok(await page.getByRole('button', { name: 'Show more' }).isHidden(), 'nothing older');
 
