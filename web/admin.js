@@ -3,6 +3,7 @@
 // and the audit log. A plain module over the HTTP API (docs/protocol.md, "HTTP").
 
 const TOKEN_KEY = 'konsult.admin.token';
+const SELF_KEY = 'konsult.admin.login';
 const LANG_KEY = 'konsult.lang';
 
 const WORDS = {
@@ -22,7 +23,7 @@ const WORDS = {
     passwordOptional: 'Пароль (пусто — создать автоматически)', create: 'Создать',
     importTitle: 'Импорт из электронного журнала (CSV)',
     importHelp: 'Файл CSV с заголовком: login, name, role и, если нужно, class, subjects, password (через «,» или «;»). Сначала Konsult покажет, что будет создано, и все ошибки по строкам; ничего не записывается, пока вы не подтвердите.',
-    chooseFile: 'Файл CSV', check: 'Проверить', willBeCreated: 'Будут созданы', line: 'Строка',
+    chooseFile: 'Файл CSV', check: 'Проверить', willBeCreated: 'Будут созданы', goodLines: 'Строки без ошибок', line: 'Строка',
     importConfirm: 'Импортировать', cancel: 'Отмена',
     passwordsOnce: 'Пароли показаны один раз: сохраните их и раздайте ученикам и учителям.',
     downloadPasswords: 'Скачать пароли (CSV)', done: 'Готово', classes: 'Классы',
@@ -57,11 +58,11 @@ const WORDS = {
     lineError: 'Строка {line}: {message}', imported: 'Импортировано: {n}.',
     notUtf8: 'Файл прочитан в кодировке Windows-1251.', emptyFile: 'Файл пуст.',
     showStudents: 'Ученики класса {class}', edit: 'Изменить', editSubject: 'Изменить предмет {code}',
-    subjectSaved: 'Предмет {code} сохранён.', recordCount: 'Консультаций: {n}.',
+    subjectSaved: 'Предмет {code} сохранён.', recordCount: 'Консультаций: {n}.', recordFirst: 'Показаны первые {n}: уточните фильтры или скачайте CSV.',
     confidential: 'конфиденциально', none: '—', minutes: '{n} мин', seconds: '{n} с',
     exported: 'Файл CSV сохранён.', total: 'Всего: {total}; состоялось: {held}, отложено: {deferred}, отменено: {cancelled}, идёт: {in_progress}; минут: {minutes}.',
     byForm: 'По формам', byTeacher: 'По учителям', byMonth: 'По месяцам',
-    tallyTotal: 'Всего', minutesCol: 'Минут', linkTitle: 'Название', linkUrl: 'Адрес (https://…)',
+    tallyTotal: 'Всего', minutesCol: 'Минут', colHeld: 'Состоялось', colDeferred: 'Отложено', colCancelled: 'Отменено', colInProgress: 'Идёт', summaryCsv: 'Скачать отчёт (CSV)', print: 'Печать', section: 'Раздел', linkTitle: 'Название', linkUrl: 'Адрес (https://…)',
     up: 'Выше', down: 'Ниже', remove: 'Удалить', linkN: 'Ссылка {n}', linksSaved: 'Ссылки сохранены: {n}.',
     noEntries: 'Записей нет.', supportConfidential: 'служба сопровождения (конфиденциально)',
     failed: 'Не получилось: {message}', forbidden: 'Нет прав на это действие.',
@@ -88,7 +89,7 @@ const WORDS = {
     passwordOptional: 'Password (empty: generate one)', create: 'Create',
     importTitle: 'Import from the electronic journal (CSV)',
     importHelp: 'A CSV file with a header: login, name, role and, when needed, class, subjects, password (separated by "," or ";"). Konsult first shows what would be created and every error by line; nothing is written until you confirm.',
-    chooseFile: 'CSV file', check: 'Check', willBeCreated: 'Will be created', line: 'Line',
+    chooseFile: 'CSV file', check: 'Check', willBeCreated: 'Will be created', goodLines: 'Lines without errors', line: 'Line',
     importConfirm: 'Import', cancel: 'Cancel',
     passwordsOnce: 'The passwords are shown once: save them and hand them out.',
     downloadPasswords: 'Download passwords (CSV)', done: 'Done', classes: 'Classes',
@@ -123,11 +124,11 @@ const WORDS = {
     lineError: 'Line {line}: {message}', imported: 'Imported: {n}.',
     notUtf8: 'The file was read as Windows-1251.', emptyFile: 'The file is empty.',
     showStudents: 'Students of {class}', edit: 'Edit', editSubject: 'Edit subject {code}',
-    subjectSaved: 'Subject {code} saved.', recordCount: 'Consultations: {n}.',
+    subjectSaved: 'Subject {code} saved.', recordCount: 'Consultations: {n}.', recordFirst: 'The first {n} are shown: narrow the filters or download the CSV.',
     confidential: 'confidential', none: '—', minutes: '{n} min', seconds: '{n} s',
     exported: 'CSV file saved.', total: 'Total: {total}; held: {held}, deferred: {deferred}, cancelled: {cancelled}, in progress: {in_progress}; minutes: {minutes}.',
     byForm: 'By form', byTeacher: 'By teacher', byMonth: 'By month',
-    tallyTotal: 'Total', minutesCol: 'Minutes', linkTitle: 'Title', linkUrl: 'Address (https://…)',
+    tallyTotal: 'Total', minutesCol: 'Minutes', colHeld: 'Held', colDeferred: 'Deferred', colCancelled: 'Cancelled', colInProgress: 'In progress', summaryCsv: 'Download the report (CSV)', print: 'Print', section: 'Section', linkTitle: 'Title', linkUrl: 'Address (https://…)',
     up: 'Up', down: 'Down', remove: 'Remove', linkN: 'Link {n}', linksSaved: 'Links saved: {n}.',
     noEntries: 'No entries.', supportConfidential: 'support service (confidential)',
     failed: 'That did not work: {message}', forbidden: 'You may not do this.',
@@ -145,6 +146,8 @@ const ROLE_WORD = { student: 'student', teacher: 'teacherRole', support: 'suppor
 const state = {
   lang: localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'ru',
   token: sessionStorage.getItem(TOKEN_KEY),
+  // The signed-in admin's own login: their own account offers no deactivation.
+  self: sessionStorage.getItem(SELF_KEY),
   view: null,
   classes: [],
   subjects: [],
@@ -154,6 +157,7 @@ const state = {
   importPasswords: [],
   links: [],
   auditBefore: null,
+  summary: null,
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -178,6 +182,15 @@ function el(tag, attrs = {}, ...children) {
     node.append(child instanceof Node ? child : String(child));
   }
   return node;
+}
+
+/// Gives each body cell of a table its column's name, which a phone shows beside the value
+/// when the rows are drawn as cards.
+function labelCells(table) {
+  const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => cell.setAttribute('data-label', names[i] ?? ''));
+  }
 }
 
 function say(text) {
@@ -313,7 +326,9 @@ function showOnly(view) {
 
 function signOut(message) {
   state.token = null;
+  state.self = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SELF_KEY);
   $('#nav').hidden = true;
   $('#logout').hidden = true;
   showOnly('login');
@@ -341,6 +356,8 @@ async function signIn(event) {
   }
   state.token = answer.token;
   sessionStorage.setItem(TOKEN_KEY, answer.token);
+  state.self = answer.user.login;
+  sessionStorage.setItem(SELF_KEY, answer.user.login);
   await enter();
 }
 
@@ -362,16 +379,21 @@ async function enter() {
 
 async function open(view) {
   showOnly(view);
-  await render(view);
+  $('#status').textContent = '';
   $(`#view-${view} h1`).focus();
+  await render(view);
 }
 
 async function render(view) {
   try {
     await VIEWS[view]();
   } catch (e) {
-    if (e instanceof ApiFailure) say(failure(e));
-    else throw e;
+    // A 401 has already led back to the sign-in form, which says why.
+    if (e instanceof ApiFailure) {
+      if (e.status !== 401) say(failure(e));
+    } else {
+      throw e;
+    }
   }
 }
 
@@ -446,10 +468,11 @@ async function renderUsers() {
   state.users = users;
   $('#users-count').textContent = users.length ? t('usersFound', { n: users.length }) : t('nobody');
   $('#users-table tbody').replaceChildren(...users.map(userRow));
+  labelCells($('#users-table'));
 }
 
 function userRow(user) {
-  const toggle = user.active
+  const toggle = user.login === state.self ? null : user.active
     ? el('button', { type: 'button', class: 'danger', 'aria-label': t('deactivateFor', { login: user.login }), onclick: () => toggleActive(user) }, t('deactivate'))
     : el('button', { type: 'button', 'aria-label': t('activateFor', { login: user.login }), onclick: () => toggleActive(user) }, t('activate'));
   return el('tr', { 'data-login': user.login, class: user.active ? null : 'inactive' },
@@ -459,9 +482,9 @@ function userRow(user) {
     el('td', {}, user.class ?? ''),
     el('td', {}, user.subjects.map(subjectName).join(', ')),
     el('td', {}, user.active ? t('active') : t('inactive')),
-    el('td', { class: 'row-actions' },
+    el('td', {}, el('div', { class: 'row-actions' },
       el('button', { type: 'button', 'aria-label': t('resetFor', { login: user.login }), onclick: () => resetPassword(user) }, t('resetPassword')),
-      toggle));
+      toggle)));
 }
 
 async function resetPassword(user) {
@@ -552,6 +575,7 @@ async function previewImport(event) {
     : t('previewBad', { e: preview.errors.length });
   $('#import-summary').textContent = legacy ? `${t('notUtf8')} ${summary}` : summary;
   $('#import-summary').className = preview.ok ? 'ok' : 'error';
+  $('#import-rows caption').textContent = preview.ok ? t('willBeCreated') : t('goodLines');
   $('#import-errors').replaceChildren(...preview.errors.map((e) =>
     el('li', { 'data-line': e.line }, t('lineError', { line: e.line, message: e.message }))));
   $('#import-rows tbody').replaceChildren(...preview.rows.map((r) => el('tr', {},
@@ -687,14 +711,20 @@ function span(secs) {
   return secs >= 60 ? t('minutes', { n: Math.round(secs / 60) }) : t('seconds', { n: secs });
 }
 
+/// Rows drawn at most: a whole year of a big school belongs in the CSV file, not in a table.
+const RECORD_SHOWN = 500;
+
 async function renderRecord() {
   const query = recordQuery($('#record-filters'));
   const { consultations } = await api('GET', `/api/consultations?${query}`);
-  $('#record-count').textContent = t('recordCount', { n: consultations.length });
-  $('#record-table tbody').replaceChildren(...consultations.map((c) => {
+  const count = t('recordCount', { n: consultations.length });
+  $('#record-count').textContent = consultations.length > RECORD_SHOWN
+    ? `${count} ${t('recordFirst', { n: RECORD_SHOWN })}`
+    : count;
+  $('#record-table tbody').replaceChildren(...consultations.slice(0, RECORD_SHOWN).map((c) => {
     const hidden = c.confidential ? el('em', {}, t('confidential')) : null;
     return el('tr', { 'data-id': c.id, 'data-outcome': c.outcome },
-      el('td', {}, when(c.started_at ?? c.requested_at)),
+      el('td', { class: 'nowrap' }, when(c.started_at ?? c.requested_at)),
       el('td', {}, `${t(c.form)}, ${t(c.mode)}`),
       el('td', {}, hidden ?? subjectName(c.subject)),
       el('td', {}, hidden ?? c.topic ?? ''),
@@ -704,6 +734,7 @@ async function renderRecord() {
       el('td', {}, span(c.duration_secs)),
       el('td', {}, t(c.outcome)));
   }));
+  labelCells($('#record-table'));
 }
 
 async function exportRecord() {
@@ -730,8 +761,11 @@ function tallyKey(kind, key) {
   return key === '-' ? t('none') : key;
 }
 
+const TALLY_COLUMNS = ['tallyTotal', 'colHeld', 'colDeferred', 'colCancelled', 'colInProgress', 'minutesCol'];
+const TALLY_KINDS = [['by_form', 'byForm'], ['by_teacher', 'byTeacher'], ['by_month', 'byMonth']];
+
 function tallyTable(kind, title, tallies) {
-  const head = ['tallyTotal', 'held', 'deferred', 'cancelled', 'in_progress', 'minutesCol'];
+  const head = TALLY_COLUMNS;
   return el('section', { class: 'tally', 'data-kind': kind },
     el('h2', {}, title),
     el('div', { class: 'table-wrap' }, el('table', {},
@@ -744,11 +778,25 @@ function tallyTable(kind, title, tallies) {
 async function renderSummary() {
   const query = recordQuery($('#summary-filters'));
   const summary = await api('GET', `/api/consultations/summary?${query}`);
+  state.summary = summary;
   $('#summary-total').textContent = t('total', summary.total);
-  $('#summary-tables').replaceChildren(
-    tallyTable('by_form', t('byForm'), summary.by_form),
-    tallyTable('by_teacher', t('byTeacher'), summary.by_teacher),
-    tallyTable('by_month', t('byMonth'), summary.by_month));
+  $('#summary-tables').replaceChildren(...TALLY_KINDS.map(([kind, title]) => tallyTable(kind, t(title), summary[kind])));
+}
+
+/// The report as the screen shows it, one CSV line per row of its three tables.
+function downloadSummary() {
+  if (!state.summary) return;
+  const form = $('#summary-filters');
+  const lines = [[t('section'), '', ...TALLY_COLUMNS.map(t)].map(csvCell).join(',')];
+  for (const [kind, title] of TALLY_KINDS) {
+    for (const row of state.summary[kind]) {
+      const cells = [t(title), tallyKey(kind, row.key), row.total, row.held, row.deferred, row.cancelled, row.in_progress, row.minutes];
+      lines.push(cells.map(csvCell).join(','));
+    }
+  }
+  const range = [form.elements.from.value, form.elements.to.value].filter(Boolean).join('_') || 'all';
+  // A byte order mark so that spreadsheets open the Cyrillic text as UTF-8.
+  download(new Blob([`\ufeff${lines.join('\r\n')}\r\n`], { type: 'text/csv;charset=utf-8' }), `konsult-report-${range}.csv`);
 }
 
 // ---------------------------------------------------------------- links on /help
@@ -826,8 +874,18 @@ async function saveLinks(event) {
 
 const AUDIT_PAGE = 100;
 
+/// An entry's details as `key: value` lines, nested keys joined with dots, empty values left out.
+function detailLines(value, prefix = '') {
+  if (value === null || value === undefined || value === '') return [];
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    const text = Array.isArray(value) ? value.join(', ') : String(value);
+    return [prefix ? `${prefix}: ${text}` : text];
+  }
+  return Object.entries(value).flatMap(([key, inner]) => detailLines(inner, prefix ? `${prefix}.${key}` : key));
+}
+
 function auditRow(entry) {
-  const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details) : '';
+  const details = detailLines(entry.details).join('\n');
   return el('tr', { 'data-action': entry.action },
     el('td', {}, new Date(entry.ts).toLocaleString(state.lang === 'ru' ? 'ru-RU' : 'en-GB')),
     el('td', {}, entry.actor_login ?? t('none')),
@@ -844,6 +902,7 @@ async function renderAudit(more = false) {
   const rows = entries.map(auditRow);
   if (more) body.append(...rows);
   else body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5 }, t('noEntries')))]));
+  labelCells($('#audit-table'));
   state.auditBefore = entries.length ? entries[entries.length - 1].id : null;
   $('#audit-more').hidden = entries.length < AUDIT_PAGE;
 }
@@ -865,6 +924,8 @@ function wire() {
   $('#record-filters').addEventListener('submit', (e) => { e.preventDefault(); render('record'); });
   $('#record-csv').addEventListener('click', exportRecord);
   $('#summary-filters').addEventListener('submit', (e) => { e.preventDefault(); render('summary'); });
+  $('#summary-csv').addEventListener('click', downloadSummary);
+  $('#summary-print').addEventListener('click', () => window.print());
   $('#link-add').addEventListener('click', addLink);
   $('#links-form').addEventListener('submit', saveLinks);
   $('#audit-more').addEventListener('click', () => renderAudit(true).catch(reportTo()));

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { artifacts, launchBrowser, startServer } from './lib.mjs';
 import { assertFits, assertLabelled, call, token, watchErrors } from './admin-lib.mjs';
 
-// The runner's KONSULT_BIN would reach the server as an unknown configuration key.
-const server = await startServer({ KONSULT_BIN: undefined });
+const server = await startServer();
 const browser = await launchBrowser();
 const step = (what) => console.log(`help: ${what}`);
 
