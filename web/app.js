@@ -169,6 +169,7 @@ logoutButton.addEventListener('click', () => logout());
 /// Diagnostics for the connection indicator and the browser tests: decoded video frames.
 window.konsult = {
   framesDecoded: () => (app.session ? app.session.framesDecoded() : Promise.resolve(0)),
+  videoInbound: () => (app.session ? app.session.videoInbound() : Promise.resolve([])),
 };
 
 setLang(currentLang());

@@ -51,8 +51,8 @@ export class ThreadPanel {
       h('label', { for: `${uid}-text`, class: 'sr-only' }, t('chat.text')),
       this.text,
       h('div', { class: 'composer-actions' },
-        photo, h('label', { for: `${uid}-photo`, class: 'button', title: t('chat.photo.label') }, '📷 ', t('chat.photo')),
-        file, h('label', { for: `${uid}-file`, class: 'button', title: t('chat.file.label') }, '📎 ', t('chat.file')),
+        photo, h('label', { for: `${uid}-photo`, class: 'button', title: t('chat.photo.label') }, t('chat.photo')),
+        file, h('label', { for: `${uid}-file`, class: 'button', title: t('chat.file.label') }, t('chat.file')),
         h('button', { type: 'submit', class: 'primary chat-send' }, t('chat.send'))),
       this.attachedList);
     // Labels of hidden file inputs must stay keyboard-reachable.
@@ -188,7 +188,7 @@ export class ThreadPanel {
       open();
       return holder;
     }
-    replace(holder, h('button', { type: 'button', class: 'link', onclick: open }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`));
+    replace(holder, h('button', { type: 'button', class: 'link', onclick: open }, `${a.name} (${Math.ceil(a.size / 1024)} KB)`));
     return holder;
   }
 

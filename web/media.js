@@ -217,6 +217,16 @@ export class PeerLink {
     return frames;
   }
 
+  /// Frames decoded per incoming video stream, for telling whose video arrives.
+  async videoInbound() {
+    const out = [];
+    const stats = await this.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({ mid: s.mid, frames: s.framesDecoded ?? 0 });
+    });
+    return out;
+  }
+
   close() {
     this.closed = true;
     this.pc.close();

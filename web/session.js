@@ -287,12 +287,12 @@ export class SessionView {
     const handUp = hands.includes(this.me);
     const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
     replace(this.controls,
-      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, `🎤 ${t('session.mic')}`),
-      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, `📷 ${t('session.camera')}`),
+      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, t('session.mic')),
+      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, t('session.camera')),
       navigator.mediaDevices?.getDisplayMedia
         ? button({ class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)), onclick: () => this.toggleScreen() }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
         : null,
-      this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? `✋ ${t('session.hand.lower')}` : `✋ ${t('session.hand')}`),
+      this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? t('session.hand.lower') : t('session.hand')),
       this.isHost && this.session.form !== 'individual'
         ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
         : null,
@@ -315,8 +315,8 @@ export class SessionView {
       const muted = m.muted ?? [];
       const badges = [
         m.role === 'host' ? t('role.teacher') : null,
-        state?.floor === id ? `🎙 ${t('session.floor')}` : null,
-        hands.includes(id) ? `✋ ${t('session.hand.raised')}` : null,
+        state?.floor === id ? t('session.floor') : null,
+        hands.includes(id) ? t('session.hand.raised') : null,
         m.online ? t('session.media.' + m.media) : t('session.offline'),
         muted.length ? t('session.muted', { kinds: muted.map((k) => t('kind.' + k)).join(', ') }) : null,
       ].filter(Boolean);
@@ -365,6 +365,10 @@ export class SessionView {
 
   async framesDecoded() {
     return this.link ? this.link.framesDecoded() : 0;
+  }
+
+  async videoInbound() {
+    return this.link ? this.link.videoInbound() : [];
   }
 
   close() {
