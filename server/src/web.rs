@@ -78,6 +78,21 @@ const FILES: &[WebFile] = &[
         content_type: JS,
         body: include_str!("../../web/chat.js"),
     },
+    WebFile {
+        path: "/admin",
+        content_type: HTML,
+        body: include_str!("../../web/admin.html"),
+    },
+    WebFile {
+        path: "/admin.js",
+        content_type: JS,
+        body: include_str!("../../web/admin.js"),
+    },
+    WebFile {
+        path: "/admin.css",
+        content_type: CSS,
+        body: include_str!("../../web/admin.css"),
+    },
 ];
 
 /// Routes for the web client's files.
