@@ -3,7 +3,7 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { t } from './i18n.js';
+import { currentLang, t } from './i18n.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
@@ -163,7 +163,7 @@ export class ThreadPanel {
 
   renderMessage(m, pending = false) {
     const mine = m.from === this.app.user.id;
-    const time = m.ts ? new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '…';
+    const time = m.ts ? new Date(m.ts).toLocaleTimeString(currentLang() === 'en' ? 'en-GB' : 'ru-RU', { hour: '2-digit', minute: '2-digit' }) : '…';
     return h('li', { class: `message${mine ? ' mine' : ''}${pending ? ' pending' : ''}`, 'data-seq': m.seq ?? '' },
       h('span', { class: 'from' }, this.app.nameOf(m.from)), ' ',
       h('time', { class: 'ts' }, time),

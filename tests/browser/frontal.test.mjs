@@ -44,9 +44,6 @@ try {
     await student.waitForSelector('.session');
   }
   await teacher.waitForFunction(() => document.querySelectorAll('.roster .member').length >= 6);
-  // Every student receives the teacher.
-  await Promise.all(students.map((s) => waitForFrames(s, 0, 40000)));
-
   const speaker = students[2];
   await speaker.click('.session .hand');
   const speakerId = await speaker.evaluate(() => [...document.querySelectorAll('.member')]
@@ -56,6 +53,8 @@ try {
   await teacher.click(`.member[data-user="${speakerId}"] .give-floor`);
   await speaker.waitForSelector('.session .notice:has-text("Вам дали слово")');
 
+  // Every student receives the teacher; the others also decode the speaker's video.
+  await Promise.all(students.map((s) => waitForFrames(s, 0, 40000)));
   // The others now decode two videos: the teacher's and the speaker's.
   const others = students.filter((s) => s !== speaker);
   const counts = await Promise.all(others.map((s) => waitLiveVideos(s, 2)));

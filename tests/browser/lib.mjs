@@ -71,10 +71,22 @@ export async function launchBrowser() {
 
 /// A new browser context and page logged in as `login` (password `demo`), on its home screen.
 /// Page errors are collected in `page.errors`.
+/// `page.cutConnection()` drops the page's WebSocket on both ends, as a bad network would.
 export async function loginAs(browser, url, login, { viewport, beforeLogin } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 } });
   await context.grantPermissions(['camera', 'microphone'], { origin: url });
+  const sockets = [];
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push({ ws, server });
+  });
   const page = await context.newPage();
+  page.cutConnection = async () => {
+    for (const { ws, server } of sockets.splice(0)) {
+      await server.close({ code: 1000 });
+      await ws.close({ code: 1012, reason: 'network cut by the test' });
+    }
+  };
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => {
