@@ -146,6 +146,7 @@ function logout(message = '') {
   app.conn?.stop();
   app.conn = null;
   app.user = null;
+  app.home?.stop?.();
   app.home = null;
   sessionStorage.removeItem(TOKEN_KEY);
   banner.hidden = true;

@@ -89,10 +89,12 @@ export class SessionView {
       to = peer.id;
       polite = this.me > peer.id;
     } else {
+      // The SFU yields when both sides offer at once (docs/protocol.md, Media).
       to = 'sfu';
-      polite = true;
+      polite = false;
     }
     this.linkPath = path;
+    this.reported = null;
     this.link = new PeerLink({
       iceServers: this.app.conn.welcome?.ice_servers,
       polite,
@@ -100,8 +102,7 @@ export class SessionView {
       onTrack: (track, streams) => this.addRemote(track, streams),
       onState: (state) => this.onLinkState(state),
     });
-    this.link.attach(this.local, { publish: this.publishing });
-    if (path === 'sfu') this.link.offer();
+    this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
   }
 
   onLinkState(state) {
@@ -109,10 +110,14 @@ export class SessionView {
       this.app.conn.request({ type: 'media_failed', session: this.id }).catch(() => {});
       return;
     }
-    const report = state === 'connected' && !this.local.video ? 'audio_only' : state;
-    if (report === this.reported) return;
-    this.reported = report;
-    this.app.conn.send({ type: 'media_state', session: this.id, state: report });
+    if (this.linkPath === 'sfu') {
+      // The SFU tracks members' media itself; a lost link offers again from a new connection.
+      if (state === 'failed') setTimeout(() => this.renegotiate(), 2000);
+      return;
+    }
+    if (state === this.reported) return;
+    this.reported = state;
+    this.app.conn.send({ type: 'media_state', session: this.id, state });
   }
 
   /// After a reconnect, signals sent meanwhile are lost: negotiate again.
