@@ -216,6 +216,7 @@ export class SessionView {
       if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream);
       void key;
     }
+    this.renderHeading();
     this.renderRoster();
     this.renderControls();
   }
