@@ -171,6 +171,15 @@ logoutButton.addEventListener('click', () => logout());
 window.konsult = {
   framesDecoded: () => (app.session ? app.session.framesDecoded() : Promise.resolve(0)),
   videoInbound: () => (app.session ? app.session.videoInbound() : Promise.resolve([])),
+  peer: () => {
+    const pc = app.session?.link?.pc;
+    return pc && {
+      path: app.session.linkPath,
+      connection: pc.connectionState,
+      signaling: pc.signalingState,
+      transceivers: pc.getTransceivers().map((x) => [x.mid, x.direction, x.currentDirection, x.sender.track?.kind ?? null]),
+    };
+  },
 };
 
 setLang(currentLang());

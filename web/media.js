@@ -186,8 +186,14 @@ export class PeerLink {
     }
   }
 
-  /// A description or candidate from the other side.
-  async receive(data) {
+  /// A description or candidate from the other side. Handled one at a time, in order: an
+  /// offer right behind an answer (the SFU sends both at once) must see the answer applied.
+  receive(data) {
+    this.inbox = (this.inbox ?? Promise.resolve()).then(() => this.handle(data));
+    return this.inbox;
+  }
+
+  async handle(data) {
     if (this.closed) return;
     try {
       if (data.type === 'offer' || data.type === 'answer') {

@@ -54,7 +54,12 @@ try {
   await speaker.waitForSelector('.session .notice:has-text("Вам дали слово")');
 
   // Every student receives the teacher; the others also decode the speaker's video.
-  await Promise.all(students.map((s) => waitForFrames(s, 0, 40000)));
+  try {
+    await Promise.all(students.map((s) => waitForFrames(s, 0, 40000)));
+  } catch (err) {
+    for (const page of [teacher, ...students]) console.error(JSON.stringify(await page.evaluate(() => window.konsult.peer())));
+    throw err;
+  }
   // The others now decode two videos: the teacher's and the speaker's.
   const others = students.filter((s) => s !== speaker);
   const counts = await Promise.all(others.map((s) => waitLiveVideos(s, 2)));
