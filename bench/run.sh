@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Konsult's benchmarks: builds release once, runs every scenario against Konsult and the
+# baseline in the same run, REPS times each, and prints the median with the spread (min..max)
+# of every figure. The raw summaries stay in $OUT/*.txt.
+#
+#   bench/run.sh                      # the issue 8 scale (19,000 idle clients, 10,000 members)
+#   IDLE=2000 MEMBERS=1000 SUSTAIN=10 REPS=3 bench/run.sh     # a quicker pass
+#   ONLY="idle rtt" bench/run.sh      # some scenarios only
+#
+# Needs: Linux (/proc), `ulimit -n` of 20,000 (both processes inherit this shell's limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-3}
+IDLE=${IDLE:-19000}
+MEMBERS=${MEMBERS:-10000}
+SUSTAIN=${SUSTAIN:-60}
+RATE=${RATE:-100000}
+STUDENTS=${STUDENTS:-2000}
+TEACHERS=${TEACHERS:-100}
+ONLY=${ONLY:-"hub idle rtt fanout pairing"}
+OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "fd limit: $(ulimit -n); results in $OUT" >&2
+cargo build --release -p konsult-server -p konsult-bench
+mkdir -p "$OUT"
+LOAD=target/release/konsult-load
+COMMON=(--konsult-bin target/release/konsult --baseline-bin target/release/konsult-baseline
+        --data "$DATA" --sources 16)
+
+{
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS"
+} | tee "$OUT/machine.txt" >&2
+
+# run NAME ARGS...: REPS runs of one scenario, appended to $OUT/NAME.txt.
+run() {
+  local name=$1; shift
+  for rep in $(seq 1 "$REPS"); do
+    echo "--- $name, run $rep of $REPS: $LOAD $*" >&2
+    "$LOAD" "$@" | tee -a "$OUT/$name.txt"
+  done
+}
+
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if wants hub; then
+  run hub hub --students "$STUDENTS" --teachers "$TEACHERS" --secs 5
+fi
+if wants idle; then
+  for target in konsult baseline; do
+    run "idle-$target" idle "${COMMON[@]}" --target "$target" --clients "$IDLE" --hold-secs 10
+  done
+fi
+if wants rtt; then
+  for target in konsult baseline; do
+    run "rtt-ping-$target" rtt "${COMMON[@]}" --target "$target" --idle "$IDLE" \
+      --rate 2000 --clients 100 --secs 20 --request ping
+  done
+  run "rtt-list_teachers-konsult" rtt "${COMMON[@]}" --target konsult --idle "$IDLE" \
+    --rate 2000 --clients 100 --secs 20 --request list_teachers
+fi
+if wants fanout; then
+  for target in konsult baseline; do
+    run "fanout-$target" fanout "${COMMON[@]}" --target "$target" --members "$MEMBERS" \
+      --rounds 20 --rate "$RATE" --sustain-secs "$SUSTAIN"
+  done
+fi
+if wants pairing; then
+  run pairing pairing "${COMMON[@]}" --target konsult --students "$STUDENTS" \
+    --teachers "$TEACHERS" --subjects 4
+fi
+
+# Medians and spread: one line per figure and target.
+echo
+echo "== medians of $REPS runs (min..max) =="
+cat "$OUT"/*.txt | awk '
+  /^== konsult-load / { target = $4; gsub(/[()]/, "", target); next }
+  /^figure / { print $2 " " target " " $4 " " $5 }' |
+  sort -k1,1 -k2,2 -k3,3g |
+  awk '
+    function flush() {
+      if (n == 0) return
+      median = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      printf "%-44s %-10s %12.3f  (%.3f .. %.3f, n=%d) %s\n", key, tgt, median, v[1], v[n], n, unit
+      n = 0
+    }
+    { if ($1 != key || $2 != tgt) { flush(); key = $1; tgt = $2 }
+      v[++n] = $3; unit = $4 }
+    END { flush() }' | tee "$OUT/medians.txt"

@@ -1,0 +1,76 @@
+//! `konsult-load`: drives Konsult (or the baseline) with one scenario of issue 8's table and
+//! prints a summary block with the exact parameters and the figures BENCHMARKS.md quotes.
+
+use clap::{Parser, Subcommand};
+use konsult_bench::scenario::{Common, fanout, hub, idle, pairing, rtt};
+
+#[derive(Parser)]
+#[command(about = "Konsult's load generator: one scenario per subcommand")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Row a: authenticated idle connections, server memory and CPU per connection.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: idle::IdleArgs,
+    },
+    /// Row b: request round trips at a fixed rate with an idle crowd connected.
+    Rtt {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: rtt::RttArgs,
+    },
+    /// Row c: one broadcast to many members; then a sustained delivery rate.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: fanout::FanoutArgs,
+    },
+    /// Row e: students ask for help at once, teachers accept as offers arrive.
+    Pairing {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: pairing::PairingArgs,
+    },
+    /// Row e: the hub alone, in this process, on one thread.
+    Hub {
+        #[command(flatten)]
+        args: hub::HubArgs,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let summary = match Cli::parse().command {
+        Command::Hub { args } => hub::run(&args),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = runtime.block_on(run(command))?;
+            // Crowds' tasks may still be parked on sockets: end now rather than wait.
+            runtime.shutdown_background();
+            summary
+        }
+    };
+    print!("{}", summary.render());
+    Ok(())
+}
+
+async fn run(command: Command) -> anyhow::Result<konsult_bench::stats::Summary> {
+    match command {
+        Command::Idle { common, args } => idle::run(&common, &args).await,
+        Command::Rtt { common, args } => rtt::run(&common, &args).await,
+        Command::Fanout { common, args } => fanout::run(&common, &args).await,
+        Command::Pairing { common, args } => pairing::run(&common, &args).await,
+        Command::Hub { args } => Ok(hub::run(&args)),
+    }
+}

@@ -1,0 +1,71 @@
+//! The scenarios of issue 8's table, one module each: idle connections (a), signaling round
+//! trips under that crowd (b), fan-out (c), the pairing storm and the hub alone (e).
+
+pub mod fanout;
+pub mod hub;
+pub mod idle;
+pub mod pairing;
+pub mod rtt;
+
+use crate::target::{Kind, Spec, Target};
+use crate::tokens::{Who, mint};
+use std::path::PathBuf;
+
+/// Options every socket scenario takes: what to measure and how the load connects.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Common {
+    /// The server under test.
+    #[arg(long, value_enum, default_value = "konsult")]
+    pub target: Kind,
+    /// The `konsult` binary.
+    #[arg(long, default_value = "target/release/konsult")]
+    pub konsult_bin: PathBuf,
+    /// The `konsult-baseline` binary.
+    #[arg(long, default_value = "target/release/konsult-baseline")]
+    pub baseline_bin: PathBuf,
+    /// Konsult's data folder; kept so that later runs find the accounts already created.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Loopback source addresses to spread connections over (127.0.0.1 ..).
+    #[arg(long, default_value_t = 16)]
+    pub sources: usize,
+    /// Handshakes in flight at once while a crowd connects.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+impl Common {
+    /// How to start the server under test, with extra `KONSULT_*` variables.
+    pub fn spec(&self, env: &[(&str, String)]) -> Spec {
+        Spec {
+            kind: self.target,
+            bin: match self.target {
+                Kind::Konsult => self.konsult_bin.clone(),
+                Kind::Baseline => self.baseline_bin.clone(),
+            },
+            data: self
+                .data
+                .clone()
+                .unwrap_or_else(crate::target::default_data),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Starts the server under test.
+    pub fn start(&self, env: &[(&str, String)]) -> anyhow::Result<Target> {
+        Target::start(&self.spec(env))
+    }
+}
+
+/// Tokens for students `from..from + count` of class `class`.
+pub fn student_tokens(from: usize, count: usize, class: &str) -> Vec<String> {
+    (from..from + count)
+        .map(|i| mint(&Who::student(i, class)))
+        .collect()
+}
+
+/// The class every bench student is in.
+pub const CLASS: &str = "B1";

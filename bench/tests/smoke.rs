@@ -1,0 +1,110 @@
+//! A quick run of the load generator against the debug `konsult` and the baseline: a few idle
+//! clients, some round trips and a small broadcast, so that the bench keeps working as the
+//! server changes. The real measurements are bench/run.sh's, on release builds.
+
+use konsult_bench::scenario::{Common, fanout, idle, rtt};
+use konsult_bench::target::Kind;
+use std::path::PathBuf;
+
+/// `KONSULT_BIN`, or `konsult` beside this test's profile folder (`target/<profile>/`).
+fn konsult_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("KONSULT_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .join("konsult");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p konsult-server)",
+        bin.display()
+    );
+    bin
+}
+
+fn common(target: Kind, data: &std::path::Path) -> Common {
+    Common {
+        target,
+        konsult_bin: konsult_bin(),
+        baseline_bin: PathBuf::from(env!("CARGO_BIN_EXE_konsult-baseline")),
+        data: Some(data.to_path_buf()),
+        sources: 4,
+        concurrency: 16,
+    }
+}
+
+/// A data folder removed at the end.
+struct Data(PathBuf);
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_round_trips_and_fanout_against_both_servers() {
+    let data =
+        Data(std::env::temp_dir().join(format!("konsult-bench-smoke-{}", std::process::id())));
+    for target in [Kind::Konsult, Kind::Baseline] {
+        let common = common(target, &data.0);
+        let s = idle::run(
+            &common,
+            &idle::IdleArgs {
+                clients: 50,
+                hold_secs: 1,
+                no_warmup: false,
+            },
+        )
+        .await
+        .expect("idle scenario");
+        assert_eq!(s.get("held"), Some(50.0), "{}", s.render());
+        assert!(
+            s.get("kib_per_conn").is_some_and(|k| k > 0.0),
+            "{}",
+            s.render()
+        );
+
+        let s = rtt::run(
+            &common,
+            &rtt::RttArgs {
+                idle: 20,
+                clients: 5,
+                rate: 50,
+                secs: 1,
+                warmup_secs: 0,
+                request: "ping".into(),
+            },
+        )
+        .await
+        .expect("rtt scenario");
+        assert_eq!(s.get("errors"), Some(0.0), "{}", s.render());
+        assert!(
+            s.get("answered").is_some_and(|n| n >= 40.0),
+            "{}",
+            s.render()
+        );
+
+        let s = fanout::run(
+            &common,
+            &fanout::FanoutArgs {
+                members: 30,
+                rounds: 3,
+                rate: 300,
+                sustain_secs: 1,
+            },
+        )
+        .await
+        .expect("fanout scenario");
+        assert_eq!(s.get("members_watching"), Some(30.0), "{}", s.render());
+        assert_eq!(
+            s.get("sustain_delivered"),
+            s.get("sustain_expected"),
+            "{}",
+            s.render()
+        );
+    }
+}
