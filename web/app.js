@@ -146,6 +146,7 @@ function logout(message = '') {
   app.conn?.stop();
   app.conn = null;
   app.user = null;
+  app.home?.stop?.();
   app.home = null;
   sessionStorage.removeItem(TOKEN_KEY);
   banner.hidden = true;
@@ -169,6 +170,16 @@ logoutButton.addEventListener('click', () => logout());
 /// Diagnostics for the connection indicator and the browser tests: decoded video frames.
 window.konsult = {
   framesDecoded: () => (app.session ? app.session.framesDecoded() : Promise.resolve(0)),
+  videoInbound: () => (app.session ? app.session.videoInbound() : Promise.resolve([])),
+  peer: () => {
+    const pc = app.session?.link?.pc;
+    return pc && {
+      path: app.session.linkPath,
+      connection: pc.connectionState,
+      signaling: pc.signalingState,
+      transceivers: pc.getTransceivers().map((x) => [x.mid, x.direction, x.currentDirection, x.sender.track?.kind ?? null]),
+    };
+  },
 };
 
 setLang(currentLang());

@@ -3,7 +3,7 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { t } from './i18n.js';
+import { currentLang, t } from './i18n.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
@@ -51,8 +51,8 @@ export class ThreadPanel {
       h('label', { for: `${uid}-text`, class: 'sr-only' }, t('chat.text')),
       this.text,
       h('div', { class: 'composer-actions' },
-        photo, h('label', { for: `${uid}-photo`, class: 'button', title: t('chat.photo.label') }, '📷 ', t('chat.photo')),
-        file, h('label', { for: `${uid}-file`, class: 'button', title: t('chat.file.label') }, '📎 ', t('chat.file')),
+        photo, h('label', { for: `${uid}-photo`, class: 'button', title: t('chat.photo.label') }, t('chat.photo')),
+        file, h('label', { for: `${uid}-file`, class: 'button', title: t('chat.file.label') }, t('chat.file')),
         h('button', { type: 'submit', class: 'primary chat-send' }, t('chat.send'))),
       this.attachedList);
     // Labels of hidden file inputs must stay keyboard-reachable.
@@ -163,7 +163,7 @@ export class ThreadPanel {
 
   renderMessage(m, pending = false) {
     const mine = m.from === this.app.user.id;
-    const time = m.ts ? new Date(m.ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '…';
+    const time = m.ts ? new Date(m.ts).toLocaleTimeString(currentLang() === 'en' ? 'en-GB' : 'ru-RU', { hour: '2-digit', minute: '2-digit' }) : '…';
     return h('li', { class: `message${mine ? ' mine' : ''}${pending ? ' pending' : ''}`, 'data-seq': m.seq ?? '' },
       h('span', { class: 'from' }, this.app.nameOf(m.from)), ' ',
       h('time', { class: 'ts' }, time),
@@ -188,7 +188,7 @@ export class ThreadPanel {
       open();
       return holder;
     }
-    replace(holder, h('button', { type: 'button', class: 'link', onclick: open }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`));
+    replace(holder, h('button', { type: 'button', class: 'link', onclick: open }, `${a.name} (${Math.ceil(a.size / 1024)} KB)`));
     return holder;
   }
 

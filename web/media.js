@@ -137,17 +137,25 @@ export class PeerLink {
     this.senders = { audio: null, video: null };
   }
 
-  /// Adds the local tracks (or receive-only transceivers for kinds without one).
-  attach(local, { publish = true } = {}) {
+  /// Adds the local tracks. Peer to peer: send-and-receive tracks (a kind without a track
+  /// still receives). To the SFU: send-only transceivers for what is published, and a data
+  /// channel when nothing is, as the SFU expects; it offers what the member receives.
+  attach(local, { publish = true, sfu = false } = {}) {
+    let published = 0;
     for (const kind of ['audio', 'video']) {
       const track = kind === 'video' ? local.outgoingVideo : local.audio;
-      if (track) {
+      if (track && sfu) {
+        const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [local.stream] });
+        this.senders[kind] = transceiver.sender;
+        published += 1;
+      } else if (track) {
         this.senders[kind] = this.pc.addTrack(track, local.stream);
-        if (!publish) this.senders[kind].replaceTrack(null);
-      } else {
+      } else if (!sfu) {
         this.pc.addTransceiver(kind, { direction: 'recvonly' });
       }
+      if (track && !publish) this.senders[kind].replaceTrack(null);
     }
+    if (sfu && published === 0) this.pc.createDataChannel('konsult');
   }
 
   /// Points the senders at the current local tracks (device change, screen share, floor).
@@ -178,8 +186,14 @@ export class PeerLink {
     }
   }
 
-  /// A description or candidate from the other side.
-  async receive(data) {
+  /// A description or candidate from the other side. Handled one at a time, in order: an
+  /// offer right behind an answer (the SFU sends both at once) must see the answer applied.
+  receive(data) {
+    this.inbox = (this.inbox ?? Promise.resolve()).then(() => this.handle(data));
+    return this.inbox;
+  }
+
+  async handle(data) {
     if (this.closed) return;
     try {
       if (data.type === 'offer' || data.type === 'answer') {
@@ -215,6 +229,16 @@ export class PeerLink {
       if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0;
     });
     return frames;
+  }
+
+  /// Frames decoded per incoming video stream, for telling whose video arrives.
+  async videoInbound() {
+    const out = [];
+    const stats = await this.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({ mid: s.mid, frames: s.framesDecoded ?? 0 });
+    });
+    return out;
   }
 
   close() {

@@ -89,10 +89,12 @@ export class SessionView {
       to = peer.id;
       polite = this.me > peer.id;
     } else {
+      // The SFU yields when both sides offer at once (docs/protocol.md, Media).
       to = 'sfu';
-      polite = true;
+      polite = false;
     }
     this.linkPath = path;
+    this.reported = null;
     this.link = new PeerLink({
       iceServers: this.app.conn.welcome?.ice_servers,
       polite,
@@ -100,8 +102,7 @@ export class SessionView {
       onTrack: (track, streams) => this.addRemote(track, streams),
       onState: (state) => this.onLinkState(state),
     });
-    this.link.attach(this.local, { publish: this.publishing });
-    if (path === 'sfu') this.link.offer();
+    this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
   }
 
   onLinkState(state) {
@@ -109,10 +110,14 @@ export class SessionView {
       this.app.conn.request({ type: 'media_failed', session: this.id }).catch(() => {});
       return;
     }
-    const report = state === 'connected' && !this.local.video ? 'audio_only' : state;
-    if (report === this.reported) return;
-    this.reported = report;
-    this.app.conn.send({ type: 'media_state', session: this.id, state: report });
+    if (this.linkPath === 'sfu') {
+      // The SFU tracks members' media itself; a lost link offers again from a new connection.
+      if (state === 'failed') setTimeout(() => this.renegotiate(), 2000);
+      return;
+    }
+    if (state === this.reported) return;
+    this.reported = state;
+    this.app.conn.send({ type: 'media_state', session: this.id, state });
   }
 
   /// After a reconnect, signals sent meanwhile are lost: negotiate again.
@@ -211,6 +216,7 @@ export class SessionView {
       if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream);
       void key;
     }
+    this.renderHeading();
     this.renderRoster();
     this.renderControls();
   }
@@ -287,12 +293,12 @@ export class SessionView {
     const handUp = hands.includes(this.me);
     const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
     replace(this.controls,
-      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, `🎤 ${t('session.mic')}`),
-      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, `📷 ${t('session.camera')}`),
+      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, t('session.mic')),
+      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, t('session.camera')),
       navigator.mediaDevices?.getDisplayMedia
         ? button({ class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)), onclick: () => this.toggleScreen() }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
         : null,
-      this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? `✋ ${t('session.hand.lower')}` : `✋ ${t('session.hand')}`),
+      this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? t('session.hand.lower') : t('session.hand')),
       this.isHost && this.session.form !== 'individual'
         ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
         : null,
@@ -315,8 +321,8 @@ export class SessionView {
       const muted = m.muted ?? [];
       const badges = [
         m.role === 'host' ? t('role.teacher') : null,
-        state?.floor === id ? `🎙 ${t('session.floor')}` : null,
-        hands.includes(id) ? `✋ ${t('session.hand.raised')}` : null,
+        state?.floor === id ? t('session.floor') : null,
+        hands.includes(id) ? t('session.hand.raised') : null,
         m.online ? t('session.media.' + m.media) : t('session.offline'),
         muted.length ? t('session.muted', { kinds: muted.map((k) => t('kind.' + k)).join(', ') }) : null,
       ].filter(Boolean);
@@ -365,6 +371,10 @@ export class SessionView {
 
   async framesDecoded() {
     return this.link ? this.link.framesDecoded() : 0;
+  }
+
+  async videoInbound() {
+    return this.link ? this.link.videoInbound() : [];
   }
 
   close() {

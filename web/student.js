@@ -106,6 +106,7 @@ export function createStudentHome(app) {
   function renderQueue() {
     const r = state.request;
     queueEl.hidden = !r;
+    if (askEl) askEl.hidden = Boolean(r);
     if (!r) {
       replace(queueEl, queueLive);
       replace(queueLive);

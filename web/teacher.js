@@ -230,7 +230,6 @@ export function createTeacherHome(app) {
     }
     if ([...offersEl.querySelectorAll('.offer')].length !== state.offers.size) renderOffers();
   }, 1000);
-  void ticker;
 
   function rerender() {
     renderStatus();
@@ -246,5 +245,5 @@ export function createTeacherHome(app) {
   rerender();
   loadOwnStatus();
   loadQueues();
-  return { el, rerender, refresh: () => { inbox.load(); loadQueues(); } };
+  return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker) };
 }

@@ -30,8 +30,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The school's hub.
     pub hub: HubHandle,
-    /// The SFU, when media is running.
-    pub media: Option<Arc<dyn MediaSink>>,
+    /// The SFU, set once at start-up when its socket is bound.
+    pub media: std::sync::OnceLock<Arc<dyn MediaSink>>,
     /// Login attempts per address and per account.
     pub logins: crate::login_guard::LoginGuard,
     /// The school's time zone, for reports and consultation hours.
@@ -64,7 +64,7 @@ impl App {
             drain: Drain::new(),
             metrics: crate::metrics::install(),
             hub,
-            media: None,
+            media: std::sync::OnceLock::new(),
             logins: crate::login_guard::LoginGuard::new(
                 config.limits.logins_per_minute_per_ip,
                 config.limits.logins_per_minute_per_account,

@@ -202,7 +202,7 @@ pub trait MediaSink: Send + Sync + std::fmt::Debug {
 
 /// Hands media work to the SFU.
 fn media(app: &App, command: MediaCommand) {
-    match &app.media {
+    match app.media.get() {
         Some(sink) => sink.command(command),
         None => {
             if let MediaCommand::Signal { conn, .. } = command {

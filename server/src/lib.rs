@@ -15,6 +15,7 @@ pub mod logging;
 pub mod login_guard;
 pub mod metrics;
 pub mod records;
+pub mod sfu;
 pub mod store;
 pub mod tls;
 pub mod web;

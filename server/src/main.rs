@@ -36,6 +36,21 @@ fn main() -> ExitCode {
         eprintln!("konsult: {e}");
         return ExitCode::from(2);
     }
+    // The SFU's socket is bound before anything else starts, so a taken port is a config
+    // error like the others.
+    let media_socket = match &cli.command {
+        Command::Serve(_) => match konsult_server::sfu::MediaSockets::bind(config.media.listen) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                eprintln!(
+                    "konsult: config key `media.listen`: cannot bind UDP {}: {e}",
+                    config.media.listen
+                );
+                return ExitCode::from(2);
+            }
+        },
+        Command::User(_) | Command::Purge(_) => None,
+    };
     if let Err(e) = logging::init(&config.log) {
         eprintln!("konsult: {e}");
         return ExitCode::from(2);
@@ -50,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(cli.command, config, media_socket)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("konsult: {e:#}");
@@ -59,9 +74,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(
+    command: Command,
+    config: Config,
+    media_socket: Option<konsult_server::sfu::MediaSockets>,
+) -> anyhow::Result<()> {
     match command {
-        Command::Serve(serve) => run_server(config, serve.demo).await,
+        Command::Serve(serve) => run_server(config, serve.demo, media_socket).await,
         Command::User(UserCommand::Add(add)) => {
             let store = store::Store::open(&config.server.data).await?;
             let role = Role::parse(&add.role).with_context(|| {
@@ -125,9 +144,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn run_server(
+    config: Config,
+    demo: bool,
+    media_socket: Option<konsult_server::sfu::MediaSockets>,
+) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let (app, inputs) = app::App::new(config).await?;
+    if let Some(socket) = media_socket {
+        let sink = konsult_server::sfu::start(&app, socket)?;
+        if app.media.set(sink).is_err() {
+            anyhow::bail!("the media server was started twice");
+        }
+    }
     if demo {
         let created = accounts::seed_demo(&app.store).await?;
         tracing::info!(created, "demo school ready (all passwords: demo)");

@@ -1,10 +1,11 @@
 // A student and a teacher in two browser contexts complete an individual consultation: the
 // teacher switches to available, the student asks for help and sees the queue, the teacher
 // hears the offer and accepts, both decode each other's video (framesDecoded > 0 from
-// getStats) over the peer-to-peer path, exchange chat messages, and the teacher ends it.
+// getStats) over the peer-to-peer path, exchange chat messages, the student's connection drops and comes back with the session and
+// chat intact, and the teacher ends it.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, launchBrowser, loginAs, startServer, waitForFrames } from './lib.mjs';
+import { artifacts, framesDecoded, launchBrowser, loginAs, startServer, waitForFrames } from './lib.mjs';
 
 const started = Date.now();
 const server = await startServer();
@@ -52,6 +53,19 @@ try {
   await student.waitForSelector('.session .message:not(.pending) >> text=Давайте разберём пример');
   await student.waitForSelector('.session .message.mine:not(.pending)');
   await shot(student, 'session-chat');
+
+  // The student's network drops: a banner shows while reconnecting, the session stays on
+  // screen, video keeps flowing, and chat goes on over the new connection.
+  await student.cutConnection();
+  await student.waitForSelector('#banner:not([hidden])');
+  await shot(student, 'session-reconnecting');
+  await student.waitForSelector('#banner', { state: 'hidden', timeout: 15000 });
+  assert.equal(await student.locator('.session').count(), 1);
+  const before = await framesDecoded(student);
+  await waitForFrames(student, before);
+  await student.fill('.session .chat-text', 'Связь вернулась, продолжаем.');
+  await student.click('.session .chat-send');
+  await teacher.waitForSelector('.session .message:not(.pending) >> text=Связь вернулась');
 
   await teacher.click('.session .leave');
   await student.waitForSelector('#flash:has-text("завершена")');

@@ -63,6 +63,63 @@ export async function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      // Host candidates as plain addresses: the machines running the tests resolve no mDNS.
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
     ],
   });
+}
+
+/// A new browser context and page logged in as `login` (password `demo`), on its home screen.
+/// Page errors are collected in `page.errors`.
+/// `page.cutConnection()` drops the page's WebSocket on both ends, as a bad network would.
+export async function loginAs(browser, url, login, { viewport, beforeLogin } = {}) {
+  const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 } });
+  await context.grantPermissions(['camera', 'microphone'], { origin: url });
+  const sockets = [];
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push({ ws, server });
+  });
+  const page = await context.newPage();
+  page.cutConnection = async () => {
+    for (const { ws, server } of sockets.splice(0)) {
+      await server.close({ code: 1000 });
+      await ws.close({ code: 1012, reason: 'network cut by the test' });
+    }
+  };
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.errors.push(`console: ${m.text()}`);
+  });
+  await page.goto(url + '/');
+  await page.waitForSelector('#login-name');
+  if (beforeLogin) await beforeLogin(page);
+  await page.fill('#login-name', login);
+  await page.fill('#login-password', 'demo');
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('.home');
+  return page;
+}
+
+/// Waits until `fn` (run in the page) returns a truthy value, polling; returns it.
+export async function waitInPage(page, fn, arg, timeout = 30000) {
+  const handle = await page.waitForFunction(fn, arg, { timeout, polling: 250 });
+  return handle.jsonValue();
+}
+
+/// Decoded video frames of the page's current session.
+export async function framesDecoded(page) {
+  return page.evaluate(() => window.konsult.framesDecoded());
+}
+
+/// Polls until the page's session has decoded more than `min` video frames.
+export async function waitForFrames(page, min = 0, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const frames = await framesDecoded(page);
+    if (frames > min) return frames;
+    if (Date.now() > deadline) throw new Error(`no video decoded (framesDecoded ${frames})`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod portal;
+pub mod rtc;
 pub mod server;
 pub mod ws;
 

@@ -1,0 +1,408 @@
+//! One member's peer connection with the SFU: its str0m `Rtc`, the tracks it publishes, the
+//! tracks forwarded to it, and the offer/answer exchange that adds and stops them.
+
+use konsult_protocol::UserId;
+use konsult_protocol::model::TrackKind;
+use konsult_signaling::ConnId;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::net::{Protocol, TcpType};
+use str0m::stats::MediaEgressStats;
+use str0m::{Candidate, Event, IceConnectionState, Output, Rtc};
+
+use super::tcp::TcpLinks;
+
+/// Where members reach the SFU: the address in its candidates, and whether ICE-TCP listens
+/// there too.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub tcp: bool,
+}
+
+/// Where the SFU's datagrams go out: its UDP socket, or a member's ICE-TCP connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Transport<'a> {
+    pub udp: &'a tokio::net::UdpSocket,
+    pub tcp: &'a TcpLinks,
+}
+
+/// A publisher is asked for a keyframe at most this often per track.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// How often str0m reports statistics (retransmission requests, bytes sent).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Negotiation input the SFU refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum NegotiationError {
+    #[error("the SDP cannot be read: {0}")]
+    BadSdp(String),
+    #[error("the SDP was refused: {0}")]
+    Refused(String),
+    #[error("no offer from the media server is waiting for an answer")]
+    NoPendingOffer,
+    #[error("the ICE candidate cannot be read: {0}")]
+    BadCandidate(String),
+}
+
+/// A track the member sends to the SFU.
+#[derive(Debug)]
+pub struct Published {
+    pub mid: Mid,
+    pub kind: TrackKind,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// Where a forwarded track is in negotiation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutState {
+    /// Wanted; not yet in an offer.
+    ToOpen,
+    /// In the offer waiting for the member's answer.
+    Negotiating(Mid),
+    /// Negotiated: media may flow.
+    Open(Mid),
+    /// To be stopped in the next offer.
+    ToStop(Mid),
+    /// Stopped in the offer waiting for the member's answer.
+    NegotiatingStop(Mid),
+}
+
+/// A track of another member forwarded to this one.
+#[derive(Debug)]
+pub struct Forwarded {
+    pub source: UserId,
+    pub source_mid: Mid,
+    pub kind: TrackKind,
+    pub state: OutState,
+    /// Video waits for a keyframe: a decoder cannot start from a delta frame.
+    pub needs_keyframe: bool,
+    /// Whether the policy let the track through at the last check; becoming true again waits
+    /// for a fresh keyframe.
+    pub allowed: bool,
+}
+
+impl Forwarded {
+    pub fn open_mid(&self) -> Option<Mid> {
+        match self.state {
+            OutState::Open(mid) => Some(mid),
+            _ => None,
+        }
+    }
+}
+
+/// What polling a peer produced, for the room to act on.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// ICE and DTLS are connected.
+    Connected,
+    /// The connection is gone.
+    Failed,
+    /// The member started publishing a track.
+    Published,
+    /// A frame from the member.
+    Media(Box<MediaData>),
+    /// The member's decoder wants a keyframe on a forwarded track (our `mid`).
+    KeyframeWanted(Mid),
+}
+
+/// One member's connection with the SFU.
+#[derive(Debug)]
+pub struct Peer {
+    pub user: UserId,
+    /// The WebSocket connection that negotiates this peer: `signal`s from the SFU go there.
+    pub conn: ConnId,
+    pub rtc: Rtc,
+    /// The SFU's offer waiting for the member's answer.
+    pending: Option<SdpPendingOffer>,
+    /// Whether the member's first offer has been answered: the SFU offers only after that.
+    answered: bool,
+    pub published: Vec<Published>,
+    pub forwarded: Vec<Forwarded>,
+    pub connected: bool,
+    /// When str0m wants to be driven next.
+    pub timeout: Instant,
+    /// The last cumulative egress statistics per forwarded track, to count differences.
+    egress: HashMap<Mid, MediaEgressStats>,
+}
+
+impl Peer {
+    pub fn new(user: UserId, conn: ConnId, endpoint: Endpoint, now: Instant) -> Peer {
+        let local = endpoint.addr;
+        // ICE-lite: the SFU has a reachable address and only answers the member's checks, so
+        // a member behind NAT is reached at the address its checks come from.
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_stats_interval(Some(STATS_INTERVAL))
+            .build(now);
+        match Candidate::host(local, "udp") {
+            Ok(candidate) => {
+                rtc.add_local_candidate(candidate);
+            }
+            Err(e) => tracing::error!(error = %e, %local, "the SFU's address is no ICE candidate"),
+        }
+        if endpoint.tcp {
+            let passive = Candidate::builder()
+                .tcp()
+                .host(local)
+                .tcptype(TcpType::Passive)
+                .build();
+            match passive {
+                Ok(candidate) => {
+                    rtc.add_local_candidate(candidate);
+                }
+                Err(e) => tracing::error!(error = %e, %local, "no passive TCP candidate"),
+            }
+        }
+        Peer {
+            user,
+            conn,
+            rtc,
+            pending: None,
+            answered: false,
+            published: Vec::new(),
+            forwarded: Vec::new(),
+            connected: false,
+            timeout: now,
+            egress: HashMap::new(),
+        }
+    }
+
+    /// Answers the member's offer. An offer of ours still waiting is rolled back (the SFU is
+    /// the polite peer) and its changes offered again later.
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, NegotiationError> {
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| NegotiationError::BadSdp(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| NegotiationError::Refused(e.to_string()))?;
+        self.pending = None;
+        for track in &mut self.forwarded {
+            track.state = match track.state {
+                OutState::Negotiating(_) => OutState::ToOpen,
+                OutState::NegotiatingStop(mid) => OutState::ToStop(mid),
+                other => other,
+            };
+        }
+        self.answered = true;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Takes the member's answer to our offer; returns the forwarded tracks that opened.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<Mid>, NegotiationError> {
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| NegotiationError::BadSdp(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or(NegotiationError::NoPendingOffer)?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| NegotiationError::Refused(e.to_string()))?;
+        let mut opened = Vec::new();
+        for track in &mut self.forwarded {
+            if let OutState::Negotiating(mid) = track.state {
+                track.state = OutState::Open(mid);
+                track.needs_keyframe = track.kind != TrackKind::Audio;
+                opened.push(mid);
+            }
+        }
+        self.forwarded
+            .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+        Ok(opened)
+    }
+
+    /// A trickled candidate of the member; an empty one (end of candidates) is accepted.
+    pub fn add_candidate(&mut self, text: &str) -> Result<(), NegotiationError> {
+        let text = text.trim();
+        let text = text.strip_prefix("a=").unwrap_or(text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let candidate = Candidate::from_sdp_string(text)
+            .map_err(|e| NegotiationError::BadCandidate(e.to_string()))?;
+        self.rtc.add_remote_candidate(candidate);
+        Ok(())
+    }
+
+    /// An offer adding and stopping forwarded tracks, when some changed and no negotiation is
+    /// in flight.
+    pub fn offer_if_needed(&mut self) -> Option<String> {
+        if !self.answered || self.pending.is_some() || !self.rtc.is_alive() {
+            return None;
+        }
+        let wanted = self
+            .forwarded
+            .iter()
+            .any(|t| matches!(t.state, OutState::ToOpen | OutState::ToStop(_)));
+        if !wanted {
+            return None;
+        }
+        let mut change = self.rtc.sdp_api();
+        for track in &mut self.forwarded {
+            match track.state {
+                OutState::ToOpen => {
+                    let kind = match track.kind {
+                        TrackKind::Audio => MediaKind::Audio,
+                        TrackKind::Video | TrackKind::Screen => MediaKind::Video,
+                    };
+                    let stream = track.source.0.to_string();
+                    let id = format!("{}-{}", track.source.0, kind_name(track.kind));
+                    let mid =
+                        change.add_media(kind, Direction::SendOnly, Some(stream), Some(id), None);
+                    track.state = OutState::Negotiating(mid);
+                }
+                OutState::ToStop(mid) => {
+                    change.stop_media(mid);
+                    track.state = OutState::NegotiatingStop(mid);
+                }
+                _ => {}
+            }
+        }
+        let (offer, pending) = change.apply()?;
+        self.pending = Some(pending);
+        Some(offer.to_sdp_string())
+    }
+
+    /// Drains str0m's output: datagrams go out on `socket`, events into `events`.
+    pub fn poll(&mut self, transport: Transport<'_>, now: Instant, events: &mut Vec<PeerEvent>) {
+        loop {
+            if !self.rtc.is_alive() {
+                self.timeout = now + Duration::from_secs(3600);
+                return;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => {
+                    self.timeout = at;
+                    return;
+                }
+                Ok(Output::Transmit(transmit)) => {
+                    // A full send buffer drops the datagram, as the network would.
+                    let sent = match transmit.proto {
+                        Protocol::Udp => transport
+                            .udp
+                            .try_send_to(&transmit.contents, transmit.destination)
+                            .is_ok(),
+                        _ => transport.tcp.send(transmit.destination, &transmit.contents),
+                    };
+                    if !sent {
+                        metrics::counter!(crate::metrics::SFU_SEND_DROPS).increment(1);
+                    }
+                }
+                Ok(Output::Event(event)) => self.on_event(event, events),
+                Err(e) => {
+                    tracing::info!(user = %self.user, error = %e, "SFU peer failed");
+                    self.rtc.disconnect();
+                    events.push(PeerEvent::Failed);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event, events: &mut Vec<PeerEvent>) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                events.push(PeerEvent::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.rtc.disconnect();
+                events.push(PeerEvent::Failed);
+            }
+            Event::MediaAdded(added) if added.direction.is_receiving() => {
+                let kind = match added.kind {
+                    MediaKind::Audio => TrackKind::Audio,
+                    // The first video a member publishes is its camera, a later one its screen.
+                    MediaKind::Video
+                        if self.published.iter().any(|p| p.kind == TrackKind::Video) =>
+                    {
+                        TrackKind::Screen
+                    }
+                    MediaKind::Video => TrackKind::Video,
+                };
+                self.published.push(Published {
+                    mid: added.mid,
+                    kind,
+                    last_keyframe_request: None,
+                });
+                events.push(PeerEvent::Published);
+            }
+            Event::MediaData(data) => events.push(PeerEvent::Media(Box::new(data))),
+            Event::KeyframeRequest(request) => events.push(PeerEvent::KeyframeWanted(request.mid)),
+            Event::MediaEgressStats(stats) => self.count_egress(stats),
+            _ => {}
+        }
+    }
+
+    fn count_egress(&mut self, stats: MediaEgressStats) {
+        let (packets, bytes, nacks) = match self.egress.get(&stats.mid) {
+            Some(last) => (last.packets, last.bytes, last.nacks),
+            None => (0, 0, 0),
+        };
+        use crate::metrics::{SFU_NACKS, SFU_SENT_BYTES, SFU_SENT_PACKETS};
+        metrics::counter!(SFU_SENT_PACKETS).increment(stats.packets.saturating_sub(packets));
+        metrics::counter!(SFU_SENT_BYTES).increment(stats.bytes.saturating_sub(bytes));
+        metrics::counter!(SFU_NACKS).increment(stats.nacks.saturating_sub(nacks));
+        self.egress.insert(stats.mid, stats);
+    }
+
+    /// Asks the member for a keyframe on one of its tracks, at most every
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    pub fn request_keyframe(&mut self, mid: Mid, now: Instant) {
+        let Some(track) = self.published.iter_mut().find(|p| p.mid == mid) else {
+            return;
+        };
+        if track
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        track.last_keyframe_request = Some(now);
+        let Some(mut writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let kind = if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+            KeyframeRequestKind::Pli
+        } else {
+            KeyframeRequestKind::Fir
+        };
+        match writer.request_keyframe(None, kind) {
+            Ok(()) => metrics::counter!(crate::metrics::SFU_KEYFRAME_REQUESTS).increment(1),
+            Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
+        }
+    }
+
+    /// Writes a frame from another member on one of our forwarded tracks.
+    pub fn write(&mut self, mid: Mid, data: &MediaData) -> bool {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer.match_params(data.params) else {
+            return false;
+        };
+        match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(user = %self.user, error = %e, "forwarding failed");
+                false
+            }
+        }
+    }
+}
+
+/// The name a track kind has in forwarded track ids.
+pub fn kind_name(kind: TrackKind) -> &'static str {
+    match kind {
+        TrackKind::Audio => "audio",
+        TrackKind::Video => "video",
+        TrackKind::Screen => "screen",
+    }
+}

@@ -1,0 +1,359 @@
+//! One session on the SFU: its members' peers and media policy, and the forwarding between
+//! them: who receives which track, when a keyframe is needed, what a mute or a revoked floor
+//! stops.
+
+use super::peer::{Endpoint, Forwarded, NegotiationError, OutState, Peer, PeerEvent, Transport};
+use konsult_protocol::model::{MediaState, TrackKind};
+use konsult_protocol::{ErrorCode, SdpType, SessionId, SignalData, UserId};
+use konsult_signaling::{ConnId, MediaPolicy, MemberPolicy};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+use str0m::media::{MediaData, Mid};
+
+/// What a room wants done outside the SFU task.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// `signal` from the SFU to a member's connection.
+    pub signals: Vec<(ConnId, SessionId, SignalData)>,
+    /// Media states for the hub.
+    pub states: Vec<(SessionId, UserId, MediaState)>,
+    /// Errors for a member's connection.
+    pub errors: Vec<(ConnId, ErrorCode, String)>,
+}
+
+/// A session's peers and rules.
+#[derive(Debug)]
+pub struct Room {
+    pub session: SessionId,
+    /// The hub's latest rules by member; until the first, nothing is forwarded.
+    policy: HashMap<UserId, MemberPolicy>,
+    pub peers: BTreeMap<UserId, Peer>,
+}
+
+impl Room {
+    pub fn new(session: SessionId) -> Room {
+        Room {
+            session,
+            policy: HashMap::new(),
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// A member's negotiation message.
+    pub fn signal(
+        &mut self,
+        user: UserId,
+        conn: ConnId,
+        data: SignalData,
+        endpoint: Endpoint,
+        now: Instant,
+        fx: &mut Effects,
+    ) {
+        let result = match data {
+            SignalData::Description {
+                kind: SdpType::Offer,
+                sdp,
+            } => {
+                let fresh = match self.peers.get(&user) {
+                    Some(peer) => peer.conn != conn || !peer.rtc.is_alive(),
+                    None => true,
+                };
+                if fresh {
+                    // A new device, or a member coming back after a failure, starts over.
+                    self.peers
+                        .insert(user, Peer::new(user, conn, endpoint, now));
+                    self.sync(now);
+                }
+                let peer = self
+                    .peers
+                    .get_mut(&user)
+                    .expect("inserted above when missing");
+                match peer.accept_offer(&sdp) {
+                    Ok(answer) => {
+                        fx.signals.push((
+                            conn,
+                            self.session,
+                            SignalData::Description {
+                                kind: SdpType::Answer,
+                                sdp: answer,
+                            },
+                        ));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        if fresh {
+                            self.peers.remove(&user);
+                        }
+                        Err(e)
+                    }
+                }
+            }
+            SignalData::Description {
+                kind: SdpType::Answer,
+                sdp,
+            } => match self.peers.get_mut(&user).filter(|p| p.conn == conn) {
+                Some(peer) => match peer.accept_answer(&sdp) {
+                    Ok(opened) => {
+                        let sources: Vec<(UserId, Mid)> = peer
+                            .forwarded
+                            .iter()
+                            .filter(|t| t.open_mid().is_some_and(|m| opened.contains(&m)))
+                            .map(|t| (t.source, t.source_mid))
+                            .collect();
+                        for (source, mid) in sources {
+                            if let Some(publisher) = self.peers.get_mut(&source) {
+                                publisher.request_keyframe(mid, now);
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                None => Err(NegotiationError::NoPendingOffer),
+            },
+            SignalData::Candidate { candidate, .. } => {
+                match self.peers.get_mut(&user).filter(|p| p.conn == conn) {
+                    Some(peer) => peer.add_candidate(&candidate),
+                    None => {
+                        fx.errors.push((
+                            conn,
+                            ErrorCode::Conflict,
+                            "send an offer to the media server before candidates".into(),
+                        ));
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            let code = match e {
+                NegotiationError::NoPendingOffer => ErrorCode::Conflict,
+                _ => ErrorCode::BadRequest,
+            };
+            fx.errors.push((conn, code, e.to_string()));
+        }
+    }
+
+    /// The hub's new rules for the session.
+    pub fn set_policy(&mut self, policy: MediaPolicy, now: Instant) {
+        self.policy = policy.members.into_iter().map(|m| (m.user, m)).collect();
+        self.sync(now);
+    }
+
+    /// A member left: its peer closes and its tracks stop for everyone.
+    pub fn remove(&mut self, user: UserId, now: Instant) {
+        if let Some(mut peer) = self.peers.remove(&user) {
+            peer.rtc.disconnect();
+        }
+        self.policy.remove(&user);
+        self.sync(now);
+    }
+
+    /// Whether `source`'s track of `kind` may reach members now.
+    fn forwardable(&self, source: UserId, kind: TrackKind) -> bool {
+        self.policy
+            .get(&source)
+            .is_some_and(|p| p.may_publish && !p.muted.contains(&kind))
+    }
+
+    /// Brings every member's forwarded tracks in line with the peers and the policy: new
+    /// tracks of allowed publishers are added, tracks of departed ones stopped, and a track
+    /// that becomes allowed again waits for a keyframe.
+    fn sync(&mut self, now: Instant) {
+        let sources: Vec<(UserId, Mid, TrackKind)> = self
+            .peers
+            .values()
+            .filter(|p| p.rtc.is_alive())
+            .flat_map(|p| p.published.iter().map(|t| (p.user, t.mid, t.kind)))
+            .collect();
+        let publishing: HashMap<UserId, bool> = self
+            .policy
+            .values()
+            .map(|p| (p.user, p.may_publish))
+            .collect();
+        let allowed: HashMap<(UserId, Mid), bool> = sources
+            .iter()
+            .map(|&(user, mid, kind)| ((user, mid), self.forwardable(user, kind)))
+            .collect();
+        let mut keyframes = Vec::new();
+        for peer in self.peers.values_mut() {
+            let subscribed = self.policy.contains_key(&peer.user);
+            for track in &mut peer.forwarded {
+                let exists = allowed.contains_key(&(track.source, track.source_mid));
+                if !exists {
+                    track.state = match track.state {
+                        OutState::Open(mid) | OutState::Negotiating(mid) => OutState::ToStop(mid),
+                        other => other,
+                    };
+                }
+            }
+            peer.forwarded.retain(|t| {
+                t.state != OutState::ToOpen || allowed.contains_key(&(t.source, t.source_mid))
+            });
+            for &(source, mid, kind) in &sources {
+                if source == peer.user
+                    || !subscribed
+                    || !publishing.get(&source).copied().unwrap_or(false)
+                {
+                    continue;
+                }
+                let known = peer
+                    .forwarded
+                    .iter()
+                    .any(|t| t.source == source && t.source_mid == mid);
+                if !known {
+                    peer.forwarded.push(Forwarded {
+                        source,
+                        source_mid: mid,
+                        kind,
+                        state: OutState::ToOpen,
+                        needs_keyframe: kind != TrackKind::Audio,
+                        allowed: false,
+                    });
+                }
+            }
+            for track in &mut peer.forwarded {
+                let now_allowed =
+                    subscribed && allowed.get(&(track.source, track.source_mid)) == Some(&true);
+                if now_allowed && !track.allowed && track.kind != TrackKind::Audio {
+                    track.needs_keyframe = true;
+                    keyframes.push((track.source, track.source_mid));
+                }
+                track.allowed = now_allowed;
+            }
+        }
+        for (source, mid) in keyframes {
+            if let Some(publisher) = self.peers.get_mut(&source) {
+                publisher.request_keyframe(mid, now);
+            }
+        }
+    }
+
+    /// Feeds due timeouts, then polls every peer until none has anything more to say:
+    /// datagrams go out, frames are forwarded, offers and states are collected in `fx`.
+    pub fn drive(&mut self, transport: Transport<'_>, now: Instant, fx: &mut Effects) {
+        for peer in self.peers.values_mut() {
+            if peer.timeout <= now
+                && peer.rtc.is_alive()
+                && let Err(e) = peer.rtc.handle_input(str0m::Input::Timeout(now))
+            {
+                tracing::info!(user = %peer.user, error = %e, "SFU peer failed");
+                peer.rtc.disconnect();
+            }
+        }
+        loop {
+            let mut busy = false;
+            let users: Vec<UserId> = self.peers.keys().copied().collect();
+            for user in users {
+                let mut events = Vec::new();
+                let Some(peer) = self.peers.get_mut(&user) else {
+                    continue;
+                };
+                if let Some(offer) = peer.offer_if_needed() {
+                    fx.signals.push((
+                        peer.conn,
+                        self.session,
+                        SignalData::Description {
+                            kind: SdpType::Offer,
+                            sdp: offer,
+                        },
+                    ));
+                }
+                peer.poll(transport, now, &mut events);
+                for event in events {
+                    busy = true;
+                    self.on_event(user, event, now, fx);
+                }
+            }
+            let dead: Vec<UserId> = self
+                .peers
+                .values()
+                .filter(|p| !p.rtc.is_alive())
+                .map(|p| p.user)
+                .collect();
+            for user in &dead {
+                self.peers.remove(user);
+            }
+            if !dead.is_empty() {
+                self.sync(now);
+                busy = true;
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn on_event(&mut self, user: UserId, event: PeerEvent, now: Instant, fx: &mut Effects) {
+        match event {
+            PeerEvent::Connected => fx.states.push((self.session, user, MediaState::Connected)),
+            PeerEvent::Failed => fx.states.push((self.session, user, MediaState::Failed)),
+            PeerEvent::Published => self.sync(now),
+            PeerEvent::Media(data) => self.forward(user, &data, now),
+            PeerEvent::KeyframeWanted(mid) => {
+                let source = self.peers.get(&user).and_then(|p| {
+                    p.forwarded
+                        .iter()
+                        .find(|t| t.open_mid() == Some(mid))
+                        .map(|t| (t.source, t.source_mid))
+                });
+                if let Some((source, source_mid)) = source
+                    && let Some(publisher) = self.peers.get_mut(&source)
+                {
+                    publisher.request_keyframe(source_mid, now);
+                }
+            }
+        }
+    }
+
+    /// Sends a publisher's frame to every member allowed to receive it.
+    fn forward(&mut self, source: UserId, data: &MediaData, now: Instant) {
+        let keyframe = data.is_keyframe();
+        let mut wants_keyframe = !data.contiguous;
+        let mut frames = 0u64;
+        for peer in self.peers.values_mut() {
+            // str0m drops what is written before the connection is up: a keyframe written
+            // then would be lost while the track thinks it was sent.
+            if peer.user == source || !peer.connected {
+                continue;
+            }
+            let Some(track) = peer
+                .forwarded
+                .iter_mut()
+                .find(|t| t.source == source && t.source_mid == data.mid)
+            else {
+                continue;
+            };
+            let Some(mid) = track.open_mid().filter(|_| track.allowed) else {
+                continue;
+            };
+            if track.needs_keyframe {
+                if !keyframe {
+                    wants_keyframe = true;
+                    continue;
+                }
+                track.needs_keyframe = false;
+            }
+            if peer.write(mid, data) {
+                frames += 1;
+            }
+        }
+        if frames > 0 {
+            use crate::metrics::{SFU_FORWARDED_BYTES, SFU_FORWARDED_FRAMES};
+            metrics::counter!(SFU_FORWARDED_FRAMES).increment(frames);
+            metrics::counter!(SFU_FORWARDED_BYTES).increment(frames * data.data.len() as u64);
+        }
+        if wants_keyframe && let Some(publisher) = self.peers.get_mut(&source) {
+            publisher.request_keyframe(data.mid, now);
+        }
+    }
+
+    /// The earliest time a peer wants to be driven.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter(|p| p.rtc.is_alive())
+            .map(|p| p.timeout)
+            .min()
+    }
+}
