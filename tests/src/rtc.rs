@@ -756,7 +756,7 @@ impl MediaLink {
         let counters = Arc::new(Counters::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
         let on_sfu = Arc::new(AtomicBool::new(route == Route::Sfu));
-        let (stop, stopped) = mpsc::unbounded_channel();
+        let (stop, stopped) = mpsc::unbounded_channel::<()>();
         let task = tokio::spawn(pump(
             ws,
             session,

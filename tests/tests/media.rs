@@ -336,30 +336,38 @@ async fn individual(
     (t, teacher_id, s, student_id, session)
 }
 
+/// Peer-to-peer links of teacher (answering) and student (offering).
+async fn p2p_pair(
+    server: &Server,
+    session: i64,
+    teacher: (&str, i64),
+    student: (&str, i64),
+    options: PeerOptions,
+) -> (MediaLink, MediaLink) {
+    let answerer = Route::P2p {
+        other: student.1,
+        offerer: false,
+    };
+    let t = link(server, teacher.0, session, answerer, options.clone()).await;
+    let offerer = Route::P2p {
+        other: teacher.1,
+        offerer: true,
+    };
+    let s = link(server, student.0, session, offerer, options).await;
+    (t, s)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_exchange_media_directly_through_the_relay() {
     let server = Server::start(ServerOptions::demo());
     let (_t, teacher_id, _s, student_id, session) =
         individual(&server, "teacher2", "student7").await;
-    let student = link(
+    // The answerer listens before the offer goes out.
+    let (teacher, student) = p2p_pair(
         &server,
-        "student7",
         session,
-        Route::P2p {
-            other: teacher_id,
-            offerer: true,
-        },
-        PeerOptions::default(),
-    )
-    .await;
-    let teacher = link(
-        &server,
-        "teacher2",
-        session,
-        Route::P2p {
-            other: student_id,
-            offerer: false,
-        },
+        ("teacher2", teacher_id),
+        ("student7", student_id),
         PeerOptions::default(),
     )
     .await;
@@ -371,7 +379,12 @@ async fn peers_exchange_media_directly_through_the_relay() {
                     && r.get("audio").is_some_and(|t| t.intact >= 30)
             })
             .await;
-        assert!(got, "{name} received {:?}", me.counters.received());
+        assert!(
+            got,
+            "{name} received {:?}, errors {:?}",
+            me.counters.received().keys().collect::<Vec<_>>(),
+            me.errors.lock().unwrap()
+        );
         let r = me.counters.received();
         assert_intact(&r["video"], 30);
         assert_intact(&r["audio"], 30);
@@ -392,25 +405,12 @@ async fn a_blocked_peer_to_peer_path_falls_back_to_the_sfu() {
         send_candidates: false,
         ..PeerOptions::default()
     };
-    let student = link(
+    // The answerer listens before the offer goes out.
+    let (teacher, student) = p2p_pair(
         &server,
-        "student8",
         session,
-        Route::P2p {
-            other: teacher_id,
-            offerer: true,
-        },
-        hidden.clone(),
-    )
-    .await;
-    let teacher = link(
-        &server,
-        "teacher1",
-        session,
-        Route::P2p {
-            other: student_id,
-            offerer: false,
-        },
+        ("teacher1", teacher_id),
+        ("student8", student_id),
         hidden,
     )
     .await;
