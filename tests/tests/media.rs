@@ -358,21 +358,20 @@ async fn p2p_pair(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: the answering peer's link never reads the relayed offer (a bare WebSocket \
-            client on the same path does); the relay itself is covered by the hub tests"]
 async fn peers_exchange_media_directly_through_the_relay() {
     let server = Server::start(ServerOptions::demo());
-    let (_t, teacher_id, _s, student_id, session) =
-        individual(&server, "teacher2", "student7").await;
-    // The answerer listens before the offer goes out.
-    let (teacher, student) = p2p_pair(
-        &server,
-        session,
-        ("teacher2", teacher_id),
-        ("student7", student_id),
-        PeerOptions::default(),
-    )
-    .await;
+    let (t, teacher_id, s, student_id, session) = individual(&server, "teacher2", "student7").await;
+    // Each member's media on the connection it consults on; the answerer listens first.
+    let answerer = Route::P2p {
+        other: student_id,
+        offerer: false,
+    };
+    let teacher = MediaLink::start(t, session, answerer, PeerOptions::default()).await;
+    let offerer = Route::P2p {
+        other: teacher_id,
+        offerer: true,
+    };
+    let student = MediaLink::start(s, session, offerer, PeerOptions::default()).await;
     for (me, name) in [(&student, "student"), (&teacher, "teacher")] {
         let got = me
             .wait_for(MEDIA_WAIT, |c| {
