@@ -61,6 +61,9 @@ pub struct PeerOptions {
     /// ICE over TCP only (an active TCP candidate, no UDP), as behind a firewall that blocks
     /// UDP.
     pub tcp_only: bool,
+    /// Send-receive transceivers, so that the two sides of a peer-to-peer call pair their
+    /// audio and video m-lines; with the SFU a member's transceivers are send-only.
+    pub sendrecv: bool,
 }
 
 impl Default for PeerOptions {
@@ -76,6 +79,7 @@ impl Default for PeerOptions {
             rewrite_remote: None,
             bind: "127.0.0.1:0".into(),
             tcp_only: false,
+            sendrecv: false,
         }
     }
 }
@@ -499,7 +503,11 @@ impl MediaPeer {
             .add_transceiver_from_track(
                 track.clone() as Arc<dyn TrackLocal>,
                 Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    direction: if self.options.sendrecv {
+                        RTCRtpTransceiverDirection::Sendrecv
+                    } else {
+                        RTCRtpTransceiverDirection::Sendonly
+                    },
                     streams: vec![],
                     send_encodings: vec![],
                 }),
@@ -756,7 +764,7 @@ impl MediaLink {
         let counters = Arc::new(Counters::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
         let on_sfu = Arc::new(AtomicBool::new(route == Route::Sfu));
-        let (stop, stopped) = mpsc::unbounded_channel();
+        let (stop, stopped) = mpsc::unbounded_channel::<()>();
         let task = tokio::spawn(pump(
             ws,
             session,
@@ -807,7 +815,11 @@ async fn pump(
     on_sfu: Arc<AtomicBool>,
     mut stopped: mpsc::UnboundedReceiver<()>,
 ) {
-    let (mut peer, mut signals) = match MediaPeer::new(options.clone(), counters.clone()).await {
+    let first = PeerOptions {
+        sendrecv: matches!(route, Route::P2p { .. }),
+        ..options.clone()
+    };
+    let (mut peer, mut signals) = match MediaPeer::new(first, counters.clone()).await {
         Ok(p) => p,
         Err(e) => panic!("peer connection: {e}"),
     };

@@ -139,6 +139,7 @@ impl Engine {
             });
         let Some((session, user)) = route else {
             // Common right before a member's offer reaches the SFU, and for stray traffic.
+            tracing::debug!(%source, ?proto, "datagram for no member");
             metrics::counter!(crate::metrics::SFU_UNROUTED).increment(1);
             return;
         };

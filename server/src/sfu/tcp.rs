@@ -62,6 +62,7 @@ pub async fn accept(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
         if events.is_closed() {
             return;
         }
+        tracing::debug!(%addr, "ICE-TCP connection");
         tokio::spawn(connection(stream, addr, events.clone()));
     }
 }
