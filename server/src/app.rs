@@ -57,7 +57,7 @@ impl App {
         let (hub, inputs) = HubHandle::channel();
         let app = Arc::new(App {
             tokens,
-            chat: Chat::new(store.clone(), directory.clone()),
+            chat: Chat::new(store.clone(), directory.clone(), &config.server.data),
             store,
             directory,
             sockets: AtomicUsize::new(0),

@@ -1,4 +1,4 @@
-//! The command line: `konsult serve`, `konsult user add|import`.
+//! The command line: `konsult serve`, `konsult user add|import`, `konsult purge`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +34,24 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Delete chat messages older than a duration, and attachments no message refers to.
+    Purge(Purge),
+}
+
+#[derive(Debug, Args)]
+pub struct Purge {
+    /// Age beyond which messages are deleted: 365d, 30d, 12h, 90m
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+}
+
+/// A purge age: a positive duration such as `365d` or `12h`.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let age = konsult_config::parse_duration(s)?;
+    if age.is_zero() {
+        return Err("the age must be more than zero".into());
+    }
+    Ok(age)
 }
 
 #[derive(Debug, Args)]

@@ -32,16 +32,12 @@ pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) 
         ClientMessage::Hello { .. } => {
             ctx.error(re, ErrorCode::Conflict, "hello was already accepted")
         }
-        ClientMessage::Send { .. }
+        chat @ (ClientMessage::Send { .. }
         | ClientMessage::History { .. }
         | ClientMessage::Threads {}
         | ClientMessage::Read { .. }
         | ClientMessage::Typing { .. }
-        | ClientMessage::CreateThread { .. } => ctx.error(
-            re,
-            ErrorCode::Unavailable,
-            format!("`{}` is not available on this server", msg.type_name()),
-        ),
+        | ClientMessage::CreateThread { .. }) => crate::chat::handle::message(app, ctx, rid, chat),
         // Presence, requests, sessions, moderation and signalling belong to the hub.
         hub_message => {
             let input = Input::Message {

@@ -93,6 +93,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Purge(purge) => {
+            let store = store::Store::open(&config.server.data).await?;
+            let dir = config
+                .server
+                .data
+                .join(konsult_server::chat::attachments::DIR);
+            let purged = konsult_server::chat::purge::purge(&store, &dir, purge.older_than).await?;
+            println!(
+                "purged {} messages and {} attachments ({} files)",
+                purged.messages, purged.attachments, purged.files
+            );
+            Ok(())
+        }
         Command::User(UserCommand::Import { file }) => {
             let store = store::Store::open(&config.server.data).await?;
             let imported = accounts::import_users(&store, &file).await?;

@@ -1,6 +1,6 @@
 //! Prometheus metrics: the recorder, and the names every part of the server records under.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 /// Open WebSocket connections (gauge).
@@ -17,6 +17,14 @@ pub const ERRORS: &str = "konsult_errors_total";
 pub const CLOSES: &str = "konsult_closes_total";
 /// Login attempts, by `outcome` (counter).
 pub const LOGINS: &str = "konsult_logins_total";
+/// Chat messages stored (counter).
+pub const CHAT_MESSAGES_STORED: &str = "konsult_chat_messages_stored_total";
+/// Chat commits, each storing a batch of sends with one fsync (counter).
+pub const CHAT_COMMITS: &str = "konsult_chat_commits_total";
+/// Sends per chat commit (histogram).
+pub const CHAT_COMMIT_BATCH: &str = "konsult_chat_commit_batch_size";
+/// Attachments uploaded (counter).
+pub const ATTACHMENTS_STORED: &str = "konsult_attachments_stored_total";
 /// Build information: version (gauge, always 1).
 pub const BUILD_INFO: &str = "konsult_build_info";
 
@@ -26,7 +34,13 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let builder = PrometheusBuilder::new();
+            // Powers of two up to the writer's largest batch.
+            let batch_buckets = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+            let builder = builder
+                .set_buckets_for_metric(Matcher::Full(CHAT_COMMIT_BATCH.into()), &batch_buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Only this function installs a recorder, and only once.
             if metrics::set_global_recorder(recorder).is_err() {
@@ -48,5 +62,9 @@ fn describe() {
     describe_counter!(ERRORS, "Errors sent to clients, by code.");
     describe_counter!(CLOSES, "Connections closed by the server, by close code.");
     describe_counter!(LOGINS, "Login attempts, by outcome.");
+    describe_counter!(CHAT_MESSAGES_STORED, "Chat messages stored.");
+    describe_counter!(CHAT_COMMITS, "Chat commits (one fsync each).");
+    metrics::describe_histogram!(CHAT_COMMIT_BATCH, "Sends stored per chat commit.");
+    describe_counter!(ATTACHMENTS_STORED, "Attachments uploaded.");
     describe_gauge!(BUILD_INFO, "Konsult's version.");
 }

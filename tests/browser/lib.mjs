@@ -25,8 +25,10 @@ export async function startServer(env = {}) {
   const data = mkdtempSync(join(tmpdir(), 'konsult-browser-'));
   const port = await freePort();
   const udp = await freePort();
-  const child = spawn(process.env.KONSULT_BIN, ['serve', '--demo', '--data', data, '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`, RUST_LOG: 'warn', ...env },
+  // The server refuses unknown KONSULT_* settings: the runner's own variable is not one.
+  const { KONSULT_BIN: bin, ...inherited } = process.env;
+  const child = spawn(bin, ['serve', '--demo', '--data', data, '--listen', `127.0.0.1:${port}`], {
+    env: { ...inherited, KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`, RUST_LOG: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

@@ -20,7 +20,7 @@ fi
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
 
 export KONSULT_BIN="${KONSULT_BIN:-$root/target/debug/konsult}"
-[ -x "$KONSULT_BIN" ] || (cd "$root" && cargo build --locked -p konsult-server --bin konsult)
+[ -x "$KONSULT_BIN" ] || (cd "$root" && cargo build --locked --workspace --all-targets)
 export ARTIFACTS="${ARTIFACTS:-$root/target/browser-artifacts}"
 mkdir -p "$ARTIFACTS"
 

@@ -2,6 +2,7 @@
 //! own data folder, and drives it as clients do, over HTTP and WebSocket.
 
 pub mod http;
+pub mod portal;
 pub mod server;
 pub mod ws;
 

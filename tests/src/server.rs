@@ -24,7 +24,7 @@ pub fn binary() -> PathBuf {
     let bin = profile_dir.join("konsult");
     assert!(
         bin.exists(),
-        "{} is missing: build it first (scripts/test does: cargo build -p konsult-server)",
+        "{} is missing: build it first (scripts/test does: cargo build --workspace --all-targets)",
         bin.display()
     );
     bin
@@ -80,6 +80,12 @@ impl ServerOptions {
     pub fn env(mut self, name: &str, value: &str) -> ServerOptions {
         self.env.push((name.into(), value.into()));
         self
+    }
+
+    /// Accepts tokens signed by the test portal (`crate::portal::portal_token`).
+    pub fn with_portal(self) -> ServerOptions {
+        self.env("KONSULT_AUTH_PORTAL_ISSUER", crate::portal::PORTAL_ISSUER)
+            .env("KONSULT_AUTH_PORTAL_SECRET", crate::portal::PORTAL_SECRET)
     }
 }
 

@@ -65,6 +65,14 @@ impl WsClient {
         self.send_text(&value.to_string()).await;
     }
 
+    /// Sends a message; an error when the connection is gone (for tests that kill the server).
+    pub async fn try_send_json(
+        &mut self,
+        value: &Value,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.stream.send(Message::text(value.to_string())).await
+    }
+
     pub async fn send_message(&mut self, msg: Message) {
         self.stream.send(msg).await.expect("send");
     }

@@ -1,6 +1,7 @@
 //! The foundation, black-box: login, the WebSocket handshake, bad input of every kind,
 //! liveness, metrics and shutdown, against the real binary.
 
+use konsult_tests::portal::{sign, unix_now};
 use konsult_tests::{Server, ServerOptions, WsClient, http_request};
 use serde_json::json;
 use std::time::Duration;
@@ -159,7 +160,7 @@ async fn forged_expired_and_wrong_version_hellos_are_closed() {
 
     let forged = sign(
         b"some-other-secret",
-        &json!({"sub": "2", "iss": "konsult", "iat": now(), "exp": now() + 600, "tv": 0}),
+        &json!({"sub": "2", "iss": "konsult", "iat": unix_now(), "exp": unix_now() + 600, "tv": 0}),
     );
     let mut client = WsClient::connect(&server).await;
     let err = client
@@ -170,7 +171,7 @@ async fn forged_expired_and_wrong_version_hellos_are_closed() {
 
     let expired = sign(
         secret.as_bytes(),
-        &json!({"sub": "2", "iss": "konsult", "iat": now() - 7200, "exp": now() - 3600, "tv": 0}),
+        &json!({"sub": "2", "iss": "konsult", "iat": unix_now() - 7200, "exp": unix_now() - 3600, "tv": 0}),
     );
     let mut client = WsClient::connect(&server).await;
     let err = client
@@ -186,7 +187,7 @@ async fn forged_expired_and_wrong_version_hellos_are_closed() {
 
     let valid = sign(
         secret.as_bytes(),
-        &json!({"sub": "2", "iss": "konsult", "iat": now(), "exp": now() + 600, "tv": 0}),
+        &json!({"sub": "2", "iss": "konsult", "iat": unix_now(), "exp": unix_now() + 600, "tv": 0}),
     );
     let (_client, welcome) = WsClient::connect_with_token(&server, &valid).await;
     assert_eq!(welcome["user"]["id"], 2);
@@ -201,17 +202,10 @@ async fn forged_expired_and_wrong_version_hellos_are_closed() {
 
 #[tokio::test]
 async fn portal_tokens_create_the_user_on_first_sight() {
-    let server = Server::start(
-        ServerOptions::demo()
-            .env(
-                "KONSULT_AUTH_PORTAL_ISSUER",
-                "https://portal.school.example",
-            )
-            .env("KONSULT_AUTH_PORTAL_SECRET", "portal-shared-secret"),
-    );
+    let server = Server::start(ServerOptions::demo().with_portal());
     let claims = json!({
         "sub": "ivanov.p", "name": "Пётр Иванов", "role": "student", "class": "10B",
-        "iss": "https://portal.school.example", "exp": now() + 600,
+        "iss": "https://portal.school.example", "exp": unix_now() + 600,
     });
     let token = sign(b"portal-shared-secret", &claims);
     let (_a, first) = WsClient::connect_with_token(&server, &token).await;
@@ -224,7 +218,7 @@ async fn portal_tokens_create_the_user_on_first_sight() {
     let wrong_issuer = sign(
         b"portal-shared-secret",
         &json!({"sub": "x", "name": "X", "role": "student", "class": "9A",
-                "iss": "https://elsewhere.example", "exp": now() + 600}),
+                "iss": "https://elsewhere.example", "exp": unix_now() + 600}),
     );
     let mut client = WsClient::connect(&server).await;
     let err = client
@@ -283,21 +277,4 @@ async fn sigterm_drains_connections_and_exits_zero() {
         .expect("exited after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-fn sign(secret: &[u8], claims: &serde_json::Value) -> String {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret).expect("key"),
-    )
-    .expect("sign")
 }

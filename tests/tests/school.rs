@@ -463,3 +463,141 @@ async fn the_summary_report_counts_by_form_teacher_and_month() {
     );
     assert_eq!(summary["by_month"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn the_record_filters_by_mode_subject_class_and_outcome_and_keeps_support_hidden() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher3").await;
+    teacher
+        .request(json!({"type": "set_status", "status": "available"}))
+        .await;
+    let (mut psychologist, _) = WsClient::connect_as(&server, "psychologist1").await;
+    psychologist
+        .request(json!({"type": "set_status", "status": "available"}))
+        .await;
+    let (mut student, _) = WsClient::connect_as(&server, "student9").await;
+    student
+        .request(json!({"type": "request_help", "subject": "russian", "form": "individual", "mode": "online", "topic": "Причастия"}))
+        .await;
+    let offer = teacher.recv_type("help_offer").await;
+    let started = teacher
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    teacher
+        .request(json!({"type": "end_session", "session": started["session"]["id"]}))
+        .await;
+    let (mut seeking_support, _) = WsClient::connect_as(&server, "student11").await;
+    seeking_support
+        .request(json!({"type": "request_help", "subject": "support", "form": "individual", "mode": "online", "topic": "Тревога"}))
+        .await;
+    let offer = psychologist.recv_type("help_offer").await;
+    let started = psychologist
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    psychologist
+        .request(json!({"type": "end_session", "session": started["session"]["id"]}))
+        .await;
+    let (mut other, _) = WsClient::connect_as(&server, "student10").await;
+    other
+        .request(json!({"type": "request_help", "subject": "physics", "form": "individual", "mode": "offline", "topic": "Задача"}))
+        .await;
+    other.recv_type("request_deferred").await;
+
+    let admin = server.login("admin", "demo");
+    let record = |query: &str| {
+        let answer = call(
+            &server,
+            "GET",
+            &format!("/api/consultations?{query}"),
+            Some(&admin),
+            b"",
+        );
+        assert_eq!(answer.status, 200, "{query}: {}", answer.text());
+        answer.json()["consultations"]
+            .as_array()
+            .expect("consultations")
+            .clone()
+    };
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        all = record("");
+        let held = all.iter().filter(|c| c["outcome"] == "held").count();
+        if held == 2 && all.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    let topics = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|c| c["topic"].as_str().unwrap_or("(hidden)").to_string())
+            .collect()
+    };
+    assert_eq!(topics(&record("mode=offline")), vec!["Задача"]);
+    assert_eq!(topics(&record("outcome=deferred")), vec!["Задача"]);
+    assert_eq!(
+        topics(&record("subject=russian&outcome=held")),
+        vec!["Причастия"]
+    );
+    assert_eq!(record("outcome=held&mode=online").len(), 2);
+    // The class and subject filters never select a confidential consultation.
+    assert_eq!(topics(&record("class=9A")), vec!["Причастия", "Задача"]);
+    assert_eq!(record("subject=support"), Vec::<Value>::new());
+    assert_eq!(record("class=10B"), Vec::<Value>::new());
+    // An empty field is no filter.
+    assert_eq!(
+        record("form=&mode=&subject=&class=&outcome=&teacher=").len(),
+        3
+    );
+    let summary = call(
+        &server,
+        "GET",
+        "/api/consultations/summary?outcome=held",
+        Some(&admin),
+        b"",
+    )
+    .json();
+    assert_eq!(summary["total"]["total"], 2, "{summary}");
+
+    for (query, message) in [
+        ("mode=video", "mode is online or offline"),
+        ("outcome=won", "outcome is"),
+        ("form=lecture", "form is"),
+    ] {
+        let refused = call(
+            &server,
+            "GET",
+            &format!("/api/consultations?{query}"),
+            Some(&admin),
+            b"",
+        );
+        assert_eq!(refused.status, 400, "{query}");
+        let body = refused.json();
+        assert_eq!(body["code"], "bad_request");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message)),
+            "{body}"
+        );
+    }
+
+    // The export is audited with the filter it used.
+    let csv = http_request(
+        server.addr,
+        "GET",
+        "/api/consultations?mode=offline",
+        &[
+            ("authorization", &format!("Bearer {admin}")),
+            ("accept", "text/csv"),
+        ],
+        b"",
+    );
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.text().lines().count(), 2, "{}", csv.text());
+    let audit = call(&server, "GET", "/api/admin/audit", Some(&admin), b"").json();
+    assert_eq!(audit["entries"][0]["action"], "consultations.export");
+    assert_eq!(audit["entries"][0]["details"]["rows"], 1);
+    assert_eq!(audit["entries"][0]["details"]["filter"]["mode"], "offline");
+}

@@ -1,12 +1,25 @@
 //! Chat threads: the offline form of every consultation and the fallback of every live one.
-//! This part creates threads and adds members for the hub and for `create_thread`; messages,
-//! history, receipts and attachments build on it.
+//! This module owns threads and their members; its parts own durable sends with group commit
+//! (`writer`), reading (`reads`), receipts and typing (`receipts`), who may create what
+//! (`create`), attachments (`attachments`, `sniff`), retention (`purge`), and the WebSocket
+//! entry points (`handle`).
 
-use crate::directory::Directory;
+pub mod access;
+pub mod attachments;
+pub mod create;
+pub mod handle;
+pub mod purge;
+pub mod reads;
+pub mod receipts;
+pub mod sniff;
+pub mod writer;
+
+use crate::directory::{ConnId, Directory};
 use crate::store::{Store, StoreError, now_ms};
 use crate::wire;
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
-use konsult_protocol::{RequestId, ServerMessage, SessionId, ThreadId, UserId};
+use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A chat failure, mapped to a protocol error code at the edge.
@@ -14,14 +27,66 @@ use std::sync::Arc;
 pub enum ChatError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database contradicts itself (a thread that vanished): `internal`.
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing, or not visible to the sender (never told apart, so that ids leak nothing).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// The writer's queue is full.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<sqlx::Error> for ChatError {
     fn from(e: sqlx::Error) -> ChatError {
         ChatError::Store(StoreError::Db(e))
     }
+}
+
+impl ChatError {
+    /// The protocol error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ChatError::Store(_) | ChatError::Invalid(_) => ErrorCode::Internal,
+            ChatError::BadRequest(_) => ErrorCode::BadRequest,
+            ChatError::NotFound(_) => ErrorCode::NotFound,
+            ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::Conflict(_) => ErrorCode::Conflict,
+            ChatError::TooLarge(_) => ErrorCode::TooLarge,
+            ChatError::Busy(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The message for the client: storage details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ChatError::Store(e) => {
+                tracing::error!(error = %e, "chat storage failed");
+                "storage failed; retry".to_string()
+            }
+            ChatError::Invalid(e) => {
+                tracing::error!(error = %e, "chat state is inconsistent");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The error for a thread the user may not see; the same whether it exists or not.
+pub(crate) fn no_thread(thread: ThreadId) -> ChatError {
+    ChatError::NotFound(format!(
+        "thread {thread} does not exist or you are not a member"
+    ))
 }
 
 /// `kind, title, last_seq, request_id, answered, session_id` of a thread.
@@ -48,15 +113,44 @@ pub struct NewThread {
 pub struct Chat {
     store: Store,
     directory: Arc<Directory>,
+    /// The group-commit writer every `send` goes through.
+    writer: writer::Writer,
+    /// Which `typing` notices were forwarded lately, per user and thread.
+    typing: Arc<receipts::TypingGate>,
+    /// `attachments/` in the data folder: files named by their sha256.
+    attachments_dir: PathBuf,
 }
 
 impl Chat {
-    pub fn new(store: Store, directory: Arc<Directory>) -> Chat {
-        Chat { store, directory }
+    /// The chat service on `store`, keeping attachments under `data_dir`. Starts the writer
+    /// task, so it must be called within the runtime.
+    pub fn new(store: Store, directory: Arc<Directory>, data_dir: &Path) -> Chat {
+        Chat {
+            writer: writer::Writer::start(store.clone(), directory.clone()),
+            store,
+            directory,
+            typing: Arc::new(receipts::TypingGate::default()),
+            attachments_dir: data_dir.join(attachments::DIR),
+        }
+    }
+
+    /// Where attachment files live.
+    pub fn attachments_dir(&self) -> &Path {
+        &self.attachments_dir
     }
 
     /// Creates a thread with its members and tells the online ones with `thread_added`.
     pub async fn create_thread(&self, new: NewThread) -> Result<ThreadSummary, ChatError> {
+        self.create_thread_except(new, None).await
+    }
+
+    /// Creates a thread; every connection of its members but `except` (the creator's, which
+    /// gets the reply) is told with `thread_added`.
+    pub async fn create_thread_except(
+        &self,
+        new: NewThread,
+        except: Option<ConnId>,
+    ) -> Result<ThreadSummary, ChatError> {
         let mut members = new.members.clone();
         members.sort();
         members.dedup();
@@ -101,7 +195,7 @@ impl Chat {
             answered: new.request.map(|_| false),
             session: new.session,
         };
-        self.announce(&summary, &members);
+        self.announce(&summary, &members, except);
         Ok(summary)
     }
 
@@ -155,18 +249,27 @@ impl Chat {
             answered: request.map(|_| answered != 0),
             session: session.map(SessionId),
         };
-        self.announce(&summary, &added);
+        self.announce(&summary, &added, None);
         Ok(())
     }
 
-    /// Pushes `thread_added` to the online members among `members`.
-    fn announce(&self, summary: &ThreadSummary, members: &[UserId]) {
+    /// Pushes `thread_added` to the online members among `members`, but not to `except`.
+    fn announce(&self, summary: &ThreadSummary, members: &[UserId], except: Option<ConnId>) {
         let msg = ServerMessage::ThreadAdded {
             thread: summary.clone(),
         };
         let frame = wire::encode_for(&msg, None, members.len() as u64);
         for member in members {
-            self.directory.send_to_user(*member, &frame);
+            let mine = except.is_some_and(|c| self.directory.user_conns(*member).contains(&c));
+            if mine {
+                for conn in self.directory.user_conns(*member) {
+                    if Some(conn) != except {
+                        self.directory.send_to_conn(conn, &frame);
+                    }
+                }
+            } else {
+                self.directory.send_to_user(*member, &frame);
+            }
         }
     }
 }

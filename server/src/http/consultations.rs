@@ -1,6 +1,6 @@
 //! `GET /api/consultations`: the consultation record for the administration, as JSON or CSV
-//! (`Accept: text/csv`), filtered by time, form and teacher. Consultations with support staff
-//! show only that they took place.
+//! (`Accept: text/csv`), filtered by time, form, mode, teacher, subject, class and outcome.
+//! Consultations with support staff show only that they took place.
 
 use super::{ApiError, Caller};
 use crate::app::App;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Most records one answer holds.
 const MAX_ROWS: i64 = 50_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Filter {
     /// A date (`2026-11-01`, the school's time zone, inclusive) or an RFC 3339 instant.
     from: Option<String>,
@@ -25,6 +25,20 @@ pub struct Filter {
     form: Option<String>,
     /// A staff member's id or login.
     teacher: Option<String>,
+    /// `online` or `offline`.
+    mode: Option<String>,
+    /// A subject code. Confidential consultations never match.
+    subject: Option<String>,
+    /// A class: consultations that one of its students took part in. Confidential
+    /// consultations never match.
+    class: Option<String>,
+    /// `in_progress`, `held`, `deferred` or `cancelled`.
+    outcome: Option<String>,
+}
+
+/// A filter value, or nothing when the field was left empty.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// One consultation as the administration sees it.
@@ -84,25 +98,38 @@ fn local(ms: Option<i64>, tz: &jiff::tz::TimeZone) -> Option<String> {
 /// The records a filter selects, as the administration sees them.
 async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> {
     let tz = app.timezone.clone();
-    let from = filter
-        .from
-        .as_deref()
+    let from = given(&filter.from)
         .map(|v| bound(v, &tz, false))
         .transpose()?;
-    let to = filter
-        .to
-        .as_deref()
-        .map(|v| bound(v, &tz, true))
-        .transpose()?;
-    if let Some(form) = &filter.form
-        && !matches!(form.as_str(), "individual" | "group" | "frontal")
+    let to = given(&filter.to).map(|v| bound(v, &tz, true)).transpose()?;
+    let form = given(&filter.form);
+    if let Some(form) = form
+        && !matches!(form, "individual" | "group" | "frontal")
     {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
             "form is individual, group or frontal",
         ));
     }
-    let teacher = match &filter.teacher {
+    let mode = given(&filter.mode);
+    if let Some(mode) = mode
+        && !matches!(mode, "online" | "offline")
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "mode is online or offline",
+        ));
+    }
+    let outcome = given(&filter.outcome);
+    if let Some(outcome) = outcome
+        && !matches!(outcome, "in_progress" | "held" | "deferred" | "cancelled")
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "outcome is in_progress, held, deferred or cancelled",
+        ));
+    }
+    let teacher = match given(&filter.teacher) {
         None => None,
         Some(t) => {
             let user = match t.parse::<i64>() {
@@ -124,13 +151,23 @@ async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> 
          FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
          WHERE (?1 IS NULL OR c.happened_at >= ?1) AND (?2 IS NULL OR c.happened_at < ?2) \
            AND (?3 IS NULL OR c.form = ?3) AND (?4 IS NULL OR c.staff_id = ?4) \
+           AND (?6 IS NULL OR c.mode = ?6) \
+           AND (?7 IS NULL OR (c.confidential = 0 AND c.subject = ?7)) \
+           AND (?8 IS NULL OR (c.confidential = 0 AND EXISTS (SELECT 1 FROM \
+                consultation_students cs JOIN users u ON u.id = cs.user_id \
+                WHERE cs.consultation_id = c.id AND u.class = ?8))) \
+           AND (?9 IS NULL OR c.outcome = ?9) \
          ORDER BY c.happened_at, c.id LIMIT ?5",
     )
     .bind(from)
     .bind(to)
-    .bind(&filter.form)
+    .bind(form)
     .bind(teacher)
     .bind(MAX_ROWS)
+    .bind(mode)
+    .bind(given(&filter.subject))
+    .bind(given(&filter.class))
+    .bind(outcome)
     .fetch_all(&app.store.pool)
     .await
     .map_err(crate::store::StoreError::from)?;
@@ -159,7 +196,7 @@ pub async fn list(
             &caller,
             "consultations.export",
             None,
-            serde_json::json!({"rows": views.len(), "from": filter.from, "to": filter.to}),
+            serde_json::json!({"rows": views.len(), "filter": filter}),
         )
         .await;
         return Ok((

@@ -1,6 +1,7 @@
 //! HTTP routes: health, metrics, login, the WebSocket upgrade and the web client.
 
 mod admin;
+mod attachments;
 mod bearer;
 mod consultations;
 mod error;
@@ -29,6 +30,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
         .route("/api/hours", get(hours::get_own).put(hours::put_own))
+        .route("/api/attachments", post(attachments::upload))
+        .route("/api/attachments/{id}", get(attachments::download))
         .route("/help", get(help::page))
         .route("/help.css", get(help::css))
         .route("/help/regulation", get(help::regulation))

@@ -1,0 +1,215 @@
+//! Attachment storage: uploaded bytes are sniffed, written once under `attachments/` in the
+//! data folder named by their sha256 (identical uploads share a file), and recorded with a
+//! random opaque id per upload. Who may download: the uploader, and whoever may read a thread
+//! holding a message with it.
+
+use super::ChatError;
+use super::sniff::{self, Sniffed};
+use crate::store::users::User;
+use crate::store::{Store, now_ms};
+use konsult_protocol::model::{AttachmentInfo, Role};
+use konsult_protocol::{AttachmentId, UserId};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The folder under the data folder.
+pub const DIR: &str = "attachments";
+/// Longest stored file name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// An attachment the caller may download.
+#[derive(Debug)]
+pub struct Download {
+    pub info: AttachmentInfo,
+    pub path: PathBuf,
+}
+
+impl Download {
+    /// Whether browsers may show it inline.
+    pub fn is_image(&self) -> bool {
+        self.info.content_type.starts_with("image/")
+    }
+}
+
+/// Where the file with this sha256 lives.
+pub fn file_path(dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(&sha256[..2.min(sha256.len())]).join(sha256)
+}
+
+/// Stores an upload of `uploader`: refuses types that are not allowed, writes the file
+/// durably (fsync before the row is committed), and records it.
+pub async fn store_upload(
+    store: &Store,
+    dir: &Path,
+    uploader: UserId,
+    name: Option<&str>,
+    bytes: bytes::Bytes,
+) -> Result<AttachmentInfo, ChatError> {
+    if bytes.is_empty() {
+        return Err(ChatError::BadRequest("the file is empty".into()));
+    }
+    let Some(kind) = sniff::sniff(&bytes) else {
+        return Err(ChatError::BadRequest(format!(
+            "this type of file is not accepted; allowed: {}",
+            sniff::ALLOWED
+        )));
+    };
+    let name = file_name(name, kind);
+    let size = bytes.len() as u64;
+    let dir = dir.to_path_buf();
+    let sha256 = tokio::task::spawn_blocking(move || write_file(&dir, &bytes))
+        .await
+        .map_err(|e| ChatError::Invalid(format!("attachment writer failed: {e}")))?
+        .map_err(|e| ChatError::Invalid(format!("cannot write the attachment: {e}")))?;
+    let id = AttachmentId(crate::auth::generate_secret(16));
+    sqlx::query(
+        "INSERT INTO attachments (id, sha256, name, content_type, size, uploader, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id.0)
+    .bind(&sha256)
+    .bind(&name)
+    .bind(kind.content_type)
+    .bind(size as i64)
+    .bind(uploader.0)
+    .bind(now_ms())
+    .execute(&store.pool)
+    .await?;
+    metrics::counter!(crate::metrics::ATTACHMENTS_STORED).increment(1);
+    Ok(AttachmentInfo {
+        id,
+        name,
+        content_type: kind.content_type.to_string(),
+        size,
+    })
+}
+
+/// Writes `bytes` under their sha256 unless that file exists; returns the sha256 in hex.
+fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
+    let sha256: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = file_path(dir, &sha256);
+    if path.exists() {
+        return Ok(sha256);
+    }
+    let folder = path.parent().unwrap_or(dir);
+    std::fs::create_dir_all(folder)?;
+    let temp = folder.join(format!(".{sha256}.{}", crate::auth::generate_secret(4)));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &path)?;
+        // The rename is durable once the folder is synced.
+        std::fs::File::open(folder)?.sync_all()
+    })();
+    if written.is_err() {
+        let _cleanup = std::fs::remove_file(&temp);
+    }
+    written.map(|()| sha256)
+}
+
+/// A safe file name: the last path part of what the client sent, without control characters
+/// or quotes, ending with the extension of the sniffed type.
+fn file_name(claimed: Option<&str>, kind: Sniffed) -> String {
+    let base = claimed
+        .unwrap_or_default()
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | ';' | '<' | '>'))
+        .take(MAX_NAME_CHARS)
+        .collect::<String>()
+        .trim()
+        .trim_start_matches('.')
+        .to_string();
+    if name.is_empty() {
+        name = "attachment".to_string();
+    }
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    let same = extension == kind.extension
+        || (kind.extension == "jpg" && extension == "jpeg")
+        || (kind.extension == "heic" && extension == "heif");
+    if !same {
+        name.push('.');
+        name.push_str(kind.extension);
+    }
+    name
+}
+
+/// The attachment `id` if `user` may download it: its uploader, a member of a thread holding a
+/// message with it, or an admin when such a thread is not confidential. Otherwise `not_found`.
+pub async fn for_download(
+    store: &Store,
+    dir: &Path,
+    user: &User,
+    id: &str,
+) -> Result<Download, ChatError> {
+    let missing = || ChatError::NotFound(format!("attachment {id} does not exist"));
+    let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT sha256, name, content_type, size, uploader FROM attachments WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await?;
+    let Some((sha256, name, content_type, size, uploader)) = row else {
+        return Err(missing());
+    };
+    let allowed = uploader == user.id.0 || {
+        let visible: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
+             JOIN threads t ON t.id = m.thread_id \
+             WHERE ma.attachment_id = ? AND (EXISTS (SELECT 1 FROM thread_members tm \
+             WHERE tm.thread_id = t.id AND tm.user_id = ?) OR (? AND t.confidential = 0)) \
+             LIMIT 1",
+        )
+        .bind(id)
+        .bind(user.id.0)
+        .bind(user.role == Role::Admin)
+        .fetch_optional(&store.pool)
+        .await?;
+        visible.is_some()
+    };
+    if !allowed {
+        return Err(missing());
+    }
+    Ok(Download {
+        info: AttachmentInfo {
+            id: AttachmentId(id.to_string()),
+            name,
+            content_type,
+            size: size.max(0) as u64,
+        },
+        path: file_path(dir, &sha256),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_safe_and_match_the_real_type() {
+        assert_eq!(
+            file_name(Some("../../etc/passwd"), sniff::PDF),
+            "passwd.pdf"
+        );
+        assert_eq!(
+            file_name(Some("C:\\Users\\x\\Отчёт.pdf"), sniff::PDF),
+            "Отчёт.pdf"
+        );
+        assert_eq!(file_name(Some("photo.JPEG"), sniff::JPEG), "photo.JPEG");
+        assert_eq!(file_name(Some("page.html"), sniff::PNG), "page.html.png");
+        assert_eq!(file_name(Some("a\"b\r\n.png"), sniff::PNG), "ab.png");
+        assert_eq!(file_name(None, sniff::PNG), "attachment.png");
+        assert_eq!(file_name(Some(".hidden"), sniff::PNG), "hidden.png");
+    }
+}

@@ -1,0 +1,215 @@
+//! Who may create which thread with `create_thread`:
+//! - `personal`: a student with one teacher or support staff member, opened by either of
+//!   them; asking again returns the existing personal thread of the two.
+//! - `group`: staff (teachers, support) and admins, with chosen active users.
+//! - `class`: staff and admins, with every active student of a class.
+//!
+//! The creator is always a member. Threads of help requests and sessions are created by the
+//! hub, not here.
+
+use super::{ChatError, NewThread, reads};
+use crate::store::Store;
+use crate::store::users::User;
+use konsult_protocol::limits::{MAX_INVITES, MAX_TOPIC_CHARS};
+use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
+use konsult_protocol::{ThreadId, UserId};
+
+/// A `create_thread` request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub kind: ThreadKind,
+    pub title: String,
+    pub members: Vec<UserId>,
+    pub class: Option<String>,
+}
+
+/// What to do for a request that passed the rules.
+#[derive(Debug)]
+pub enum Plan {
+    /// Create this thread.
+    Create(NewThread),
+    /// The two already share a personal thread: this one, as the creator sees it.
+    Existing(ThreadSummary),
+}
+
+/// Checks `request` against the creator's role and the people named, and plans the thread.
+pub async fn plan(
+    store: &Store,
+    creator: &User,
+    request: CreateRequest,
+) -> Result<Plan, ChatError> {
+    let title = request.title.trim().to_string();
+    if title.chars().count() > MAX_TOPIC_CHARS {
+        return Err(ChatError::TooLarge(format!(
+            "a thread title has at most {MAX_TOPIC_CHARS} characters"
+        )));
+    }
+    if request.members.len() > MAX_INVITES {
+        return Err(ChatError::TooLarge(format!(
+            "a thread is created with at most {MAX_INVITES} members"
+        )));
+    }
+    let mut members = request.members.clone();
+    members.retain(|m| *m != creator.id);
+    members.sort();
+    members.dedup();
+    match request.kind {
+        ThreadKind::Personal => personal(store, creator, title, &members).await,
+        ThreadKind::Group => {
+            require_organiser(creator, "group")?;
+            if members.is_empty() {
+                return Err(ChatError::BadRequest(
+                    "a group thread needs at least one other member".into(),
+                ));
+            }
+            for member in &members {
+                active_user(store, *member).await?;
+            }
+            members.push(creator.id);
+            Ok(Plan::Create(NewThread {
+                kind: ThreadKind::Group,
+                title: non_empty(title)?,
+                members,
+                class: None,
+                request: None,
+                session: None,
+                created_by: Some(creator.id),
+            }))
+        }
+        ThreadKind::Class => {
+            require_organiser(creator, "class")?;
+            let class = request
+                .class
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| ChatError::BadRequest("a class thread needs `class`".into()))?;
+            let mut members = class_students(store, &class).await?;
+            if members.is_empty() {
+                return Err(ChatError::NotFound(format!(
+                    "class {class} has no active students"
+                )));
+            }
+            members.push(creator.id);
+            let title = if title.is_empty() {
+                class.clone()
+            } else {
+                title
+            };
+            Ok(Plan::Create(NewThread {
+                kind: ThreadKind::Class,
+                title,
+                members,
+                class: Some(class),
+                request: None,
+                session: None,
+                created_by: Some(creator.id),
+            }))
+        }
+    }
+}
+
+/// A personal thread: a student and one staff member.
+async fn personal(
+    store: &Store,
+    creator: &User,
+    title: String,
+    members: &[UserId],
+) -> Result<Plan, ChatError> {
+    let [other] = members else {
+        return Err(ChatError::BadRequest(
+            "a personal thread has exactly one other member".into(),
+        ));
+    };
+    let other = active_user(store, *other).await?;
+    let pair_ok = match creator.role {
+        Role::Student => other.role.is_staff(),
+        Role::Teacher | Role::Support => other.role == Role::Student,
+        Role::Admin => false,
+    };
+    if !pair_ok {
+        return Err(ChatError::Forbidden(
+            "a personal thread is between a student and a teacher or support staff member; \
+             use a group thread otherwise"
+                .into(),
+        ));
+    }
+    if let Some(existing) = existing_personal(store, creator.id, other.id).await? {
+        return Ok(Plan::Existing(existing));
+    }
+    let (student, staff) = if creator.role == Role::Student {
+        (creator, &other)
+    } else {
+        (&other, creator)
+    };
+    let title = if title.is_empty() {
+        format!("{} — {}", student.name, staff.name)
+    } else {
+        title
+    };
+    Ok(Plan::Create(NewThread {
+        kind: ThreadKind::Personal,
+        title,
+        members: vec![creator.id, other.id],
+        class: None,
+        request: None,
+        session: None,
+        created_by: Some(creator.id),
+    }))
+}
+
+fn require_organiser(creator: &User, kind: &str) -> Result<(), ChatError> {
+    if creator.role == Role::Student {
+        return Err(ChatError::Forbidden(format!(
+            "only teachers, support staff and administrators create {kind} threads"
+        )));
+    }
+    Ok(())
+}
+
+fn non_empty(title: String) -> Result<String, ChatError> {
+    if title.is_empty() {
+        return Err(ChatError::BadRequest("the thread needs a title".into()));
+    }
+    Ok(title)
+}
+
+async fn active_user(store: &Store, id: UserId) -> Result<User, ChatError> {
+    match store.user_by_id(id).await? {
+        Some(user) if user.active => Ok(user),
+        _ => Err(ChatError::NotFound(format!("user {id} does not exist"))),
+    }
+}
+
+async fn class_students(store: &Store, class: &str) -> Result<Vec<UserId>, ChatError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE class = ? AND role = 'student' AND active = 1 ORDER BY id",
+    )
+    .bind(class)
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(ids.into_iter().map(UserId).collect())
+}
+
+/// The personal thread of these two people opened with `create_thread` (not a request's or a
+/// session's), if there is one.
+async fn existing_personal(
+    store: &Store,
+    a: UserId,
+    b: UserId,
+) -> Result<Option<ThreadSummary>, ChatError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT t.id FROM threads t \
+         JOIN thread_members ma ON ma.thread_id = t.id AND ma.user_id = ? \
+         JOIN thread_members mb ON mb.thread_id = t.id AND mb.user_id = ? \
+         WHERE t.kind = 'personal' AND t.request_id IS NULL AND t.session_id IS NULL \
+         AND (SELECT COUNT(*) FROM thread_members m WHERE m.thread_id = t.id) = 2 \
+         ORDER BY t.id LIMIT 1",
+    )
+    .bind(a.0)
+    .bind(b.0)
+    .fetch_optional(&store.pool)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let mut conn = store.pool.acquire().await?;
+    reads::summary(&mut conn, a, ThreadId(id)).await
+}

@@ -1,0 +1,235 @@
+//! The chat messages of a connection: `send` is checked here and queued for the writer in
+//! arrival order; `history`, `threads`, `read`, `typing` and `create_thread` run in their own
+//! task, so that the connection never waits on storage.
+
+use super::create::{self, CreateRequest, Plan};
+use super::writer::{ReplyTo, SendJob};
+use super::{ChatError, access, reads, receipts};
+use crate::app::App;
+use crate::store::users::User;
+use crate::ws::ConnCtx;
+use konsult_protocol::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ID_BYTES, MAX_TEXT_CHARS};
+use konsult_protocol::model::Role;
+use konsult_protocol::{ClientMessage, Rid, ServerMessage};
+use std::sync::Arc;
+
+/// What a spawned handler needs of its connection.
+#[derive(Clone, Debug)]
+struct Caller {
+    app: Arc<App>,
+    user: Arc<User>,
+    reply: ReplyTo,
+    rid: Option<Rid>,
+}
+
+impl Caller {
+    fn send(&self, msg: &ServerMessage) {
+        self.reply.send(msg, self.rid.as_ref());
+    }
+
+    fn ok(&self) {
+        if self.rid.is_some() {
+            self.send(&ServerMessage::Ok {});
+        }
+    }
+
+    fn answer(&self, result: Result<(), ChatError>) {
+        if let Err(e) = result {
+            self.reply.error(self.rid.as_ref(), &e);
+        }
+    }
+}
+
+/// Handles one chat message of a connection.
+pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessage) {
+    let caller = Caller {
+        app: app.clone(),
+        user: ctx.user.clone(),
+        reply: ReplyTo {
+            conn: ctx.id,
+            outbox: ctx.outbox.clone(),
+        },
+        rid,
+    };
+    match msg {
+        ClientMessage::Send {
+            thread,
+            client_id,
+            text,
+            attachments,
+        } => {
+            let job = SendJob {
+                reply: caller.reply.clone(),
+                rid: caller.rid.clone(),
+                sender: caller.user.id,
+                answers_requests: caller.user.role != Role::Student,
+                thread,
+                client_id,
+                text,
+                attachments,
+            };
+            if let Err(e) = check_send(&job) {
+                return caller.answer(Err(e));
+            }
+            if let Err(job) = app.chat.writer.submit(job) {
+                let busy = ChatError::Busy("the chat writer is busy; retry shortly".into());
+                job.reply.error(job.rid.as_ref(), &busy);
+            }
+        }
+        ClientMessage::History {
+            thread,
+            before,
+            after,
+            limit,
+        } => {
+            tokio::spawn(async move {
+                let result = async {
+                    let page = reads::Page::from_request(before, after)?;
+                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let (messages, has_more) = reads::history(
+                        &mut conn,
+                        caller.user.id,
+                        caller.user.role,
+                        thread,
+                        page,
+                        reads::page_size(limit),
+                    )
+                    .await?;
+                    caller.send(&ServerMessage::History {
+                        thread,
+                        messages,
+                        has_more,
+                    });
+                    Ok(())
+                }
+                .await;
+                caller.answer(result);
+            });
+        }
+        ClientMessage::Threads {} => {
+            tokio::spawn(async move {
+                let result = async {
+                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let threads = reads::threads(&mut conn, caller.user.id).await?;
+                    caller.send(&ServerMessage::Threads { threads });
+                    Ok(())
+                }
+                .await;
+                caller.answer(result);
+            });
+        }
+        ClientMessage::Read { thread, seq } => {
+            tokio::spawn(async move {
+                let result = async {
+                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let moved = receipts::mark_read(&mut conn, caller.user.id, thread, seq).await?;
+                    caller.ok();
+                    if let Some(seq) = moved {
+                        let reader = (caller.user.id, caller.reply.conn);
+                        let directory = &caller.app.directory;
+                        // The mark is stored and answered; a failed notice is only logged.
+                        if let Err(e) =
+                            receipts::announce_read(&mut conn, directory, reader, thread, seq).await
+                        {
+                            tracing::warn!(error = %e, %thread, "read receipts not sent");
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                caller.answer(result);
+            });
+        }
+        ClientMessage::Typing { thread } => {
+            let now = std::time::Instant::now();
+            if !app.chat.typing.allow(caller.user.id, thread, now) {
+                // Coalesced with the notice forwarded moments ago.
+                return caller.ok();
+            }
+            tokio::spawn(async move {
+                let result = async {
+                    let mut conn = caller.app.store.pool.acquire().await?;
+                    access::require_member(&mut conn, thread, caller.user.id).await?;
+                    let members = access::members(&mut conn, thread).await?;
+                    receipts::announce_typing(
+                        &caller.app.directory,
+                        &members,
+                        caller.user.id,
+                        thread,
+                    );
+                    caller.ok();
+                    Ok(())
+                }
+                .await;
+                caller.answer(result);
+            });
+        }
+        ClientMessage::CreateThread {
+            kind,
+            title,
+            members,
+            class,
+        } => {
+            tokio::spawn(async move {
+                let request = CreateRequest {
+                    kind,
+                    title,
+                    members,
+                    class,
+                };
+                let result = async {
+                    let chat = &caller.app.chat;
+                    let thread =
+                        match create::plan(&caller.app.store, &caller.user, request).await? {
+                            Plan::Existing(thread) => thread,
+                            Plan::Create(new) => {
+                                chat.create_thread_except(new, Some(caller.reply.conn))
+                                    .await?
+                            }
+                        };
+                    caller.send(&ServerMessage::ThreadAdded { thread });
+                    Ok(())
+                }
+                .await;
+                caller.answer(result);
+            });
+        }
+        other => caller.answer(Err(ChatError::Invalid(format!(
+            "`{}` is not a chat message",
+            other.type_name()
+        )))),
+    }
+}
+
+/// The limits a `send` must respect before it is queued.
+fn check_send(job: &SendJob) -> Result<(), ChatError> {
+    let client_id = &job.client_id.0;
+    if client_id.is_empty() || client_id.len() > MAX_ID_BYTES {
+        return Err(ChatError::BadRequest(format!(
+            "client_id is 1 to {MAX_ID_BYTES} bytes"
+        )));
+    }
+    if job.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ChatError::TooLarge(format!(
+            "a message has at most {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    if job.attachments.len() > MAX_ATTACHMENTS_PER_MESSAGE {
+        return Err(ChatError::TooLarge(format!(
+            "a message has at most {MAX_ATTACHMENTS_PER_MESSAGE} attachments"
+        )));
+    }
+    if job.text.trim().is_empty() && job.attachments.is_empty() {
+        return Err(ChatError::BadRequest(
+            "a message needs text or an attachment".into(),
+        ));
+    }
+    let mut ids: Vec<&str> = job.attachments.iter().map(|a| a.0.as_str()).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ChatError::BadRequest(
+            "an attachment is listed twice".into(),
+        ));
+    }
+    Ok(())
+}

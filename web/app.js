@@ -1,0 +1,181 @@
+//! The client's shell: login, the connection, the header (language, banner), and which screen
+//! shows: the student's or the teacher's home, or a session.
+
+import { h, replace } from './dom.js';
+import { currentLang, setLang, t } from './i18n.js';
+import { Connection } from './ws.js';
+import { createStudentHome } from './student.js';
+import { createTeacherHome } from './teacher.js';
+import { SessionView } from './session.js';
+
+const TOKEN_KEY = 'konsult.token';
+const main = document.getElementById('main');
+const banner = document.getElementById('banner');
+const politeAnnouncer = document.getElementById('announce-polite');
+const urgentAnnouncer = document.getElementById('announce-urgent');
+const headerUser = document.getElementById('header-user');
+const langButton = document.getElementById('lang');
+const logoutButton = document.getElementById('logout');
+const flash = document.getElementById('flash');
+
+/// What every screen shares: the connection, the user, names of people met so far.
+const app = {
+  conn: null,
+  user: null,
+  token: null,
+  users: new Map(),
+  home: null,
+  session: null,
+  /// Remembers people's names for chat and rosters.
+  learn(user) {
+    if (user && user.id !== undefined && user.name) app.users.set(user.id, user);
+  },
+  nameOf(id) {
+    if (id === app.user?.id) return t('chat.me');
+    return app.users.get(id)?.name ?? `#${id}`;
+  },
+  /// Says `text` to screen readers (`urgent` interrupts).
+  announce(text, urgent = false) {
+    const el = urgent ? urgentAnnouncer : politeAnnouncer;
+    el.textContent = '';
+    setTimeout(() => { el.textContent = text; }, 30);
+  },
+  /// Shows an error from a failed request where the user acted.
+  errorText(err) {
+    return t('error.generic', { msg: err?.message ?? String(err) });
+  },
+  /// Opens the session view, or refreshes it when it is the one already open.
+  enterSession(session) {
+    (session.members ?? []).forEach(app.learn);
+    if (app.session && app.session.id === session.id) {
+      app.session.update(session);
+      return;
+    }
+    if (app.session) app.session.close();
+    flash.textContent = '';
+    app.session = new SessionView(app, session, (message) => {
+      app.session = null;
+      flash.textContent = message;
+      showHome();
+    });
+    replace(main, app.session.el);
+    app.session.start();
+  },
+};
+
+function showHome() {
+  if (app.home) {
+    replace(main, app.home.el);
+    app.home.refresh?.();
+  }
+}
+
+function renderHeader() {
+  document.title = t('app.title');
+  langButton.textContent = t('lang.switch');
+  langButton.setAttribute('aria-label', t('lang.switch.label'));
+  logoutButton.textContent = t('logout');
+  logoutButton.hidden = !app.user;
+  document.getElementById('help-link').textContent = t('help.link');
+  document.getElementById('help-link').href = currentLang() === 'en' ? '/help?lang=en' : '/help';
+  replace(headerUser, app.user ? `${app.user.name} (${t('role.' + app.user.role)})` : '');
+}
+
+function renderLogin(message = '') {
+  const error = h('p', { class: 'error', role: 'alert', id: 'login-error' }, message);
+  const login = h('input', { id: 'login-name', name: 'login', autocomplete: 'username', required: true, autocapitalize: 'none' });
+  const password = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const form = h('form', { class: 'card login', 'aria-labelledby': 'login-heading' },
+    h('h2', { id: 'login-heading' }, t('login.heading')),
+    h('label', { for: 'login-name' }, t('login.login')), login,
+    h('label', { for: 'login-password' }, t('login.password')), password,
+    h('button', { type: 'submit', class: 'primary' }, t('login.submit')),
+    error);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    try {
+      const res = await fetch('/api/login', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ login: login.value.trim(), password: password.value }),
+      });
+      if (res.status === 401) throw new Error(t('login.failed'));
+      if (res.status === 429) throw new Error(t('login.limited'));
+      const body = await res.json();
+      if (!res.ok) throw new Error(t('login.error', { msg: body.message ?? res.status }));
+      sessionStorage.setItem(TOKEN_KEY, body.token);
+      await start(body.token);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  replace(main, form);
+  login.focus();
+}
+
+function setBanner(state) {
+  if (state === 'reconnecting') {
+    banner.textContent = t('conn.reconnecting');
+    banner.hidden = false;
+  } else if (state === 'open' && !banner.hidden) {
+    banner.hidden = true;
+    app.announce(t('conn.restored'));
+  }
+}
+
+async function start(token) {
+  app.token = token;
+  app.conn = new Connection(token, {
+    onState: setBanner,
+    onFatal: () => logout(t('conn.fatal')),
+  });
+  const welcome = await app.conn.start();
+  app.user = welcome.user;
+  app.learn(app.user);
+  app.conn.on('session_started', (m) => app.enterSession(m.session));
+  app.conn.on('session_ended', (m) => app.session?.ended(m));
+  app.home = app.user.role === 'student' ? createStudentHome(app) : createTeacherHome(app);
+  renderHeader();
+  showHome();
+}
+
+function logout(message = '') {
+  app.session?.close();
+  app.session = null;
+  app.conn?.stop();
+  app.conn = null;
+  app.user = null;
+  app.home = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  banner.hidden = true;
+  renderHeader();
+  renderLogin(message);
+}
+
+langButton.addEventListener('click', () => {
+  setLang(currentLang() === 'ru' ? 'en' : 'ru');
+  renderHeader();
+  if (!app.user) {
+    renderLogin();
+    return;
+  }
+  app.home?.rerender();
+  app.session?.rerender();
+  if (!app.session) showHome();
+});
+logoutButton.addEventListener('click', () => logout());
+
+/// Diagnostics for the connection indicator and the browser tests: decoded video frames.
+window.konsult = {
+  framesDecoded: () => (app.session ? app.session.framesDecoded() : Promise.resolve(0)),
+};
+
+setLang(currentLang());
+renderHeader();
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) {
+  start(saved).catch(() => logout());
+} else {
+  renderLogin();
+}

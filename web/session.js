@@ -1,0 +1,380 @@
+//! A session on screen: own and others' video, microphone and camera toggles, device choice,
+//! screen share, raised hands, the roster with the host's moderation, and the session's chat.
+//! Media goes peer-to-peer in individual sessions and moves to the SFU when the session does.
+
+import { h, replace } from './dom.js';
+import { subjectName, t } from './i18n.js';
+import { LocalMedia, PeerLink } from './media.js';
+import { ThreadPanel } from './chat.js';
+
+export class SessionView {
+  constructor(app, session, onClose) {
+    this.app = app;
+    this.session = session;
+    this.id = session.id;
+    this.onClose = onClose;
+    this.state = null;
+    this.local = new LocalMedia();
+    this.link = null;
+    this.linkPath = null;
+    this.remotes = new Map();
+    this.reported = null;
+    /// Signals that came before the camera and microphone were open, replayed after.
+    this.early = [];
+    this.ready = false;
+    this.el = h('section', { class: 'session', 'aria-labelledby': 'session-heading', 'data-session': session.id });
+    this.chat = new ThreadPanel(app, session.thread, { title: t('chat.heading') });
+    this.unsubscribe = [
+      app.conn.on('session_state', (m) => this.onState(m)),
+      app.conn.on('signal', (m) => this.onSignal(m)),
+      app.conn.on('welcome', () => this.renegotiate()),
+    ];
+    this.local.on((kind) => {
+      this.renderControls();
+      this.link?.refresh(this.local, { publish: this.publishing });
+      if (kind === 'video') this.localVideo.srcObject = this.localPreview();
+    });
+    this.rerender();
+  }
+
+  get me() {
+    return this.app.user.id;
+  }
+
+  get isHost() {
+    return this.session.host === this.me;
+  }
+
+  get mediaPath() {
+    return this.state?.media ?? this.session.media;
+  }
+
+  /// In a frontal session only the host and the floor holder publish.
+  get publishing() {
+    return this.session.form !== 'frontal' || this.isHost || this.state?.floor === this.me;
+  }
+
+  get others() {
+    const members = this.state ? this.state.members.map((m) => m.user) : this.session.members;
+    return members.filter((u) => u.id !== this.me);
+  }
+
+  async start() {
+    const ok = await this.local.open();
+    if (!ok) this.notice(t('session.no_media'));
+    this.localVideo.srcObject = this.localPreview();
+    await this.fillDevices();
+    this.ready = true;
+    this.connectMedia();
+    for (const m of this.early.splice(0)) this.onSignal(m);
+  }
+
+  localPreview() {
+    const track = this.local.outgoingVideo;
+    return track ? new MediaStream([track]) : null;
+  }
+
+  /// Builds the peer connection for the session's current media path.
+  connectMedia() {
+    if (this.closed || !this.ready) return;
+    const path = this.mediaPath;
+    if (this.link && this.linkPath === path) return;
+    this.link?.close();
+    this.clearRemotes();
+    let to;
+    let polite;
+    if (path === 'p2p') {
+      const peer = this.others[0];
+      if (!peer) return;
+      to = peer.id;
+      polite = this.me > peer.id;
+    } else {
+      to = 'sfu';
+      polite = true;
+    }
+    this.linkPath = path;
+    this.link = new PeerLink({
+      iceServers: this.app.conn.welcome?.ice_servers,
+      polite,
+      send: (data) => this.app.conn.send({ type: 'signal', session: this.id, to, data }),
+      onTrack: (track, streams) => this.addRemote(track, streams),
+      onState: (state) => this.onLinkState(state),
+    });
+    this.link.attach(this.local, { publish: this.publishing });
+    if (path === 'sfu') this.link.offer();
+  }
+
+  onLinkState(state) {
+    if (state === 'failed' && this.linkPath === 'p2p') {
+      this.app.conn.request({ type: 'media_failed', session: this.id }).catch(() => {});
+      return;
+    }
+    const report = state === 'connected' && !this.local.video ? 'audio_only' : state;
+    if (report === this.reported) return;
+    this.reported = report;
+    this.app.conn.send({ type: 'media_state', session: this.id, state: report });
+  }
+
+  /// After a reconnect, signals sent meanwhile are lost: negotiate again.
+  renegotiate() {
+    if (!this.link) return;
+    if (this.linkPath === 'sfu') {
+      this.link.close();
+      this.link = null;
+      this.connectMedia();
+    } else if (this.link.pc.connectionState !== 'connected') {
+      this.link.restartIce();
+    }
+  }
+
+  onSignal(m) {
+    if (m.session !== this.id) return;
+    if (!this.ready) {
+      this.early.push(m);
+      return;
+    }
+    const fromSfu = m.from === 'sfu';
+    if (fromSfu && this.mediaPath !== 'sfu') {
+      // The hub moved the session to the SFU before its snapshot reached us.
+      this.state = { ...(this.state ?? {}), media: 'sfu', members: this.state?.members ?? [] };
+    }
+    if (!this.link || this.linkPath !== (fromSfu ? 'sfu' : 'p2p')) this.connectMedia();
+    this.link?.receive(m.data);
+  }
+
+  addRemote(track, streams) {
+    const stream = streams[0] ?? new MediaStream([track]);
+    const key = this.linkPath === 'p2p' ? `user-${this.others[0]?.id}` : stream.id;
+    let remote = this.remotes.get(key);
+    if (!remote) {
+      const video = h('video', { autoplay: true, playsInline: true, class: 'remote-video' });
+      const label = h('figcaption', {}, this.remoteLabel(stream.id));
+      remote = { video, label, stream: new MediaStream(), tile: h('figure', { class: 'tile remote', 'data-stream': stream.id }, video, label) };
+      this.remotes.set(key, remote);
+      this.videos.append(remote.tile);
+    }
+    remote.stream.getTracks().filter((x) => x.kind === track.kind).forEach((x) => remote.stream.removeTrack(x));
+    remote.stream.addTrack(track);
+    remote.video.srcObject = remote.stream;
+    track.addEventListener('ended', () => {
+      remote.stream.removeTrack(track);
+      if (remote.stream.getTracks().length === 0) {
+        remote.tile.remove();
+        this.remotes.delete(key);
+      }
+    });
+    stream.addEventListener?.('removetrack', (e) => {
+      remote.stream.removeTrack(e.track);
+      if (remote.stream.getTracks().length === 0) {
+        remote.tile.remove();
+        this.remotes.delete(key);
+      }
+    });
+  }
+
+  /// Names a remote stream: the peer in a peer-to-peer session; in the SFU the stream id
+  /// carries the publisher's user id.
+  remoteLabel(streamId) {
+    if (this.linkPath === 'p2p') return this.others[0]?.name ?? '';
+    const digits = /(\d+)/.exec(streamId ?? '');
+    const user = digits && this.others.find((u) => u.id === Number(digits[1]));
+    return user?.name ?? '';
+  }
+
+  clearRemotes() {
+    for (const remote of this.remotes.values()) remote.tile.remove();
+    this.remotes.clear();
+  }
+
+  onState(m) {
+    if (m.session !== this.id) return;
+    if (this.state && m.version <= this.state.version) return;
+    const before = this.state;
+    this.state = m;
+    m.members.forEach((x) => this.app.learn(x.user));
+    const mine = m.members.find((x) => x.user.id === this.me);
+    if (mine?.muted?.length) {
+      for (const kind of mine.muted) {
+        if (!before?.members.find((x) => x.user.id === this.me)?.muted?.includes(kind)) {
+          this.notice(t('session.you_muted', { kind: t('kind.' + kind) }));
+          if (kind === 'audio') this.local.setMic(false);
+          if (kind === 'video') this.local.setCam(false);
+          if (kind === 'screen') this.local.stopScreen();
+        }
+      }
+    }
+    if (m.floor === this.me && before?.floor !== this.me) this.notice(t('session.you_have_floor'));
+    if (before && before.media !== m.media && m.media === 'sfu') this.notice(t('session.moved_sfu'));
+    if (this.link) this.link.refresh(this.local, { publish: this.publishing });
+    if (this.linkPath !== this.mediaPath || !this.link) this.connectMedia();
+    for (const [key, remote] of this.remotes) {
+      if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream);
+      void key;
+    }
+    this.renderRoster();
+    this.renderControls();
+  }
+
+  /// A new `session_started` for the open session (a reconnect): refresh what it says.
+  update(session) {
+    this.session = session;
+    this.renderHeading();
+    if (!this.link) this.connectMedia();
+  }
+
+  ended(m) {
+    if (m.session !== this.id) return;
+    this.app.announce(t('session.ended.' + m.reason), true);
+    this.close();
+    this.onClose(t('session.ended.' + m.reason));
+  }
+
+  notice(text) {
+    this.noticeEl.textContent = text;
+    this.app.announce(text);
+  }
+
+  async fillDevices() {
+    const devices = await LocalMedia.devices();
+    const fill = (select, kind, current) => {
+      const list = devices.filter((d) => d.kind === kind);
+      replace(select, list.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || `${kind} ${i + 1}`)));
+      select.disabled = list.length < 2;
+    };
+    fill(this.micSelect, 'audioinput', this.local.audio?.getSettings().deviceId);
+    fill(this.camSelect, 'videoinput', this.local.video?.getSettings().deviceId);
+  }
+
+  async chooseDevice(kind, deviceId) {
+    const constraints = kind === 'audio' ? { audio: { deviceId: { exact: deviceId } } } : { video: { deviceId: { exact: deviceId } } };
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(constraints);
+      const track = kind === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+      this.local.replace(kind, track);
+    } catch (err) {
+      this.notice(this.app.errorText(err));
+    }
+  }
+
+  async toggleScreen() {
+    try {
+      if (this.local.screen) this.local.stopScreen();
+      else await this.local.shareScreen();
+    } catch {
+      // The user cancelled the picker.
+    }
+  }
+
+  async act(msg) {
+    try {
+      await this.app.conn.request({ ...msg, session: this.id });
+    } catch (err) {
+      this.notice(this.app.errorText(err));
+    }
+  }
+
+  renderHeading() {
+    if (!this.headingEl) return;
+    const s = this.session;
+    replace(this.headingEl,
+      t('session.heading', { form: t('form.' + s.form), title: s.title || subjectName(s.subject) }), ' ',
+      h('small', { class: 'media-path' }, `(${t('session.media.' + this.mediaPath)})`));
+  }
+
+  renderControls() {
+    if (!this.controls) return;
+    const hands = this.state?.hands ?? [];
+    const handUp = hands.includes(this.me);
+    const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
+    replace(this.controls,
+      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, `🎤 ${t('session.mic')}`),
+      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, `📷 ${t('session.camera')}`),
+      navigator.mediaDevices?.getDisplayMedia
+        ? button({ class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)), onclick: () => this.toggleScreen() }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
+        : null,
+      this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? `✋ ${t('session.hand.lower')}` : `✋ ${t('session.hand')}`),
+      this.isHost && this.session.form !== 'individual'
+        ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
+        : null,
+      button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')));
+  }
+
+  async leave() {
+    await this.act({ type: 'leave_session' });
+    this.close();
+    this.onClose('');
+  }
+
+  renderRoster() {
+    if (!this.rosterEl) return;
+    const state = this.state;
+    const members = state ? state.members : this.session.members.map((user) => ({ user, role: user.id === this.session.host ? 'host' : 'member', online: true, media: 'connecting' }));
+    const hands = state?.hands ?? [];
+    const items = members.map((m) => {
+      const id = m.user.id;
+      const muted = m.muted ?? [];
+      const badges = [
+        m.role === 'host' ? t('role.teacher') : null,
+        state?.floor === id ? `🎙 ${t('session.floor')}` : null,
+        hands.includes(id) ? `✋ ${t('session.hand.raised')}` : null,
+        m.online ? t('session.media.' + m.media) : t('session.offline'),
+        muted.length ? t('session.muted', { kinds: muted.map((k) => t('kind.' + k)).join(', ') }) : null,
+      ].filter(Boolean);
+      const controls = this.isHost && id !== this.me ? h('span', { class: 'moderation' },
+        state?.floor === id
+          ? h('button', { type: 'button', class: 'revoke-floor', onclick: () => this.act({ type: 'revoke_floor' }) }, t('session.revoke_floor'))
+          : h('button', { type: 'button', class: 'give-floor', onclick: () => this.act({ type: 'grant_floor', user: id }) }, t('session.give_floor')),
+        hands.includes(id) ? h('button', { type: 'button', onclick: () => this.act({ type: 'lower_hand', user: id }) }, t('session.hand.lower')) : null,
+        muted.includes('audio')
+          ? h('button', { type: 'button', onclick: () => this.act({ type: 'unmute', user: id, kind: 'audio' }) }, t('session.unmute'))
+          : h('button', { type: 'button', onclick: () => this.act({ type: 'mute', user: id, kind: 'audio' }) }, t('session.mute_audio')),
+        muted.includes('video')
+          ? h('button', { type: 'button', onclick: () => this.act({ type: 'unmute', user: id, kind: 'video' }) }, t('session.unmute'))
+          : h('button', { type: 'button', onclick: () => this.act({ type: 'mute', user: id, kind: 'video' }) }, t('session.mute_video')),
+        h('button', { type: 'button', class: 'danger', onclick: () => this.act({ type: 'remove_member', user: id }) }, t('session.remove'))) : null;
+      return h('li', { class: `member${hands.includes(id) ? ' hand-up' : ''}`, 'data-user': id, 'aria-label': [m.user.name, ...badges].join(', ') },
+        h('span', { class: 'name' }, id === this.me ? `${m.user.name} (${t('session.me')})` : m.user.name), ' ',
+        h('span', { class: 'badges' }, badges.join(' · ')), controls);
+    });
+    replace(this.rosterEl, h('h3', {}, t('session.roster', { total: state?.total ?? members.length })), h('ul', { class: 'roster-list' }, items));
+  }
+
+  rerender() {
+    this.headingEl = h('h2', { id: 'session-heading' });
+    this.noticeEl = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite' });
+    this.localVideo ??= h('video', { autoplay: true, playsInline: true, muted: true, class: 'local-video' });
+    this.localVideo.muted = true;
+    this.videos ??= h('div', { class: 'videos' }, h('figure', { class: 'tile local' }, this.localVideo, h('figcaption', {}, t('session.me'))));
+    this.micSelect ??= h('select', { id: 'mic-select', onchange: (e) => this.chooseDevice('audio', e.target.value) });
+    this.camSelect ??= h('select', { id: 'cam-select', onchange: (e) => this.chooseDevice('video', e.target.value) });
+    this.controls = h('div', { class: 'controls', role: 'toolbar', 'aria-label': t('session.mic') + ', ' + t('session.camera') });
+    this.rosterEl = h('section', { class: 'roster', 'aria-live': 'polite' });
+    this.chat.render();
+    replace(this.el,
+      this.headingEl, this.noticeEl,
+      h('div', { class: 'session-layout' },
+        h('div', { class: 'stage' }, this.videos, this.controls,
+          h('div', { class: 'devices' },
+            h('label', { for: 'mic-select' }, t('session.mic')), this.micSelect,
+            h('label', { for: 'cam-select' }, t('session.camera')), this.camSelect)),
+        h('div', { class: 'side' }, this.rosterEl, this.chat.el)));
+    this.renderHeading();
+    this.renderControls();
+    this.renderRoster();
+  }
+
+  async framesDecoded() {
+    return this.link ? this.link.framesDecoded() : 0;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe.forEach((off) => off());
+    this.chat.close();
+    this.link?.close();
+    this.link = null;
+    this.local.close();
+    this.clearRemotes();
+  }
+}
