@@ -18,7 +18,7 @@ SUSTAIN=${SUSTAIN:-60}
 RATE=${RATE:-100000}
 STUDENTS=${STUDENTS:-2000}
 TEACHERS=${TEACHERS:-100}
-ONLY=${ONLY:-"hub idle rtt fanout pairing"}
+ONLY=${ONLY:-"hub idle rtt fanout chat pairing"}
 OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
 
@@ -69,6 +69,10 @@ if wants fanout; then
     run "fanout-$target" fanout "${COMMON[@]}" --target "$target" --members "$MEMBERS" \
       --rounds 20 --rate "$RATE" --sustain-secs "$SUSTAIN"
   done
+fi
+if wants chat; then
+  run chat-group-commit chat "${COMMON[@]}" --target konsult --senders 1000 --rate 20000 --secs 10
+  run chat-one-commit chat "${COMMON[@]}" --target konsult --senders 1 --closed-loop --secs 5
 fi
 if wants pairing; then
   run pairing pairing "${COMMON[@]}" --target konsult --students "$STUDENTS" \
