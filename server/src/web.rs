@@ -98,7 +98,10 @@ const FILES: &[WebFile] = &[
 /// Routes for the web client's files.
 pub fn routes() -> Router<Arc<App>> {
     FILES.iter().fold(Router::new(), |router, file| {
-        router.route(file.path, get(move |headers: HeaderMap| serve(file, headers)))
+        router.route(
+            file.path,
+            get(move |headers: HeaderMap| serve(file, headers)),
+        )
     })
 }
 
