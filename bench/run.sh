@@ -18,7 +18,7 @@ SUSTAIN=${SUSTAIN:-60}
 RATE=${RATE:-100000}
 STUDENTS=${STUDENTS:-2000}
 TEACHERS=${TEACHERS:-100}
-ONLY=${ONLY:-"hub idle rtt fanout pairing"}
+ONLY=${ONLY:-"hub idle rtt fanout chat pairing"}
 OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
 
@@ -70,25 +70,28 @@ if wants fanout; then
       --rounds 20 --rate "$RATE" --sustain-secs "$SUSTAIN"
   done
 fi
+if wants chat; then
+  run chat-group-commit chat "${COMMON[@]}" --target konsult --senders 1000 --rate 20000 --secs 10
+  run chat-one-commit chat "${COMMON[@]}" --target konsult --senders 1 --closed-loop --secs 5
+fi
 if wants pairing; then
   run pairing pairing "${COMMON[@]}" --target konsult --students "$STUDENTS" \
     --teachers "$TEACHERS" --subjects 4
 fi
 
-# Medians and spread: one line per figure and target.
+# Medians and spread: one line per figure and run (the file name says scenario and target).
 echo
 echo "== medians of $REPS runs (min..max) =="
-cat "$OUT"/*.txt | awk '
-  /^== konsult-load / { target = $4; gsub(/[()]/, "", target); next }
-  /^figure / { print $2 " " target " " $4 " " $5 }' |
+awk '/^figure / { run = FILENAME; sub(/.*\//, "", run); sub(/\.txt$/, "", run)
+                  print $2 " " run " " $4 " " $5 }' "$OUT"/*.txt |
   sort -k1,1 -k2,2 -k3,3g |
   awk '
     function flush() {
       if (n == 0) return
       median = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-      printf "%-44s %-10s %12.3f  (%.3f .. %.3f, n=%d) %s\n", key, tgt, median, v[1], v[n], n, unit
+      printf "%-40s %-26s %12.3f  (%.3f .. %.3f, n=%d) %s\n", key, run, median, v[1], v[n], n, unit
       n = 0
     }
-    { if ($1 != key || $2 != tgt) { flush(); key = $1; tgt = $2 }
+    { if ($1 != key || $2 != run) { flush(); key = $1; run = $2 }
       v[++n] = $3; unit = $4 }
     END { flush() }' | tee "$OUT/medians.txt"

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// Longest a server under test may live.
 const LIFETIME_LIMIT: Duration = Duration::from_secs(1_800);
 
+/// How long a server may take to stop after SIGTERM before it is killed.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
 /// Which server a scenario measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -124,11 +127,23 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // Killing the wrapper alone would leave the server: signal the server, then reap.
-        let _ignored = Command::new("kill")
-            .arg("-KILL")
-            .arg(self.pid.to_string())
-            .status();
+        // SIGTERM first: Konsult drains and exits, and a profiler wrapping it (valgrind) writes
+        // its output. Killing the `timeout` wrapper alone would leave the server running.
+        let signal = |sig: &str| {
+            let _ignored = Command::new("kill")
+                .arg(sig)
+                .arg(self.pid.to_string())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal("-KILL");
         let _ignored = self.child.kill();
         let _ignored = self.child.wait();
     }

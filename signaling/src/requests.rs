@@ -18,6 +18,21 @@ const QUEUE_SNAPSHOT: usize = 100;
 /// Handling times remembered per subject for estimates.
 const RECENT_HANDLING: usize = 20;
 
+/// A subject's wait estimate: recent handling time and the staff online to share the queue.
+#[derive(Clone, Copy, Debug)]
+struct Estimator {
+    average_secs: u32,
+    online: u32,
+}
+
+impl Estimator {
+    /// Seconds until the request at `position` is likely taken.
+    fn at(self, position: u32) -> u32 {
+        self.average_secs
+            .saturating_mul(position.div_ceil(self.online))
+    }
+}
+
 /// An open help request.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
@@ -212,6 +227,12 @@ impl Hub {
     /// Seconds until a teacher likely takes the request at `position`: rounds of the online
     /// staff, each as long as recent consultations of the subject took.
     fn estimate(&self, subject: &str, position: u32) -> Option<u32> {
+        self.estimator(subject).map(|e| e.at(position))
+    }
+
+    /// What a subject's estimates depend on, worked out once for a whole queue: finding the
+    /// online staff walks every person the hub knows.
+    fn estimator(&self, subject: &str) -> Option<Estimator> {
         let recent = self.recent_waits.get(subject)?;
         if recent.is_empty() {
             return None;
@@ -223,8 +244,10 @@ impl Hub {
             .filter(|s| self.people.get(s).is_some_and(|p| p.online()))
             .count()
             .max(1) as u32;
-        let rounds = position.div_ceil(online);
-        Some((average.as_secs() as u32).saturating_mul(rounds))
+        Some(Estimator {
+            average_secs: average.as_secs() as u32,
+            online,
+        })
     }
 
     /// Remembers how long a consultation of `subject` took, for estimates.
@@ -809,9 +832,10 @@ impl Hub {
                 continue;
             };
             let ids: Vec<RequestId> = queue.iter().copied().collect();
+            let estimator = self.estimator(&subject);
             for (i, id) in ids.into_iter().enumerate() {
                 let position = i as u32 + 1;
-                let eta = self.estimate(&subject, position);
+                let eta = estimator.map(|e| e.at(position));
                 let request = self.requests.get_mut(&id).expect("queued requests exist");
                 if request.told == Some((position, eta)) {
                     continue;

@@ -2,7 +2,7 @@
 //! prints a summary block with the exact parameters and the figures BENCHMARKS.md quotes.
 
 use clap::{Parser, Subcommand};
-use konsult_bench::scenario::{Common, fanout, hub, idle, pairing, rtt};
+use konsult_bench::scenario::{Common, chat, fanout, hub, idle, pairing, rtt};
 
 #[derive(Parser)]
 #[command(about = "Konsult's load generator: one scenario per subcommand")]
@@ -33,6 +33,13 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: fanout::FanoutArgs,
+    },
+    /// Row d: chat messages acknowledged after fsync.
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: chat::ChatArgs,
     },
     /// Row e: students ask for help at once, teachers accept as offers arrive.
     Pairing {
@@ -70,6 +77,7 @@ async fn run(command: Command) -> anyhow::Result<konsult_bench::stats::Summary> 
         Command::Idle { common, args } => idle::run(&common, &args).await,
         Command::Rtt { common, args } => rtt::run(&common, &args).await,
         Command::Fanout { common, args } => fanout::run(&common, &args).await,
+        Command::Chat { common, args } => chat::run(&common, &args).await,
         Command::Pairing { common, args } => pairing::run(&common, &args).await,
         Command::Hub { args } => Ok(hub::run(&args)),
     }

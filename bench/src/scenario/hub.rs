@@ -42,6 +42,8 @@ struct Counts {
     /// Messages to connections: one per connection a `Send` reaches.
     deliveries: u64,
     sessions: u64,
+    /// Offers of a subject made out of request order (requests are numbered as they queue).
+    order_violations: u64,
 }
 
 fn user(id: i64, role: Role, class: Option<&str>, subjects: Vec<String>) -> UserInfo {
@@ -120,6 +122,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
         });
     }
     let mut next_thread = 1i64;
+    let mut last_offered: HashMap<String, i64> = HashMap::new();
     while let Some(input) = queue.pop_front() {
         counts.inputs += 1;
         hub.handle_input(now(), input);
@@ -144,6 +147,10 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                     let Some(conn) = teacher_conn else { continue };
                     match msg {
                         ServerMessage::HelpOffer { request, .. } => {
+                            let before = last_offered.insert(request.subject.clone(), request.id.0);
+                            if before.is_some_and(|b| b > request.id.0) {
+                                counts.order_violations += 1;
+                            }
                             queue.push_back(Input::Message {
                                 conn,
                                 rid: Some(Rid::Num(2)),
@@ -195,6 +202,7 @@ pub fn run(args: &HubArgs) -> Summary {
         total.outputs += c.outputs;
         total.deliveries += c.deliveries;
         total.sessions += c.sessions;
+        total.order_violations += c.order_violations;
     }
     let secs = busy.as_secs_f64();
     let mut s = Summary::new("hub", "in-process");
@@ -212,6 +220,11 @@ pub fn run(args: &HubArgs) -> Summary {
         )
         .figure("storm_ms", secs * 1e3 / storms as f64, "ms")
         .figure("inputs_per_storm", (total.inputs / storms) as f64, "inputs")
+        .figure(
+            "offers_out_of_queue_order",
+            total.order_violations as f64,
+            "offers",
+        )
         .figure(
             "sessions_per_storm",
             (total.sessions / storms) as f64,

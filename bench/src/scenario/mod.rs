@@ -1,6 +1,8 @@
 //! The scenarios of issue 8's table, one module each: idle connections (a), signaling round
-//! trips under that crowd (b), fan-out (c), the pairing storm and the hub alone (e).
+//! trips under that crowd (b), fan-out (c), durable chat (d), the pairing storm and the hub
+//! alone (e).
 
+pub mod chat;
 pub mod fanout;
 pub mod hub;
 pub mod idle;
