@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::chat::NewThread;
 use crate::records::RecordWriter;
-use crate::store::now_ms;
+use crate::store::{now_ms, retry_transient};
 use crate::wire;
 use konsult_protocol::{ErrorCode, ServerMessage};
 use konsult_signaling::{Hub, HubConfig, Input, MediaCommand, Now, Output, Recipients};
@@ -142,23 +142,23 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
         Output::CreateThread { purpose, spec } => {
             let app = app.clone();
             tokio::spawn(async move {
-                let thread = app
-                    .chat
-                    .create_thread(NewThread {
+                let thread = retry_transient("thread creation", || {
+                    app.chat.create_thread(NewThread {
                         kind: spec.kind,
-                        title: spec.title,
-                        members: spec.members,
-                        class: spec.class,
+                        title: spec.title.clone(),
+                        members: spec.members.clone(),
+                        class: spec.class.clone(),
                         request: spec.request,
                         session: spec.session,
                         created_by: None,
                     })
-                    .await
-                    .map(|t| t.id)
-                    .map_err(|e| {
-                        tracing::error!(error = %e, ?purpose, "thread creation failed");
-                        "storage failed".to_string()
-                    });
+                })
+                .await
+                .map(|t| t.id)
+                .map_err(|e| {
+                    tracing::error!(error = %e, ?purpose, "thread creation failed");
+                    "storage failed".to_string()
+                });
                 app.hub.send(Input::ThreadReady { purpose, thread }).await;
             });
         }

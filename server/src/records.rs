@@ -1,7 +1,7 @@
 //! The consultation record: writing what the hub reports (batched, off the hub's task), and
 //! reading it back for the administration as JSON or CSV.
 
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError, now_ms, retry_transient};
 use konsult_signaling::{ConsultationRecord, IdSeeds, RecordKey};
 use tokio::sync::mpsc;
 
@@ -23,7 +23,9 @@ impl RecordWriter {
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(e) = store.write_records(&batch).await {
+                let written =
+                    retry_transient("consultation records", || store.write_records(&batch)).await;
+                if let Err(e) = written {
                     tracing::error!(error = %e, count = batch.len(), "writing consultation records failed");
                 }
                 batch.clear();

@@ -3,6 +3,7 @@
 
 use konsult_tests::{Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
+use sqlx::Connection;
 use std::time::Duration;
 
 async fn available(server: &Server, login: &str) -> (WsClient, i64) {
@@ -397,4 +398,42 @@ async fn waiting_students_get_an_estimate_from_recent_consultations() {
             .is_some_and(|s| s >= 1),
         "an estimate from the last consultation: {queued}"
     );
+}
+
+/// The database stays locked longer than the server's busy timeout (another process holds
+/// SQLite's write lock, as a backup tool or a storm of writers can): the accepted request still
+/// becomes a session once the lock is released, instead of failing with `internal`.
+#[tokio::test]
+async fn an_accept_survives_a_database_locked_past_the_busy_timeout() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, _) = available(&server, "teacher3").await;
+    let (mut student, _) = WsClient::connect_as(&server, "student1").await;
+    let queued = student.request(ask("russian", "Деепричастия")).await;
+    assert_eq!(queued["type"], "request_queued", "{queued}");
+    let offer = teacher.recv_type("help_offer").await;
+
+    let url = format!("sqlite://{}", server.data.join("konsult.db").display());
+    let mut lock = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open db");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .expect("take the write lock");
+    teacher
+        .send_json(&json!({"type": "accept", "request": offer["request"]["id"], "rid": "a1"}))
+        .await;
+    // Past the server's 10 s busy timeout.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("release the lock");
+
+    let started = teacher.recv_where(|m| m["re"] == "a1").await;
+    assert_eq!(started["type"], "session_started", "{started}");
+    assert_eq!(started["session"]["form"], "individual");
+    assert!(started["session"]["thread"].as_i64().is_some_and(|t| t > 0));
+    let mine = student.recv_type("session_started").await;
+    assert_eq!(mine["session"]["id"], started["session"]["id"]);
 }

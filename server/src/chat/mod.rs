@@ -15,7 +15,7 @@ pub mod sniff;
 pub mod writer;
 
 use crate::directory::{ConnId, Directory};
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError, Transient, now_ms};
 use crate::wire;
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
 use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
@@ -49,6 +49,12 @@ pub enum ChatError {
 impl From<sqlx::Error> for ChatError {
     fn from(e: sqlx::Error) -> ChatError {
         ChatError::Store(StoreError::Db(e))
+    }
+}
+
+impl Transient for ChatError {
+    fn is_transient(&self) -> bool {
+        matches!(self, ChatError::Store(e) if e.is_transient())
     }
 }
 
