@@ -1,10 +1,12 @@
 //! The hub: its state, the entry points, and the plumbing every part shares (replies, errors,
 //! the output queue, permissions).
 
+use crate::ids::IdMap;
 use crate::io::{ConnId, Input, Now, Output, Recipients};
 use crate::people::Person;
 use crate::requests::Request;
 use crate::sessions::Session;
+use crate::staff::StaffIndex;
 use crate::timers::{Timer, Timers};
 use konsult_protocol::{
     ClientMessage, ErrorCode, RequestId, Rid, ServerMessage, SessionId, UserId,
@@ -72,15 +74,17 @@ pub(crate) type Handled = Result<(), Refusal>;
 pub struct Hub {
     pub(crate) config: HubConfig,
     /// Everyone the hub knows: accounts, their connections and presence.
-    pub(crate) people: HashMap<UserId, Person>,
+    pub(crate) people: IdMap<UserId, Person>,
+    /// Active staff by subject served.
+    pub(crate) staff: StaffIndex,
     /// Which user each connection belongs to.
-    pub(crate) conns: HashMap<ConnId, UserId>,
+    pub(crate) conns: IdMap<ConnId, UserId>,
     /// Open help requests (queued or being offered).
-    pub(crate) requests: HashMap<RequestId, Request>,
+    pub(crate) requests: IdMap<RequestId, Request>,
     /// One FIFO queue per subject.
     pub(crate) queues: BTreeMap<String, VecDeque<RequestId>>,
     /// Live sessions.
-    pub(crate) sessions: HashMap<SessionId, Session>,
+    pub(crate) sessions: IdMap<SessionId, Session>,
     /// Connections that asked for `list_teachers` and get `presence` updates.
     pub(crate) presence_watchers: BTreeSet<ConnId>,
     /// Subjects whose queue changed since positions were last sent.
@@ -92,7 +96,7 @@ pub struct Hub {
     pub(crate) timers: Timers,
     pub(crate) next_request: i64,
     pub(crate) next_session: i64,
-    outputs: VecDeque<Output>,
+    pub(crate) outputs: VecDeque<Output>,
     /// The time of the input being handled.
     pub(crate) now: Now,
 }
@@ -102,11 +106,12 @@ impl Hub {
     pub fn new(config: HubConfig, seeds: IdSeeds, start: Now) -> Hub {
         Hub {
             config,
-            people: HashMap::new(),
-            conns: HashMap::new(),
-            requests: HashMap::new(),
+            people: IdMap::default(),
+            staff: StaffIndex::default(),
+            conns: IdMap::default(),
+            requests: IdMap::default(),
             queues: BTreeMap::new(),
-            sessions: HashMap::new(),
+            sessions: IdMap::default(),
             presence_watchers: BTreeSet::new(),
             dirty_subjects: BTreeSet::new(),
             queue_push_pending: BTreeSet::new(),

@@ -9,10 +9,12 @@
 
 mod hours;
 mod hub;
+mod ids;
 mod io;
 mod people;
 mod requests;
 mod sessions;
+mod staff;
 mod timers;
 
 pub use hub::{Hub, HubConfig, IdSeeds};

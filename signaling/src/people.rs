@@ -60,7 +60,19 @@ impl Person {
 
     /// The subjects this staff member answers requests for.
     pub fn serves(&self, subject: &str) -> bool {
-        self.is_staff() && self.subjects().iter().any(|s| s == subject)
+        if !self.is_staff() {
+            return false;
+        }
+        if self.info.role == Role::Support && self.info.subjects.is_empty() {
+            subject == SUPPORT_SUBJECT
+        } else {
+            self.info.subjects.iter().any(|s| s == subject)
+        }
+    }
+
+    /// The subjects served while the account is active staff, for the staff index.
+    fn served(&self) -> Option<Vec<String>> {
+        (self.active && self.is_staff()).then(|| self.subjects())
     }
 
     /// Subjects served: a teacher's own, or `support` for support staff without any.
@@ -107,12 +119,15 @@ impl Hub {
     fn upsert_person(&mut self, info: UserInfo, active: bool) {
         let now = self.now.mono;
         let id = info.id;
+        let before = self.people.get(&id).and_then(Person::served);
         let person = self
             .people
             .entry(id)
             .or_insert_with(|| Person::new(info.clone(), now));
         person.info = info;
         person.active = active;
+        let after = person.served();
+        self.staff.update(id, before, after);
     }
 
     pub(crate) fn on_user_changed(&mut self, info: UserInfo, active: bool) {
@@ -273,8 +288,8 @@ impl Hub {
             return;
         }
         let subjects = person.subjects();
-        let mut users: BTreeSet<UserId> = BTreeSet::new();
-        users.insert(user);
+        // The staff member and the students waiting on their subjects, in id order.
+        let mut users: Vec<UserId> = vec![user];
         for subject in &subjects {
             if let Some(queue) = self.queues.get(subject) {
                 users.extend(
@@ -285,11 +300,17 @@ impl Hub {
                 );
             }
         }
+        users.sort_unstable();
+        users.dedup();
         let watchers: Vec<ConnId> = self
             .presence_watchers
             .iter()
             .copied()
-            .filter(|c| self.conns.get(c).is_some_and(|u| !users.contains(u)))
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|u| users.binary_search(u).is_err())
+            })
             .collect();
         let msg = ServerMessage::Presence {
             user,
@@ -298,7 +319,7 @@ impl Hub {
         for conn in watchers {
             self.reply(conn, None, msg.clone());
         }
-        self.send_users(users.into_iter().collect(), msg);
+        self.send_users(users, msg);
         if after == Status::Available {
             for subject in subjects {
                 self.dirty_subjects.insert(subject);
@@ -312,11 +333,13 @@ impl Hub {
         subject: Option<String>,
         re: Option<&Rid>,
     ) -> Handled {
-        let mut teachers: Vec<TeacherInfo> = self
-            .people
-            .values()
-            .filter(|p| p.active && p.is_staff())
-            .filter(|p| subject.as_deref().is_none_or(|s| p.serves(s)))
+        let staff: Vec<UserId> = match subject.as_deref() {
+            Some(subject) => self.staff.of(subject).collect(),
+            None => self.staff.all().collect(),
+        };
+        let mut teachers: Vec<TeacherInfo> = staff
+            .iter()
+            .filter_map(|id| self.people.get(id))
             .map(|p| TeacherInfo {
                 id: p.info.id,
                 name: p.info.name.clone(),

@@ -2,7 +2,9 @@
 //! teacher, accept and decline, deferral to a thread, positions and estimated waits.
 
 use crate::hub::{Handled, Hub, Refusal};
-use crate::io::{ConnId, ConsultationRecord, Output, RecordKey, ThreadPurpose, ThreadSpec};
+use crate::io::{
+    ConnId, ConsultationRecord, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+};
 use crate::timers::Timer;
 use konsult_protocol::limits::MAX_TOPIC_CHARS;
 use konsult_protocol::model::{
@@ -193,14 +195,7 @@ impl Hub {
 
     /// Active staff who serve `subject`.
     pub(crate) fn staff_of(&self, subject: &str) -> Vec<UserId> {
-        let mut staff: Vec<UserId> = self
-            .people
-            .values()
-            .filter(|p| p.active && p.serves(subject))
-            .map(|p| p.info.id)
-            .collect();
-        staff.sort();
-        staff
+        self.staff.of(subject).collect()
     }
 
     /// The student's view of a queued request.
@@ -230,8 +225,7 @@ impl Hub {
         self.estimator(subject).map(|e| e.at(position))
     }
 
-    /// What a subject's estimates depend on, worked out once for a whole queue: finding the
-    /// online staff walks every person the hub knows.
+    /// What a subject's estimates depend on, worked out once for a whole queue.
     fn estimator(&self, subject: &str) -> Option<Estimator> {
         let recent = self.recent_waits.get(subject)?;
         if recent.is_empty() {
@@ -239,9 +233,9 @@ impl Hub {
         }
         let average = recent.iter().sum::<Duration>() / recent.len() as u32;
         let online = self
-            .staff_of(subject)
-            .iter()
-            .filter(|s| self.people.get(s).is_some_and(|p| p.online()))
+            .staff
+            .of(subject)
+            .filter(|s| self.is_online(*s))
             .count()
             .max(1) as u32;
         Some(Estimator {
@@ -257,13 +251,21 @@ impl Hub {
         while recent.len() > RECENT_HANDLING {
             recent.pop_front();
         }
-        self.dirty_subjects.insert(subject.to_string());
+        self.mark_dirty(subject);
+    }
+
+    /// Marks a subject's queue for matching and position updates after this input.
+    pub(crate) fn mark_dirty(&mut self, subject: &str) {
+        if !self.dirty_subjects.contains(subject) {
+            self.dirty_subjects.insert(subject.to_string());
+        }
     }
 
     /// A subject's queue changed: positions to tell, offers to make, a snapshot to push.
     pub(crate) fn queue_changed(&mut self, subject: &str) {
-        self.dirty_subjects.insert(subject.to_string());
-        if self.queue_push_pending.insert(subject.to_string()) {
+        self.mark_dirty(subject);
+        if !self.queue_push_pending.contains(subject) {
+            self.queue_push_pending.insert(subject.to_string());
             self.timers.set(
                 self.now.mono + self.config.queue_push_interval,
                 Timer::QueueBroadcast(subject.to_string()),
@@ -296,19 +298,19 @@ impl Hub {
             .collect();
         for subject in subjects {
             let mut free: Vec<UserId> = self
-                .staff_of(&subject)
-                .into_iter()
+                .staff
+                .of(&subject)
                 .filter(|s| self.is_free(*s))
                 .collect();
             if free.is_empty() {
                 continue;
             }
-            let queue: Vec<RequestId> = self.queues[&subject].iter().copied().collect();
-            for id in queue {
+            let mut offers: Vec<(RequestId, UserId)> = Vec::new();
+            for id in &self.queues[&subject] {
                 if free.is_empty() {
                     break;
                 }
-                let request = &self.requests[&id];
+                let request = &self.requests[id];
                 if request.offered_to.is_some() || !self.is_online(request.student) {
                     continue;
                 }
@@ -320,8 +322,11 @@ impl Hub {
                     .min_by_key(|t| (self.people[t].idle_since, *t));
                 if let Some(teacher) = best {
                     free.retain(|t| *t != teacher);
-                    self.offer(id, teacher);
+                    offers.push((*id, teacher));
                 }
+            }
+            for (id, teacher) in offers {
+                self.offer(id, teacher);
             }
         }
     }
@@ -828,31 +833,30 @@ impl Hub {
     pub(crate) fn flush_positions(&mut self) {
         let subjects = std::mem::take(&mut self.dirty_subjects);
         for subject in subjects {
+            let estimator = self.estimator(&subject);
             let Some(queue) = self.queues.get(&subject) else {
                 continue;
             };
-            let ids: Vec<RequestId> = queue.iter().copied().collect();
-            let estimator = self.estimator(&subject);
-            for (i, id) in ids.into_iter().enumerate() {
+            for (i, id) in queue.iter().enumerate() {
                 let position = i as u32 + 1;
                 let eta = estimator.map(|e| e.at(position));
-                let request = self.requests.get_mut(&id).expect("queued requests exist");
+                let request = self.requests.get_mut(id).expect("queued requests exist");
                 if request.told == Some((position, eta)) {
                     continue;
                 }
                 request.told = Some((position, eta));
-                let student = request.student;
-                self.send_user(
-                    student,
-                    ServerMessage::QueuePosition {
+                self.outputs.push_back(Output::Send {
+                    to: Recipients::User(request.student),
+                    msg: ServerMessage::QueuePosition {
                         request: QueuedRequest {
-                            id,
+                            id: *id,
                             subject: subject.clone(),
                             position,
                             eta_secs: eta,
                         },
                     },
-                );
+                    re: None,
+                });
             }
         }
     }
