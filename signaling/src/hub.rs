@@ -29,6 +29,11 @@ pub struct HubConfig {
     pub session_members: usize,
     /// Least time between two queue snapshots pushed to a subject's staff.
     pub queue_push_interval: Duration,
+    /// How often students further back than [`HubConfig::immediate_positions`] hear that
+    /// their place changed (the latest place, once per interval).
+    pub position_interval: Duration,
+    /// Places at the head of a queue that hear every change at once.
+    pub immediate_positions: u32,
 }
 
 impl Default for HubConfig {
@@ -40,6 +45,8 @@ impl Default for HubConfig {
             p2p_timeout: Duration::from_secs(15),
             session_members: 1_000,
             queue_push_interval: Duration::from_secs(1),
+            position_interval: Duration::from_secs(1),
+            immediate_positions: 10,
         }
     }
 }
@@ -91,6 +98,10 @@ pub struct Hub {
     pub(crate) dirty_subjects: BTreeSet<String>,
     /// Subjects with a queue snapshot push pending.
     pub(crate) queue_push_pending: BTreeSet<String>,
+    /// Subjects whose places behind the head are due to be sent at a timer.
+    pub(crate) positions_pending: BTreeSet<String>,
+    /// Subjects whose timer fired: every place is sent at the next flush.
+    pub(crate) positions_due: BTreeSet<String>,
     /// Recent waits from request to session, per subject, for estimates.
     pub(crate) recent_waits: HashMap<String, VecDeque<Duration>>,
     pub(crate) timers: Timers,
@@ -115,6 +126,8 @@ impl Hub {
             presence_watchers: BTreeSet::new(),
             dirty_subjects: BTreeSet::new(),
             queue_push_pending: BTreeSet::new(),
+            positions_pending: BTreeSet::new(),
+            positions_due: BTreeSet::new(),
             recent_waits: HashMap::new(),
             timers: Timers::default(),
             next_request: seeds.next_request.max(1),
@@ -181,6 +194,11 @@ impl Hub {
             Timer::Grace(user) => self.on_grace_over(user),
             Timer::P2p(session) => self.on_p2p_timeout(session),
             Timer::QueueBroadcast(subject) => self.push_queue_snapshot(&subject),
+            Timer::Positions(subject) => {
+                self.positions_pending.remove(&subject);
+                self.mark_dirty(&subject);
+                self.positions_due.insert(subject);
+            }
             Timer::Snapshot(session) => self.on_snapshot_timer(session),
             Timer::Hours(user) => self.on_hours_timer(user),
         }

@@ -829,15 +829,21 @@ impl Hub {
         );
     }
 
-    /// Tells each waiting student whose position or estimate changed.
+    /// Tells each waiting student whose position or estimate changed: at once in the first
+    /// `immediate_positions` places; further back once per `position_interval`, at a timer,
+    /// with the latest place (a long queue moving would otherwise cost a message to everyone
+    /// behind, and a walk of the whole queue, on every change).
     pub(crate) fn flush_positions(&mut self) {
         let subjects = std::mem::take(&mut self.dirty_subjects);
+        let immediate = self.config.immediate_positions as usize;
         for subject in subjects {
             let estimator = self.estimator(&subject);
             let Some(queue) = self.queues.get(&subject) else {
                 continue;
             };
-            for (i, id) in queue.iter().enumerate() {
+            let everyone = self.positions_due.remove(&subject);
+            let walk = if everyone { queue.len() } else { immediate };
+            for (i, id) in queue.iter().take(walk).enumerate() {
                 let position = i as u32 + 1;
                 let eta = estimator.map(|e| e.at(position));
                 let request = self.requests.get_mut(id).expect("queued requests exist");
@@ -857,6 +863,13 @@ impl Hub {
                     },
                     re: None,
                 });
+            }
+            if !everyone && queue.len() > immediate && !self.positions_pending.contains(&subject) {
+                self.timers.set(
+                    self.now.mono + self.config.position_interval,
+                    Timer::Positions(subject.clone()),
+                );
+                self.positions_pending.insert(subject);
             }
         }
     }

@@ -19,6 +19,8 @@ pub enum Timer {
     P2p(SessionId),
     /// A subject's queue snapshot may be pushed to its staff again.
     QueueBroadcast(String),
+    /// Held-back `queue_position`s of a subject may be sent.
+    Positions(String),
     /// A large session's throttled snapshot is due.
     Snapshot(SessionId),
     /// One of a staff member's consultation hours may begin.

@@ -146,6 +146,66 @@ fn queue_positions_move_up_on_cancel_and_accept() {
 }
 
 #[test]
+fn far_back_in_a_long_queue_positions_come_at_most_once_per_interval() {
+    let mut sim = Sim::new(HubConfig::default());
+    sim.connect(teacher(1, &["math"]));
+    sim.send(UserId(1), available());
+    for id in 11..=24 {
+        sim.connect(student(id, "9A"));
+        sim.send(UserId(id), help("math", "x"));
+    }
+    for id in 11..=24 {
+        assert_eq!(
+            queued_position(&sim.take(UserId(id))),
+            Some((id - 10) as u32)
+        );
+    }
+    // The head is taken: the first ten places hear at once, the places behind wait.
+    let offer = sim.offer_of(UserId(1)).expect("offer");
+    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    for id in 12..=21 {
+        assert_eq!(
+            queued_position(&sim.take(UserId(id))),
+            Some((id - 11) as u32)
+        );
+    }
+    for id in 22..=24 {
+        assert_eq!(queued_position(&sim.take(UserId(id))), None, "{id}");
+    }
+    // Another change within the interval: student 22 reaches the tenth place and hears it.
+    sim.send(
+        UserId(12),
+        ClientMessage::CancelRequest {
+            request: RequestId(2),
+        },
+    );
+    for id in 13..=22 {
+        assert_eq!(
+            queued_position(&sim.take(UserId(id))),
+            Some((id - 12) as u32)
+        );
+    }
+    assert_eq!(queued_position(&sim.take(UserId(23))), None);
+    // Once the interval is up, the ones held back get their latest place, once.
+    sim.advance(Duration::from_secs(1));
+    for id in [23, 24] {
+        let positions: Vec<u32> = sim
+            .of_type(UserId(id), "queue_position")
+            .iter()
+            .filter_map(|m| queued_position(std::slice::from_ref(m)))
+            .collect();
+        assert_eq!(positions, [(id - 12) as u32], "student {id}");
+    }
+    sim.advance(Duration::from_secs(5));
+    for id in 13..=24 {
+        let mail = sim.take(UserId(id));
+        assert_eq!(queued_position(&mail), None, "{id}: {mail:?}");
+    }
+    // Every place told matches the queue.
+    assert_eq!(sim.hub.queued("math").len(), 12);
+}
+
+#[test]
 fn decline_passes_the_offer_on_and_all_declined_defers() {
     let mut sim = school();
     sim.send(UserId(11), help("math", "x"));
