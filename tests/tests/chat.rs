@@ -930,3 +930,74 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
         .collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
 }
+
+#[tokio::test]
+async fn sends_to_many_threads_sharing_commits_keep_every_thread_gap_free() {
+    let server = Server::start(fast_server());
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
+    let mut students = Vec::new();
+    let mut threads = Vec::new();
+    for n in 1..=4 {
+        let (client, welcome) = WsClient::connect_as(&server, &format!("student{n}")).await;
+        threads.push(group_thread(&mut teacher, &format!("Нить {n}"), &[id_of(&welcome)]).await);
+        students.push(client);
+    }
+    let (mut outsider, _) = WsClient::connect_as(&server, "student5").await;
+
+    // Four students, each in their own thread, and the teacher in the first: their sends
+    // land in the same commits. An outsider's sends to the first thread in between are refused
+    // without disturbing the others.
+    let mut tasks: Vec<_> = students
+        .into_iter()
+        .zip(&threads)
+        .enumerate()
+        .map(|(n, (client, thread))| {
+            tokio::spawn(send_until_cut(client, *thread, format!("s{n}"), 150))
+        })
+        .collect();
+    tasks.push(tokio::spawn(send_until_cut(
+        teacher,
+        threads[0],
+        "t".into(),
+        150,
+    )));
+    for n in 0..20 {
+        outsider
+            .send_json(&json!({"type": "send", "thread": threads[0],
+                               "client_id": format!("x{n}"), "text": "чужое"}))
+            .await;
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("sender").len(), 150);
+    }
+    for _ in 0..20 {
+        let refused = outsider.recv_type("error").await;
+        assert_eq!(refused["code"], "not_found", "{refused}");
+    }
+
+    let (mut reader, _) = WsClient::connect_as(&server, "teacher1").await;
+    for (n, thread) in threads.iter().enumerate() {
+        let messages = all_messages(&mut reader, *thread).await;
+        let expected = if n == 0 { 300 } else { 150 };
+        assert_eq!(seqs(&messages), (1..=expected).collect::<Vec<i64>>());
+        let client_ids: std::collections::BTreeSet<&str> = messages
+            .iter()
+            .map(|m| m["client_id"].as_str().expect("client_id"))
+            .collect();
+        assert_eq!(client_ids.len(), expected as usize, "each send stored once");
+        assert!(client_ids.iter().all(|c| !c.starts_with('x')));
+    }
+    // A sender has read their own messages: a student alone with their sends has none unread.
+    let (mut second, _) = WsClient::connect_as(&server, "student2").await;
+    let listed = second.request(json!({"type": "threads"})).await;
+    let mine = listed["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .find(|t| t["id"] == threads[1])
+        .expect("the student's thread")
+        .clone();
+    assert_eq!(mine["last_seq"], 150, "{mine}");
+    assert_eq!(mine["read_seq"], 150, "{mine}");
+    assert_eq!(mine["unread"], 0, "{mine}");
+}

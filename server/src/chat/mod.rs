@@ -1,11 +1,12 @@
 //! Chat threads: the offline form of every consultation and the fallback of every live one.
 //! This module owns threads and their members; its parts own durable sends with group commit
-//! (`writer`), reading (`reads`), receipts and typing (`receipts`), who may create what
+//! (`writer`, its batch fast path `bulk`), reading (`reads`), receipts and typing (`receipts`), who may create what
 //! (`create`), attachments (`attachments`, `sniff`), retention (`purge`), and the WebSocket
 //! entry points (`handle`).
 
 pub mod access;
 pub mod attachments;
+mod bulk;
 pub mod create;
 pub mod handle;
 pub mod purge;

@@ -8,7 +8,7 @@
 //! insert, so it is gap-free; `UNIQUE (sender, client_id)` makes a retry return the original
 //! message without a new push.
 
-use super::{ChatError, access, no_thread, reads};
+use super::{ChatError, access, bulk, no_thread, reads};
 use crate::directory::{ConnId, Directory, Outbox};
 use crate::store::{Store, now_ms};
 use crate::wire;
@@ -61,7 +61,7 @@ pub struct SendJob {
 
 /// What became of one send.
 #[derive(Debug)]
-enum Outcome {
+pub(super) enum Outcome {
     /// Stored now: answer `sent`, push `message` (and `request_answered` when it answered a
     /// deferred request).
     Stored {
@@ -168,11 +168,17 @@ async fn write_batch(
 ) -> Result<Vec<Outcome>, ChatError> {
     let now = now_ms();
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut members = HashMap::new();
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(write_one(&mut tx, job, now, &mut members).await?);
-    }
+    let outcomes = match bulk::write(&mut tx, batch, now).await? {
+        Some(outcomes) => outcomes,
+        None => {
+            let mut members = HashMap::new();
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for job in batch {
+                outcomes.push(write_one(&mut tx, job, now, &mut members).await?);
+            }
+            outcomes
+        }
+    };
     tx.commit().await?;
     Ok(outcomes)
 }
