@@ -103,15 +103,17 @@ pub async fn run(app: Arc<App>, mut socket: WebSocket, peer: SocketAddr) {
     let _drain = app.drain.guard();
     metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
     let _slot = SocketSlot(app.clone());
-    let (user, resume) = match handshake(&app, &mut socket).await {
+    // Every await that is not the idle loop is boxed: the task keeps, for its whole life,
+    // room for the largest state of its future, and most connections spend theirs idle.
+    let (user, resume) = match Box::pin(handshake(&app, &mut socket)).await {
         Ok(hello) => hello,
-        Err(Some(code)) => return close(&mut socket, code).await,
+        Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
         Err(None) => return,
     };
     tracing::debug!(user = %user.id, %peer, "connected");
     let code = serve(&app, &mut socket, Arc::new(user), resume).await;
     if let Some(code) = code {
-        close(&mut socket, code).await;
+        Box::pin(close(&mut socket, code)).await;
     }
 }
 
@@ -144,7 +146,7 @@ async fn handshake(
             Ok(Some(Ok(Message::Text(text)))) => text,
             Ok(Some(Ok(Message::Binary(_)))) => {
                 let msg = ServerMessage::error(ErrorCode::BadRequest, BINARY_REFUSED);
-                send_direct(socket, &msg, None).await;
+                Box::pin(send_direct(socket, &msg, None)).await;
                 continue;
             }
             Ok(Some(Ok(Message::Close(_)))) => return Err(None),
@@ -247,7 +249,7 @@ async fn serve(
                     limits.connections_per_user
                 ),
             );
-            send_direct(socket, &msg, None).await;
+            Box::pin(send_direct(socket, &msg, None)).await;
             return Some(CloseCode::TooManyConnections);
         }
     };
@@ -259,13 +261,12 @@ async fn serve(
         resume,
         live: true,
     };
-    app.hub
-        .send(konsult_signaling::Input::Connected {
-            conn: ctx.id,
-            user: user.info(),
-            resumed,
-        })
-        .await;
+    Box::pin(app.hub.send(konsult_signaling::Input::Connected {
+        conn: ctx.id,
+        user: user.info(),
+        resumed,
+    }))
+    .await;
 
     let mut stopping = app.drain.watch();
     let mut bucket = TokenBucket::new(
@@ -291,7 +292,7 @@ async fn serve(
                 while let Some(frame) = rx.recv().await {
                     batch.push(frame);
                 }
-                if !write_batch(socket, &mut batch, limits.write_timeout).await {
+                if !Box::pin(write_batch(socket, &mut batch, limits.write_timeout)).await {
                     break None;
                 }
                 break Some(CloseCode::GoingAway);
@@ -305,7 +306,7 @@ async fn serve(
                         Err(_) => break,
                     }
                 }
-                if !write_batch(socket, &mut batch, limits.write_timeout).await {
+                if !Box::pin(write_batch(socket, &mut batch, limits.write_timeout)).await {
                     tracing::debug!(conn = ctx.id.0, "write stalled: slow consumer");
                     metrics::counter!(crate::metrics::CLOSES, "code" => "4009").increment(1);
                     break None;
@@ -337,7 +338,8 @@ async fn serve(
                 if !pinged && now >= last_rx + limits.ping_after {
                     pinged = true;
                     let ping = socket.send(Message::Ping(bytes::Bytes::new()));
-                    if !matches!(timeout(limits.write_timeout, ping).await, Ok(Ok(()))) {
+                    let sent = Box::pin(timeout(limits.write_timeout, ping)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         break None;
                     }
                 }
@@ -357,9 +359,11 @@ async fn serve(
         unsent.push(frame);
     }
     registered.park(unsent);
-    app.hub
-        .send(konsult_signaling::Input::Disconnected { conn: ctx.id })
-        .await;
+    Box::pin(
+        app.hub
+            .send(konsult_signaling::Input::Disconnected { conn: ctx.id }),
+    )
+    .await;
     if let Some(code) = code {
         metrics::counter!(crate::metrics::CLOSES, "code" => code_label(code)).increment(1);
     }
@@ -458,5 +462,27 @@ fn code_label(code: CloseCode) -> &'static str {
         CloseCode::SlowConsumer => "4009",
         CloseCode::TooManyConnections => "4010",
         CloseCode::AccountDisabled => "4011",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns, without calling it.
+    fn future_size<A, B, C, F: std::future::Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection's task holds its whole future: the handshake, writes and close
+    /// are boxed so that it is little more than the idle loop (4,096 bytes in a debug build
+    /// before they were, 2,248 after).
+    #[test]
+    fn the_connection_task_stays_small() {
+        let size = future_size(|app: Arc<App>, socket: WebSocket, peer: SocketAddr| {
+            run(app, socket, peer)
+        });
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 3 * 1024, "the connection future is {size} bytes");
     }
 }
