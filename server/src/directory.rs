@@ -7,7 +7,7 @@ use konsult_protocol::{CloseCode, UserId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// One WebSocket connection, unique for the life of the process (the hub's numbering).
 pub use konsult_signaling::ConnId;
@@ -51,11 +51,87 @@ impl CloseSignal {
     }
 }
 
+/// A connection's bounded queue of frames to write. Its memory is taken as frames arrive, not
+/// when the connection opens: most connections are idle most of the time, and a channel with
+/// preallocated slots cost about 1.5 KiB for each of them.
+#[derive(Debug)]
+struct Queue {
+    frames: std::sync::Mutex<QueueState>,
+    /// Wakes the connection task when a frame arrives.
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: std::collections::VecDeque<Utf8Bytes>,
+    /// No frame is taken any more (the connection is ending).
+    closed: bool,
+}
+
+/// Frames kept allocated in an emptied queue; a burst's larger buffer is given back.
+const QUEUE_KEPT: usize = 16;
+
+impl Queue {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // A panic while holding the lock leaves a consistent queue: keep using it.
+        self.frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The sending side of a connection's bounded outbox.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
+    queue: Arc<Queue>,
     signal: Arc<CloseSignal>,
+}
+
+/// The connection task's side of its outbox.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    queue: Arc<Queue>,
+}
+
+impl OutboxReceiver {
+    /// The next frame, waiting for one; `None` once closed and drained.
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        loop {
+            let ready = self.queue.ready.notified();
+            if let Some(frame) = self.try_recv() {
+                return Some(frame);
+            }
+            if self.queue.state().closed {
+                return None;
+            }
+            ready.await;
+        }
+    }
+
+    /// The next frame if one is queued.
+    pub fn try_recv(&self) -> Option<Utf8Bytes> {
+        let mut state = self.queue.state();
+        let frame = state.frames.pop_front();
+        if state.frames.is_empty() && state.frames.capacity() > QUEUE_KEPT {
+            state.frames.shrink_to(QUEUE_KEPT);
+        }
+        frame
+    }
+
+    /// Takes no more frames; those queued can still be received.
+    pub fn close(&mut self) {
+        self.queue.state().closed = true;
+        self.queue.ready.notify_one();
+    }
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        let mut state = self.queue.state();
+        state.closed = true;
+        state.frames = std::collections::VecDeque::new();
+    }
 }
 
 /// Why a frame was not queued.
@@ -71,15 +147,19 @@ pub enum PushError {
 
 impl Outbox {
     /// A new outbox of `capacity` frames and its receiving side.
-    pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>, Arc<CloseSignal>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    pub fn new(capacity: usize) -> (Outbox, OutboxReceiver, Arc<CloseSignal>) {
+        let queue = Arc::new(Queue {
+            frames: std::sync::Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            capacity,
+        });
         let signal = Arc::new(CloseSignal::default());
         (
             Outbox {
-                tx,
+                queue: queue.clone(),
                 signal: signal.clone(),
             },
-            rx,
+            OutboxReceiver { queue },
             signal,
         )
     }
@@ -87,14 +167,19 @@ impl Outbox {
     /// Queues a frame without waiting. A full outbox closes the connection: a client that does
     /// not read must not hold memory or slow the sender.
     pub fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.signal.close(CloseCode::SlowConsumer);
-                Err(PushError::Full)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+        let mut state = self.queue.state();
+        if state.closed {
+            return Err(PushError::Closed);
         }
+        if state.frames.len() >= self.queue.capacity {
+            drop(state);
+            self.signal.close(CloseCode::SlowConsumer);
+            return Err(PushError::Full);
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.queue.ready.notify_one();
+        Ok(())
     }
 
     /// Asks the connection to close.
@@ -309,5 +394,54 @@ impl Directory {
     /// Every connection's handle, for shutdown.
     pub fn all(&self) -> Vec<ConnHandle> {
         self.conns.iter().map(|e| e.value().clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_outbox_is_bounded_wakes_its_reader_and_drains_on_close() {
+        let (outbox, mut rx, signal) = Outbox::new(3);
+        for n in 0..3 {
+            assert_eq!(outbox.push(Utf8Bytes::from(format!("f{n}"))), Ok(()));
+        }
+        // A reader that fell behind is closed as a slow consumer.
+        assert_eq!(outbox.push("f3".into()), Err(PushError::Full));
+        assert_eq!(signal.requested(), Some(CloseCode::SlowConsumer));
+        assert_eq!(rx.try_recv().as_deref(), Some("f0"));
+        assert_eq!(rx.recv().await.as_deref(), Some("f1"));
+
+        // A waiting reader wakes when a frame arrives from another task.
+        assert_eq!(rx.recv().await.as_deref(), Some("f2"));
+        let sender = outbox.clone();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sender.push("late".into())
+        });
+        let frame = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(frame.expect("woken").as_deref(), Some("late"));
+        assert_eq!(later.await.expect("sender"), Ok(()));
+
+        // Closed: what is queued is still read, then nothing; new frames are refused.
+        outbox.push("last".into()).expect("queued");
+        rx.close();
+        assert_eq!(outbox.push("after".into()), Err(PushError::Closed));
+        assert_eq!(rx.recv().await.as_deref(), Some("last"));
+        assert_eq!(rx.recv().await, None);
+        drop(rx);
+        assert_eq!(outbox.push("gone".into()), Err(PushError::Closed));
+    }
+
+    #[test]
+    fn an_emptied_outbox_gives_back_a_bursts_memory() {
+        let (outbox, rx, _signal) = Outbox::new(512);
+        for _ in 0..500 {
+            outbox.push("x".into()).expect("room");
+        }
+        while rx.try_recv().is_some() {}
+        assert!(outbox.queue.state().frames.capacity() <= QUEUE_KEPT);
     }
 }

@@ -302,8 +302,8 @@ async fn serve(
                 batch.push(frame);
                 while batch.len() < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(frame) => batch.push(frame),
-                        Err(_) => break,
+                        Some(frame) => batch.push(frame),
+                        None => break,
                     }
                 }
                 if !Box::pin(write_batch(socket, &mut batch, limits.write_timeout)).await {
@@ -355,7 +355,7 @@ async fn serve(
     // Frames queued but never written wait for a resume.
     rx.close();
     let mut unsent = std::mem::take(&mut batch);
-    while let Ok(frame) = rx.try_recv() {
+    while let Some(frame) = rx.try_recv() {
         unsent.push(frame);
     }
     registered.park(unsent);
