@@ -35,7 +35,7 @@ export class SessionView {
     this.local.on((kind) => {
       this.renderControls();
       this.link?.refresh(this.local, { publish: this.publishing });
-      if (kind === 'video') this.localVideo.srcObject = this.localPreview();
+      if (kind === 'video') this.renderLocalPreview();
       if (kind === 'screen') this.renderLocalScreen();
     });
     this.rerender();
@@ -73,9 +73,19 @@ export class SessionView {
     for (const m of this.early.splice(0)) this.onSignal(m);
   }
 
+  /// The own camera's preview: empty while nothing is published (a frontal session without
+  /// the floor), so the screen does not suggest others see it.
   localPreview() {
-    const track = this.local.video;
+    const track = this.publishing ? this.local.video : null;
     return track ? new MediaStream([track]) : null;
+  }
+
+  /// Points the own tile at the camera when it changed or publishing started or stopped.
+  renderLocalPreview() {
+    if (!this.localVideo) return;
+    const track = this.publishing ? this.local.video : null;
+    if ((this.localVideo.srcObject?.getVideoTracks()[0] ?? null) === track) return;
+    this.localVideo.srcObject = this.localPreview();
   }
 
   /// The user's own screen while they share it, beside their camera.
@@ -278,6 +288,7 @@ export class SessionView {
     this.renderHeading();
     this.renderRoster();
     this.renderControls();
+    this.renderLocalPreview();
   }
 
   /// A new `session_started` for the open session (a reconnect): refresh what it says.
@@ -346,22 +357,39 @@ export class SessionView {
       h('small', { class: 'media-path' }, `(${t('session.media.' + this.mediaPath)})`));
   }
 
+  /// The session's buttons. Without the floor in a frontal session nothing is published: the
+  /// microphone and camera show off and unavailable, with the reason beside them.
   renderControls() {
     if (!this.controls) return;
     const hands = this.state?.hands ?? [];
     const handUp = hands.includes(this.me);
+    const publishing = this.publishing;
     const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
+    const toggle = (kind, on, label, flip) => {
+      if (!publishing) {
+        return button({
+          class: `toggle ${kind}`, 'aria-pressed': 'false', 'aria-disabled': 'true', 'aria-describedby': 'no-floor',
+          onclick: () => this.notice(t('session.no_floor')),
+        }, label);
+      }
+      return button({ class: `toggle ${kind}${on ? ' on' : ''}`, 'aria-pressed': String(on), onclick: flip }, label);
+    };
     replace(this.controls,
-      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, t('session.mic')),
-      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, t('session.camera')),
+      toggle('mic', this.local.micOn, t('session.mic'), () => this.local.setMic(!this.local.micOn)),
+      toggle('cam', this.local.camOn, t('session.camera'), () => this.local.setCam(!this.local.camOn)),
       navigator.mediaDevices?.getDisplayMedia
-        ? button({ class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)), onclick: () => this.toggleScreen() }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
+        ? button({
+          class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)),
+          'aria-disabled': publishing || this.local.screen ? null : 'true', 'aria-describedby': publishing ? null : 'no-floor',
+          onclick: () => (publishing || this.local.screen ? this.toggleScreen() : this.notice(t('session.no_floor'))),
+        }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
         : null,
       this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? t('session.hand.lower') : t('session.hand')),
       this.isHost && this.session.form !== 'individual'
         ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
         : null,
-      button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')));
+      button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')),
+      publishing ? null : h('p', { id: 'no-floor', class: 'no-floor' }, t('session.no_floor')));
   }
 
   async leave() {
