@@ -74,6 +74,17 @@ const STRINGS = {
     'queue.entry': '{position}. {student}: «{topic}», ждёт {minutes} мин',
     'queue.take_next': 'Взять следующего ({subject})',
     'queue.nobody': 'Очередь пуста.',
+    'hours.heading': 'Мои часы консультаций',
+    'hours.none': 'Часы не заданы: запросы к вам приходят в любое время.',
+    'hours.slot': 'Время {n}',
+    'hours.weekday': 'День недели',
+    'hours.start': 'Начало',
+    'hours.end': 'Конец',
+    'hours.remove': 'Удалить время {n}',
+    'hours.add': 'Добавить время',
+    'hours.save': 'Сохранить часы',
+    'hours.saved': 'Часы сохранены; ученики видят их рядом с вашим статусом.',
+    'hours.reminder': 'Начались ваши часы консультаций ({subject}, {weekday} {start}–{end}), а вы не «свободен». Включите «свободен», чтобы получать запросы.',
     'create.heading': 'Начать групповую или фронтальную консультацию',
     'create.form': 'Форма',
     'create.subject': 'Предмет',
@@ -217,6 +228,17 @@ const STRINGS = {
     'queue.entry': '{position}. {student}: “{topic}”, waiting {minutes} min',
     'queue.take_next': 'Take next ({subject})',
     'queue.nobody': 'The queue is empty.',
+    'hours.heading': 'My consultation hours',
+    'hours.none': 'No hours set: requests reach you at any time.',
+    'hours.slot': 'Slot {n}',
+    'hours.weekday': 'Weekday',
+    'hours.start': 'Start',
+    'hours.end': 'End',
+    'hours.remove': 'Remove slot {n}',
+    'hours.add': 'Add a slot',
+    'hours.save': 'Save the hours',
+    'hours.saved': 'Hours saved; students see them beside your status.',
+    'hours.reminder': 'Your consultation hours began ({subject}, {weekday} {start}–{end}) and you are not available. Switch to available to get requests.',
     'create.heading': 'Start a group or frontal consultation',
     'create.form': 'Form',
     'create.subject': 'Subject',
@@ -319,4 +341,16 @@ const SUBJECTS = {
 
 export function subjectName(code) {
   return SUBJECTS[lang][code] ?? code;
+}
+
+/// A moment the server gives in the school's time zone (`2026-12-02T15:00:00+03:00`), in
+/// words, at the school's wall-clock time whatever the browser's zone: "ср, 2 декабря, 15:00".
+export function schoolTime(iso) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(iso ?? '');
+  if (!m) return iso ?? '';
+  const [year, month, day, hour, minute] = m.slice(1).map(Number);
+  const at = new Date(Date.UTC(year, month - 1, day, hour, minute));
+  return new Intl.DateTimeFormat(currentLang() === 'en' ? 'en-GB' : 'ru-RU', {
+    weekday: 'short', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
+  }).format(at);
 }

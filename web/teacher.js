@@ -1,10 +1,11 @@
 //! The teacher's home: the availability switch, incoming offers (with a sound), the queues of
-//! their subjects with "take next", starting a group or frontal session, and the inbox of
-//! deferred requests and threads.
+//! their subjects with "take next", starting a group or frontal session, the inbox of
+//! deferred requests and threads, and the weekly consultation hours.
 
 import { beep, h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
 import { Inbox } from './chat.js';
+import { createHoursEditor } from './hours.js';
 
 export function createTeacherHome(app) {
   const conn = app.conn;
@@ -12,6 +13,8 @@ export function createTeacherHome(app) {
   const state = { status: 'away', offers: new Map(), queues: new Map(), notice: '', invites: new Map() };
   const el = h('div', { class: 'home teacher' });
   const inbox = new Inbox(app);
+  // Consultation hours are for teachers and support staff, not for an admin on this screen.
+  const hours = ['teacher', 'support'].includes(app.user.role) ? createHoursEditor(app, subjects) : null;
   const statusEl = h('section', { class: 'card availability' });
   const offersEl = h('section', { class: 'card offers', 'aria-labelledby': 'offers-heading' });
   const offersLive = h('div', { 'aria-live': 'assertive', role: 'status', id: 'offers-live' });
@@ -210,7 +213,12 @@ export function createTeacherHome(app) {
     state.invites.set(m.session.id, m);
     renderInvites();
   });
-  conn.on('hours_reminder', () => setNotice(t('status.label') + ': ' + t('status.' + state.status)));
+  conn.on('hours_reminder', ({ slot }) => {
+    const text = t('hours.reminder', { subject: subjectName(slot.subject), weekday: t('weekday.' + slot.weekday), start: slot.start, end: slot.end });
+    setNotice(text);
+    beep();
+    app.announce(text, true);
+  });
   conn.on('welcome', (m) => {
     if (!m.resumed) {
       state.offers.clear();
@@ -238,11 +246,13 @@ export function createTeacherHome(app) {
     renderCreate();
     renderInvites();
     inbox.render();
+    hours?.rerender();
     noticeEl.textContent = state.notice;
-    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, createEl, inbox.el);
+    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, createEl, inbox.el, hours?.el);
   }
 
   rerender();
+  hours?.load();
   loadOwnStatus();
   loadQueues();
   return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker) };

@@ -79,6 +79,11 @@ const FILES: &[WebFile] = &[
         body: include_str!("../../web/chat.js"),
     },
     WebFile {
+        path: "/hours.js",
+        content_type: JS,
+        body: include_str!("../../web/hours.js"),
+    },
+    WebFile {
         path: "/admin",
         content_type: HTML,
         body: include_str!("../../web/admin.html"),
