@@ -281,9 +281,8 @@ export class SessionView {
     if (before && before.media !== m.media && m.media === 'sfu') this.notice(t('session.moved_sfu'));
     if (this.link) this.link.refresh(this.local, { publish: this.publishing });
     if (this.linkPath !== this.mediaPath || !this.link) this.connectMedia();
-    for (const [key, remote] of this.remotes) {
+    for (const remote of this.remotes.values()) {
       if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
-      void key;
     }
     this.renderHeading();
     this.renderRoster();
@@ -454,6 +453,10 @@ export class SessionView {
     this.renderHeading();
     this.renderControls();
     this.renderRoster();
+    // Tiles stay (their videos keep playing); their captions follow the language.
+    for (const remote of this.remotes.values()) remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
+    this.videos.querySelector('.tile.local figcaption').textContent = t('session.me');
+    if (this.local.screen) this.renderLocalScreen();
   }
 
   async framesDecoded() {

@@ -82,6 +82,11 @@ try {
   assert.match(await teacher.textContent('.media-path'), /сервер/);
   console.log(`screen: through the SFU, teacher decodes camera ${sfu.camera} and screen ${sfu.screen} frames`);
   await shot(teacher, 'screen-share-sfu');
+  // The captions follow a language switch while the videos keep playing.
+  await teacher.click('#lang');
+  await teacher.waitForSelector('.tile.remote.screen figcaption:has-text("Screen:")');
+  await teacher.click('#lang');
+  await teacher.waitForSelector('.tile.remote.screen figcaption:has-text("Экран:")');
 
   await student.click('.session .screen');
   await teacher.waitForFunction(() => !document.querySelector('.tile.remote.screen:not([hidden])'), null, { timeout: 20000 });
