@@ -1,8 +1,10 @@
 // The student's main screens on a 360x740 phone: the teachers list and the ask form, a session
 // with video and chat, and the threads. On each: nothing to scroll sideways, and every control
-// (button, field, link) at least 40 px in both directions. Screenshots go with the others.
+// (button, field, link) at least 40 px in both directions and labelled for screen readers.
+// Screenshots go with the others.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { assertLabelled } from './admin-lib.mjs';
 import { artifacts, launchBrowser, loginAs, startServer, waitForFrames } from './lib.mjs';
 
 const started = Date.now();
@@ -39,6 +41,7 @@ async function assertPhone(page, screen) {
   const p = await phoneProblems(page);
   assert.ok(p.scroll <= p.width, `${screen}: ${p.scroll}px wide in ${p.width}px: ${p.wide.join('; ')}`);
   assert.deepEqual(p.small, [], `${screen}: controls under 40 px`);
+  await assertLabelled(page);
   await shot(page, screen);
 }
 
