@@ -613,11 +613,45 @@ impl MediaPeer {
             }
             Some("answer") => {
                 self.pc
-                    .set_remote_description(RTCSessionDescription::answer(sdp)?)
+                    .set_remote_description(RTCSessionDescription::answer(sdp.clone())?)
                     .await?;
+                self.dial_passive_tcp(&sdp).await?;
                 self.flush_candidates().await?;
             }
             other => anyhow::bail!("unexpected signal type {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// Gives the description's passive TCP candidates to the peer once more as trickled ones:
+    /// the `webrtc` crate dials a passive TCP candidate only when it comes through
+    /// `add_ice_candidate`, never from a remote description, and the SFU announces its
+    /// candidates in the SDP.
+    async fn dial_passive_tcp(&self, sdp: &str) -> anyhow::Result<()> {
+        if !self.options.tcp_only {
+            return Ok(());
+        }
+        let mid = sdp
+            .lines()
+            .find_map(|line| line.strip_prefix("a=mid:"))
+            .map(|mid| mid.trim().to_string());
+        for line in sdp.lines() {
+            let Some(candidate) = line.strip_prefix("a=") else {
+                continue;
+            };
+            let fields: Vec<&str> = candidate.split_whitespace().collect();
+            let passive_tcp = fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
+                && fields.windows(2).any(|w| w == ["tcptype", "passive"]);
+            if candidate.starts_with("candidate:") && passive_tcp {
+                self.pc
+                    .add_ice_candidate(RTCIceCandidateInit {
+                        candidate: candidate.trim().to_string(),
+                        sdp_mid: mid.clone(),
+                        sdp_mline_index: Some(0),
+                        ..Default::default()
+                    })
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -688,8 +688,6 @@ async fn video_survives_loss_and_jitter_through_nack() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: the SFU listens and announces a passive TCP candidate, but a TCP-only \
-            webrtc-crate peer does not connect yet"]
 async fn a_member_without_udp_reaches_the_sfu_over_tcp() {
     let server = Server::start(ServerOptions::demo());
     let (mut teacher, teacher_id) = connect(&server, "teacher2").await;
@@ -728,6 +726,9 @@ async fn a_member_without_udp_reaches_the_sfu_over_tcp() {
     );
     assert_intact(&track(&tcp.counters, teacher_id, "video"), 30);
     assert_intact(&track(&host.counters, student_id, "video"), 30);
+    // The member has no UDP socket at all; its 30 frames and more came in over TCP.
+    let over_tcp = metric(&server, "konsult_sfu_tcp_received_packets_total");
+    assert!(over_tcp >= 30.0, "{over_tcp} packets over ICE-TCP");
     host.stop().await;
     tcp.stop().await;
 }
