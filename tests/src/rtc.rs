@@ -61,6 +61,8 @@ pub struct PeerOptions {
     /// ICE over TCP only (an active TCP candidate, no UDP), as behind a firewall that blocks
     /// UDP.
     pub tcp_only: bool,
+    /// Video stops this long after the connection is up (a camera turned off); audio goes on.
+    pub video_for: Option<Duration>,
     /// Send-receive transceivers, so that the two sides of a peer-to-peer call pair their
     /// audio and video m-lines; with the SFU a member's transceivers are send-only.
     pub sendrecv: bool,
@@ -79,6 +81,7 @@ impl Default for PeerOptions {
             rewrite_remote: None,
             bind: "127.0.0.1:0".into(),
             tcp_only: false,
+            video_for: None,
             sendrecv: false,
         }
     }
@@ -719,9 +722,14 @@ async fn send_frames(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut number = 0u32;
     let mut last_key = Instant::now();
+    let mut connected_at = None;
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
         if !counters.connected.load(Ordering::SeqCst) {
+            continue;
+        }
+        let since = *connected_at.get_or_insert_with(Instant::now);
+        if video && options.video_for.is_some_and(|d| since.elapsed() >= d) {
             continue;
         }
         let Ok(params) = sender.get_parameters().await else {

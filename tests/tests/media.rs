@@ -5,7 +5,7 @@
 
 use konsult_tests::rtc::{Counters, MediaLink, PeerOptions, Route, TrackStats};
 use konsult_tests::{Server, ServerOptions, WsClient, http_request};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,6 +138,90 @@ async fn the_sfu_forwards_every_member_to_every_other_intact() {
     assert!(metric(&server, "konsult_sfu_forwarded_frames_total") > 0.0);
     assert_eq!(metric(&server, "konsult_sfu_members"), 3.0);
     for l in links {
+        l.stop().await;
+    }
+}
+
+/// A member's `media` in a `session_state`.
+fn media_of(state: &Value, user: i64) -> &str {
+    state["members"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["user"]["id"] == json!(user)))
+        .and_then(|m| m["media"].as_str())
+        .unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_video_is_absent_or_stops_shows_as_audio_only() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, teacher_id) = connect(&server, "teacher1").await;
+    let mut students = vec![
+        connect(&server, "student1").await,
+        connect(&server, "student2").await,
+    ];
+    let (voice, camera_off) = (students[0].1, students[1].1);
+    let session = session_with(&mut teacher, &mut students, "group").await;
+    let host = link(
+        &server,
+        "teacher1",
+        session,
+        Route::Sfu,
+        PeerOptions::default(),
+    )
+    .await;
+    let voice_link = link(
+        &server,
+        "student1",
+        session,
+        Route::Sfu,
+        PeerOptions {
+            video: false,
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    let camera_link = link(
+        &server,
+        "student2",
+        session,
+        Route::Sfu,
+        PeerOptions {
+            video_for: Some(Duration::from_secs(2)),
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    // A member publishing no video is `audio_only` once connected; the others are `connected`
+    // while their video flows.
+    let first = teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, voice) == "audio_only"
+                && media_of(m, camera_off) == "connected"
+                && media_of(m, teacher_id) == "connected"
+        })
+        .await;
+    assert_eq!(first["media"], "sfu");
+    // A camera that stops while audio goes on turns the member `audio_only` a few seconds
+    // later; the host's own state does not move.
+    teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, camera_off) == "audio_only"
+                && media_of(m, voice) == "audio_only"
+                && media_of(m, teacher_id) == "connected"
+        })
+        .await;
+    // Their audio still reaches the host.
+    assert!(
+        host.wait_for(MEDIA_WAIT, |c| frames(c, voice, "audio") >= 30
+            && frames(c, camera_off, "audio") >= 30)
+            .await,
+        "{:?}",
+        host.counters.received()
+    );
+    assert_eq!(frames(&host.counters, voice, "video"), 0);
+    for l in [host, voice_link, camera_link] {
         l.stop().await;
     }
 }
