@@ -1,7 +1,8 @@
 //! Live media against the real binary with WebRTC peers on the `webrtc` crate: peer to peer
 //! through the relay, the SFU forwarding intact payloads to every member, floor control and
 //! mute, a late joiner starting from a keyframe, the fallback from a blocked peer-to-peer path,
-//! a whole class in a frontal session, and a lossy, jittery link recovered by NACK.
+//! a whole class in a frontal session, a lossy, jittery link recovered by NACK, ICE over TCP,
+//! `audio_only` media states, and the call on a user's two devices.
 
 use konsult_tests::rtc::{Counters, MediaLink, PeerOptions, Route, TrackStats};
 use konsult_tests::{Server, ServerOptions, WsClient, http_request};
