@@ -421,7 +421,25 @@ async fn individual(
     (t, teacher_id, s, student_id, session)
 }
 
-/// Peer-to-peer links of teacher (answering) and student (offering).
+/// A media link of `login` on a device of its own that takes the session's media over with
+/// `join_session`, so that the other member's signals reach it (docs/protocol.md, One user,
+/// several devices).
+async fn device_link(
+    server: &Server,
+    login: &str,
+    session: i64,
+    route: Route,
+    options: PeerOptions,
+) -> MediaLink {
+    let (mut ws, _) = WsClient::connect_as(server, login).await;
+    let joined = ws
+        .request(json!({"type": "join_session", "session": session}))
+        .await;
+    assert_eq!(joined["type"], "session_started", "{joined}");
+    MediaLink::start(ws, session, route, options).await
+}
+
+/// Peer-to-peer links of teacher (answering) and student (offering), each on a new device.
 async fn p2p_pair(
     server: &Server,
     session: i64,
@@ -433,12 +451,12 @@ async fn p2p_pair(
         other: student.1,
         offerer: false,
     };
-    let t = link(server, teacher.0, session, answerer, options.clone()).await;
+    let t = device_link(server, teacher.0, session, answerer, options.clone()).await;
     let offerer = Route::P2p {
         other: teacher.1,
         offerer: true,
     };
-    let s = link(server, student.0, session, offerer, options).await;
+    let s = device_link(server, student.0, session, offerer, options).await;
     (t, s)
 }
 
