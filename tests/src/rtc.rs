@@ -61,8 +61,9 @@ pub struct PeerOptions {
     /// ICE over TCP only (an active TCP candidate, no UDP), as behind a firewall that blocks
     /// UDP.
     pub tcp_only: bool,
-    /// Video stops this long after the connection is up (a camera turned off); audio goes on.
-    pub video_for: Option<Duration>,
+    /// Video pauses from the first to the second time after the connection is up (a camera
+    /// turned off, then on); audio goes on.
+    pub video_off: Option<(Duration, Duration)>,
     /// Send-receive transceivers, so that the two sides of a peer-to-peer call pair their
     /// audio and video m-lines; with the SFU a member's transceivers are send-only.
     pub sendrecv: bool,
@@ -81,7 +82,7 @@ impl Default for PeerOptions {
             rewrite_remote: None,
             bind: "127.0.0.1:0".into(),
             tcp_only: false,
-            video_for: None,
+            video_off: None,
             sendrecv: false,
         }
     }
@@ -729,7 +730,10 @@ async fn send_frames(
             continue;
         }
         let since = *connected_at.get_or_insert_with(Instant::now);
-        if video && options.video_for.is_some_and(|d| since.elapsed() >= d) {
+        let paused = options
+            .video_off
+            .is_some_and(|(from, to)| (from..to).contains(&since.elapsed()));
+        if video && paused {
             continue;
         }
         let Ok(params) = sender.get_parameters().await else {

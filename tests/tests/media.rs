@@ -153,7 +153,7 @@ fn media_of(state: &Value, user: i64) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_whose_video_is_absent_or_stops_shows_as_audio_only() {
+async fn a_member_whose_video_is_absent_or_paused_shows_as_audio_only() {
     let server = Server::start(ServerOptions::demo());
     let (mut teacher, teacher_id) = connect(&server, "teacher1").await;
     let mut students = vec![
@@ -187,7 +187,7 @@ async fn a_member_whose_video_is_absent_or_stops_shows_as_audio_only() {
         session,
         Route::Sfu,
         PeerOptions {
-            video_for: Some(Duration::from_secs(2)),
+            video_off: Some((Duration::from_secs(2), Duration::from_secs(7))),
             ..PeerOptions::default()
         },
     )
@@ -204,13 +204,20 @@ async fn a_member_whose_video_is_absent_or_stops_shows_as_audio_only() {
         .await;
     assert_eq!(first["media"], "sfu");
     // A camera that stops while audio goes on turns the member `audio_only` a few seconds
-    // later; the host's own state does not move.
+    // later; the host's own state does not move. When the camera comes back, `connected`.
     teacher
         .recv_where(|m| {
             m["type"] == "session_state"
                 && media_of(m, camera_off) == "audio_only"
                 && media_of(m, voice) == "audio_only"
                 && media_of(m, teacher_id) == "connected"
+        })
+        .await;
+    teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, camera_off) == "connected"
+                && media_of(m, voice) == "audio_only"
         })
         .await;
     // Their audio still reaches the host.
