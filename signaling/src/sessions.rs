@@ -238,6 +238,7 @@ impl Hub {
                 class: None,
                 request: Some(request.id),
                 session: Some(id),
+                opening: Vec::new(),
             },
         });
         id
@@ -379,6 +380,7 @@ impl Hub {
                 class,
                 request: None,
                 session: Some(id),
+                opening: Vec::new(),
             },
         });
         self.record_session(id, Outcome::InProgress);
