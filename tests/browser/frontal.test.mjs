@@ -36,7 +36,7 @@ try {
   await teacher.selectOption('#create-form', 'frontal');
   await teacher.selectOption('#create-subject', 'math');
   await teacher.fill('#create-title', 'Разбор контрольной');
-  await teacher.fill('#create-class', '9A');
+  await teacher.selectOption('#create-class', '9A');
   await teacher.click('#create-submit');
   await teacher.waitForSelector('.session');
 

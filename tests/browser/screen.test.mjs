@@ -71,7 +71,8 @@ try {
   await teacher.selectOption('#create-form', 'group');
   await teacher.selectOption('#create-subject', 'math');
   await teacher.fill('#create-title', 'Экран в группе');
-  await teacher.fill('#create-class', '9A');
+  await teacher.selectOption('#create-class', '9A');
+  await teacher.check('#create-whole-class');
   await teacher.click('#create-submit');
   await teacher.waitForSelector('.session');
   await student.click('.invites button[data-session]');
