@@ -43,6 +43,8 @@ export function createSessionForm(app, subjects, queuedRequests) {
       type: 'search', id: 'create-search', value: state.q, autocomplete: 'off',
       'aria-controls': 'create-results', 'aria-describedby': 'create-found',
       oninput: (e) => { state.q = e.target.value; scheduleSearch(); },
+      // Enter searches at once rather than starting the session.
+      onkeydown: (e) => { if (e.key === 'Enter') { e.preventDefault(); search(); } },
     });
     parts.found = h('p', { id: 'create-found', class: 'hint', role: 'status', 'aria-live': 'polite' });
     parts.results = h('ul', { id: 'create-results', class: 'pick-list', 'aria-labelledby': 'create-pick-legend' });

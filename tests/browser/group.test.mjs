@@ -1,7 +1,8 @@
 // A teacher picks two students by name for a group session on a phone-sized screen: the class
 // list and the name search come from the directory, the ticks are made with the keyboard and
-// kept across searches; both students get the invitation, join, and the three see each other in
-// the roster. A classmate who was not picked gets no invitation.
+// kept across searches, and Enter in the search box searches rather than submits. Both students
+// get the invitation, join, and the three see each other in the roster. A classmate who was not
+// picked gets no invitation.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
@@ -42,9 +43,12 @@ try {
   await teacher.waitForSelector('#create-found:has-text("Найдено учеников: 11.")');
   await tick(teacher, 'Ученик 2');
   await teacher.fill('#create-search', 'УЧЕНИК 3');
+  // Enter in the search box searches; it does not start the session with one student.
+  await teacher.press('#create-search', 'Enter');
   await teacher.waitForSelector('#create-found:has-text("Найдено учеников: 2.")');
   await tick(teacher, 'Ученик 3');
   await teacher.waitForSelector('.chosen-count:has-text("Выбрано: 2")');
+  assert.equal(await teacher.locator('.session').count(), 0);
   const chips = await teacher.locator('.chips .chip').evaluateAll((b) => b.map((x) => x.getAttribute('aria-label')));
   assert.deepEqual(chips, ['Убрать Ученик 2', 'Убрать Ученик 3']);
   const sideways = await teacher.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -136,6 +136,7 @@ fn staff_list_active_students_by_class_and_name_students_may_not() {
         ))
     };
     assert_eq!(by_name("ПЁТР", ""), ["Пётр Петров"]);
+    assert_eq!(by_name("петр п", ""), ["Пётр Петров"], "ё typed as е");
     assert_eq!(by_name("  иванов ", ""), ["Иван Иванов"]);
     assert_eq!(by_name("ученик 2", "9A").len(), 11, "Ученик 2 and 20..29");
     assert_eq!(by_name("ученик 2", "10B"), Vec::<String>::new());

@@ -43,6 +43,12 @@ pub struct DirectoryStudent {
     pub class: Option<String>,
 }
 
+/// A name as the directory's search compares it: trimmed, lower case, ё written е (as people
+/// often type it).
+fn fold_name(name: &str) -> String {
+    name.trim().to_lowercase().replace('ё', "е")
+}
+
 /// A user to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewUser {
@@ -333,7 +339,8 @@ impl Store {
     }
 
     /// Active students for the staff's directory, by class then name, optionally of one class
-    /// and matching part of a name (case-insensitive, done here: SQLite folds only ASCII case).
+    /// and matching part of a name (case-insensitive and with ё as е, done here: SQLite folds
+    /// only ASCII case).
     /// At most `limit` rows; the flag says whether more matched.
     pub async fn student_directory(
         &self,
@@ -348,12 +355,12 @@ impl Store {
         .bind(class)
         .fetch_all(&self.pool)
         .await?;
-        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        let q = q.map(fold_name).filter(|q| !q.is_empty());
         let mut hits = rows
             .into_iter()
             .filter(|(_, name, _)| {
                 q.as_ref()
-                    .is_none_or(|q| name.to_lowercase().contains(q.as_str()))
+                    .is_none_or(|q| fold_name(name).contains(q.as_str()))
             })
             .map(|(id, name, class)| DirectoryStudent {
                 id: UserId(id),
