@@ -3,7 +3,7 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { currentLang, t } from './i18n.js';
+import { currentLang, subjectName, t } from './i18n.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
@@ -335,10 +335,10 @@ export class Inbox {
         h('button', {
           type: 'button', class: `thread${this.open?.thread === th.id ? ' current' : ''}`, 'data-thread': th.id,
           'aria-current': this.open?.thread === th.id ? 'true' : null,
-          'aria-label': [th.title, t(`thread.kind.${th.kind}`), unread].filter(Boolean).join(', '),
+          'aria-label': [threadTitle(th), t(`thread.kind.${th.kind}`), unread].filter(Boolean).join(', '),
           onclick: () => this.openThread(th.id),
         },
-        h('span', { class: 'thread-title' }, th.title),
+        h('span', { class: 'thread-title' }, threadTitle(th)),
         h('span', { class: 'thread-kind' }, t(`thread.kind.${th.kind}`)),
         th.unread > 0 ? h('span', { class: 'badge', 'aria-hidden': 'true' }, th.unread) : null));
     }));
@@ -349,7 +349,7 @@ export class Inbox {
     this.open?.close();
     const th = this.threads.get(id);
     this.open = new ThreadPanel(this.app, id, {
-      title: th?.title ?? '',
+      title: th ? threadTitle(th) : '',
       onRead: (thread, seq) => {
         const entry = this.threads.get(thread);
         if (entry) {
@@ -370,4 +370,12 @@ export class Inbox {
     replace(this.viewEl);
     this.renderList();
   }
+}
+
+/// A thread's title for people: a deferred request's thread is titled `<subject code>: <topic>`
+/// by the server; the subject is shown by its name.
+function threadTitle(thread) {
+  const m = /^([a-z_]+): /.exec(thread.title ?? '');
+  if (!thread.request || !m) return thread.title ?? '';
+  return `${subjectName(m[1])}: ${thread.title.slice(m[0].length)}`;
 }

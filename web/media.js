@@ -56,11 +56,6 @@ export class LocalMedia {
     this.emit(kind);
   }
 
-  /// The track the video sender should carry: the screen while shared, else the camera.
-  get outgoingVideo() {
-    return this.screen ?? this.video;
-  }
-
   setMic(on) {
     this.micOn = on;
     if (this.audio) this.audio.enabled = on;
@@ -73,18 +68,24 @@ export class LocalMedia {
     this.emit('video');
   }
 
+  /// Shares the screen as a track of its own, beside the camera.
   async shareScreen() {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
-    this.screen = stream.getVideoTracks()[0];
-    this.screen.addEventListener('ended', () => this.stopScreen());
-    this.emit('video');
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    this.stopScreen();
+    this.screen = track;
+    track.addEventListener('ended', () => {
+      if (this.screen === track) this.stopScreen();
+    });
+    this.emit('screen');
   }
 
   stopScreen() {
     if (!this.screen) return;
     this.screen.stop();
     this.screen = null;
-    this.emit('video');
+    this.emit('screen');
   }
 
   on(listener) {
@@ -134,16 +135,19 @@ export class PeerLink {
       else if (s === 'failed') onState('failed');
       else if (s === 'connecting' || s === 'new') onState('connecting');
     };
-    this.senders = { audio: null, video: null };
+    this.sfu = false;
+    this.senders = { audio: null, video: null, screen: null };
   }
 
   /// Adds the local tracks. Peer to peer: send-and-receive tracks (a kind without a track
   /// still receives). To the SFU: send-only transceivers for what is published, and a data
-  /// channel when nothing is, as the SFU expects; it offers what the member receives.
+  /// channel when nothing is, as the SFU expects; it offers what the member receives. A screen
+  /// being shared gets its own video m-line after the camera's.
   attach(local, { publish = true, sfu = false } = {}) {
+    this.sfu = sfu;
     let published = 0;
     for (const kind of ['audio', 'video']) {
-      const track = kind === 'video' ? local.outgoingVideo : local.audio;
+      const track = local[kind];
       if (track && sfu) {
         const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [local.stream] });
         this.senders[kind] = transceiver.sender;
@@ -155,14 +159,71 @@ export class PeerLink {
       }
       if (track && !publish) this.senders[kind].replaceTrack(null);
     }
+    if (local.screen && publish) {
+      this.shareScreen(local);
+      published += 1;
+    }
     if (sfu && published === 0) this.pc.createDataChannel('konsult');
+  }
+
+  /// Sends the screen on its own m-line: the one used before, else (peer to peer) a video
+  /// m-line the other side opened for its own screen, else a new one.
+  shareScreen(local) {
+    const track = local.screen;
+    let transceiver = this.senders.screen && this.pc.getTransceivers().find((x) => x.sender === this.senders.screen);
+    if (!transceiver && !this.sfu) {
+      transceiver = this.pc.getTransceivers().find((x) => !x.stopped && x.receiver.track.kind === 'video'
+        && !x.sender.track && x.sender !== this.senders.video && this.isScreen(x));
+    }
+    if (transceiver) {
+      transceiver.sender.replaceTrack(track).catch(() => {});
+      transceiver.sender.setStreams?.(local.stream);
+      transceiver.direction = this.sfu ? 'sendonly' : 'sendrecv';
+    } else {
+      transceiver = this.pc.addTransceiver(track, { direction: this.sfu ? 'sendonly' : 'sendrecv', streams: [local.stream] });
+    }
+    this.senders.screen = transceiver.sender;
+  }
+
+  /// Stops sending the screen; the m-line stays for the next share. Peer to peer it turns
+  /// receive-only, so the other side drops the screen's tile.
+  stopScreen() {
+    const sender = this.senders.screen;
+    if (!sender) return;
+    sender.replaceTrack(null).catch(() => {});
+    if (!this.sfu) {
+      const transceiver = this.pc.getTransceivers().find((x) => x.sender === sender);
+      if (transceiver && !transceiver.stopped) transceiver.direction = 'recvonly';
+    }
+  }
+
+  /// Whether a remote video arriving on `transceiver` is a screen share: from the SFU, a
+  /// track id ending in `-screen`; peer to peer, any video m-line after the first (the
+  /// cameras').
+  isScreen(transceiver) {
+    if (transceiver.receiver.track.kind !== 'video' || transceiver.mid === null) return false;
+    const sections = this.remoteSections();
+    if (this.sfu) return /-screen$/.test(sections.find((x) => x.mid === transceiver.mid)?.track ?? '');
+    const firstVideo = sections.find((x) => x.kind === 'video');
+    return Boolean(firstVideo) && firstVideo.mid !== transceiver.mid;
+  }
+
+  /// The remote description's m-lines in order: `{kind, mid, track}`, `track` from
+  /// `a=msid:<stream> <track>`.
+  remoteSections() {
+    const sdp = this.pc.remoteDescription?.sdp ?? '';
+    return sdp.split(/\r?\nm=/).slice(1).map((section) => ({
+      kind: section.split(' ', 1)[0],
+      mid: /^a=mid:(\S+)/m.exec(section)?.[1] ?? null,
+      track: /^a=msid:\S+ (\S+)/m.exec(section)?.[1] ?? null,
+    }));
   }
 
   /// Points the senders at the current local tracks (device change, screen share, floor).
   async refresh(local, { publish = true } = {}) {
     for (const kind of ['audio', 'video']) {
       const sender = this.senders[kind];
-      const track = publish ? (kind === 'video' ? local.outgoingVideo : local.audio) : null;
+      const track = publish ? local[kind] : null;
       if (sender && sender.track !== track) {
         try {
           await sender.replaceTrack(track);
@@ -171,6 +232,10 @@ export class PeerLink {
         }
       }
     }
+    if (this.closed) return;
+    const screen = publish ? local.screen : null;
+    if (screen && this.senders.screen?.track !== screen) this.shareScreen(local);
+    else if (!screen && this.senders.screen?.track) this.stopScreen();
   }
 
   async offer() {
@@ -236,9 +301,14 @@ export class PeerLink {
     const out = [];
     const stats = await this.pc.getStats();
     stats.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({ mid: s.mid, frames: s.framesDecoded ?? 0 });
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({ mid: s.mid, frames: s.framesDecoded ?? 0, screen: this.isScreenMid(s.mid) });
     });
     return out;
+  }
+
+  isScreenMid(mid) {
+    const transceiver = this.pc.getTransceivers().find((x) => x.mid === mid);
+    return Boolean(transceiver && this.isScreen(transceiver));
   }
 
   close() {

@@ -7,6 +7,9 @@ import { subjectName, t } from './i18n.js';
 import { LocalMedia, PeerLink } from './media.js';
 import { ThreadPanel } from './chat.js';
 
+/// How long an SFU screen tile shows without a new frame.
+const SCREEN_QUIET_MS = 5000;
+
 export class SessionView {
   constructor(app, session, onClose) {
     this.app = app;
@@ -32,7 +35,8 @@ export class SessionView {
     this.local.on((kind) => {
       this.renderControls();
       this.link?.refresh(this.local, { publish: this.publishing });
-      if (kind === 'video') this.localVideo.srcObject = this.localPreview();
+      if (kind === 'video') this.renderLocalPreview();
+      if (kind === 'screen') this.renderLocalScreen();
     });
     this.rerender();
   }
@@ -69,9 +73,34 @@ export class SessionView {
     for (const m of this.early.splice(0)) this.onSignal(m);
   }
 
+  /// The own camera's preview: empty while nothing is published (a frontal session without
+  /// the floor), so the screen does not suggest others see it.
   localPreview() {
-    const track = this.local.outgoingVideo;
+    const track = this.publishing ? this.local.video : null;
     return track ? new MediaStream([track]) : null;
+  }
+
+  /// Points the own tile at the camera when it changed or publishing started or stopped.
+  renderLocalPreview() {
+    if (!this.localVideo) return;
+    const track = this.publishing ? this.local.video : null;
+    if ((this.localVideo.srcObject?.getVideoTracks()[0] ?? null) === track) return;
+    this.localVideo.srcObject = this.localPreview();
+  }
+
+  /// The user's own screen while they share it, beside their camera.
+  renderLocalScreen() {
+    const track = this.local.screen;
+    if (!track) {
+      this.localScreenTile?.remove();
+      this.localScreenTile = null;
+      return;
+    }
+    const video = h('video', { autoplay: true, playsInline: true, muted: true });
+    video.srcObject = new MediaStream([track]);
+    this.localScreenTile?.remove();
+    this.localScreenTile = h('figure', { class: 'tile local-screen' }, video, h('figcaption', {}, t('session.screen.mine')));
+    this.videos.append(this.localScreenTile);
   }
 
   /// Builds the peer connection for the session's current media path.
@@ -99,7 +128,7 @@ export class SessionView {
       iceServers: this.app.conn.welcome?.ice_servers,
       polite,
       send: (data) => this.app.conn.send({ type: 'signal', session: this.id, to, data }),
-      onTrack: (track, streams) => this.addRemote(track, streams),
+      onTrack: (track, streams, transceiver) => this.addRemote(track, streams, transceiver),
       onState: (state) => this.onLinkState(state),
     });
     this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
@@ -147,43 +176,83 @@ export class SessionView {
     this.link?.receive(m.data);
   }
 
-  addRemote(track, streams) {
+  /// A remote track: into the tile of its publisher's camera and microphone, or into a tile of
+  /// its own for a screen share, shown first and wide.
+  addRemote(track, streams, transceiver) {
     const stream = streams[0] ?? new MediaStream([track]);
-    const key = this.linkPath === 'p2p' ? `user-${this.others[0]?.id}` : stream.id;
+    const screen = Boolean(transceiver && this.link?.isScreen(transceiver));
+    const base = this.linkPath === 'p2p' ? `user-${this.others[0]?.id}` : stream.id;
+    const key = screen ? `${base}-screen` : base;
     let remote = this.remotes.get(key);
     if (!remote) {
       const video = h('video', { autoplay: true, playsInline: true, class: 'remote-video' });
-      const label = h('figcaption', {}, this.remoteLabel(stream.id));
-      remote = { video, label, stream: new MediaStream(), tile: h('figure', { class: 'tile remote', 'data-stream': stream.id }, video, label) };
+      const label = h('figcaption', {}, this.remoteLabel(stream.id, screen));
+      remote = { video, label, screen, stream: new MediaStream(), tile: h('figure', { class: `tile remote${screen ? ' screen' : ''}`, 'data-stream': stream.id }, video, label) };
+      if (screen) video.muted = true;
       this.remotes.set(key, remote);
-      this.videos.append(remote.tile);
+      if (screen) this.videos.prepend(remote.tile);
+      else this.videos.append(remote.tile);
     }
     remote.stream.getTracks().filter((x) => x.kind === track.kind).forEach((x) => remote.stream.removeTrack(x));
     remote.stream.addTrack(track);
     remote.video.srcObject = remote.stream;
-    track.addEventListener('ended', () => {
+    const drop = () => {
+      if (!remote.stream.getTracks().includes(track)) return;
       remote.stream.removeTrack(track);
       if (remote.stream.getTracks().length === 0) {
         remote.tile.remove();
-        this.remotes.delete(key);
+        if (this.remotes.get(key) === remote) this.remotes.delete(key);
       }
-    });
+    };
+    track.addEventListener('ended', drop);
     stream.addEventListener?.('removetrack', (e) => {
-      remote.stream.removeTrack(e.track);
-      if (remote.stream.getTracks().length === 0) {
-        remote.tile.remove();
-        this.remotes.delete(key);
-      }
+      if (e.track === track) drop();
     });
+    if (screen && this.linkPath === 'sfu') {
+      // The SFU keeps a stopped share's m-line: the tile shows while frames arrive.
+      remote.mid = transceiver.mid;
+      remote.tile.hidden = true;
+      this.watchScreens();
+    }
+  }
+
+  /// Shows the SFU's screen tiles while their frames advance and hides them after
+  /// `SCREEN_QUIET_MS` without one (the share stopped, or a still screen sent nothing new);
+  /// the next frame shows it again.
+  watchScreens() {
+    if (this.screenWatch) return;
+    const seen = new Map();
+    this.screenWatch = setInterval(async () => {
+      const watched = [...this.remotes.values()].filter((r) => r.screen && r.mid !== undefined);
+      if (this.closed || !this.link || watched.length === 0) return;
+      let inbound;
+      try {
+        inbound = await this.link.videoInbound();
+      } catch {
+        return;
+      }
+      const now = Date.now();
+      for (const remote of watched) {
+        const frames = inbound.find((s) => s.mid === remote.mid)?.frames ?? 0;
+        const last = seen.get(remote);
+        if (!last || frames > last.frames) seen.set(remote, { frames, at: now });
+        const moving = frames > 0 && now - (seen.get(remote).at) < SCREEN_QUIET_MS;
+        if (remote.tile.hidden === moving) remote.tile.hidden = !moving;
+      }
+    }, 1000);
   }
 
   /// Names a remote stream: the peer in a peer-to-peer session; in the SFU the stream id
   /// carries the publisher's user id.
-  remoteLabel(streamId) {
-    if (this.linkPath === 'p2p') return this.others[0]?.name ?? '';
-    const digits = /(\d+)/.exec(streamId ?? '');
-    const user = digits && this.others.find((u) => u.id === Number(digits[1]));
-    return user?.name ?? '';
+  remoteLabel(streamId, screen = false) {
+    let name;
+    if (this.linkPath === 'p2p') {
+      name = this.others[0]?.name ?? '';
+    } else {
+      const digits = /(\d+)/.exec(streamId ?? '');
+      name = (digits && this.others.find((u) => u.id === Number(digits[1])))?.name ?? '';
+    }
+    return screen ? t('session.screen.of', { name }) : name;
   }
 
   clearRemotes() {
@@ -212,13 +281,13 @@ export class SessionView {
     if (before && before.media !== m.media && m.media === 'sfu') this.notice(t('session.moved_sfu'));
     if (this.link) this.link.refresh(this.local, { publish: this.publishing });
     if (this.linkPath !== this.mediaPath || !this.link) this.connectMedia();
-    for (const [key, remote] of this.remotes) {
-      if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream);
-      void key;
+    for (const remote of this.remotes.values()) {
+      if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
     }
     this.renderHeading();
     this.renderRoster();
     this.renderControls();
+    this.renderLocalPreview();
   }
 
   /// A new `session_started` for the open session (a reconnect): refresh what it says.
@@ -287,22 +356,39 @@ export class SessionView {
       h('small', { class: 'media-path' }, `(${t('session.media.' + this.mediaPath)})`));
   }
 
+  /// The session's buttons. Without the floor in a frontal session nothing is published: the
+  /// microphone and camera show off and unavailable, with the reason beside them.
   renderControls() {
     if (!this.controls) return;
     const hands = this.state?.hands ?? [];
     const handUp = hands.includes(this.me);
+    const publishing = this.publishing;
     const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
+    const toggle = (kind, on, label, flip) => {
+      if (!publishing) {
+        return button({
+          class: `toggle ${kind}`, 'aria-pressed': 'false', 'aria-disabled': 'true', 'aria-describedby': 'no-floor',
+          onclick: () => this.notice(t('session.no_floor')),
+        }, label);
+      }
+      return button({ class: `toggle ${kind}${on ? ' on' : ''}`, 'aria-pressed': String(on), onclick: flip }, label);
+    };
     replace(this.controls,
-      button({ class: `toggle mic${this.local.micOn ? ' on' : ''}`, 'aria-pressed': String(this.local.micOn), 'aria-label': this.local.micOn ? t('session.mic.on') : t('session.mic.off'), onclick: () => this.local.setMic(!this.local.micOn) }, t('session.mic')),
-      button({ class: `toggle cam${this.local.camOn ? ' on' : ''}`, 'aria-pressed': String(this.local.camOn), 'aria-label': this.local.camOn ? t('session.cam.on') : t('session.cam.off'), onclick: () => this.local.setCam(!this.local.camOn) }, t('session.camera')),
+      toggle('mic', this.local.micOn, t('session.mic'), () => this.local.setMic(!this.local.micOn)),
+      toggle('cam', this.local.camOn, t('session.camera'), () => this.local.setCam(!this.local.camOn)),
       navigator.mediaDevices?.getDisplayMedia
-        ? button({ class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)), onclick: () => this.toggleScreen() }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
+        ? button({
+          class: 'screen', 'aria-pressed': String(Boolean(this.local.screen)),
+          'aria-disabled': publishing || this.local.screen ? null : 'true', 'aria-describedby': publishing ? null : 'no-floor',
+          onclick: () => (publishing || this.local.screen ? this.toggleScreen() : this.notice(t('session.no_floor'))),
+        }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
         : null,
       this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? t('session.hand.lower') : t('session.hand')),
       this.isHost && this.session.form !== 'individual'
         ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
         : null,
-      button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')));
+      button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')),
+      publishing ? null : h('p', { id: 'no-floor', class: 'no-floor' }, t('session.no_floor')));
   }
 
   async leave() {
@@ -367,6 +453,10 @@ export class SessionView {
     this.renderHeading();
     this.renderControls();
     this.renderRoster();
+    // Tiles stay (their videos keep playing); their captions follow the language.
+    for (const remote of this.remotes.values()) remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
+    this.videos.querySelector('.tile.local figcaption').textContent = t('session.me');
+    if (this.local.screen) this.renderLocalScreen();
   }
 
   async framesDecoded() {
@@ -380,6 +470,7 @@ export class SessionView {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.screenWatch);
     this.unsubscribe.forEach((off) => off());
     this.chat.close();
     this.link?.close();

@@ -2,7 +2,7 @@
 //! queue position and estimate; invitations; the inbox.
 
 import { h, replace } from './dom.js';
-import { subjectName, t } from './i18n.js';
+import { schoolTime, subjectName, t } from './i18n.js';
 import { Inbox } from './chat.js';
 
 export function createStudentHome(app) {
@@ -178,7 +178,7 @@ export function createStudentHome(app) {
   conn.on('request_deferred', (m) => {
     state.request = null;
     renderQueue();
-    setNotice(t('deferred.' + m.reason, { next: m.next_available ?? '' }));
+    setNotice(t('deferred.' + m.reason, { next: schoolTime(m.next_available) }));
     inbox.load().then(() => inbox.openThread(m.thread));
   });
   conn.on('request_answered', () => setNotice(t('answered')));

@@ -1,10 +1,12 @@
 //! The teacher's home: the availability switch, incoming offers (with a sound), the queues of
-//! their subjects with "take next", starting a group or frontal session, and the inbox of
-//! deferred requests and threads.
+//! their subjects with "take next", the form that starts a group or frontal session, the inbox of
+//! deferred requests and threads, and the weekly consultation hours.
 
 import { beep, h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
 import { Inbox } from './chat.js';
+import { createHoursEditor } from './hours.js';
+import { createSessionForm } from './create.js';
 
 export function createTeacherHome(app) {
   const conn = app.conn;
@@ -12,13 +14,15 @@ export function createTeacherHome(app) {
   const state = { status: 'away', offers: new Map(), queues: new Map(), notice: '', invites: new Map() };
   const el = h('div', { class: 'home teacher' });
   const inbox = new Inbox(app);
+  // Consultation hours are for teachers and support staff, not for an admin on this screen.
+  const hours = ['teacher', 'support'].includes(app.user.role) ? createHoursEditor(app, subjects) : null;
   const statusEl = h('section', { class: 'card availability' });
   const offersEl = h('section', { class: 'card offers', 'aria-labelledby': 'offers-heading' });
   const offersLive = h('div', { 'aria-live': 'assertive', role: 'status', id: 'offers-live' });
   const queuesEl = h('section', { class: 'card queues', 'aria-labelledby': 'queues-heading' });
   const noticeEl = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite' });
   const invitesEl = h('section', { class: 'card invites', hidden: true });
-  let createEl;
+  const create = createSessionForm(app, subjects, () => [...state.queues.values()].flatMap((q) => q.requests));
 
   function renderStatus() {
     const select = h('select', { id: 'status-select', onchange: (e) => setStatus(e.target.value) },
@@ -91,7 +95,7 @@ export function createTeacherHome(app) {
         h('button', { type: 'button', class: 'take-next', disabled: q.total === 0, onclick: () => takeNext(subject) }, t('queue.take_next', { subject: subjectName(subject) })));
     });
     replace(queuesEl, h('h2', { id: 'queues-heading' }, t('queues.heading')), blocks);
-    renderCreateStudents();
+    create.queueChanged();
   }
 
   async function loadQueues() {
@@ -117,52 +121,6 @@ export function createTeacherHome(app) {
       await conn.request({ type: 'take_next', subject });
     } catch (err) {
       setNotice(err.code === 'not_found' ? t('queue.nobody') : app.errorText(err));
-    }
-  }
-
-  const create = {};
-  function renderCreate() {
-    create.form = h('select', { id: 'create-form' }, ['group', 'frontal'].map((f) => h('option', { value: f }, t('form.' + f))));
-    create.subject = h('select', { id: 'create-subject' }, subjects.map((s) => h('option', { value: s }, subjectName(s))));
-    create.title = h('input', { id: 'create-title', maxlength: 500, required: true });
-    create.class = h('input', { id: 'create-class', placeholder: '9A', autocapitalize: 'characters' });
-    create.students = h('fieldset', { class: 'students' });
-    create.error = h('p', { class: 'error', role: 'alert' });
-    createEl = h('form', { class: 'card create', 'aria-labelledby': 'create-heading' },
-      h('h2', { id: 'create-heading' }, t('create.heading')),
-      h('label', { for: 'create-form' }, t('create.form')), create.form,
-      h('label', { for: 'create-subject' }, t('create.subject')), create.subject,
-      h('label', { for: 'create-title' }, t('create.title')), create.title,
-      h('label', { for: 'create-class' }, t('create.class')), create.class,
-      create.students,
-      h('button', { type: 'submit', class: 'primary', id: 'create-submit' }, t('create.submit')),
-      create.error);
-    createEl.addEventListener('submit', submitCreate);
-    renderCreateStudents();
-  }
-
-  function renderCreateStudents() {
-    if (!create.students) return;
-    const checked = new Set([...create.students.querySelectorAll('input:checked')].map((i) => i.value));
-    const entries = [...state.queues.values()].flatMap((q) => q.requests);
-    replace(create.students, h('legend', {}, t('create.students')),
-      entries.length ? entries.map((r) => h('label', { class: 'inline' },
-        h('input', { type: 'checkbox', value: r.id, checked: checked.has(String(r.id)) }), ' ',
-        `${r.student.name} (${subjectName(r.subject)})`)) : h('p', {}, t('queue.empty')));
-  }
-
-  async function submitCreate(event) {
-    event.preventDefault();
-    create.error.textContent = '';
-    const msg = { type: 'create_session', form: create.form.value, subject: create.subject.value, title: create.title.value.trim() };
-    const cls = create.class.value.trim();
-    if (cls) msg.class = cls;
-    const pulled = [...create.students.querySelectorAll('input:checked')].map((i) => Number(i.value));
-    if (pulled.length) msg.from_requests = pulled;
-    try {
-      await conn.request(msg);
-    } catch (err) {
-      create.error.textContent = app.errorText(err);
     }
   }
 
@@ -210,7 +168,12 @@ export function createTeacherHome(app) {
     state.invites.set(m.session.id, m);
     renderInvites();
   });
-  conn.on('hours_reminder', () => setNotice(t('status.label') + ': ' + t('status.' + state.status)));
+  conn.on('hours_reminder', ({ slot }) => {
+    const text = t('hours.reminder', { subject: subjectName(slot.subject), weekday: t('weekday.' + slot.weekday), start: slot.start, end: slot.end });
+    setNotice(text);
+    beep();
+    app.announce(text, true);
+  });
   conn.on('welcome', (m) => {
     if (!m.resumed) {
       state.offers.clear();
@@ -235,14 +198,17 @@ export function createTeacherHome(app) {
     renderStatus();
     renderOffers();
     renderQueues();
-    renderCreate();
+    create.rerender();
     renderInvites();
     inbox.render();
+    hours?.rerender();
     noticeEl.textContent = state.notice;
-    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, createEl, inbox.el);
+    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, create.el, inbox.el, hours?.el);
   }
 
   rerender();
+  hours?.load();
+  create.load();
   loadOwnStatus();
   loadQueues();
   return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker) };

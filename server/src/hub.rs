@@ -151,6 +151,7 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
                         request: spec.request,
                         session: spec.session,
                         created_by: None,
+                        opening: spec.opening.clone(),
                     })
                 })
                 .await

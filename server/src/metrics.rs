@@ -45,6 +45,8 @@ pub const SFU_KEYFRAME_REQUESTS: &str = "konsult_sfu_keyframe_requests_total";
 pub const SFU_UNROUTED: &str = "konsult_sfu_unrouted_datagrams_total";
 /// Datagrams dropped because the socket's send buffer was full (counter).
 pub const SFU_SEND_DROPS: &str = "konsult_sfu_send_drops_total";
+/// Packets members sent the SFU over ICE-TCP (counter).
+pub const SFU_TCP_PACKETS: &str = "konsult_sfu_tcp_received_packets_total";
 /// Media commands refused because the SFU was behind (counter).
 pub const SFU_REFUSED: &str = "konsult_sfu_refused_commands_total";
 /// Build information: version (gauge, always 1).
@@ -107,6 +109,10 @@ fn describe() {
     );
     describe_counter!(SFU_UNROUTED, "Datagrams that matched no member.");
     describe_counter!(SFU_SEND_DROPS, "Datagrams dropped on a full send buffer.");
+    describe_counter!(
+        SFU_TCP_PACKETS,
+        "Packets received from members over ICE-TCP."
+    );
     describe_counter!(
         SFU_REFUSED,
         "Media commands refused while the SFU was behind."

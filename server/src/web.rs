@@ -64,6 +64,11 @@ const FILES: &[WebFile] = &[
         body: include_str!("../../web/teacher.js"),
     },
     WebFile {
+        path: "/create.js",
+        content_type: JS,
+        body: include_str!("../../web/create.js"),
+    },
+    WebFile {
         path: "/session.js",
         content_type: JS,
         body: include_str!("../../web/session.js"),
@@ -77,6 +82,11 @@ const FILES: &[WebFile] = &[
         path: "/chat.js",
         content_type: JS,
         body: include_str!("../../web/chat.js"),
+    },
+    WebFile {
+        path: "/hours.js",
+        content_type: JS,
+        body: include_str!("../../web/hours.js"),
     },
     WebFile {
         path: "/admin",

@@ -86,6 +86,17 @@ pub struct ThreadSpec {
     pub class: Option<String>,
     pub request: Option<RequestId>,
     pub session: Option<SessionId>,
+    /// Messages the thread starts with (a deferred request's question and automatic reply).
+    pub opening: Vec<OpeningMessage>,
+}
+
+/// A message stored with a new thread, as if its author had sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningMessage {
+    pub author: UserId,
+    pub text: String,
+    /// Unique per author and thread purpose: the message's `client_id`.
+    pub client_id: String,
 }
 
 /// What a member may do with media in a session.

@@ -19,8 +19,8 @@ mod timers;
 
 pub use hub::{Hub, HubConfig, IdSeeds};
 pub use io::{
-    ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now, Outcome,
-    Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+    ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now,
+    OpeningMessage, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
 };
 
 /// The pseudo-subject served by support staff (the school psychologist) when their account

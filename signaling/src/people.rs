@@ -196,6 +196,7 @@ impl Hub {
         };
         person.conns.retain(|c| *c != conn);
         if person.online() {
+            self.media_conn_closed(user, conn);
             return;
         }
         person.gone_since = Some(now);

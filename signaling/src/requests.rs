@@ -3,7 +3,8 @@
 
 use crate::hub::{Handled, Hub, Refusal};
 use crate::io::{
-    ConnId, ConsultationRecord, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+    ConnId, ConsultationRecord, OpeningMessage, Output, Recipients, RecordKey, ThreadPurpose,
+    ThreadSpec,
 };
 use crate::timers::Timer;
 use konsult_protocol::limits::MAX_TOPIC_CHARS;
@@ -468,6 +469,34 @@ impl Hub {
             None => members.extend(self.staff_of(&request.subject)),
         }
         let title = format!("{}: {}", request.subject, request.topic);
+        // The thread opens with the question, so the teacher reads it where they answer; a
+        // named teacher outside their hours answers at once, automatically, with when.
+        let mut opening = Vec::new();
+        if !request.topic.trim().is_empty() {
+            opening.push(OpeningMessage {
+                author: request.student,
+                text: request.topic.clone(),
+                client_id: format!("request-{}", id.0),
+            });
+        }
+        if reason == DeferReason::OutsideHours
+            && let (Some(teacher), Some(when)) = (
+                request.teacher,
+                request
+                    .next_available
+                    .as_deref()
+                    .and_then(crate::hours::spoken_ru),
+            )
+        {
+            opening.push(OpeningMessage {
+                author: teacher,
+                text: format!(
+                    "Автоответ: сейчас не время моих консультаций. Ближайшее — {when}. \
+                     Ваш вопрос сохранён, я отвечу здесь."
+                ),
+                client_id: format!("request-{}-auto", id.0),
+            });
+        }
         self.push(Output::CreateThread {
             purpose: ThreadPurpose::Request(id),
             spec: ThreadSpec {
@@ -477,6 +506,7 @@ impl Hub {
                 class: None,
                 request: Some(id),
                 session: None,
+                opening,
             },
         });
     }

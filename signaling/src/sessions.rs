@@ -238,6 +238,7 @@ impl Hub {
                 class: None,
                 request: Some(request.id),
                 session: Some(id),
+                opening: Vec::new(),
             },
         });
         id
@@ -379,6 +380,7 @@ impl Hub {
                 class,
                 request: None,
                 session: Some(id),
+                opening: Vec::new(),
             },
         });
         self.record_session(id, Outcome::InProgress);
@@ -1027,6 +1029,27 @@ impl Hub {
         }
         self.ok(conn, re);
         Ok(())
+    }
+
+    /// One of a user's connections closed while others stay: in the sessions whose media it
+    /// carried, that media is gone, and signals for the user go to all their connections until
+    /// one of them signals or joins.
+    pub(crate) fn media_conn_closed(&mut self, user: UserId, conn: ConnId) {
+        let sessions: Vec<SessionId> = self
+            .people
+            .get(&user)
+            .map(|p| p.sessions.iter().copied().collect())
+            .unwrap_or_default();
+        for id in sessions {
+            if let Some(s) = self.sessions.get_mut(&id)
+                && let Some(member) = s.members.get_mut(&user)
+                && member.media_conn == Some(conn)
+            {
+                member.media_conn = None;
+                member.media = MediaState::Connecting;
+                s.dirty = true;
+            }
+        }
     }
 
     fn set_media_conn(&mut self, id: SessionId, user: UserId, conn: ConnId) {

@@ -1,6 +1,7 @@
 // A frontal consultation of a teacher and five students of 9A through the server's SFU: the
 // students join from the invitation, see the teacher's video, one raises a hand, the teacher
-// gives the floor, and the others then decode that student's video too.
+// gives the floor, and the others then decode that student's video too. Without the floor a
+// student's microphone and camera show off and unavailable with the reason; with it, on.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer, waitForFrames } from './lib.mjs';
@@ -35,7 +36,7 @@ try {
   await teacher.selectOption('#create-form', 'frontal');
   await teacher.selectOption('#create-subject', 'math');
   await teacher.fill('#create-title', 'Разбор контрольной');
-  await teacher.fill('#create-class', '9A');
+  await teacher.selectOption('#create-class', '9A');
   await teacher.click('#create-submit');
   await teacher.waitForSelector('.session');
 
@@ -45,6 +46,25 @@ try {
   }
   await teacher.waitForFunction(() => document.querySelectorAll('.roster .member').length >= 6);
   const speaker = students[2];
+
+  /// What a student's own microphone and camera show.
+  const toggles = (page) => page.evaluate(() => {
+    const state = (b) => ({ pressed: b.getAttribute('aria-pressed'), disabled: b.getAttribute('aria-disabled') === 'true', reason: b.getAttribute('aria-describedby') });
+    const preview = document.querySelector('.tile.local video').srcObject;
+    return {
+      mic: state(document.querySelector('.session .toggle.mic')),
+      cam: state(document.querySelector('.session .toggle.cam')),
+      reason: document.getElementById('no-floor')?.textContent ?? null,
+      preview: Boolean(preview && preview.getVideoTracks().length),
+    };
+  });
+  const off = { pressed: 'false', disabled: true, reason: 'no-floor' };
+  const before = await toggles(speaker);
+  assert.deepEqual([before.mic, before.cam], [off, off]);
+  assert.match(before.reason, /попросите слово/);
+  assert.equal(before.preview, false);
+  await shot(speaker, 'frontal-no-floor');
+
   await speaker.click('.session .hand');
   const speakerId = await speaker.evaluate(() => [...document.querySelectorAll('.member')]
     .find((m) => m.querySelector('.name').textContent.includes('(Я)')).dataset.user);
@@ -52,6 +72,11 @@ try {
   await shot(teacher, 'frontal-hand');
   await teacher.click(`.member[data-user="${speakerId}"] .give-floor`);
   await speaker.waitForSelector('.session .notice:has-text("Вам дали слово")');
+  const on = { pressed: 'true', disabled: false, reason: null };
+  const granted = await toggles(speaker);
+  assert.deepEqual([granted.mic, granted.cam, granted.reason, granted.preview], [on, on, null, true]);
+  const listener = await toggles(students[0]);
+  assert.deepEqual([listener.mic, listener.cam], [off, off]);
 
   // Every student receives the teacher; the others also decode the speaker's video.
   try {

@@ -61,6 +61,9 @@ pub struct PeerOptions {
     /// ICE over TCP only (an active TCP candidate, no UDP), as behind a firewall that blocks
     /// UDP.
     pub tcp_only: bool,
+    /// Video pauses from the first to the second time after the connection is up (a camera
+    /// turned off, then on); audio goes on.
+    pub video_off: Option<(Duration, Duration)>,
     /// Send-receive transceivers, so that the two sides of a peer-to-peer call pair their
     /// audio and video m-lines; with the SFU a member's transceivers are send-only.
     pub sendrecv: bool,
@@ -79,6 +82,7 @@ impl Default for PeerOptions {
             rewrite_remote: None,
             bind: "127.0.0.1:0".into(),
             tcp_only: false,
+            video_off: None,
             sendrecv: false,
         }
     }
@@ -613,11 +617,45 @@ impl MediaPeer {
             }
             Some("answer") => {
                 self.pc
-                    .set_remote_description(RTCSessionDescription::answer(sdp)?)
+                    .set_remote_description(RTCSessionDescription::answer(sdp.clone())?)
                     .await?;
+                self.dial_passive_tcp(&sdp).await?;
                 self.flush_candidates().await?;
             }
             other => anyhow::bail!("unexpected signal type {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// Gives the description's passive TCP candidates to the peer once more as trickled ones:
+    /// the `webrtc` crate dials a passive TCP candidate only when it comes through
+    /// `add_ice_candidate`, never from a remote description, and the SFU announces its
+    /// candidates in the SDP.
+    async fn dial_passive_tcp(&self, sdp: &str) -> anyhow::Result<()> {
+        if !self.options.tcp_only {
+            return Ok(());
+        }
+        let mid = sdp
+            .lines()
+            .find_map(|line| line.strip_prefix("a=mid:"))
+            .map(|mid| mid.trim().to_string());
+        for line in sdp.lines() {
+            let Some(candidate) = line.strip_prefix("a=") else {
+                continue;
+            };
+            let fields: Vec<&str> = candidate.split_whitespace().collect();
+            let passive_tcp = fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
+                && fields.windows(2).any(|w| w == ["tcptype", "passive"]);
+            if candidate.starts_with("candidate:") && passive_tcp {
+                self.pc
+                    .add_ice_candidate(RTCIceCandidateInit {
+                        candidate: candidate.trim().to_string(),
+                        sdp_mid: mid.clone(),
+                        sdp_mline_index: Some(0),
+                        ..Default::default()
+                    })
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -685,9 +723,17 @@ async fn send_frames(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut number = 0u32;
     let mut last_key = Instant::now();
+    let mut connected_at = None;
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
         if !counters.connected.load(Ordering::SeqCst) {
+            continue;
+        }
+        let since = *connected_at.get_or_insert_with(Instant::now);
+        let paused = options
+            .video_off
+            .is_some_and(|(from, to)| (from..to).contains(&since.elapsed()));
+        if video && paused {
             continue;
         }
         let Ok(params) = sender.get_parameters().await else {

@@ -159,6 +159,8 @@ async fn send_is_acknowledged_pushed_and_idempotent() {
     assert_eq!(long["code"], "too_large");
     let no_id = send(&mut s1, thread, "", "hi").await;
     assert_eq!(no_id["code"], "bad_request");
+    let servers_id = send(&mut s1, thread, "konsult:request-1", "hi").await;
+    assert_eq!(servers_id["code"], "bad_request", "{servers_id}");
     let elsewhere = {
         let other = group_thread(&mut teacher, "Другая", &[id_of(&w1)]).await;
         send(&mut s1, other, "c-1", "same id, other thread").await
@@ -362,7 +364,14 @@ async fn a_deferred_request_is_answered_by_the_first_staff_reply() {
         .clone();
     assert_eq!(summary["request"], request);
     assert_eq!(summary["answered"], false);
-    assert_eq!(summary["unread"], 1);
+    // The question the request was made with, then the student's message.
+    assert_eq!(summary["unread"], 2);
+    let history = teacher
+        .request(json!({"type": "history", "thread": thread}))
+        .await;
+    assert_eq!(history["messages"][0]["text"], "Закон Ома");
+    assert_eq!(history["messages"][0]["from"], id_of(&ws));
+    assert_eq!(history["messages"][1]["text"], "Не понимаю задачу 3");
 
     let answer = send(&mut teacher, thread, "a-1", "Смотри: I = U / R").await;
     assert_eq!(answer["type"], "sent");

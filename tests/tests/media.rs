@@ -1,11 +1,12 @@
 //! Live media against the real binary with WebRTC peers on the `webrtc` crate: peer to peer
 //! through the relay, the SFU forwarding intact payloads to every member, floor control and
 //! mute, a late joiner starting from a keyframe, the fallback from a blocked peer-to-peer path,
-//! a whole class in a frontal session, and a lossy, jittery link recovered by NACK.
+//! a whole class in a frontal session, a lossy, jittery link recovered by NACK, ICE over TCP,
+//! `audio_only` media states, and the call on a user's two devices.
 
 use konsult_tests::rtc::{Counters, MediaLink, PeerOptions, Route, TrackStats};
 use konsult_tests::{Server, ServerOptions, WsClient, http_request};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,6 +139,97 @@ async fn the_sfu_forwards_every_member_to_every_other_intact() {
     assert!(metric(&server, "konsult_sfu_forwarded_frames_total") > 0.0);
     assert_eq!(metric(&server, "konsult_sfu_members"), 3.0);
     for l in links {
+        l.stop().await;
+    }
+}
+
+/// A member's `media` in a `session_state`.
+fn media_of(state: &Value, user: i64) -> &str {
+    state["members"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["user"]["id"] == json!(user)))
+        .and_then(|m| m["media"].as_str())
+        .unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_video_is_absent_or_paused_shows_as_audio_only() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, teacher_id) = connect(&server, "teacher1").await;
+    let mut students = vec![
+        connect(&server, "student1").await,
+        connect(&server, "student2").await,
+    ];
+    let (voice, camera_off) = (students[0].1, students[1].1);
+    let session = session_with(&mut teacher, &mut students, "group").await;
+    let host = link(
+        &server,
+        "teacher1",
+        session,
+        Route::Sfu,
+        PeerOptions::default(),
+    )
+    .await;
+    let voice_link = link(
+        &server,
+        "student1",
+        session,
+        Route::Sfu,
+        PeerOptions {
+            video: false,
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    let camera_link = link(
+        &server,
+        "student2",
+        session,
+        Route::Sfu,
+        PeerOptions {
+            video_off: Some((Duration::from_secs(2), Duration::from_secs(7))),
+            ..PeerOptions::default()
+        },
+    )
+    .await;
+    // A member publishing no video is `audio_only` once connected; the others are `connected`
+    // while their video flows.
+    let first = teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, voice) == "audio_only"
+                && media_of(m, camera_off) == "connected"
+                && media_of(m, teacher_id) == "connected"
+        })
+        .await;
+    assert_eq!(first["media"], "sfu");
+    // A camera that stops while audio goes on turns the member `audio_only` a few seconds
+    // later; the host's own state does not move. When the camera comes back, `connected`.
+    teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, camera_off) == "audio_only"
+                && media_of(m, voice) == "audio_only"
+                && media_of(m, teacher_id) == "connected"
+        })
+        .await;
+    teacher
+        .recv_where(|m| {
+            m["type"] == "session_state"
+                && media_of(m, camera_off) == "connected"
+                && media_of(m, voice) == "audio_only"
+        })
+        .await;
+    // Their audio still reaches the host.
+    assert!(
+        host.wait_for(MEDIA_WAIT, |c| frames(c, voice, "audio") >= 30
+            && frames(c, camera_off, "audio") >= 30)
+            .await,
+        "{:?}",
+        host.counters.received()
+    );
+    assert_eq!(frames(&host.counters, voice, "video"), 0);
+    for l in [host, voice_link, camera_link] {
         l.stop().await;
     }
 }
@@ -336,7 +428,25 @@ async fn individual(
     (t, teacher_id, s, student_id, session)
 }
 
-/// Peer-to-peer links of teacher (answering) and student (offering).
+/// A media link of `login` on a device of its own that takes the session's media over with
+/// `join_session`, so that the other member's signals reach it (docs/protocol.md, One user,
+/// several devices).
+async fn device_link(
+    server: &Server,
+    login: &str,
+    session: i64,
+    route: Route,
+    options: PeerOptions,
+) -> MediaLink {
+    let (mut ws, _) = WsClient::connect_as(server, login).await;
+    let joined = ws
+        .request(json!({"type": "join_session", "session": session}))
+        .await;
+    assert_eq!(joined["type"], "session_started", "{joined}");
+    MediaLink::start(ws, session, route, options).await
+}
+
+/// Peer-to-peer links of teacher (answering) and student (offering), each on a new device.
 async fn p2p_pair(
     server: &Server,
     session: i64,
@@ -348,12 +458,12 @@ async fn p2p_pair(
         other: student.1,
         offerer: false,
     };
-    let t = link(server, teacher.0, session, answerer, options.clone()).await;
+    let t = device_link(server, teacher.0, session, answerer, options.clone()).await;
     let offerer = Route::P2p {
         other: teacher.1,
         offerer: true,
     };
-    let s = link(server, student.0, session, offerer, options).await;
+    let s = device_link(server, student.0, session, offerer, options).await;
     (t, s)
 }
 
@@ -688,8 +798,6 @@ async fn video_survives_loss_and_jitter_through_nack() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: the SFU listens and announces a passive TCP candidate, but a TCP-only \
-            webrtc-crate peer does not connect yet"]
 async fn a_member_without_udp_reaches_the_sfu_over_tcp() {
     let server = Server::start(ServerOptions::demo());
     let (mut teacher, teacher_id) = connect(&server, "teacher2").await;
@@ -728,6 +836,167 @@ async fn a_member_without_udp_reaches_the_sfu_over_tcp() {
     );
     assert_intact(&track(&tcp.counters, teacher_id, "video"), 30);
     assert_intact(&track(&host.counters, student_id, "video"), 30);
+    // The member has no UDP socket at all; its 30 frames and more came in over TCP.
+    let over_tcp = metric(&server, "konsult_sfu_tcp_received_packets_total");
+    assert!(over_tcp >= 30.0, "{over_tcp} packets over ICE-TCP");
     host.stop().await;
     tcp.stop().await;
+}
+
+/// A `signal` candidate from `from` to `to` in `session`, marked with `tag` to be told apart.
+fn candidate(session: i64, to: i64, tag: &str) -> Value {
+    json!({"type": "signal", "session": session, "to": to,
+           "data": {"candidate": format!("candidate:{tag} 1 udp 2130706431 127.0.0.1 9 typ host"),
+                    "sdpMid": "0"}})
+}
+
+fn is_signal(tag: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |m| {
+        m["type"] == "signal"
+            && m["data"]["candidate"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(&format!("candidate:{tag} ")))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_on_two_devices_gets_the_call_on_the_one_that_accepted() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut desk, _) = connect(&server, "teacher3").await;
+    let ok = desk
+        .request(json!({"type": "set_status", "status": "available"}))
+        .await;
+    assert_eq!(ok["type"], "ok");
+    let (mut laptop, teacher_id) = connect(&server, "teacher3").await;
+    let (mut s, student_id) = connect(&server, "student3").await;
+    let queued = s
+        .request(
+            json!({"type": "request_help", "subject": "russian", "form": "individual",
+                        "mode": "online", "topic": "Дроби"}),
+        )
+        .await;
+    assert_eq!(queued["type"], "request_queued", "{queued}");
+    // Both devices get the offer; the laptop takes it.
+    desk.recv_type("help_offer").await;
+    let offer = laptop.recv_type("help_offer").await;
+    let started = laptop
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    assert_eq!(started["session"]["media"], "p2p", "{started}");
+    let session = started["session"]["id"].as_i64().expect("session id");
+    s.recv_type("session_started").await;
+    // Real peers: the student offers, the laptop answers; media flows between them.
+    let teacher = MediaLink::start(
+        laptop,
+        session,
+        Route::P2p {
+            other: student_id,
+            offerer: false,
+        },
+        PeerOptions::default(),
+    )
+    .await;
+    let student = MediaLink::start(
+        s,
+        session,
+        Route::P2p {
+            other: teacher_id,
+            offerer: true,
+        },
+        PeerOptions::default(),
+    )
+    .await;
+    for (me, name) in [(&teacher, "laptop"), (&student, "student")] {
+        assert!(
+            me.wait_for(MEDIA_WAIT, |c| c
+                .received()
+                .get("video")
+                .is_some_and(|t| t.intact >= 30))
+                .await,
+            "{name} received {:?}, errors {:?}",
+            me.counters.received(),
+            me.errors.lock().unwrap()
+        );
+    }
+    assert!(!student.on_sfu.load(Ordering::SeqCst));
+    // The desk, the teacher's other device, saw none of the negotiation.
+    assert!(
+        !desk
+            .sees_within(Duration::from_millis(300), |m| m["type"] == "signal")
+            .await,
+        "{:?}",
+        desk.pending()
+    );
+    teacher.stop().await;
+    student.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_follow_the_device_that_carries_the_media() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut desk, _) = connect(&server, "teacher3").await;
+    let ok = desk
+        .request(json!({"type": "set_status", "status": "available"}))
+        .await;
+    assert_eq!(ok["type"], "ok");
+    let (mut laptop, teacher) = connect(&server, "teacher3").await;
+    let (mut s, student) = connect(&server, "student3").await;
+    s.request(
+        json!({"type": "request_help", "subject": "russian", "form": "individual",
+                     "mode": "online", "topic": "Дроби"}),
+    )
+    .await;
+    let offer = laptop.recv_type("help_offer").await;
+    let started = laptop
+        .request(json!({"type": "accept", "request": offer["request"]["id"]}))
+        .await;
+    let session = started["session"]["id"].as_i64().expect("session id");
+    s.recv_type("session_started").await;
+    let quiet = Duration::from_millis(300);
+
+    // The laptop accepted: the student's signals reach it alone.
+    assert_eq!(
+        s.request(candidate(session, teacher, "a")).await["type"],
+        "ok"
+    );
+    laptop.recv_where(is_signal("a")).await;
+    assert!(!desk.sees_within(quiet, is_signal("a")).await);
+
+    // The desk joins the session: media moves there.
+    let joined = desk
+        .request(json!({"type": "join_session", "session": session}))
+        .await;
+    assert_eq!(joined["type"], "session_started", "{joined}");
+    assert_eq!(
+        s.request(candidate(session, teacher, "b")).await["type"],
+        "ok"
+    );
+    desk.recv_where(is_signal("b")).await;
+    assert!(!laptop.sees_within(quiet, is_signal("b")).await);
+
+    // The teacher's answer from the desk reaches the student.
+    assert_eq!(
+        desk.request(candidate(session, student, "c")).await["type"],
+        "ok"
+    );
+    s.recv_where(is_signal("c")).await;
+
+    // The desk closes while the laptop stays: signals go to the laptop again, not nowhere.
+    desk.close().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut reached = false;
+    let mut n = 0;
+    while !reached && Instant::now() < deadline {
+        n += 1;
+        let tag = format!("d{n}");
+        assert_eq!(
+            s.request(candidate(session, teacher, &tag)).await["type"],
+            "ok"
+        );
+        reached = laptop.sees_within(quiet, is_signal(&tag)).await;
+    }
+    assert!(
+        reached,
+        "no signal reached the laptop after the desk closed"
+    );
 }

@@ -108,7 +108,7 @@ async fn teachers_set_hours_that_students_see_and_requests_respect() {
     let refused = json_call(&server, "PUT", "/api/hours", &student_token, slot.clone());
     assert_eq!(refused.status, 403);
 
-    let (mut student, _) = WsClient::connect_with_token(&server, &student_token).await;
+    let (mut student, welcome) = WsClient::connect_with_token(&server, &student_token).await;
     let list = student
         .request(json!({"type": "list_teachers", "subject": "math"}))
         .await;
@@ -136,6 +136,38 @@ async fn teachers_set_hours_that_students_see_and_requests_respect() {
     assert_eq!(deferred["reason"], "outside_hours");
     let next = deferred["next_available"].as_str().expect("next_available");
     assert!(next.ends_with("T15:00:00+04:00"), "{next}");
+
+    // The thread opens with the question and the teacher's automatic reply saying when.
+    let thread = deferred["thread"].clone();
+    let history = student
+        .request(json!({"type": "history", "thread": thread}))
+        .await;
+    let messages = history["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "{history}");
+    assert_eq!(messages[0]["text"], "Логарифмы");
+    assert_eq!(messages[0]["from"], welcome["user"]["id"]);
+    assert_eq!(messages[1]["from"], id);
+    let reply = messages[1]["text"].as_str().expect("text");
+    assert!(
+        reply.starts_with("Автоответ") && reply.contains(", 15:00"),
+        "{reply}"
+    );
+    let mine = student.request(json!({"type": "threads"})).await;
+    let listed = mine["threads"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == thread).cloned())
+        .expect("the student's thread");
+    assert_eq!(listed["unread"], 1, "the automatic reply: {listed}");
+    assert_eq!(
+        listed["answered"], false,
+        "an automatic reply answers nothing"
+    );
+    let theirs = t.request(json!({"type": "threads"})).await;
+    let listed = theirs["threads"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == thread).cloned())
+        .expect("the teacher's thread");
+    assert_eq!(listed["unread"], 2, "the question is unread: {listed}");
 
     let help = http_request(server.addr, "GET", "/help", &[], b"").text();
     assert!(help.contains("15:00–16:30"), "hours on the public page");

@@ -74,6 +74,7 @@ pub async fn plan(
                 request: None,
                 session: None,
                 created_by: Some(creator.id),
+                opening: Vec::new(),
             }))
         }
         ThreadKind::Class => {
@@ -103,6 +104,7 @@ pub async fn plan(
                 request: None,
                 session: None,
                 created_by: Some(creator.id),
+                opening: Vec::new(),
             }))
         }
     }
@@ -154,6 +156,7 @@ async fn personal(
         request: None,
         session: None,
         created_by: Some(creator.id),
+        opening: Vec::new(),
     }))
 }
 

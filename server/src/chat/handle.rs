@@ -4,7 +4,7 @@
 
 use super::create::{self, CreateRequest, Plan};
 use super::writer::{ReplyTo, SendJob};
-use super::{ChatError, access, reads, receipts};
+use super::{ChatError, SERVER_CLIENT_ID_PREFIX, access, reads, receipts};
 use crate::app::App;
 use crate::store::users::User;
 use crate::ws::ConnCtx;
@@ -207,6 +207,11 @@ fn check_send(job: &SendJob) -> Result<(), ChatError> {
     if client_id.is_empty() || client_id.len() > MAX_ID_BYTES {
         return Err(ChatError::BadRequest(format!(
             "client_id is 1 to {MAX_ID_BYTES} bytes"
+        )));
+    }
+    if client_id.starts_with(SERVER_CLIENT_ID_PREFIX) {
+        return Err(ChatError::BadRequest(format!(
+            "client_ids beginning with `{SERVER_CLIENT_ID_PREFIX}` are the server's"
         )));
     }
     if job.text.chars().count() > MAX_TEXT_CHARS {

@@ -20,6 +20,7 @@ use crate::store::{Store, StoreError, Transient, now_ms};
 use crate::wire;
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
 use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
+pub use konsult_signaling::OpeningMessage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,7 +114,13 @@ pub struct NewThread {
     pub session: Option<SessionId>,
     /// Who created it; `None` when the server did (a deferred request, a session).
     pub created_by: Option<UserId>,
+    /// Messages stored with the thread, seq 1 onwards (a deferred request's question and
+    /// automatic reply). Their `client_id`s get [`SERVER_CLIENT_ID_PREFIX`].
+    pub opening: Vec<OpeningMessage>,
 }
+
+/// The start of the `client_id`s of messages the server stores; clients may not use it.
+pub const SERVER_CLIENT_ID_PREFIX: &str = "konsult:";
 
 /// The chat service, shared by connection tasks and the hub.
 #[derive(Debug, Clone)]
@@ -198,19 +205,32 @@ impl Chat {
             .execute(&mut *tx)
             .await?;
         }
+        let last_seq = store_opening(&mut tx, id, &new.opening, now).await?;
         tx.commit().await?;
         let summary = ThreadSummary {
             id: ThreadId(id),
             kind: new.kind,
             title: new.title,
-            last_seq: 0,
+            last_seq,
             read_seq: 0,
             unread: 0,
             request: new.request,
             answered: new.request.map(|_| false),
             session: new.session,
         };
-        self.announce(&summary, &members, except);
+        if new.opening.is_empty() {
+            self.announce(&summary, &members, except);
+        } else {
+            for member in &members {
+                let read_seq = opening_read_seq(&new.opening, *member);
+                let mine = ThreadSummary {
+                    read_seq,
+                    unread: last_seq - read_seq,
+                    ..summary.clone()
+                };
+                self.announce(&mine, std::slice::from_ref(member), except);
+            }
+        }
         Ok(summary)
     }
 
@@ -287,6 +307,53 @@ impl Chat {
             }
         }
     }
+}
+
+/// How far `member` has read a thread that starts with `opening`: the leading messages they
+/// wrote themselves (a student's question; not an automatic reply after it).
+fn opening_read_seq(opening: &[OpeningMessage], member: UserId) -> i64 {
+    opening.iter().take_while(|m| m.author == member).count() as i64
+}
+
+/// Stores a new thread's opening messages as seq 1, 2, ..., and how far each member has read
+/// them. Returns the thread's last seq.
+async fn store_opening(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    thread: i64,
+    opening: &[OpeningMessage],
+    now: i64,
+) -> Result<i64, ChatError> {
+    let mut seq = 0;
+    for message in opening {
+        seq += 1;
+        sqlx::query(
+            "INSERT INTO messages (thread_id, seq, sender, text, ts, client_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(thread)
+        .bind(seq)
+        .bind(message.author.0)
+        .bind(&message.text)
+        .bind(now)
+        .bind(format!("{SERVER_CLIENT_ID_PREFIX}{}", message.client_id))
+        .execute(&mut **tx)
+        .await?;
+        let read_seq = opening_read_seq(opening, message.author);
+        sqlx::query("UPDATE thread_members SET read_seq = ? WHERE thread_id = ? AND user_id = ?")
+            .bind(read_seq)
+            .bind(thread)
+            .bind(message.author.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if seq > 0 {
+        sqlx::query("UPDATE threads SET last_seq = ? WHERE id = ?")
+            .bind(seq)
+            .bind(thread)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(seq)
 }
 
 /// Whether any of `users` is support staff (their threads are confidential).

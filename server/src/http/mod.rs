@@ -8,6 +8,7 @@ mod error;
 mod help;
 mod hours;
 mod login;
+mod students;
 
 pub use bearer::Caller;
 pub use error::ApiError;
@@ -30,6 +31,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
         .route("/api/hours", get(hours::get_own).put(hours::put_own))
+        .route("/api/students", get(students::list))
+        .route("/api/classes", get(students::classes))
         .route("/api/attachments", post(attachments::upload))
         .route("/api/attachments/{id}", get(attachments::download))
         .route("/help", get(help::page))

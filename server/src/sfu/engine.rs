@@ -76,6 +76,7 @@ pub async fn run(
             Some(event) = tcp_rx.recv() => {
                 engine.tcp.on_event(&event);
                 if let TcpEvent::Packet(source, packet) = event {
+                    metrics::counter!(crate::metrics::SFU_TCP_PACKETS).increment(1);
                     engine.on_datagram(Protocol::Tcp, &packet, source, &mut fx);
                 }
             }

@@ -2,7 +2,7 @@
 //! tracks forwarded to it, and the offer/answer exchange that adds and stops them.
 
 use konsult_protocol::UserId;
-use konsult_protocol::model::TrackKind;
+use konsult_protocol::model::{MediaState, TrackKind};
 use konsult_signaling::ConnId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +35,10 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 /// How often str0m reports statistics (retransmission requests, bytes sent).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A member whose video sent nothing this long while its audio flows is `audio_only`: a
+/// camera turned off, a browser that dropped video on a weak link.
+pub const VIDEO_SILENCE: Duration = Duration::from_secs(3);
 
 /// Negotiation input the SFU refuses.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,13 @@ pub struct Peer {
     pub published: Vec<Published>,
     pub forwarded: Vec<Forwarded>,
     pub connected: bool,
+    /// When ICE and DTLS connected: video silence is counted from there.
+    connected_at: Option<Instant>,
+    /// When the last audio and video (camera or screen) frames came from the member.
+    last_audio: Option<Instant>,
+    last_video: Option<Instant>,
+    /// The media state last reported to the hub, so each change is reported once.
+    pub reported: Option<MediaState>,
     /// When str0m wants to be driven next.
     pub timeout: Instant,
     /// The last cumulative egress statistics per forwarded track, to count differences.
@@ -167,6 +178,10 @@ impl Peer {
             published: Vec::new(),
             forwarded: Vec::new(),
             connected: false,
+            connected_at: None,
+            last_audio: None,
+            last_video: None,
+            reported: None,
             timeout: now,
             egress: HashMap::new(),
         }
@@ -296,7 +311,7 @@ impl Peer {
                         metrics::counter!(crate::metrics::SFU_SEND_DROPS).increment(1);
                     }
                 }
-                Ok(Output::Event(event)) => self.on_event(event, events),
+                Ok(Output::Event(event)) => self.on_event(event, now, events),
                 Err(e) => {
                     tracing::info!(user = %self.user, error = %e, "SFU peer failed");
                     self.rtc.disconnect();
@@ -306,10 +321,11 @@ impl Peer {
         }
     }
 
-    fn on_event(&mut self, event: Event, events: &mut Vec<PeerEvent>) {
+    fn on_event(&mut self, event: Event, now: Instant, events: &mut Vec<PeerEvent>) {
         match event {
             Event::Connected => {
                 self.connected = true;
+                self.connected_at = Some(now);
                 events.push(PeerEvent::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -334,11 +350,40 @@ impl Peer {
                 });
                 events.push(PeerEvent::Published);
             }
-            Event::MediaData(data) => events.push(PeerEvent::Media(Box::new(data))),
+            Event::MediaData(data) => {
+                let kind = self.published.iter().find(|p| p.mid == data.mid);
+                match kind.map(|p| p.kind) {
+                    Some(TrackKind::Audio) => self.last_audio = Some(now),
+                    Some(TrackKind::Video | TrackKind::Screen) => self.last_video = Some(now),
+                    None => {}
+                }
+                events.push(PeerEvent::Media(Box::new(data)));
+            }
             Event::KeyframeRequest(request) => events.push(PeerEvent::KeyframeWanted(request.mid)),
             Event::MediaEgressStats(stats) => self.count_egress(stats),
             _ => {}
         }
+    }
+
+    /// What the member's connection carries now, once connected: `audio_only` when it
+    /// publishes audio and its video is absent, or silent for [`VIDEO_SILENCE`] while audio
+    /// flows; `connected` otherwise (a member that only receives included).
+    pub fn media_state(&self, now: Instant) -> Option<MediaState> {
+        let connected_at = self.connected_at.filter(|_| self.connected)?;
+        let publishes = |kind: TrackKind| self.published.iter().any(|p| p.kind == kind);
+        let recent = |at: Option<Instant>| {
+            at.is_some_and(|at| now.saturating_duration_since(at) < VIDEO_SILENCE)
+        };
+        let publishes_video = publishes(TrackKind::Video) || publishes(TrackKind::Screen);
+        let video_silent =
+            now.saturating_duration_since(self.last_video.unwrap_or(connected_at)) >= VIDEO_SILENCE;
+        let audio_only = publishes(TrackKind::Audio)
+            && (!publishes_video || (video_silent && recent(self.last_audio)));
+        Some(if audio_only {
+            MediaState::AudioOnly
+        } else {
+            MediaState::Connected
+        })
     }
 
     fn count_egress(&mut self, stats: MediaEgressStats) {

@@ -279,15 +279,35 @@ impl Room {
                 busy = true;
             }
             if !busy {
-                return;
+                break;
+            }
+        }
+        self.report_states(now, fx);
+    }
+
+    /// Tells the hub each connected member's media state when it changed (`connected`,
+    /// `audio_only`).
+    fn report_states(&mut self, now: Instant, fx: &mut Effects) {
+        for peer in self.peers.values_mut() {
+            if let Some(state) = peer.media_state(now)
+                && peer.reported != Some(state)
+            {
+                peer.reported = Some(state);
+                fx.states.push((self.session, peer.user, state));
             }
         }
     }
 
     fn on_event(&mut self, user: UserId, event: PeerEvent, now: Instant, fx: &mut Effects) {
         match event {
-            PeerEvent::Connected => fx.states.push((self.session, user, MediaState::Connected)),
-            PeerEvent::Failed => fx.states.push((self.session, user, MediaState::Failed)),
+            // Reported with what the connection carries, once the peers are polled.
+            PeerEvent::Connected => {}
+            PeerEvent::Failed => {
+                if let Some(peer) = self.peers.get_mut(&user) {
+                    peer.reported = Some(MediaState::Failed);
+                }
+                fx.states.push((self.session, user, MediaState::Failed));
+            }
             PeerEvent::Published => self.sync(now),
             PeerEvent::Media(data) => self.forward(user, &data, now),
             PeerEvent::KeyframeWanted(mid) => {

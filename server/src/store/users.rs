@@ -35,6 +35,20 @@ impl User {
     }
 }
 
+/// A student as the staff's directory lists them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DirectoryStudent {
+    pub id: UserId,
+    pub name: String,
+    pub class: Option<String>,
+}
+
+/// A name as the directory's search compares it: trimmed, lower case, ё written е (as people
+/// often type it).
+fn fold_name(name: &str) -> String {
+    name.trim().to_lowercase().replace('ё', "е")
+}
+
 /// A user to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewUser {
@@ -322,6 +336,40 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Active students for the staff's directory, by class then name, optionally of one class
+    /// and matching part of a name (case-insensitive and with ё as е, done here: SQLite folds
+    /// only ASCII case).
+    /// At most `limit` rows; the flag says whether more matched.
+    pub async fn student_directory(
+        &self,
+        class: Option<&str>,
+        q: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<DirectoryStudent>, bool), StoreError> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, name, class FROM users WHERE role = 'student' AND active = 1 \
+             AND (?1 IS NULL OR class = ?1) ORDER BY class IS NULL, class, name, id",
+        )
+        .bind(class)
+        .fetch_all(&self.pool)
+        .await?;
+        let q = q.map(fold_name).filter(|q| !q.is_empty());
+        let mut hits = rows
+            .into_iter()
+            .filter(|(_, name, _)| {
+                q.as_ref()
+                    .is_none_or(|q| fold_name(name).contains(q.as_str()))
+            })
+            .map(|(id, name, class)| DirectoryStudent {
+                id: UserId(id),
+                name,
+                class,
+            });
+        let students: Vec<DirectoryStudent> = hits.by_ref().take(limit).collect();
+        let more = hits.next().is_some();
+        Ok((students, more))
     }
 
     /// Classes with their number of active students.

@@ -1,0 +1,102 @@
+// Screen share is a track of its own beside the camera: in an individual (peer-to-peer)
+// session and in a group session through the SFU, a student shares the screen while the
+// camera stays on, and the teacher decodes frames of both streams and shows the screen big.
+// When the share stops, the teacher's screen tile goes and the camera keeps playing.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
+
+const started = Date.now();
+const server = await startServer();
+const browser = await launchBrowser();
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+/// Polls the page's incoming videos until the camera and the screen both decode new frames.
+async function waitCameraAndScreen(page, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  let first = null;
+  for (;;) {
+    const inbound = await page.evaluate(() => window.konsult.videoInbound());
+    const camera = inbound.filter((s) => !s.screen).reduce((n, s) => n + s.frames, 0);
+    const screen = inbound.filter((s) => s.screen).reduce((n, s) => n + s.frames, 0);
+    first ??= { camera, screen };
+    if (camera > first.camera && screen > 0) return { camera, screen };
+    if (Date.now() > deadline) throw new Error(`camera and screen expected: ${JSON.stringify(inbound)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/// Whether a visible screen tile of the page shows a playing video.
+async function screenTileShown(page) {
+  return page.evaluate(() => {
+    const tile = document.querySelector('.tile.remote.screen');
+    if (!tile || tile.hidden) return false;
+    const video = tile.querySelector('video');
+    return video.videoWidth > 0 && tile.getBoundingClientRect().width > 0;
+  });
+}
+
+try {
+  const teacher = await loginAs(browser, server.url, 'teacher1');
+  const student = await loginAs(browser, server.url, 'student1');
+
+  // Peer to peer: an individual consultation.
+  await teacher.click('#availability');
+  await teacher.waitForSelector('#availability[aria-checked=true]');
+  await student.selectOption('#ask-subject', 'math');
+  await student.fill('#ask-topic', 'Показываю решение на экране');
+  await student.click('#ask-submit');
+  await teacher.click('.offer .offer-accept');
+  await Promise.all([teacher.waitForSelector('.session'), student.waitForSelector('.session')]);
+  await student.click('.session .screen');
+  await student.waitForSelector('.session .screen[aria-pressed=true]');
+  const p2p = await waitCameraAndScreen(teacher).catch(async (err) => {
+    for (const page of [teacher, student]) console.error(JSON.stringify(await page.evaluate(() => window.konsult.peer())), page.errors);
+    throw err;
+  });
+  await teacher.waitForFunction(() => document.querySelectorAll('.tile.remote.screen').length === 1);
+  assert.ok(await screenTileShown(teacher), 'the screen shows on the teacher side');
+  assert.match(await teacher.textContent('.media-path'), /напрямую/);
+  console.log(`screen: peer to peer, teacher decodes camera ${p2p.camera} and screen ${p2p.screen} frames`);
+  await shot(teacher, 'screen-share-teacher');
+  await shot(student, 'screen-share-student');
+
+  await student.click('.session .screen');
+  await teacher.waitForSelector('.tile.remote.screen', { state: 'detached', timeout: 15000 });
+  await teacher.waitForSelector('.tile.remote:not(.screen) video');
+  await teacher.click('.session .leave');
+  await student.waitForSelector('.home.student');
+
+  // Through the SFU: a group session.
+  await teacher.selectOption('#create-form', 'group');
+  await teacher.selectOption('#create-subject', 'math');
+  await teacher.fill('#create-title', 'Экран в группе');
+  await teacher.selectOption('#create-class', '9A');
+  await teacher.check('#create-whole-class');
+  await teacher.click('#create-submit');
+  await teacher.waitForSelector('.session');
+  await student.click('.invites button[data-session]');
+  await student.waitForSelector('.session');
+  await student.click('.session .screen');
+  const sfu = await waitCameraAndScreen(teacher, 40000);
+  await teacher.waitForFunction(() => document.querySelector('.tile.remote.screen:not([hidden]) video')?.videoWidth > 0);
+  assert.match(await teacher.textContent('.media-path'), /сервер/);
+  console.log(`screen: through the SFU, teacher decodes camera ${sfu.camera} and screen ${sfu.screen} frames`);
+  await shot(teacher, 'screen-share-sfu');
+  // The captions follow a language switch while the videos keep playing.
+  await teacher.click('#lang');
+  await teacher.waitForSelector('.tile.remote.screen figcaption:has-text("Screen:")');
+  await teacher.click('#lang');
+  await teacher.waitForSelector('.tile.remote.screen figcaption:has-text("Экран:")');
+
+  await student.click('.session .screen');
+  await teacher.waitForFunction(() => !document.querySelector('.tile.remote.screen:not([hidden])'), null, { timeout: 20000 });
+  await teacher.click('.session .end');
+  await student.waitForSelector('.home.student');
+
+  for (const page of [teacher, student]) assert.deepEqual(page.errors, []);
+  console.log(`screen: ok in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} finally {
+  await browser.close();
+  server.stop();
+}
