@@ -27,19 +27,20 @@ pub fn clock_ns() -> u64 {
     CLOCK.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// A synthetic Opus-sized audio frame of `size` bytes stamped with `sent_ns`.
-pub fn audio_frame(sent_ns: u64, size: usize) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(size.max(9));
+/// A synthetic Opus-sized audio frame of `size` bytes stamped with `sent_ns` and its number.
+pub fn audio_frame(sent_ns: u64, number: u32, size: usize) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(size.max(13));
     frame.push(AUDIO_MARK);
     frame.extend_from_slice(&sent_ns.to_be_bytes());
-    frame.resize(size.max(9), 0x55);
+    frame.extend_from_slice(&number.to_be_bytes());
+    frame.resize(size.max(13), 0x55);
     frame
 }
 
-/// A synthetic VP8 frame of `size` bytes stamped with `sent_ns`: a keyframe has the 3-byte
+/// A synthetic VP8 frame of `size` bytes stamped with `sent_ns` and its number: a keyframe has the 3-byte
 /// frame tag with the key bit clear, the start code and a 640x360 size; a delta frame the tag
 /// with the key bit set.
-pub fn video_frame(sent_ns: u64, size: usize, key: bool) -> Vec<u8> {
+pub fn video_frame(sent_ns: u64, number: u32, size: usize, key: bool) -> Vec<u8> {
     let size = size.max(24);
     let mut frame = Vec::with_capacity(size);
     let first_part = (size as u32).min(0x7_ffff);
@@ -52,6 +53,7 @@ pub fn video_frame(sent_ns: u64, size: usize, key: bool) -> Vec<u8> {
         frame.extend_from_slice(&tag.to_le_bytes()[..3]);
     }
     frame.extend_from_slice(&sent_ns.to_be_bytes());
+    frame.extend_from_slice(&number.to_be_bytes());
     frame.resize(size, 0xaa);
     frame
 }
@@ -59,10 +61,14 @@ pub fn video_frame(sent_ns: u64, size: usize, key: bool) -> Vec<u8> {
 /// What one RTP payload of the synthetic media says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stamp {
-    /// An audio frame (one per packet) sent at `sent_ns`.
-    Audio { sent_ns: u64 },
-    /// The first packet of a video frame sent at `sent_ns`.
-    VideoStart { sent_ns: u64, key: bool },
+    /// Audio frame `number` (one per packet), sent at `sent_ns`.
+    Audio { sent_ns: u64, number: u32 },
+    /// The first packet of video frame `number`, sent at `sent_ns`.
+    VideoStart {
+        sent_ns: u64,
+        number: u32,
+        key: bool,
+    },
     /// A later packet of a video frame.
     VideoRest,
 }
@@ -72,10 +78,8 @@ pub enum Stamp {
 pub fn read_payload(payload: &[u8]) -> Option<Stamp> {
     let first = *payload.first()?;
     if first == AUDIO_MARK {
-        let sent = payload.get(1..9)?;
-        return Some(Stamp::Audio {
-            sent_ns: u64::from_be_bytes(sent.try_into().ok()?),
-        });
+        let (sent_ns, number) = stamp(payload.get(1..)?)?;
+        return Some(Stamp::Audio { sent_ns, number });
     }
     let start = first & 0x10 != 0 && first & 0x07 == 0;
     if !start {
@@ -99,11 +103,19 @@ pub fn read_payload(payload: &[u8]) -> Option<Stamp> {
     let body = payload.get(at..)?;
     let key = *body.first()? & 1 == 0;
     let header = if key { 10 } else { 3 };
-    let sent = body.get(header..header + 8)?;
+    let (sent_ns, number) = stamp(body.get(header..)?)?;
     Some(Stamp::VideoStart {
-        sent_ns: u64::from_be_bytes(sent.try_into().ok()?),
+        sent_ns,
+        number,
         key,
     })
+}
+
+/// The send time and frame number at the start of `bytes`.
+fn stamp(bytes: &[u8]) -> Option<(u64, u32)> {
+    let sent = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let number = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+    Some((sent, number))
 }
 
 /// A `signal` to the SFU.
@@ -236,24 +248,32 @@ mod tests {
 
     #[test]
     fn stamps_survive_packetizing() {
-        let audio = audio_frame(77, 160);
-        assert_eq!(read_payload(&audio), Some(Stamp::Audio { sent_ns: 77 }));
+        let audio = audio_frame(77, 3, 160);
+        assert_eq!(
+            read_payload(&audio),
+            Some(Stamp::Audio {
+                sent_ns: 77,
+                number: 3
+            })
+        );
         // A VP8 payload descriptor with a 15-bit picture id, then the frame.
         let mut packet = vec![0x90, 0x80, 0x81, 0x23];
-        packet.extend(video_frame(99, 2000, true));
+        packet.extend(video_frame(99, 4, 2000, true));
         assert_eq!(
             read_payload(&packet),
             Some(Stamp::VideoStart {
                 sent_ns: 99,
+                number: 4,
                 key: true
             })
         );
         let mut delta = vec![0x10];
-        delta.extend(video_frame(5, 2000, false));
+        delta.extend(video_frame(5, 6, 2000, false));
         assert_eq!(
             read_payload(&delta),
             Some(Stamp::VideoStart {
                 sent_ns: 5,
+                number: 6,
                 key: false
             })
         );

@@ -93,8 +93,14 @@ struct Counters {
     measuring: AtomicBool,
     /// RTP packets with a payload received.
     packets: AtomicU64,
-    /// Packets the sequence numbers say were sent (highest minus first plus one, per stream).
+    /// Packets the sequence numbers say were sent (highest minus first plus one, per stream):
+    /// loss on the leg from the server to the subscriber.
     expected: AtomicU64,
+    /// Frames received (audio frames and video frames' first packets).
+    frames: AtomicU64,
+    /// Frames the publisher's frame numbers say were sent since each subscriber's first: loss
+    /// from the publisher to the subscriber, wherever it happened.
+    frames_expected: AtomicU64,
     /// Packets the publisher wrote (audio frames plus video frames' packets, estimated for
     /// Konsult by the frame size).
     published: AtomicU64,
@@ -112,6 +118,9 @@ struct Joined {
 struct Reception {
     /// Highest extended sequence number per SSRC.
     streams: HashMap<u32, u64>,
+    /// Highest audio and video frame numbers.
+    audio_frame: Option<u32>,
+    video_frame: Option<u32>,
     /// Delays from the send stamp, µs, in the measured window.
     delays_us: Vec<u32>,
     first_keyframe: Option<u64>,
@@ -139,11 +148,19 @@ impl Reception {
         };
         counters.expected.fetch_add(new, Ordering::Relaxed);
         let sent = match read_payload(payload) {
-            Some(Stamp::Audio { sent_ns }) => Some(sent_ns),
-            Some(Stamp::VideoStart { sent_ns, key }) => {
+            Some(Stamp::Audio { sent_ns, number }) => {
+                count_frame(&mut self.audio_frame, number, counters);
+                Some(sent_ns)
+            }
+            Some(Stamp::VideoStart {
+                sent_ns,
+                number,
+                key,
+            }) => {
                 if key && self.first_keyframe.is_none() {
                     self.first_keyframe = Some(now);
                 }
+                count_frame(&mut self.video_frame, number, counters);
                 Some(sent_ns)
             }
             _ => None,
@@ -155,6 +172,22 @@ impl Reception {
                 .push((now.saturating_sub(sent) / 1_000).min(u64::from(u32::MAX)) as u32);
         }
     }
+}
+
+/// Counts frame `number` against the highest seen so far.
+fn count_frame(highest: &mut Option<u32>, number: u32, counters: &Counters) {
+    counters.frames.fetch_add(1, Ordering::Relaxed);
+    let new = match *highest {
+        None => 1,
+        Some(h) if number > h => number - h,
+        Some(_) => 0,
+    };
+    if new > 0 {
+        *highest = Some(number);
+    }
+    counters
+        .frames_expected
+        .fetch_add(u64::from(new), Ordering::Relaxed);
 }
 
 /// Row f.
@@ -244,8 +277,12 @@ struct Run {
     window_secs: f64,
     packets: u64,
     expected: u64,
+    frames: u64,
+    frames_expected: u64,
     published: u64,
     server_cpu: f64,
+    /// The load generator's own CPU in the window: the client side of every peer.
+    load_cpu: f64,
     rss_mib: f64,
     delays_ms: Vec<f64>,
     notes: Vec<String>,
@@ -254,10 +291,12 @@ struct Run {
 impl Run {
     fn window_figures(&self, s: &mut Summary) {
         let pps = self.packets as f64 / self.window_secs.max(1e-9);
-        let loss = if self.expected == 0 {
-            0.0
-        } else {
-            self.expected.saturating_sub(self.packets) as f64 / self.expected as f64 * 100.0
+        let lost = |expected: u64, got: u64| {
+            if expected == 0 {
+                0.0
+            } else {
+                expected.saturating_sub(got) as f64 / expected as f64 * 100.0
+            }
         };
         s.figure("receiving", self.receiving as f64, "subscribers")
             .figure(
@@ -272,7 +311,9 @@ impl Run {
                 pps / (self.server_cpu / 100.0).max(1e-9),
                 "packets/s/core",
             )
-            .figure("loss", loss, "%")
+            .figure("load_generator_cpu", self.load_cpu, "% of a core")
+            .figure("frame_loss", lost(self.frames_expected, self.frames), "%")
+            .figure("packet_loss", lost(self.expected, self.packets), "%")
             .figure("delay_p50", percentile(&self.delays_ms, 50.0), "ms")
             .figure("delay_p99", percentile(&self.delays_ms, 99.0), "ms")
             .figure("delay_max", percentile(&self.delays_ms, 100.0), "ms")
@@ -283,19 +324,25 @@ impl Run {
 /// Measures the window: server CPU from /proc, packets and delays from the subscribers.
 async fn window(pid: u32, secs: u64, counters: &Counters, run: &mut Run) -> anyhow::Result<()> {
     let before = sample(pid)?;
+    let load_before = sample(std::process::id())?;
+    let load = |c: &AtomicU64| c.load(Ordering::Acquire);
     let (p0, e0, s0) = (
-        counters.packets.load(Ordering::Acquire),
-        counters.expected.load(Ordering::Acquire),
-        counters.published.load(Ordering::Acquire),
+        load(&counters.packets),
+        load(&counters.expected),
+        load(&counters.published),
     );
+    let (f0, fe0) = (load(&counters.frames), load(&counters.frames_expected));
     counters.measuring.store(true, Ordering::Release);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     counters.measuring.store(false, Ordering::Release);
     let after = sample(pid)?;
+    run.load_cpu = cpu_percent(&load_before, &sample(std::process::id())?);
     run.window_secs = after.at.duration_since(before.at).as_secs_f64();
     run.packets = counters.packets.load(Ordering::Acquire) - p0;
     run.expected = counters.expected.load(Ordering::Acquire) - e0;
     run.published = counters.published.load(Ordering::Acquire) - s0;
+    run.frames = load(&counters.frames) - f0;
+    run.frames_expected = load(&counters.frames_expected) - fe0;
     run.server_cpu = cpu_percent(&before, &after);
     run.rss_mib = after.rss_kib as f64 / 1024.0;
     Ok(())
@@ -351,6 +398,7 @@ async fn run_konsult(
         (members + 100).to_string(),
     )];
     let target = common.start(&env)?;
+    eprintln!("media: server pid {}", target.pid);
     let mut teacher = connect(target.addr, source(0, common.sources)).await?;
     hello(&mut teacher, &mint(&Who::teacher(0, &["math"]))).await?;
 
@@ -630,7 +678,7 @@ async fn publish(
                 }
             }
             _ = audio_tick.tick(), if connected => {
-                let frame = audio_frame(clock_ns(), media.audio_bytes);
+                let frame = audio_frame(clock_ns(), audio_n as u32, media.audio_bytes);
                 let time = MediaTime::new(audio_n * 960, Frequency::FORTY_EIGHT_KHZ);
                 audio_n += 1;
                 if peer.write(audio, Codec::Opus, time, frame) {
@@ -639,7 +687,7 @@ async fn publish(
                 peer.tick()?;
             }
             _ = video_tick.tick(), if connected => {
-                let frame = video_frame(clock_ns(), frame_bytes, key_next);
+                let frame = video_frame(clock_ns(), video_n as u32, frame_bytes, key_next);
                 let time = MediaTime::from_90khz(video_n * 90_000 / u64::from(media.fps.max(1)));
                 video_n += 1;
                 if peer.write(video, Codec::Vp8, time, frame) {
@@ -786,11 +834,12 @@ async fn publish_plain(
     let frame_bytes = media.frame_bytes();
     let mut audio_tick = tokio::time::interval(Duration::from_secs(1) / AUDIO_PER_SEC);
     let mut video_tick = tokio::time::interval(Duration::from_secs(1) / media.fps.max(1));
-    let (mut audio_seq, mut video_seq, mut frames) = (0u16, 0u16, 0u64);
+    let (mut audio_seq, mut video_seq, mut frames, mut audio_n) = (0u16, 0u16, 0u64, 0u32);
     loop {
         tokio::select! {
             _ = audio_tick.tick() => {
-                let frame = audio_frame(clock_ns(), media.audio_bytes);
+                let frame = audio_frame(clock_ns(), audio_n, media.audio_bytes);
+                audio_n += 1;
                 let ts = (u64::from(audio_seq) * 960) as u32;
                 let packet = rtp_packet(111, true, audio_seq, ts, 1, &frame);
                 audio_seq = audio_seq.wrapping_add(1);
@@ -801,7 +850,7 @@ async fn publish_plain(
             _ = video_tick.tick() => {
                 // A keyframe every 10 s; the first frame is one.
                 let key = frames.is_multiple_of(u64::from(media.fps.max(1)) * 10);
-                let frame = video_frame(clock_ns(), frame_bytes, key);
+                let frame = video_frame(clock_ns(), frames as u32, frame_bytes, key);
                 let ts = (frames * 90_000 / u64::from(media.fps.max(1))) as u32;
                 frames += 1;
                 let chunks: Vec<&[u8]> = frame.chunks(BASELINE_MTU).collect();
