@@ -126,6 +126,9 @@ pub struct Peer {
     pub connected: bool,
     /// When str0m wants to be driven next.
     pub timeout: Instant,
+    /// Whether str0m may have output since the peer was last polled: input reached it, a
+    /// frame was written to it or a keyframe asked through it. Only woken peers are polled.
+    pub woken: bool,
     /// The last cumulative egress statistics per forwarded track, to count differences.
     egress: HashMap<Mid, MediaEgressStats>,
 }
@@ -168,6 +171,7 @@ impl Peer {
             forwarded: Vec::new(),
             connected: false,
             timeout: now,
+            woken: true,
             egress: HashMap::new(),
         }
     }
@@ -366,6 +370,7 @@ impl Peer {
             return;
         }
         track.last_keyframe_request = Some(now);
+        self.woken = true;
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
@@ -389,7 +394,10 @@ impl Peer {
             return false;
         };
         match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.woken = true;
+                true
+            }
             Err(e) => {
                 tracing::debug!(user = %self.user, error = %e, "forwarding failed");
                 false
