@@ -8,7 +8,7 @@
 
 use super::{CLASS, Common, student_tokens};
 use crate::client::{Ws, connect, hello, recv_type, send, source};
-use crate::procfs::{cpu_percent, sample};
+use crate::procfs::{cpu_percent, run_queue_wait_ns, sample};
 use crate::rtc::{Peer, Stamp, audio_frame, clock_ns, read_payload, signal, video_frame};
 use crate::stats::{Summary, percentile, sort};
 use crate::target::Kind;
@@ -281,6 +281,9 @@ struct Run {
     frames_expected: u64,
     published: u64,
     server_cpu: f64,
+    /// Time the server's threads were runnable but got no CPU, % of the window (summed over
+    /// threads): CPU the shared machine denied it.
+    server_wait: f64,
     /// The load generator's own CPU in the window: the client side of every peer.
     load_cpu: f64,
     rss_mib: f64,
@@ -311,6 +314,7 @@ impl Run {
                 pps / (self.server_cpu / 100.0).max(1e-9),
                 "packets/s/core",
             )
+            .figure("server_run_queue_wait", self.server_wait, "% of the window")
             .figure("load_generator_cpu", self.load_cpu, "% of a core")
             .figure("frame_loss", lost(self.frames_expected, self.frames), "%")
             .figure("packet_loss", lost(self.expected, self.packets), "%")
@@ -324,6 +328,7 @@ impl Run {
 /// Measures the window: server CPU from /proc, packets and delays from the subscribers.
 async fn window(pid: u32, secs: u64, counters: &Counters, run: &mut Run) -> anyhow::Result<()> {
     let before = sample(pid)?;
+    let wait_before = run_queue_wait_ns(pid)?;
     let load_before = sample(std::process::id())?;
     let load = |c: &AtomicU64| c.load(Ordering::Acquire);
     let (p0, e0, s0) = (
@@ -336,6 +341,7 @@ async fn window(pid: u32, secs: u64, counters: &Counters, run: &mut Run) -> anyh
     tokio::time::sleep(Duration::from_secs(secs)).await;
     counters.measuring.store(false, Ordering::Release);
     let after = sample(pid)?;
+    let waited = run_queue_wait_ns(pid)?.saturating_sub(wait_before);
     run.load_cpu = cpu_percent(&load_before, &sample(std::process::id())?);
     run.window_secs = after.at.duration_since(before.at).as_secs_f64();
     run.packets = counters.packets.load(Ordering::Acquire) - p0;
@@ -344,6 +350,7 @@ async fn window(pid: u32, secs: u64, counters: &Counters, run: &mut Run) -> anyh
     run.frames = load(&counters.frames) - f0;
     run.frames_expected = load(&counters.frames_expected) - fe0;
     run.server_cpu = cpu_percent(&before, &after);
+    run.server_wait = waited as f64 / 1e9 / run.window_secs.max(1e-9) * 100.0;
     run.rss_mib = after.rss_kib as f64 / 1024.0;
     Ok(())
 }
@@ -490,6 +497,7 @@ async fn run_konsult(
 
     let mut run = Run::default();
     let join_started = Instant::now();
+    eprintln!("media: {ready} members offer now");
     go_tx.send(true)?;
     for _ in 0..ready {
         match tokio::time::timeout(JOIN_LIMIT + Duration::from_secs(5), joined_rx.recv()).await {
