@@ -6,6 +6,7 @@
 #   bench/run.sh                      # the issue 8 scale (19,000 idle clients, 10,000 members)
 #   IDLE=2000 MEMBERS=1000 SUSTAIN=10 REPS=3 bench/run.sh     # a quicker pass
 #   ONLY="idle rtt" bench/run.sh      # some scenarios only
+#   ONLY="forward join" SUBSCRIBERS="50 100" bench/run.sh     # rows f and g, fewer subscribers
 #
 # Needs: Linux (/proc), `ulimit -n` of 20,000 (both processes inherit this shell's limit).
 set -euo pipefail
@@ -18,7 +19,10 @@ SUSTAIN=${SUSTAIN:-60}
 RATE=${RATE:-100000}
 STUDENTS=${STUDENTS:-2000}
 TEACHERS=${TEACHERS:-100}
-ONLY=${ONLY:-"hub idle rtt fanout chat pairing"}
+SUBSCRIBERS=${SUBSCRIBERS:-"50 100 300"}
+JOINERS=${JOINERS:-200}
+MEDIA_SECS=${MEDIA_SECS:-20}
+ONLY=${ONLY:-"hub idle rtt fanout chat pairing forward join"}
 OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
 
@@ -34,7 +38,7 @@ COMMON=(--konsult-bin target/release/konsult --baseline-bin target/release/konsu
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS"
+  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS SUBSCRIBERS=\"$SUBSCRIBERS\" JOINERS=$JOINERS MEDIA_SECS=$MEDIA_SECS"
 } | tee "$OUT/machine.txt" >&2
 
 # run NAME ARGS...: REPS runs of one scenario, appended to $OUT/NAME.txt.
@@ -77,6 +81,17 @@ fi
 if wants pairing; then
   run pairing pairing "${COMMON[@]}" --target konsult --students "$STUDENTS" \
     --teachers "$TEACHERS" --subjects 4
+fi
+if wants forward; then
+  for n in $SUBSCRIBERS; do
+    for target in konsult baseline; do
+      run "forward-$n-$target" forward "${COMMON[@]}" --target "$target" --subscribers "$n" \
+        --secs "$MEDIA_SECS"
+    done
+  done
+fi
+if wants join; then
+  run join join "${COMMON[@]}" --target konsult --members "$JOINERS" --secs 5
 fi
 
 # Medians and spread: one line per figure and run (the file name says scenario and target).

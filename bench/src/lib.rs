@@ -5,7 +5,9 @@
 pub mod baseline;
 pub mod client;
 pub mod procfs;
+pub mod rtc;
 pub mod scenario;
 pub mod stats;
 pub mod target;
 pub mod tokens;
+pub mod udp_forwarder;

@@ -62,6 +62,25 @@ pub fn cpu_secs(before: &Sample, after: &Sample) -> f64 {
     after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / TICKS_PER_SEC
 }
 
+/// Nanoseconds the threads of `pid` have spent runnable but waiting for a CPU, summed
+/// (`/proc/<pid>/task/*/schedstat`, second field): how much CPU the process was denied.
+pub fn run_queue_wait_ns(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path().join("schedstat");
+        // A thread that ended between the listing and the read is not counted.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        total += text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +89,6 @@ mod tests {
     fn reads_this_process() {
         let s = sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_kib > 0);
+        assert!(run_queue_wait_ns(std::process::id()).is_ok());
     }
 }

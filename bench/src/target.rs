@@ -41,6 +41,8 @@ pub struct Spec {
     pub data: PathBuf,
     /// Extra `KONSULT_*` variables.
     pub env: Vec<(String, String)>,
+    /// The baseline's subcommand: `ws` (rows a-c) or `udp` (row f).
+    pub baseline_command: &'static str,
 }
 
 /// A running server under test; killed on drop.
@@ -88,7 +90,9 @@ impl Target {
                 }
             }
             Kind::Baseline => {
-                cmd.arg("ws").arg("--listen").arg("127.0.0.1:0");
+                cmd.arg(spec.baseline_command)
+                    .arg("--listen")
+                    .arg("127.0.0.1:0");
             }
         }
         cmd.stdin(Stdio::null())
@@ -151,7 +155,10 @@ impl Drop for Target {
 
 /// `listening on http://127.0.0.1:PORT (pid N)` → the address and pid.
 fn parse_banner(line: &str) -> Option<(SocketAddr, u32)> {
-    let rest = line.split("listening on http://").nth(1)?;
+    let rest = line
+        .split("listening on http://")
+        .nth(1)
+        .or_else(|| line.split("listening on udp://").nth(1))?;
     let (addr, rest) = rest.split_once(' ')?;
     let pid = rest.strip_prefix("(pid ")?.strip_suffix(')')?;
     Some((addr.parse().ok()?, pid.parse().ok()?))
@@ -178,5 +185,8 @@ mod tests {
         assert_eq!(addr.port(), 4321);
         assert_eq!(pid, 77);
         assert!(parse_banner("something else").is_none());
+        let (addr, _) = parse_banner("konsult-baseline listening on udp://127.0.0.1:9 (pid 5)")
+            .expect("udp banner");
+        assert_eq!(addr.port(), 9);
     }
 }

@@ -1,8 +1,8 @@
 //! A quick run of the load generator against the debug `konsult` and the baseline: a few idle
-//! clients, some round trips and a small broadcast, so that the bench keeps working as the
-//! server changes. The real measurements are bench/run.sh's, on release builds.
+//! clients, some round trips, a small broadcast and media to three subscribers through the
+//! SFU, so that the bench keeps working as the server changes. The real measurements are bench/run.sh's, on release builds.
 
-use konsult_bench::scenario::{Common, fanout, idle, rtt};
+use konsult_bench::scenario::{Common, fanout, idle, media, rtt};
 use konsult_bench::target::Kind;
 use std::path::PathBuf;
 
@@ -103,6 +103,45 @@ async fn idle_round_trips_and_fanout_against_both_servers() {
         assert_eq!(
             s.get("sustain_delivered"),
             s.get("sustain_expected"),
+            "{}",
+            s.render()
+        );
+    }
+}
+
+/// Row f in small: one publisher and three subscribers through the SFU for two seconds, then
+/// the same against the bare UDP forwarder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_reaches_every_subscriber_through_both_servers() {
+    let data = Data(
+        std::env::temp_dir().join(format!("konsult-bench-smoke-media-{}", std::process::id())),
+    );
+    for target in [Kind::Konsult, Kind::Baseline] {
+        let common = common(target, &data.0);
+        let s = media::forward(
+            &common,
+            &media::ForwardArgs {
+                subscribers: 3,
+                secs: 2,
+                join_concurrency: 3,
+                media: media::MediaArgs {
+                    video_kbps: 500,
+                    fps: 30,
+                    audio_bytes: 160,
+                },
+            },
+        )
+        .await
+        .expect("forward scenario");
+        assert_eq!(s.get("receiving"), Some(3.0), "{}", s.render());
+        // 3 subscribers x about 110 packets/s.
+        assert!(
+            s.get("forwarded_pps").is_some_and(|p| p > 200.0),
+            "{}",
+            s.render()
+        );
+        assert!(
+            s.get("delay_p50").is_some_and(|d| d > 0.0),
             "{}",
             s.render()
         );

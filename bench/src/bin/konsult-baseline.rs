@@ -1,5 +1,6 @@
 //! `konsult-baseline`: the bare servers Konsult is measured against in the same run.
-//! `konsult-baseline ws --listen ADDR` serves the WebSocket baseline (rows a-c).
+//! `konsult-baseline ws --listen ADDR` serves the WebSocket baseline (rows a-c);
+//! `konsult-baseline udp --listen ADDR` the bare UDP forwarder (row f).
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -18,16 +19,20 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// A bare UDP forwarder: each datagram to every subscriber, no SRTP or ICE.
+    Udp {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        match cli.command {
-            Command::Ws { listen } => {
+    match Cli::parse().command {
+        Command::Ws { listen } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(listen).await?;
                 println!(
                     "konsult-baseline listening on http://{} (pid {})",
@@ -35,8 +40,18 @@ fn main() -> anyhow::Result<()> {
                     std::process::id()
                 );
                 konsult_bench::baseline::serve_ws(listener).await?;
-            }
+                anyhow::Ok(())
+            })
         }
-        Ok(())
-    })
+        Command::Udp { listen } => {
+            let socket = std::net::UdpSocket::bind(listen)?;
+            println!(
+                "konsult-baseline listening on udp://{} (pid {})",
+                socket.local_addr()?,
+                std::process::id()
+            );
+            konsult_bench::udp_forwarder::serve(&socket)?;
+            Ok(())
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! prints a summary block with the exact parameters and the figures BENCHMARKS.md quotes.
 
 use clap::{Parser, Subcommand};
-use konsult_bench::scenario::{Common, chat, fanout, hub, idle, pairing, rtt};
+use konsult_bench::scenario::{Common, chat, fanout, hub, idle, media, pairing, rtt};
 
 #[derive(Parser)]
 #[command(about = "Konsult's load generator: one scenario per subcommand")]
@@ -48,6 +48,20 @@ enum Command {
         #[command(flatten)]
         args: pairing::PairingArgs,
     },
+    /// Row f: one publisher through the SFU (or the bare UDP forwarder) to many subscribers.
+    Forward {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: media::ForwardArgs,
+    },
+    /// Row g: many members offer to the SFU at once; ICE + DTLS, then the first keyframe.
+    Join {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: media::JoinArgs,
+    },
     /// Row e: the hub alone, in this process, on one thread.
     Hub {
         #[command(flatten)]
@@ -79,6 +93,8 @@ async fn run(command: Command) -> anyhow::Result<konsult_bench::stats::Summary> 
         Command::Fanout { common, args } => fanout::run(&common, &args).await,
         Command::Chat { common, args } => chat::run(&common, &args).await,
         Command::Pairing { common, args } => pairing::run(&common, &args).await,
+        Command::Forward { common, args } => media::forward(&common, &args).await,
+        Command::Join { common, args } => media::join(&common, &args).await,
         Command::Hub { args } => Ok(hub::run(&args)),
     }
 }

@@ -1,11 +1,12 @@
 //! The scenarios of issue 8's table, one module each: idle connections (a), signaling round
 //! trips under that crowd (b), fan-out (c), durable chat (d), the pairing storm and the hub
-//! alone (e).
+//! alone (e), SFU forwarding (f) and joining (g).
 
 pub mod chat;
 pub mod fanout;
 pub mod hub;
 pub mod idle;
+pub mod media;
 pub mod pairing;
 pub mod rtt;
 
@@ -53,6 +54,7 @@ impl Common {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+            baseline_command: "ws",
         }
     }
 

@@ -152,11 +152,12 @@ impl Engine {
         let Some(room) = self.rooms.get_mut(&session) else {
             return;
         };
-        if let Some(peer) = room.peers.get_mut(&user)
-            && let Err(e) = peer.rtc.handle_input(input)
-        {
-            tracing::info!(%user, error = %e, "SFU peer failed on input");
-            peer.rtc.disconnect();
+        if let Some(peer) = room.peers.get_mut(&user) {
+            peer.woken = true;
+            if let Err(e) = peer.rtc.handle_input(input) {
+                tracing::info!(%user, error = %e, "SFU peer failed on input");
+                peer.rtc.disconnect();
+            }
         }
         room.drive(transport, now, fx);
     }
@@ -212,6 +213,7 @@ impl Engine {
             tcp: &self.tcp,
         };
         if let Some(room) = self.rooms.get_mut(&session) {
+            room.wake_all();
             room.drive(transport, now, fx);
         }
         self.count();

@@ -137,6 +137,9 @@ pub struct Peer {
     pub reported: Option<MediaState>,
     /// When str0m wants to be driven next.
     pub timeout: Instant,
+    /// Whether str0m may have output since the peer was last polled: input reached it, a
+    /// frame was written to it or a keyframe asked through it. Only woken peers are polled.
+    pub woken: bool,
     /// The last cumulative egress statistics per forwarded track, to count differences.
     egress: HashMap<Mid, MediaEgressStats>,
 }
@@ -183,6 +186,7 @@ impl Peer {
             last_video: None,
             reported: None,
             timeout: now,
+            woken: true,
             egress: HashMap::new(),
         }
     }
@@ -411,6 +415,7 @@ impl Peer {
             return;
         }
         track.last_keyframe_request = Some(now);
+        self.woken = true;
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
         };
@@ -434,7 +439,10 @@ impl Peer {
             return false;
         };
         match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.woken = true;
+                true
+            }
             Err(e) => {
                 tracing::debug!(user = %self.user, error = %e, "forwarding failed");
                 false

@@ -227,28 +227,48 @@ impl Room {
                 publisher.request_keyframe(mid, now);
             }
         }
+        // Tracks to offer or stop: every peer is polled at the next drive.
+        self.wake_all();
     }
 
-    /// Feeds due timeouts, then polls every peer until none has anything more to say:
-    /// datagrams go out, frames are forwarded, offers and states are collected in `fx`.
+    /// Marks every peer to be polled at the next [`Room::drive`] (after a command: an offer,
+    /// an answer, a new policy).
+    pub fn wake_all(&mut self) {
+        for peer in self.peers.values_mut() {
+            peer.woken = true;
+        }
+    }
+
+    /// Feeds due timeouts, then polls every woken peer (new input, a frame written to it, a
+    /// keyframe asked through it) until none is: datagrams go out, frames are forwarded,
+    /// offers and states are collected in `fx`. Peers with nothing new are left alone: with
+    /// hundreds of members, polling every peer after each datagram cost more than forwarding.
     pub fn drive(&mut self, transport: Transport<'_>, now: Instant, fx: &mut Effects) {
         for peer in self.peers.values_mut() {
-            if peer.timeout <= now
-                && peer.rtc.is_alive()
-                && let Err(e) = peer.rtc.handle_input(str0m::Input::Timeout(now))
-            {
-                tracing::info!(user = %peer.user, error = %e, "SFU peer failed");
-                peer.rtc.disconnect();
+            if peer.timeout <= now && peer.rtc.is_alive() {
+                peer.woken = true;
+                if let Err(e) = peer.rtc.handle_input(str0m::Input::Timeout(now)) {
+                    tracing::info!(user = %peer.user, error = %e, "SFU peer failed");
+                    peer.rtc.disconnect();
+                }
             }
         }
         loop {
-            let mut busy = false;
-            let users: Vec<UserId> = self.peers.keys().copied().collect();
+            let users: Vec<UserId> = self
+                .peers
+                .values()
+                .filter(|p| p.woken)
+                .map(|p| p.user)
+                .collect();
+            if users.is_empty() {
+                break;
+            }
             for user in users {
                 let mut events = Vec::new();
                 let Some(peer) = self.peers.get_mut(&user) else {
                     continue;
                 };
+                peer.woken = false;
                 if let Some(offer) = peer.offer_if_needed() {
                     fx.signals.push((
                         peer.conn,
@@ -261,7 +281,6 @@ impl Room {
                 }
                 peer.poll(transport, now, &mut events);
                 for event in events {
-                    busy = true;
                     self.on_event(user, event, now, fx);
                 }
             }
@@ -276,10 +295,6 @@ impl Room {
             }
             if !dead.is_empty() {
                 self.sync(now);
-                busy = true;
-            }
-            if !busy {
-                break;
             }
         }
         self.report_states(now, fx);
