@@ -68,6 +68,15 @@ fn a_parent_reads_how_to_get_help_without_logging_in() {
     assert!(api["staff"].as_array().is_some_and(|s| s.len() == 4));
 }
 
+/// `thread` as `threads` lists it for the client's user.
+async fn listed_thread(client: &mut WsClient, thread: &Value) -> Value {
+    let listing = client.request(json!({"type": "threads"})).await;
+    listing["threads"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| &t["id"] == thread).cloned())
+        .unwrap_or_else(|| panic!("thread {thread} not listed: {listing}"))
+}
+
 #[tokio::test]
 async fn teachers_set_hours_that_students_see_and_requests_respect() {
     let server =
@@ -152,21 +161,13 @@ async fn teachers_set_hours_that_students_see_and_requests_respect() {
         reply.starts_with("Автоответ") && reply.contains(", 15:00"),
         "{reply}"
     );
-    let mine = student.request(json!({"type": "threads"})).await;
-    let listed = mine["threads"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["id"] == thread).cloned())
-        .expect("the student's thread");
+    let listed = listed_thread(&mut student, &thread).await;
     assert_eq!(listed["unread"], 1, "the automatic reply: {listed}");
     assert_eq!(
         listed["answered"], false,
         "an automatic reply answers nothing"
     );
-    let theirs = t.request(json!({"type": "threads"})).await;
-    let listed = theirs["threads"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["id"] == thread).cloned())
-        .expect("the teacher's thread");
+    let listed = listed_thread(&mut t, &thread).await;
     assert_eq!(listed["unread"], 2, "the question is unread: {listed}");
 
     let help = http_request(server.addr, "GET", "/help", &[], b"").text();

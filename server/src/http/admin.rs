@@ -361,14 +361,7 @@ pub async fn set_user_hours(
 
 pub async fn classes(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let classes: Vec<Value> = app
-        .store
-        .classes()
-        .await?
-        .into_iter()
-        .map(|(class, students)| json!({"class": class, "students": students}))
-        .collect();
-    Ok(Json(json!({ "classes": classes })))
+    super::students::class_list(&app).await
 }
 
 pub async fn subjects(
