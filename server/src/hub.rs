@@ -192,6 +192,12 @@ fn deliver(app: &App, to: Recipients, msg: &ServerMessage, re: Option<&konsult_p
                 directory.send_to_user(user, &frame);
             }
         }
+        Recipients::Conns(conns) => {
+            let frame = wire::encode_for(msg, re, conns.len() as u64);
+            for conn in conns {
+                directory.send_to_conn(conn, &frame);
+            }
+        }
     }
 }
 

@@ -75,6 +75,8 @@ pub enum Recipients {
     UserExcept { user: UserId, except: ConnId },
     /// Every connection of each user.
     Users(Vec<UserId>),
+    /// Each of these connections (one message for many, encoded once).
+    Conns(Vec<ConnId>),
 }
 
 /// A thread to create.

@@ -3,7 +3,7 @@
 
 use crate::SUPPORT_SUBJECT;
 use crate::hub::{Handled, Hub, Refusal};
-use crate::io::ConnId;
+use crate::io::{ConnId, Output, Recipients};
 use crate::timers::Timer;
 use konsult_protocol::model::{Role, SetStatus, Status, TeacherInfo, UserInfo};
 use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, UserId};
@@ -317,8 +317,12 @@ impl Hub {
             user,
             status: after,
         };
-        for conn in watchers {
-            self.reply(conn, None, msg.clone());
+        if !watchers.is_empty() {
+            self.push(Output::Send {
+                to: Recipients::Conns(watchers),
+                msg: msg.clone(),
+                re: None,
+            });
         }
         self.send_users(users, msg);
         if after == Status::Available {

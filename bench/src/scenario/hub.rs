@@ -137,6 +137,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                         Recipients::Conn(_) | Recipients::User(_) => 1,
                         Recipients::UserExcept { .. } => 0,
                         Recipients::Users(users) => users.len() as u64,
+                        Recipients::Conns(conns) => conns.len() as u64,
                     };
                     counts.deliveries += reached;
                     let teacher_conn = match to {

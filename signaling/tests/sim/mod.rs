@@ -185,6 +185,7 @@ impl Sim {
                 .filter(|c| *c != except)
                 .collect(),
             Recipients::Users(users) => users.iter().flat_map(|u| self.conns_of(*u)).collect(),
+            Recipients::Conns(conns) => conns,
         };
         for conn in conns {
             self.mail
