@@ -88,24 +88,38 @@ async fn idle_round_trips_and_fanout_against_both_servers() {
             s.render()
         );
 
-        let s = fanout::run(
-            &common,
-            &fanout::FanoutArgs {
-                members: 30,
-                rounds: 3,
-                rate: 300,
-                sustain_secs: 1,
-            },
-        )
-        .await
-        .expect("fanout scenario");
-        assert_eq!(s.get("members_watching"), Some(30.0), "{}", s.render());
-        assert_eq!(
-            s.get("sustain_delivered"),
-            s.get("sustain_expected"),
-            "{}",
-            s.render()
-        );
+        // The baseline has no chat.
+        let broadcasts: &[fanout::Broadcast] = match target {
+            Kind::Konsult => &[fanout::Broadcast::Chat, fanout::Broadcast::Presence],
+            Kind::Baseline => &[fanout::Broadcast::Presence],
+        };
+        for &broadcast in broadcasts {
+            let s = fanout::run(
+                &common,
+                &fanout::FanoutArgs {
+                    members: 30,
+                    rounds: 3,
+                    rate: 300,
+                    sustain_secs: 1,
+                    broadcast,
+                },
+            )
+            .await
+            .expect("fanout scenario");
+            assert_eq!(s.get("members_reached"), Some(30.0), "{}", s.render());
+            // A round nobody received reads 0 ms.
+            assert!(
+                s.get("last_delivery_p50").is_some_and(|ms| ms > 0.0),
+                "{}",
+                s.render()
+            );
+            assert_eq!(
+                s.get("sustain_delivered"),
+                s.get("sustain_expected"),
+                "{}",
+                s.render()
+            );
+        }
     }
 }
 

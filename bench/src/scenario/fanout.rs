@@ -1,13 +1,16 @@
-//! Row c: one message to many members, then a sustained stream of deliveries. Until chat is
-//! on main the broadcast is Konsult's presence push: every member asks `list_teachers` (which
-//! makes it a watcher of staff presence), then one teacher toggles `set_status`, and each
-//! toggle reaches every member. Each member computes each delivery's latency from the send
-//! time the load generator recorded before sending.
+//! Row c: one message to many members, then a sustained stream of deliveries. The broadcast
+//! is a chat message: one teacher starts a frontal session for the members' class (its thread
+//! holds every member), then `send`s to that thread, and each `message` reaches every member.
+//! With `--broadcast presence` it is the presence push instead: every member asks
+//! `list_teachers` (which makes it a watcher of staff presence), then the teacher toggles
+//! `set_status`; the baseline server speaks only that one. Each member computes each
+//! delivery's latency from the send time the load generator recorded before sending.
 
 use super::{CLASS, Common, student_tokens};
 use crate::client::{Ws, connect_as, recv_type, send, source};
 use crate::procfs::{Sample, sample};
 use crate::stats::{Summary, ms, percentile, sort};
+use crate::target::Kind;
 use crate::tokens::{Who, mint};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -31,6 +34,35 @@ pub struct FanoutArgs {
     /// Seconds of the sustained phase (0: none).
     #[arg(long, default_value_t = 60)]
     pub sustain_secs: u64,
+    /// What is broadcast.
+    #[arg(long, value_enum, default_value_t = Broadcast::Chat)]
+    pub broadcast: Broadcast,
+}
+
+/// The message that reaches every member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Broadcast {
+    /// A chat `send` to the thread of a frontal session for the members' class.
+    Chat,
+    /// A staff member's `presence`, to every connection watching the teacher list.
+    Presence,
+}
+
+impl Broadcast {
+    /// The start of the frame every member counts.
+    fn frame_prefix(self) -> &'static str {
+        match self {
+            Broadcast::Chat => r#"{"type":"message""#,
+            Broadcast::Presence => r#"{"type":"presence""#,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Broadcast::Chat => "chat (send to a class session's thread)",
+            Broadcast::Presence => "presence (set_status toggle)",
+        }
+    }
 }
 
 /// Broadcasts the load generator sent: when, and how many members have it.
@@ -62,8 +94,13 @@ impl Rounds {
     }
 }
 
-/// Toggles the teacher's status: `away`, `available`, `away`, ...
-fn toggle(k: usize) -> serde_json::Value {
+/// Broadcast `k`: a chat message to `thread`, or a toggle of the teacher's status (`away`,
+/// `available`, `away`, ...).
+fn broadcast(k: usize, thread: Option<&serde_json::Value>) -> serde_json::Value {
+    if let Some(thread) = thread {
+        return json!({"type": "send", "thread": thread, "client_id": format!("fanout-{k}"),
+                      "text": format!("Announcement {k}: the next exercise is on page {k}.")});
+    }
     let status = if k.is_multiple_of(2) {
         "away"
     } else {
@@ -73,6 +110,9 @@ fn toggle(k: usize) -> serde_json::Value {
 }
 
 pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> {
+    if args.broadcast == Broadcast::Chat && common.target == Kind::Baseline {
+        anyhow::bail!("the baseline has no chat; measure it with --broadcast presence");
+    }
     let broadcasts_per_sec = (args.rate as f64 / args.members.max(1) as f64).max(0.1);
     let sustain_rounds = (broadcasts_per_sec * args.sustain_secs as f64).ceil() as usize;
     let total_rounds = args.rounds + sustain_rounds;
@@ -86,6 +126,10 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
         ),
         ("KONSULT_LIMITS_MESSAGES_PER_SECOND", per_sec.to_string()),
         ("KONSULT_LIMITS_MESSAGE_BURST", (2 * per_sec).to_string()),
+        (
+            "KONSULT_LIMITS_SESSION_MEMBERS",
+            (args.members + 1).max(2).to_string(),
+        ),
     ];
     let target = common.start(&env)?;
     let teacher_token = mint(&Who::teacher(0, &["math"]));
@@ -114,12 +158,15 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
             stop_rx.clone(),
             ready_tx.clone(),
         );
+        let kind = args.broadcast;
         members.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let joined = async {
                 let mut ws = connect_as(addr, src, &token).await?;
-                send(&mut ws, &json!({"type": "list_teachers", "rid": 1})).await?;
-                recv_type(&mut ws, "teachers", Duration::from_secs(60)).await?;
+                if kind == Broadcast::Presence {
+                    send(&mut ws, &json!({"type": "list_teachers", "rid": 1})).await?;
+                    recv_type(&mut ws, "teachers", Duration::from_secs(60)).await?;
+                }
                 anyhow::Ok(ws)
             }
             .await;
@@ -128,7 +175,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
                 Ok(ws) => {
                     let _ready = ready.send(true).await;
                     drop(ready);
-                    member(ws, rounds, stop).await
+                    member(ws, kind, rounds, stop).await
                 }
                 Err(e) => {
                     eprintln!("member {i}: {e:#}");
@@ -145,10 +192,35 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
     }
     let connect_time = connect_started.elapsed();
     eprintln!(
-        "fanout: {joined} members watching in {:.1} s",
+        "fanout: {joined} members connected in {:.1} s",
         connect_time.as_secs_f64()
     );
-    // The teacher's own frames (ok, its presence echo) are read and dropped.
+    // A chat broadcast goes to the thread of a frontal session for the whole class.
+    let thread = match args.broadcast {
+        Broadcast::Presence => None,
+        Broadcast::Chat => {
+            let started = Instant::now();
+            send(
+                &mut teacher,
+                &json!({"type": "create_session", "form": "frontal", "subject": "math",
+                        "title": "School assembly", "class": CLASS, "rid": 1}),
+            )
+            .await?;
+            let reply =
+                recv_type(&mut teacher, "session_started", Duration::from_secs(120)).await?;
+            let thread = reply["session"]["thread"].clone();
+            anyhow::ensure!(
+                !thread.is_null(),
+                "session_started without a thread: {reply}"
+            );
+            eprintln!(
+                "fanout: session for class {CLASS} started in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Some(thread)
+        }
+    };
+    // The teacher's own frames (ok, sent, its presence echo) are read and dropped.
     let (mut teacher_tx, mut teacher_rx) = teacher.split();
     let drain_teacher =
         tokio::spawn(async move { while let Some(Ok(_)) = teacher_rx.next().await {} });
@@ -158,7 +230,9 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
     for k in 0..args.rounds {
         rounds.sent_ns[k].store(rounds.now_ns().max(1), Ordering::Release);
         teacher_tx
-            .send(Message::Text(toggle(k).to_string().into()))
+            .send(Message::Text(
+                broadcast(k, thread.as_ref()).to_string().into(),
+            ))
             .await?;
         let wait_until = Instant::now() + Duration::from_secs(10);
         while (rounds.received[k].load(Ordering::Acquire) as usize) < joined
@@ -184,7 +258,9 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
         tokio::time::sleep_until(at.into()).await;
         rounds.sent_ns[k].store(rounds.now_ns().max(1), Ordering::Release);
         teacher_tx
-            .send(Message::Text(toggle(k).to_string().into()))
+            .send(Message::Text(
+                broadcast(k, thread.as_ref()).to_string().into(),
+            ))
             .await?;
         if Instant::now() >= next_sample {
             rss.push(sample(target.pid)?);
@@ -231,8 +307,8 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
         .param("rounds", args.rounds)
         .param("rate", args.rate)
         .param("sustain_secs", args.sustain_secs)
-        .param("broadcast", "presence (set_status toggle)");
-    s.figure("members_watching", joined as f64, "members")
+        .param("broadcast", args.broadcast.describe());
+    s.figure("members_reached", joined as f64, "members")
         .figure("connect_secs", connect_time.as_secs_f64(), "s")
         .figure("last_delivery_p50", percentile(&last_ms, 50.0), "ms")
         .figure("last_delivery_p99", percentile(&last_ms, 99.0), "ms")
@@ -282,6 +358,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
 /// each delivery (round, ms).
 async fn member(
     mut ws: Ws,
+    kind: Broadcast,
     rounds: Arc<Rounds>,
     mut stop: watch::Receiver<bool>,
 ) -> Vec<(usize, f64)> {
@@ -294,7 +371,7 @@ async fn member(
         };
         let Some(Ok(msg)) = msg else { break };
         let Message::Text(text) = msg else { continue };
-        if !text.contains("\"presence\"") {
+        if !text.starts_with(kind.frame_prefix()) {
             continue;
         }
         let now = rounds.now_ns();
