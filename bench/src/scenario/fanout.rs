@@ -297,6 +297,10 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
             last.saturating_sub(sent) as f64 / 1e6
         })
         .collect();
+    let mut line = String::from("last delivery of each single broadcast, ms:");
+    for ms in &last_ms {
+        line.push_str(&format!(" {ms:.0}"));
+    }
     sort(&mut last_ms);
     sort(&mut delivery_ms);
     sort(&mut sustain_last_ms);
@@ -314,6 +318,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
         .figure("last_delivery_p99", percentile(&last_ms, 99.0), "ms")
         .figure("delivery_p50", percentile(&delivery_ms, 50.0), "ms")
         .figure("delivery_p99", percentile(&delivery_ms, 99.0), "ms");
+    s.note(line);
     if args.sustain_secs > 0 {
         let rss_mib: Vec<f64> = rss.iter().map(|r| r.rss_kib as f64 / 1024.0).collect();
         let min = rss_mib.iter().copied().fold(f64::INFINITY, f64::min);
