@@ -6,7 +6,7 @@
 //! `set_status`; the baseline server speaks only that one. Each member computes each
 //! delivery's latency from the send time the load generator recorded before sending.
 
-use super::{CLASS, Common, student_tokens};
+use super::{Common, student_tokens};
 use crate::client::{Ws, connect_as, recv_type, send, source};
 use crate::procfs::{Sample, sample};
 use crate::stats::{Summary, ms, percentile, sort};
@@ -49,11 +49,12 @@ pub enum Broadcast {
 }
 
 impl Broadcast {
-    /// The start of the frame every member counts.
-    fn frame_prefix(self) -> &'static str {
+    /// Whether a frame is one of the broadcasts. Konsult writes `type` first; the baseline's
+    /// frames have their keys in any order, and presence is all they broadcast.
+    fn is_broadcast(self, frame: &str) -> bool {
         match self {
-            Broadcast::Chat => r#"{"type":"message""#,
-            Broadcast::Presence => r#"{"type":"presence""#,
+            Broadcast::Chat => frame.starts_with(r#"{"type":"message""#),
+            Broadcast::Presence => frame.contains(r#""presence""#),
         }
     }
 
@@ -132,6 +133,9 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
         ),
     ];
     let target = common.start(&env)?;
+    // A class of exactly the members: students of earlier runs in the same data folder keep
+    // other classes (a portal token's class replaces the account's on each login).
+    let class = format!("fanout-{}", args.members);
     let teacher_token = mint(&Who::teacher(0, &["math"]));
     let mut teacher = connect_as(target.addr, source(0, common.sources), &teacher_token).await?;
     send(
@@ -147,7 +151,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
     let connect_started = Instant::now();
     let mut members = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(args.members.max(1));
-    for (i, token) in student_tokens(0, args.members, CLASS)
+    for (i, token) in student_tokens(0, args.members, &class)
         .into_iter()
         .enumerate()
     {
@@ -203,7 +207,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
             send(
                 &mut teacher,
                 &json!({"type": "create_session", "form": "frontal", "subject": "math",
-                        "title": "School assembly", "class": CLASS, "rid": 1}),
+                        "title": "School assembly", "class": class, "rid": 1}),
             )
             .await?;
             let reply =
@@ -214,7 +218,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
                 "session_started without a thread: {reply}"
             );
             eprintln!(
-                "fanout: session for class {CLASS} started in {:.1} s",
+                "fanout: session for class {class} started in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
             Some(thread)
@@ -376,7 +380,7 @@ async fn member(
         };
         let Some(Ok(msg)) = msg else { break };
         let Message::Text(text) = msg else { continue };
-        if !text.starts_with(kind.frame_prefix()) {
+        if !kind.is_broadcast(&text) {
             continue;
         }
         let now = rounds.now_ns();
