@@ -1035,11 +1035,7 @@ impl Hub {
     /// carried, that media is gone, and signals for the user go to all their connections until
     /// one of them signals or joins.
     pub(crate) fn media_conn_closed(&mut self, user: UserId, conn: ConnId) {
-        let sessions: Vec<SessionId> = self
-            .people
-            .get(&user)
-            .map(|p| p.sessions.iter().copied().collect())
-            .unwrap_or_default();
+        let sessions = self.sessions_of(user);
         for id in sessions {
             if let Some(s) = self.sessions.get_mut(&id)
                 && let Some(member) = s.members.get_mut(&user)
@@ -1168,11 +1164,7 @@ impl Hub {
 
     /// A user's last connection dropped: their sessions show them offline.
     pub(crate) fn sessions_member_gone(&mut self, user: UserId) {
-        let sessions: Vec<SessionId> = self
-            .people
-            .get(&user)
-            .map(|p| p.sessions.iter().copied().collect())
-            .unwrap_or_default();
+        let sessions = self.sessions_of(user);
         for id in sessions {
             if let Some(s) = self.sessions.get_mut(&id) {
                 if let Some(member) = s.members.get_mut(&user) {
@@ -1282,7 +1274,7 @@ impl Hub {
         }
     }
 
-    /// Sessions a user is in (for tests of invariants).
+    /// The sessions a user is a member of.
     pub fn sessions_of(&self, user: UserId) -> Vec<SessionId> {
         self.people
             .get(&user)

@@ -32,6 +32,11 @@ async fn link(
     MediaLink::start(ws, session, route, options).await
 }
 
+/// A member's media link with the SFU, with default peer options.
+async fn sfu_link(server: &Server, login: &str, session: i64) -> MediaLink {
+    link(server, login, session, Route::Sfu, PeerOptions::default()).await
+}
+
 /// The teacher creates a session of `form`; each student joins.
 async fn session_with(teacher: &mut WsClient, students: &mut [(WsClient, i64)], form: &str) -> i64 {
     let invite: Vec<i64> = students.iter().map(|(_, id)| *id).collect();
@@ -162,14 +167,7 @@ async fn a_member_whose_video_is_absent_or_paused_shows_as_audio_only() {
     ];
     let (voice, camera_off) = (students[0].1, students[1].1);
     let session = session_with(&mut teacher, &mut students, "group").await;
-    let host = link(
-        &server,
-        "teacher1",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
+    let host = sfu_link(&server, "teacher1", session).await;
     let voice_link = link(
         &server,
         "student1",
@@ -244,30 +242,9 @@ async fn floor_control_and_mute_change_what_is_forwarded() {
     ];
     let speaker = students[0].1;
     let session = session_with(&mut teacher, &mut students, "frontal").await;
-    let host = link(
-        &server,
-        "teacher1",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
-    let first = link(
-        &server,
-        "student3",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
-    let listener = link(
-        &server,
-        "student4",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
+    let host = sfu_link(&server, "teacher1", session).await;
+    let first = sfu_link(&server, "student3", session).await;
+    let listener = sfu_link(&server, "student4", session).await;
 
     // Frontal: everyone receives the host; nobody receives a student without the floor.
     assert!(
@@ -575,14 +552,7 @@ async fn a_frontal_session_holds_a_whole_class() {
         .await;
     assert_eq!(started["type"], "session_started", "{started}");
     let session = started["session"]["id"].as_i64().expect("session id");
-    let host = link(
-        &server,
-        "teacher1",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
+    let host = sfu_link(&server, "teacher1", session).await;
     let mut students = Vec::new();
     for n in 1..=30 {
         let login = format!("student{n}");
@@ -804,14 +774,7 @@ async fn a_member_without_udp_reaches_the_sfu_over_tcp() {
     let mut students = vec![connect(&server, "student10").await];
     let student_id = students[0].1;
     let session = session_with(&mut teacher, &mut students, "group").await;
-    let host = link(
-        &server,
-        "teacher2",
-        session,
-        Route::Sfu,
-        PeerOptions::default(),
-    )
-    .await;
+    let host = sfu_link(&server, "teacher2", session).await;
     let tcp = link(
         &server,
         "student10",
