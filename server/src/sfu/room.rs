@@ -362,15 +362,25 @@ impl Room {
             let Some(mid) = track.open_mid().filter(|_| track.allowed) else {
                 continue;
             };
-            if track.needs_keyframe {
-                if !keyframe {
-                    wants_keyframe = true;
-                    continue;
-                }
-                track.needs_keyframe = false;
+            if track.needs_keyframe && !keyframe {
+                wants_keyframe = true;
+                continue;
             }
+            // The gate opens only once a keyframe is really written: if it is not, the next
+            // delta frame would reach a decoder that cannot start from it.
+            let gated = track.needs_keyframe;
             if peer.write(mid, data) {
                 frames += 1;
+                if gated
+                    && let Some(track) = peer
+                        .forwarded
+                        .iter_mut()
+                        .find(|t| t.source == source && t.source_mid == data.mid)
+                {
+                    track.needs_keyframe = false;
+                }
+            } else if gated {
+                wants_keyframe = true;
             }
         }
         if frames > 0 {
