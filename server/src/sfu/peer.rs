@@ -33,6 +33,12 @@ pub struct Transport<'a> {
 /// A publisher is asked for a keyframe at most this often per track.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
+/// Forwarding to a member starts this long after its connection came up. When the SFU's side
+/// of the DTLS handshake completes, the member's stack may still be installing its SRTP keys,
+/// and what arrives meanwhile is dropped: a keyframe lost there would leave the member's
+/// decoder with delta frames it cannot start from, and nothing would ask for another.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// How often str0m reports statistics (retransmission requests, bytes sent).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -369,6 +375,15 @@ impl Peer {
         }
     }
 
+    /// Whether frames of other members may be written to this one: connected, and settled
+    /// (see [`SETTLE`]).
+    pub fn receives(&self, now: Instant) -> bool {
+        self.connected
+            && self
+                .connected_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= SETTLE)
+    }
+
     /// What the member's connection carries now, once connected: `audio_only` when it
     /// publishes audio and its video is absent, or silent for [`VIDEO_SILENCE`] while audio
     /// flows; `connected` otherwise (a member that only receives included).
@@ -457,5 +472,29 @@ pub fn kind_name(kind: TrackKind) -> &'static str {
         TrackKind::Audio => "audio",
         TrackKind::Video => "video",
         TrackKind::Screen => "screen",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_receives_forwarded_frames_only_once_its_connection_settled() {
+        let endpoint = Endpoint {
+            addr: "127.0.0.1:4000".parse().unwrap(),
+            tcp: false,
+        };
+        let start = Instant::now();
+        let mut peer = Peer::new(UserId(7), ConnId(1), endpoint, start);
+        assert!(!peer.receives(start), "not connected yet");
+        let mut events = Vec::new();
+        let up = start + Duration::from_secs(1);
+        peer.on_event(Event::Connected, up, &mut events);
+        assert!(matches!(events.as_slice(), [PeerEvent::Connected]));
+        // Right after the handshake the member may not have its SRTP keys yet.
+        assert!(!peer.receives(up));
+        assert!(!peer.receives(up + SETTLE / 2));
+        assert!(peer.receives(up + SETTLE));
     }
 }

@@ -347,9 +347,10 @@ impl Room {
         let mut wants_keyframe = !data.contiguous;
         let mut frames = 0u64;
         for peer in self.peers.values_mut() {
-            // str0m drops what is written before the connection is up: a keyframe written
-            // then would be lost while the track thinks it was sent.
-            if peer.user == source || !peer.connected {
+            // What is written before the member's connection is up and settled is lost, while
+            // the track would think its keyframe was sent. The first frame after that asks the
+            // publisher for a keyframe.
+            if peer.user == source || !peer.receives(now) {
                 continue;
             }
             let Some(track) = peer
