@@ -77,6 +77,9 @@ struct Rounds {
     received: Vec<AtomicU32>,
     /// Every delivery, over all rounds.
     delivered: AtomicU64,
+    /// Members told of the session (`session_invite`): the first broadcast waits for all, so
+    /// it does not race the session's own fan-out.
+    invited: AtomicU32,
 }
 
 impl Rounds {
@@ -87,6 +90,7 @@ impl Rounds {
             last_ns: (0..count).map(|_| AtomicU64::new(0)).collect(),
             received: (0..count).map(|_| AtomicU32::new(0)).collect(),
             delivered: AtomicU64::new(0),
+            invited: AtomicU32::new(0),
         }
     }
 
@@ -221,6 +225,20 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
                 "fanout: session for class {class} started in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
+            // The invitations still go out after the host's reply: the first broadcast would
+            // queue behind them and time the session's start, not the broadcast.
+            let wait_until = Instant::now() + Duration::from_secs(120);
+            while (rounds.invited.load(Ordering::Acquire) as usize) < joined
+                && Instant::now() < wait_until
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            eprintln!(
+                "fanout: {} members invited after {:.1} s",
+                rounds.invited.load(Ordering::Acquire),
+                started.elapsed().as_secs_f64()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
             Some(thread)
         }
     };
@@ -380,6 +398,9 @@ async fn member(
         };
         let Some(Ok(msg)) = msg else { break };
         let Message::Text(text) = msg else { continue };
+        if text.starts_with(r#"{"type":"session_invite""#) {
+            rounds.invited.fetch_add(1, Ordering::AcqRel);
+        }
         if !kind.is_broadcast(&text) {
             continue;
         }
