@@ -23,7 +23,7 @@ const OUTBOX: usize = 512;
 /// The WebSocket configuration Konsult's upgrade uses (server/src/ws/mod.rs).
 pub fn server_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_FRAME.max(1 << 20) * 4)
         .max_message_size(Some(MAX_FRAME))
