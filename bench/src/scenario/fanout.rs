@@ -103,7 +103,9 @@ impl Rounds {
 /// `available`, `away`, ...).
 fn broadcast(k: usize, thread: Option<&serde_json::Value>) -> serde_json::Value {
     if let Some(thread) = thread {
-        return json!({"type": "send", "thread": thread, "client_id": format!("fanout-{k}"),
+        // The thread in the client_id: a later run in the same data folder is a new thread,
+        // and a client_id already used elsewhere would be refused as a conflict.
+        return json!({"type": "send", "thread": thread, "client_id": format!("fanout-{thread}-{k}"),
                       "text": format!("Announcement {k}: the next exercise is on page {k}.")});
     }
     let status = if k.is_multiple_of(2) {
