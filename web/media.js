@@ -186,15 +186,14 @@ export class PeerLink {
   }
 
   /// Stops sending the screen; the m-line stays for the next share. Peer to peer it turns
-  /// receive-only, so the other side drops the screen's tile.
+  /// receive-only, through the SFU inactive: the renegotiation tells the other side, which
+  /// drops the screen's tile (the SFU stops forwarding it to everyone).
   stopScreen() {
     const sender = this.senders.screen;
     if (!sender) return;
     sender.replaceTrack(null).catch(() => {});
-    if (!this.sfu) {
-      const transceiver = this.pc.getTransceivers().find((x) => x.sender === sender);
-      if (transceiver && !transceiver.stopped) transceiver.direction = 'recvonly';
-    }
+    const transceiver = this.pc.getTransceivers().find((x) => x.sender === sender);
+    if (transceiver && !transceiver.stopped) transceiver.direction = this.sfu ? 'inactive' : 'recvonly';
   }
 
   /// Whether a remote video arriving on `transceiver` is a screen share: from the SFU, a

@@ -209,7 +209,8 @@ export class SessionView {
       if (e.track === track) drop();
     });
     if (screen && this.linkPath === 'sfu') {
-      // The SFU keeps a stopped share's m-line: the tile shows while frames arrive.
+      // Shown once frames arrive; a stopped share is renegotiated away, and a share that
+      // only stopped sending (a still screen, a client that did not renegotiate) hides.
       remote.mid = transceiver.mid;
       remote.tile.hidden = true;
       this.watchScreens();

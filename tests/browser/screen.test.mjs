@@ -1,7 +1,8 @@
 // Screen share is a track of its own beside the camera: in an individual (peer-to-peer)
 // session and in a group session through the SFU, a student shares the screen while the
 // camera stays on, and the teacher decodes frames of both streams and shows the screen big.
-// When the share stops, the teacher's screen tile goes and the camera keeps playing.
+// When the share stops, the teacher's screen tile goes and the camera keeps playing; through
+// the SFU a second share after that shows again.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
@@ -89,8 +90,18 @@ try {
   await teacher.click('#lang');
   await teacher.waitForSelector('.tile.remote.screen figcaption:has-text("Экран:")');
 
+  // Stopping the share renegotiates: the SFU stops forwarding it, and the teacher's screen
+  // tile goes (not only hides) while the camera keeps playing.
   await student.click('.session .screen');
-  await teacher.waitForFunction(() => !document.querySelector('.tile.remote.screen:not([hidden])'), null, { timeout: 20000 });
+  await teacher.waitForSelector('.tile.remote.screen', { state: 'detached', timeout: 15000 });
+  await teacher.waitForSelector('.tile.remote:not(.screen) video');
+  // Sharing again reuses the student's m-line; the SFU forwards the screen anew.
+  await student.click('.session .screen');
+  await student.waitForSelector('.session .screen[aria-pressed=true]');
+  await teacher.waitForFunction(() => document.querySelector('.tile.remote.screen:not([hidden]) video')?.videoWidth > 0, null, { timeout: 30000 });
+  console.log('screen: through the SFU, stopped and shared again');
+  await student.click('.session .screen');
+  await teacher.waitForSelector('.tile.remote.screen', { state: 'detached', timeout: 15000 });
   await teacher.click('.session .end');
   await student.waitForSelector('.home.student');
 

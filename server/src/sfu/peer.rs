@@ -64,6 +64,9 @@ pub enum NegotiationError {
 pub struct Published {
     pub mid: Mid,
     pub kind: TrackKind,
+    /// Whether the member sends on it: a stopped screen share keeps its m-line, turned
+    /// `inactive`, for the next share.
+    pub active: bool,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -112,7 +115,7 @@ pub enum PeerEvent {
     Connected,
     /// The connection is gone.
     Failed,
-    /// The member started publishing a track.
+    /// The member started or stopped publishing a track.
     Published,
     /// A frame from the member.
     Media(Box<MediaData>),
@@ -343,21 +346,23 @@ impl Peer {
                 events.push(PeerEvent::Failed);
             }
             Event::MediaAdded(added) if added.direction.is_receiving() => {
-                let kind = match added.kind {
-                    MediaKind::Audio => TrackKind::Audio,
-                    // The first video a member publishes is its camera, a later one its screen.
-                    MediaKind::Video
-                        if self.published.iter().any(|p| p.kind == TrackKind::Video) =>
-                    {
-                        TrackKind::Screen
+                self.publish(added.mid, added.kind);
+                events.push(PeerEvent::Published);
+            }
+            // A renegotiated direction: a share stopped (`inactive`) or started (again).
+            Event::MediaChanged(changed) => {
+                let active = changed.direction.is_receiving();
+                match self.published.iter_mut().find(|p| p.mid == changed.mid) {
+                    Some(track) if track.active != active => track.active = active,
+                    Some(_) => return,
+                    None if active => {
+                        let Some(kind) = self.rtc.media(changed.mid).map(|m| m.kind()) else {
+                            return;
+                        };
+                        self.publish(changed.mid, kind);
                     }
-                    MediaKind::Video => TrackKind::Video,
-                };
-                self.published.push(Published {
-                    mid: added.mid,
-                    kind,
-                    last_keyframe_request: None,
-                });
+                    None => return,
+                }
                 events.push(PeerEvent::Published);
             }
             Event::MediaData(data) => {
@@ -384,12 +389,30 @@ impl Peer {
                 .is_some_and(|at| now.saturating_duration_since(at) >= SETTLE)
     }
 
+    /// A track the member started sending on. The first video a member publishes is its
+    /// camera, a later one its screen.
+    fn publish(&mut self, mid: Mid, kind: MediaKind) {
+        let kind = match kind {
+            MediaKind::Audio => TrackKind::Audio,
+            MediaKind::Video if self.published.iter().any(|p| p.kind == TrackKind::Video) => {
+                TrackKind::Screen
+            }
+            MediaKind::Video => TrackKind::Video,
+        };
+        self.published.push(Published {
+            mid,
+            kind,
+            active: true,
+            last_keyframe_request: None,
+        });
+    }
+
     /// What the member's connection carries now, once connected: `audio_only` when it
     /// publishes audio and its video is absent, or silent for [`VIDEO_SILENCE`] while audio
     /// flows; `connected` otherwise (a member that only receives included).
     pub fn media_state(&self, now: Instant) -> Option<MediaState> {
         let connected_at = self.connected_at.filter(|_| self.connected)?;
-        let publishes = |kind: TrackKind| self.published.iter().any(|p| p.kind == kind);
+        let publishes = |kind: TrackKind| self.published.iter().any(|p| p.kind == kind && p.active);
         let recent = |at: Option<Instant>| {
             at.is_some_and(|at| now.saturating_duration_since(at) < VIDEO_SILENCE)
         };
@@ -496,5 +519,57 @@ mod tests {
         assert!(!peer.receives(up));
         assert!(!peer.receives(up + SETTLE / 2));
         assert!(peer.receives(up + SETTLE));
+    }
+
+    #[test]
+    fn a_stopped_screen_share_stops_being_published_until_it_is_sent_again() {
+        use str0m::media::{MediaAdded, MediaChanged};
+        let endpoint = Endpoint {
+            addr: "127.0.0.1:4000".parse().unwrap(),
+            tcp: false,
+        };
+        let now = Instant::now();
+        let mut peer = Peer::new(UserId(7), ConnId(1), endpoint, now);
+        let mut events = Vec::new();
+        for (mid, kind) in [
+            ("0", MediaKind::Audio),
+            ("1", MediaKind::Video),
+            ("2", MediaKind::Video),
+        ] {
+            let added = MediaAdded {
+                mid: Mid::from(mid),
+                kind,
+                direction: Direction::RecvOnly,
+                simulcast: None,
+            };
+            peer.on_event(Event::MediaAdded(added), now, &mut events);
+        }
+        let kinds: Vec<(TrackKind, bool)> =
+            peer.published.iter().map(|p| (p.kind, p.active)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (TrackKind::Audio, true),
+                (TrackKind::Video, true),
+                (TrackKind::Screen, true)
+            ]
+        );
+        let change = |direction: Direction, peer: &mut Peer| {
+            let mut events = Vec::new();
+            let changed = MediaChanged {
+                mid: Mid::from("2"),
+                direction,
+            };
+            peer.on_event(Event::MediaChanged(changed), now, &mut events);
+            events.len()
+        };
+        // The member turned its screen's m-line inactive: one change, told once.
+        assert_eq!(change(Direction::Inactive, &mut peer), 1);
+        assert!(!peer.published[2].active);
+        assert_eq!(change(Direction::Inactive, &mut peer), 0);
+        // Shared again on the same m-line: still the screen, not a second camera.
+        assert_eq!(change(Direction::RecvOnly, &mut peer), 1);
+        assert_eq!(peer.published[2].kind, TrackKind::Screen);
+        assert!(peer.published[2].active);
     }
 }

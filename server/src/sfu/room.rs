@@ -164,7 +164,12 @@ impl Room {
             .peers
             .values()
             .filter(|p| p.rtc.is_alive())
-            .flat_map(|p| p.published.iter().map(|t| (p.user, t.mid, t.kind)))
+            .flat_map(|p| {
+                p.published
+                    .iter()
+                    .filter(|t| t.active)
+                    .map(|t| (p.user, t.mid, t.kind))
+            })
             .collect();
         let publishing: HashMap<UserId, bool> = self
             .policy
