@@ -18,8 +18,8 @@ use std::sync::atomic::Ordering;
 /// Bytes tungstenite reads from the socket at a time. Its default (128 KiB) is kept per
 /// connection for the life of the connection. 1 KiB holds the frames clients send most (a
 /// `send`, a `read`, a request, an ICE candidate) in one read; a larger one (an SDP, a long
-/// message) takes several. 19,000 idle connections keep 19 MB less than with 2 KiB, and
-/// 57 MB less than with 4 KiB (BENCHMARKS.md, row a).
+/// message) takes several. 19,000 idle connections hold about 35 MB less than with 2 KiB
+/// (measured: BENCHMARKS.md, row a).
 const READ_BUFFER: usize = 1024;
 
 /// `GET /ws`.
