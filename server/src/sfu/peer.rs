@@ -502,14 +502,19 @@ pub fn kind_name(kind: TrackKind) -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_member_receives_forwarded_frames_only_once_its_connection_settled() {
+    /// A member's peer on a UDP-only SFU, created at `now`.
+    fn member(now: Instant) -> Peer {
         let endpoint = Endpoint {
             addr: "127.0.0.1:4000".parse().unwrap(),
             tcp: false,
         };
+        Peer::new(UserId(7), ConnId(1), endpoint, now)
+    }
+
+    #[test]
+    fn a_member_receives_forwarded_frames_only_once_its_connection_settled() {
         let start = Instant::now();
-        let mut peer = Peer::new(UserId(7), ConnId(1), endpoint, start);
+        let mut peer = member(start);
         assert!(!peer.receives(start), "not connected yet");
         let mut events = Vec::new();
         let up = start + Duration::from_secs(1);
@@ -524,12 +529,8 @@ mod tests {
     #[test]
     fn a_stopped_screen_share_stops_being_published_until_it_is_sent_again() {
         use str0m::media::{MediaAdded, MediaChanged};
-        let endpoint = Endpoint {
-            addr: "127.0.0.1:4000".parse().unwrap(),
-            tcp: false,
-        };
         let now = Instant::now();
-        let mut peer = Peer::new(UserId(7), ConnId(1), endpoint, now);
+        let mut peer = member(now);
         let mut events = Vec::new();
         for (mid, kind) in [
             ("0", MediaKind::Audio),
