@@ -27,14 +27,16 @@ async function waitCameraAndScreen(page, timeout = 30000) {
   }
 }
 
-/// Whether a visible screen tile of the page shows a playing video.
-async function screenTileShown(page) {
-  return page.evaluate(() => {
+/// Waits until a visible screen tile of the page shows a playing video. Decoded frames in
+/// `getStats` come a moment before the video element knows its size, so this polls.
+async function screenTileShown(page, timeout = 15000) {
+  const shown = () => {
     const tile = document.querySelector('.tile.remote.screen');
     if (!tile || tile.hidden) return false;
     const video = tile.querySelector('video');
     return video.videoWidth > 0 && tile.getBoundingClientRect().width > 0;
-  });
+  };
+  return page.waitForFunction(shown, null, { timeout }).then(() => true, () => false);
 }
 
 try {
