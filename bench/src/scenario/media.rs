@@ -8,7 +8,7 @@
 
 use super::{CLASS, Common, student_tokens};
 use crate::client::{Ws, connect, hello, recv_type, send, source};
-use crate::procfs::{cpu_percent, run_queue_wait_ns, sample};
+use crate::procfs::{cpu_percent, cpu_secs, run_queue_wait_ns, sample};
 use crate::rtc::{Peer, Stamp, audio_frame, clock_ns, read_payload, signal, video_frame};
 use crate::stats::{Summary, percentile, sort};
 use crate::target::Kind;
@@ -257,7 +257,17 @@ pub async fn join(common: &Common, args: &JoinArgs) -> anyhow::Result<Summary> {
         .figure("keyframe_p50", percentile(&keyframe, 50.0), "ms")
         .figure("keyframe_p95", percentile(&keyframe, 95.0), "ms")
         .figure("keyframe_max", percentile(&keyframe, 100.0), "ms")
-        .figure("join_secs", run.join_secs, "s");
+        .figure("join_secs", run.join_secs, "s")
+        .figure(
+            "join_server_cpu_per_member",
+            run.join_server_cpu_ms / args.members.max(1) as f64,
+            "ms",
+        )
+        .figure(
+            "join_load_cpu_per_member",
+            run.join_load_cpu_ms / args.members.max(1) as f64,
+            "ms",
+        );
     if args.secs > 0 {
         run.window_figures(&mut s);
     }
@@ -274,6 +284,10 @@ struct Run {
     joins: Vec<Joined>,
     /// Seconds from the first offer until every member received (or gave up).
     join_secs: f64,
+    /// CPU the server spent from the first offer until every member received, ms.
+    join_server_cpu_ms: f64,
+    /// CPU the load generator (the members' side of each handshake) spent meanwhile, ms.
+    join_load_cpu_ms: f64,
     window_secs: f64,
     packets: u64,
     expected: u64,
@@ -497,6 +511,7 @@ async fn run_konsult(
 
     let mut run = Run::default();
     let join_started = Instant::now();
+    let (server_before, load_before) = (sample(target.pid)?, sample(std::process::id())?);
     eprintln!("media: {ready} members offer now");
     go_tx.send(true)?;
     for _ in 0..ready {
@@ -506,6 +521,8 @@ async fn run_konsult(
         }
     }
     run.join_secs = join_started.elapsed().as_secs_f64();
+    run.join_server_cpu_ms = cpu_secs(&server_before, &sample(target.pid)?) * 1e3;
+    run.join_load_cpu_ms = cpu_secs(&load_before, &sample(std::process::id())?) * 1e3;
     run.receiving = run.joins.iter().filter(|j| j.keyframe_ns.is_some()).count();
     eprintln!(
         "media: {} of {members} members receiving after {:.1} s",
@@ -560,6 +577,10 @@ async fn subscriber(
     if let Some(ready) = steps.ready.take() {
         let _ = ready.send(true);
     }
+    // The member's peer, with its DTLS key and certificate, is made before the go, as a
+    // browser makes them with its RTCPeerConnection, on its own device: at the go 200 of them
+    // would otherwise be generated at once on the same two cores as the server.
+    let mut peer = Peer::bind(src, true).await?;
     // Pushes keep coming while the others join: read them.
     let mut go = ctx.go.clone();
     loop {
@@ -570,7 +591,6 @@ async fn subscriber(
     }
     let permit = ctx.gate.acquire().await?;
     let mut permit = Some(permit);
-    let mut peer = Peer::bind(src, true).await?;
     let offer = peer.offer_receive()?;
     let offered = clock_ns();
     send(&mut ws, &signal(session, offer)).await?;

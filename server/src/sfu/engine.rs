@@ -3,6 +3,7 @@
 //! check), carries out the hub's commands, drives str0m's timers, and delivers what the rooms
 //! produce (signals to connections, media states to the hub).
 
+use super::dtls::Identity;
 use super::peer::{Endpoint, Transport};
 use super::room::{Effects, Room};
 use super::tcp::{TcpEvent, TcpLinks};
@@ -36,6 +37,8 @@ struct Engine {
     /// Members' ICE-TCP connections.
     tcp: TcpLinks,
     tcp_enabled: bool,
+    /// The DTLS certificate and configuration all peers share, made once.
+    identity: Option<Arc<Identity>>,
 }
 
 /// Runs the SFU until the hub's handle is dropped or shutdown begins.
@@ -57,6 +60,7 @@ pub async fn run(
         udp: socket,
         tcp: TcpLinks::default(),
         tcp_enabled,
+        identity: Identity::new().map(Arc::new),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     let mut stopping = app.drain.watch();
@@ -178,6 +182,7 @@ impl Engine {
                 let endpoint = Endpoint {
                     addr: self.local,
                     tcp: self.tcp_enabled,
+                    identity: self.identity.clone(),
                 };
                 room.signal(user, conn, data, endpoint, now, fx);
                 session

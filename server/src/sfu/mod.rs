@@ -3,6 +3,7 @@
 //! through [`SfuHandle`], a [`MediaSink`]; it answers members with `signal` from `"sfu"` and
 //! reports their media state back to the hub.
 
+mod dtls;
 mod engine;
 mod peer;
 mod room;

@@ -6,6 +6,7 @@ use konsult_protocol::model::{MediaState, TrackKind};
 use konsult_signaling::ConnId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
@@ -13,14 +14,17 @@ use str0m::net::{Protocol, TcpType};
 use str0m::stats::MediaEgressStats;
 use str0m::{Candidate, Event, IceConnectionState, Output, Rtc};
 
+use super::dtls::Identity;
 use super::tcp::TcpLinks;
 
-/// Where members reach the SFU: the address in its candidates, and whether ICE-TCP listens
-/// there too.
-#[derive(Clone, Copy, Debug)]
+/// Where members reach the SFU: the address in its candidates, whether ICE-TCP listens there
+/// too, and the DTLS identity every peer presents.
+#[derive(Clone, Debug)]
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub tcp: bool,
+    /// Made once when the SFU starts (see [`super::dtls`]); `None`: each peer makes its own.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// Where the SFU's datagrams go out: its UDP socket, or a member's ICE-TCP connection.
@@ -30,8 +34,13 @@ pub struct Transport<'a> {
     pub tcp: &'a TcpLinks,
 }
 
-/// A publisher is asked for a keyframe at most this often per track.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+/// A publisher is asked for a keyframe at most this often per track once it answered the
+/// last request with one: members who settle one after another during a mass join each wait
+/// at most this long.
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(100);
+/// A request not answered by a keyframe yet is repeated after this long (the request or the
+/// keyframe may have been lost); until then, whoever waits gets the keyframe on its way.
+const KEYFRAME_REQUEST_RETRY: Duration = Duration::from_millis(300);
 
 /// Forwarding to a member starts this long after its connection came up. When the SFU's side
 /// of the DTLS handshake completes, the member's stack may still be installing its SRTP keys,
@@ -68,6 +77,8 @@ pub struct Published {
     /// `inactive`, for the next share.
     pub active: bool,
     last_keyframe_request: Option<Instant>,
+    /// Whether a keyframe came since the last request: the request was answered.
+    keyframe_since_request: bool,
 }
 
 /// Where a forwarded track is in negotiation.
@@ -139,6 +150,9 @@ pub struct Peer {
     pub connected: bool,
     /// When ICE and DTLS connected: video silence is counted from there.
     connected_at: Option<Instant>,
+    /// Whether the member has been connected for [`SETTLE`] and its first keyframes were asked
+    /// for.
+    settled: bool,
     /// When the last audio and video (camera or screen) frames came from the member.
     last_audio: Option<Instant>,
     last_video: Option<Instant>,
@@ -158,10 +172,15 @@ impl Peer {
         let local = endpoint.addr;
         // ICE-lite: the SFU has a reachable address and only answers the member's checks, so
         // a member behind NAT is reached at the address its checks come from.
-        let mut rtc = Rtc::builder()
+        let mut config = Rtc::builder()
             .set_ice_lite(true)
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(now);
+            .set_stats_interval(Some(STATS_INTERVAL));
+        if let Some(identity) = &endpoint.identity {
+            config = config
+                .set_dtls_cert(identity.cert.clone())
+                .set_crypto_provider(Arc::clone(&identity.crypto));
+        }
+        let mut rtc = config.build(now);
         match Candidate::host(local, "udp") {
             Ok(candidate) => {
                 rtc.add_local_candidate(candidate);
@@ -191,6 +210,7 @@ impl Peer {
             forwarded: Vec::new(),
             connected: false,
             connected_at: None,
+            settled: false,
             last_audio: None,
             last_video: None,
             reported: None,
@@ -222,8 +242,9 @@ impl Peer {
         Ok(answer.to_sdp_string())
     }
 
-    /// Takes the member's answer to our offer; returns the forwarded tracks that opened.
-    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<Mid>, NegotiationError> {
+    /// Takes the member's answer to our offer: the forwarded tracks it accepted open, video
+    /// waiting for a keyframe.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), NegotiationError> {
         let answer =
             SdpAnswer::from_sdp_string(sdp).map_err(|e| NegotiationError::BadSdp(e.to_string()))?;
         let pending = self
@@ -234,17 +255,15 @@ impl Peer {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| NegotiationError::Refused(e.to_string()))?;
-        let mut opened = Vec::new();
         for track in &mut self.forwarded {
             if let OutState::Negotiating(mid) = track.state {
                 track.state = OutState::Open(mid);
                 track.needs_keyframe = track.kind != TrackKind::Audio;
-                opened.push(mid);
             }
         }
         self.forwarded
             .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
-        Ok(opened)
+        Ok(())
     }
 
     /// A trickled candidate of the member; an empty one (end of candidates) is accepted.
@@ -366,10 +385,15 @@ impl Peer {
                 events.push(PeerEvent::Published);
             }
             Event::MediaData(data) => {
-                let kind = self.published.iter().find(|p| p.mid == data.mid);
-                match kind.map(|p| p.kind) {
-                    Some(TrackKind::Audio) => self.last_audio = Some(now),
-                    Some(TrackKind::Video | TrackKind::Screen) => self.last_video = Some(now),
+                let track = self.published.iter_mut().find(|p| p.mid == data.mid);
+                match track {
+                    Some(track) if track.kind == TrackKind::Audio => self.last_audio = Some(now),
+                    Some(track) => {
+                        self.last_video = Some(now);
+                        if data.is_keyframe() {
+                            track.keyframe_since_request = true;
+                        }
+                    }
                     None => {}
                 }
                 events.push(PeerEvent::Media(Box::new(data)));
@@ -389,6 +413,38 @@ impl Peer {
                 .is_some_and(|at| now.saturating_duration_since(at) >= SETTLE)
     }
 
+    /// Once, when the member has just settled: the sources of the video it waits for, whose
+    /// publishers are asked for a keyframe now rather than when their next delta frame
+    /// finds the member waiting.
+    pub fn settle(&mut self, now: Instant) -> Option<Vec<(UserId, Mid)>> {
+        if self.settled || !self.receives(now) {
+            return None;
+        }
+        self.settled = true;
+        Some(self.awaiting_keyframes())
+    }
+
+    /// The (source, source's mid) of forwarded tracks that are open and allowed and wait for
+    /// a keyframe.
+    pub fn awaiting_keyframes(&self) -> Vec<(UserId, Mid)> {
+        self.forwarded
+            .iter()
+            .filter(|t| t.allowed && t.needs_keyframe && t.open_mid().is_some())
+            .map(|t| (t.source, t.source_mid))
+            .collect()
+    }
+
+    /// When the peer next wants to be driven: str0m's timer, or the moment it settles.
+    pub fn wake_at(&self) -> Instant {
+        match self
+            .connected_at
+            .filter(|_| self.connected && !self.settled)
+        {
+            Some(at) => self.timeout.min(at + SETTLE),
+            None => self.timeout,
+        }
+    }
+
     /// A track the member started sending on. The first video a member publishes is its
     /// camera, a later one its screen.
     fn publish(&mut self, mid: Mid, kind: MediaKind) {
@@ -404,6 +460,7 @@ impl Peer {
             kind,
             active: true,
             last_keyframe_request: None,
+            keyframe_since_request: false,
         });
     }
 
@@ -440,19 +497,26 @@ impl Peer {
         self.egress.insert(stats.mid, stats);
     }
 
-    /// Asks the member for a keyframe on one of its tracks, at most every
-    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    /// Asks the member for a keyframe on one of its tracks: at most every
+    /// [`KEYFRAME_REQUEST_GAP`] once the last request brought one, else every
+    /// [`KEYFRAME_REQUEST_RETRY`].
     pub fn request_keyframe(&mut self, mid: Mid, now: Instant) {
         let Some(track) = self.published.iter_mut().find(|p| p.mid == mid) else {
             return;
         };
+        let wait = if track.keyframe_since_request {
+            KEYFRAME_REQUEST_GAP
+        } else {
+            KEYFRAME_REQUEST_RETRY
+        };
         if track
             .last_keyframe_request
-            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
+            .is_some_and(|at| now.saturating_duration_since(at) < wait)
         {
             return;
         }
         track.last_keyframe_request = Some(now);
+        track.keyframe_since_request = false;
         self.woken = true;
         let Some(mut writer) = self.rtc.writer(mid) else {
             return;
@@ -507,6 +571,7 @@ mod tests {
         let endpoint = Endpoint {
             addr: "127.0.0.1:4000".parse().unwrap(),
             tcp: false,
+            identity: None,
         };
         Peer::new(UserId(7), ConnId(1), endpoint, now)
     }
@@ -524,6 +589,57 @@ mod tests {
         assert!(!peer.receives(up));
         assert!(!peer.receives(up + SETTLE / 2));
         assert!(peer.receives(up + SETTLE));
+    }
+
+    #[test]
+    fn a_member_asks_for_its_keyframes_once_when_it_settles() {
+        let start = Instant::now();
+        let mut peer = member(start);
+        peer.forwarded.push(Forwarded {
+            source: UserId(3),
+            source_mid: Mid::from("1"),
+            kind: TrackKind::Video,
+            state: OutState::Open(Mid::from("5")),
+            needs_keyframe: true,
+            allowed: true,
+        });
+        let up = start + Duration::from_secs(1);
+        peer.on_event(Event::Connected, up, &mut Vec::new());
+        // The SFU is woken when the member settles, not only by str0m's timer.
+        peer.timeout = up + Duration::from_secs(5);
+        assert_eq!(peer.wake_at(), up + SETTLE);
+        assert_eq!(peer.settle(up + SETTLE / 2), None);
+        assert_eq!(
+            peer.settle(up + SETTLE),
+            Some(vec![(UserId(3), Mid::from("1"))])
+        );
+        assert_eq!(peer.settle(up + SETTLE * 2), None, "asked once");
+        assert_eq!(peer.wake_at(), peer.timeout);
+    }
+
+    #[test]
+    fn keyframe_requests_repeat_sooner_once_the_last_was_answered() {
+        let start = Instant::now();
+        let mut peer = member(start);
+        peer.publish(Mid::from("1"), MediaKind::Video);
+        let asked = |peer: &Peer| peer.published[0].last_keyframe_request;
+        peer.request_keyframe(Mid::from("1"), start);
+        assert_eq!(asked(&peer), Some(start));
+        // Unanswered: whoever else waits gets the keyframe on its way; no new request until
+        // the retry interval.
+        let later = start + KEYFRAME_REQUEST_GAP;
+        peer.request_keyframe(Mid::from("1"), later);
+        assert_eq!(asked(&peer), Some(start));
+        peer.request_keyframe(Mid::from("1"), start + KEYFRAME_REQUEST_RETRY);
+        assert_eq!(asked(&peer), Some(start + KEYFRAME_REQUEST_RETRY));
+        // Answered by a keyframe: the next member to settle may ask after the short gap.
+        let answered = start + KEYFRAME_REQUEST_RETRY;
+        peer.published[0].keyframe_since_request = true;
+        peer.request_keyframe(Mid::from("1"), answered + KEYFRAME_REQUEST_GAP / 2);
+        assert_eq!(asked(&peer), Some(answered));
+        peer.request_keyframe(Mid::from("1"), answered + KEYFRAME_REQUEST_GAP);
+        assert_eq!(asked(&peer), Some(answered + KEYFRAME_REQUEST_GAP));
+        assert!(!peer.published[0].keyframe_since_request);
     }
 
     #[test]

@@ -93,21 +93,14 @@ impl Room {
                 sdp,
             } => match self.peers.get_mut(&user).filter(|p| p.conn == conn) {
                 Some(peer) => match peer.accept_answer(&sdp) {
-                    Ok(opened) => {
-                        let sources: Vec<(UserId, Mid)> = peer
-                            .forwarded
-                            .iter()
-                            .filter(|t| t.open_mid().is_some_and(|m| opened.contains(&m)))
-                            .map(|t| (t.source, t.source_mid))
-                            .collect();
-                        for (source, mid) in sources {
-                            if let Some(publisher) = self.peers.get_mut(&source) {
-                                publisher.request_keyframe(mid, now);
-                            }
-                        }
+                    // A member not settled yet is served when it settles (see `drive`): a
+                    // keyframe asked for now would pass before it can receive it.
+                    Ok(()) if peer.receives(now) => {
+                        let sources = peer.awaiting_keyframes();
+                        self.ask_keyframes(&sources, now);
                         Ok(())
                     }
-                    Err(e) => Err(e),
+                    other => other,
                 },
                 None => Err(NegotiationError::NoPendingOffer),
             },
@@ -182,6 +175,8 @@ impl Room {
             .collect();
         let mut keyframes = Vec::new();
         for peer in self.peers.values_mut() {
+            // A member not settled yet asks when it settles (see `drive`).
+            let receives = peer.receives(now);
             let subscribed = self.policy.contains_key(&peer.user);
             for track in &mut peer.forwarded {
                 let exists = allowed.contains_key(&(track.source, track.source_mid));
@@ -222,16 +217,14 @@ impl Room {
                     subscribed && allowed.get(&(track.source, track.source_mid)) == Some(&true);
                 if now_allowed && !track.allowed && track.kind != TrackKind::Audio {
                     track.needs_keyframe = true;
-                    keyframes.push((track.source, track.source_mid));
+                    if receives {
+                        keyframes.push((track.source, track.source_mid));
+                    }
                 }
                 track.allowed = now_allowed;
             }
         }
-        for (source, mid) in keyframes {
-            if let Some(publisher) = self.peers.get_mut(&source) {
-                publisher.request_keyframe(mid, now);
-            }
-        }
+        self.ask_keyframes(&keyframes, now);
         // Tracks to offer or stop: every peer is polled at the next drive.
         self.wake_all();
     }
@@ -258,6 +251,13 @@ impl Room {
                 }
             }
         }
+        let mut settled = Vec::new();
+        for peer in self.peers.values_mut() {
+            if let Some(sources) = peer.settle(now) {
+                settled.extend(sources);
+            }
+        }
+        self.ask_keyframes(&settled, now);
         loop {
             let users: Vec<UserId> = self
                 .peers
@@ -399,12 +399,21 @@ impl Room {
         }
     }
 
+    /// Asks each (publisher, track) for a keyframe, within the publisher's request limit.
+    fn ask_keyframes(&mut self, sources: &[(UserId, Mid)], now: Instant) {
+        for &(source, mid) in sources {
+            if let Some(publisher) = self.peers.get_mut(&source) {
+                publisher.request_keyframe(mid, now);
+            }
+        }
+    }
+
     /// The earliest time a peer wants to be driven.
     pub fn next_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
             .filter(|p| p.rtc.is_alive())
-            .map(|p| p.timeout)
+            .map(Peer::wake_at)
             .min()
     }
 }
