@@ -23,8 +23,6 @@ use tokio::sync::mpsc;
 
 /// Most sends stored by one commit.
 pub const MAX_BATCH: usize = 256;
-/// WAL pages (4 KiB each) after which the writer's commit checkpoints them into the database.
-const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
 /// Sends waiting for the writer before new ones are refused with `unavailable`.
 const QUEUE: usize = 8_192;
 
@@ -134,18 +132,10 @@ async fn commit(
     if conn.is_none() {
         match store.pool.acquire().await {
             // The writer keeps its own connection, outside the pool's turnover.
-            Ok(pooled) => {
-                let mut own = pooled.detach();
-                // SQLite checkpoints the WAL into the database inside the commit that takes it
-                // past this many pages (1,000 by default): with a few hundred sends per commit
-                // that was nearly every commit, each with its own fsync of the database file.
-                // A larger WAL lets a checkpoint write a page changed by many commits once.
-                // Every commit is still fsynced to the WAL before anyone is answered.
-                if let Err(e) = sqlx::query(WAL_AUTOCHECKPOINT).execute(&mut own).await {
-                    tracing::warn!(error = %e, "chat writer keeps the default WAL checkpoints");
-                }
-                *conn = Some(own);
-            }
+            // The WAL is checkpointed by a task of its own (`store::checkpoint`): every
+            // commit here is fsynced to the WAL before anyone is answered, and none waits
+            // for a copy into the database file.
+            Ok(pooled) => *conn = Some(pooled.detach()),
             Err(e) => {
                 tracing::error!(error = %e, "chat writer cannot open its connection");
                 return failed(batch);

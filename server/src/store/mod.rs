@@ -1,6 +1,7 @@
 //! The database: opening SQLite in WAL mode with durable commits, migrations, and the typed
 //! queries each part of the server uses. SQL lives here and nowhere else.
 
+pub mod checkpoint;
 pub mod school;
 pub mod users;
 
@@ -88,13 +89,16 @@ impl Store {
             // crash or power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // A commit checkpoints only when the background task has fallen this far behind.
+            .pragma("wal_autocheckpoint", checkpoint::WAL_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        tokio::spawn(checkpoint::run(pool.clone()));
         Ok(Store { pool })
     }
 }
