@@ -114,6 +114,8 @@ pub struct LimitsConfig {
     pub session_members: usize,
     /// Largest attachment, in bytes.
     pub attachment_bytes: u64,
+    /// Attachment uploads one user may make per minute.
+    pub uploads_per_minute: u32,
 }
 
 /// `[hub]`: pairing of students and teachers.
@@ -199,6 +201,7 @@ impl Default for Config {
                 connections_per_user: 5,
                 session_members: 1_000,
                 attachment_bytes: 10 * 1024 * 1024,
+                uploads_per_minute: 30,
             },
             hub: HubConfig {
                 offer_timeout: Duration::from_secs(30),
@@ -265,6 +268,7 @@ keys! {
     "limits.connections_per_user" => limits.connections_per_user;
     "limits.session_members" => limits.session_members;
     "limits.attachment_bytes" => limits.attachment_bytes;
+    "limits.uploads_per_minute" => limits.uploads_per_minute;
     "hub.offer_timeout" => hub.offer_timeout;
     "hub.max_wait" => hub.max_wait;
     "hub.grace" => hub.grace;
@@ -420,6 +424,9 @@ impl Config {
         }
         if l.session_members < 2 {
             return fail("limits.session_members", "must be at least 2");
+        }
+        if l.uploads_per_minute == 0 {
+            return fail("limits.uploads_per_minute", "must be at least 1");
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return fail(

@@ -57,7 +57,12 @@ impl App {
         let (hub, inputs) = HubHandle::channel();
         let app = Arc::new(App {
             tokens,
-            chat: Chat::new(store.clone(), directory.clone(), &config.server.data),
+            chat: Chat::new(
+                store.clone(),
+                directory.clone(),
+                &config.server.data,
+                config.limits.uploads_per_minute,
+            ),
             store,
             directory,
             sockets: AtomicUsize::new(0),

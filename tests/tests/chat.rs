@@ -556,8 +556,11 @@ async fn admins_read_ordinary_threads_but_never_confidential_ones() {
 
 #[tokio::test]
 async fn attachments_are_sniffed_stored_once_and_guarded() {
-    let server =
-        Server::start(ServerOptions::demo().env("KONSULT_LIMITS_ATTACHMENT_BYTES", "65536"));
+    let server = Server::start(
+        ServerOptions::demo()
+            .env("KONSULT_LIMITS_ATTACHMENT_BYTES", "65536")
+            .env("KONSULT_LIMITS_UPLOADS_PER_MINUTE", "12"),
+    );
     let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
     let (mut s1, w1) = WsClient::connect_as(&server, "student1").await;
     let thread = group_thread(&mut teacher, "Файлы", &[id_of(&w1)]).await;
@@ -691,14 +694,20 @@ async fn attachments_are_sniffed_stored_once_and_guarded() {
         .await;
     assert_eq!(unknown["code"], "not_found");
 
-    // Uploads are limited per user: 30 a minute.
-    for n in 0..30 {
+    // Uploads are limited per user: `limits.uploads_per_minute`, 12 here.
+    for n in 0..12 {
         let ok = upload(&server, &t_outsider, &format!("p{n}.pdf"), PDF);
         assert_eq!(ok.status, 201, "upload {n}: {}", ok.text());
     }
     let limited = upload(&server, &t_outsider, "one-more.pdf", PDF);
     assert_eq!(limited.status, 429);
     assert_eq!(limited.json()["code"], "rate_limited");
+    assert!(
+        limited.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 12")
+    );
     assert!(limited.header("retry-after").is_some());
 }
 

@@ -17,17 +17,26 @@ use std::path::{Path, PathBuf};
 pub const DIR: &str = "attachments";
 /// Longest stored file name, in characters.
 const MAX_NAME_CHARS: usize = 200;
-/// Uploads one user may make per minute: enough for a lesson's worth of photos, not enough to
-/// fill the school's disk in an afternoon.
-pub const UPLOADS_PER_MINUTE: u32 = 30;
-
-/// Counts each user's uploads in the current minute.
-#[derive(Debug, Default)]
+/// Counts each user's uploads in the current minute, against `limits.uploads_per_minute`.
+#[derive(Debug)]
 pub struct UploadGate {
+    per_minute: u32,
     windows: dashmap::DashMap<UserId, (std::time::Instant, u32)>,
 }
 
 impl UploadGate {
+    pub fn new(per_minute: u32) -> UploadGate {
+        UploadGate {
+            per_minute,
+            windows: dashmap::DashMap::new(),
+        }
+    }
+
+    /// Uploads one user may make per minute.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
     /// `Ok` when `user` may upload now; otherwise how long until they may.
     pub fn allow(&self, user: UserId, now: std::time::Instant) -> Result<(), std::time::Duration> {
         const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
@@ -41,7 +50,7 @@ impl UploadGate {
             *start = now;
             *count = 0;
         }
-        if *count >= UPLOADS_PER_MINUTE {
+        if *count >= self.per_minute {
             return Err(WINDOW.saturating_sub(now.saturating_duration_since(*start)));
         }
         *count += 1;
@@ -229,9 +238,9 @@ mod tests {
 
     #[test]
     fn uploads_are_limited_per_user_and_minute() {
-        let gate = UploadGate::default();
+        let gate = UploadGate::new(3);
         let start = std::time::Instant::now();
-        for _ in 0..UPLOADS_PER_MINUTE {
+        for _ in 0..3 {
             assert!(gate.allow(UserId(1), start).is_ok());
         }
         assert!(gate.allow(UserId(1), start).is_err());

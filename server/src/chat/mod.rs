@@ -140,20 +140,30 @@ pub struct Chat {
 impl Chat {
     /// The chat service on `store`, keeping attachments under `data_dir`. Starts the writer
     /// task, so it must be called within the runtime.
-    pub fn new(store: Store, directory: Arc<Directory>, data_dir: &Path) -> Chat {
+    pub fn new(
+        store: Store,
+        directory: Arc<Directory>,
+        data_dir: &Path,
+        uploads_per_minute: u32,
+    ) -> Chat {
         Chat {
             writer: writer::Writer::start(store.clone(), directory.clone()),
             store,
             directory,
             typing: Arc::new(receipts::TypingGate::default()),
             attachments_dir: data_dir.join(attachments::DIR),
-            uploads: Arc::new(attachments::UploadGate::default()),
+            uploads: Arc::new(attachments::UploadGate::new(uploads_per_minute)),
         }
     }
 
     /// Refuses an upload beyond the per-user rate, with the time until the next one.
     pub fn allow_upload(&self, user: UserId) -> Result<(), std::time::Duration> {
         self.uploads.allow(user, std::time::Instant::now())
+    }
+
+    /// Uploads one user may make per minute (`limits.uploads_per_minute`).
+    pub fn uploads_per_minute(&self) -> u32 {
+        self.uploads.per_minute()
     }
 
     /// Where attachment files live.

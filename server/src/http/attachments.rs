@@ -40,7 +40,7 @@ pub async fn upload(
             ErrorCode::RateLimited,
             format!(
                 "at most {} uploads a minute; retry later",
-                attachments::UPLOADS_PER_MINUTE
+                app.chat.uploads_per_minute()
             ),
         )
         .retry_after(wait));
