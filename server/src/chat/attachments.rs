@@ -32,11 +32,6 @@ impl UploadGate {
         }
     }
 
-    /// Uploads one user may make per minute.
-    pub fn per_minute(&self) -> u32 {
-        self.per_minute
-    }
-
     /// `Ok` when `user` may upload now; otherwise how long until they may.
     pub fn allow(&self, user: UserId, now: std::time::Instant) -> Result<(), std::time::Duration> {
         const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);

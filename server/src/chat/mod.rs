@@ -161,11 +161,6 @@ impl Chat {
         self.uploads.allow(user, std::time::Instant::now())
     }
 
-    /// Uploads one user may make per minute (`limits.uploads_per_minute`).
-    pub fn uploads_per_minute(&self) -> u32 {
-        self.uploads.per_minute()
-    }
-
     /// Where attachment files live.
     pub fn attachments_dir(&self) -> &Path {
         &self.attachments_dir

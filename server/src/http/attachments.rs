@@ -40,7 +40,7 @@ pub async fn upload(
             ErrorCode::RateLimited,
             format!(
                 "at most {} uploads a minute; retry later",
-                app.chat.uploads_per_minute()
+                app.config.limits.uploads_per_minute
             ),
         )
         .retry_after(wait));

@@ -24,12 +24,12 @@ impl Identity {
     /// SFU's SDP) and the provider with the shared configuration; `None` when no certificate
     /// can be made, and each peer then makes its own with str0m's defaults.
     pub fn new() -> Option<Identity> {
-        let defaults = str0m::crypto::from_feature_flags();
-        let Some(cert) = defaults.dtls_provider.generate_certificate() else {
+        let provider: &'static SharedConfig = PROVIDER.get_or_init(SharedConfig::default);
+        let Some(cert) = provider.generate_certificate() else {
             tracing::warn!("no shared DTLS certificate: each SFU peer makes its own");
             return None;
         };
-        let provider: &'static SharedConfig = PROVIDER.get_or_init(SharedConfig::default);
+        let defaults = str0m::crypto::from_feature_flags();
         let crypto = CryptoProvider {
             dtls_provider: provider,
             ..defaults
