@@ -178,6 +178,9 @@ window.konsult = {
       connection: pc.connectionState,
       signaling: pc.signalingState,
       transceivers: pc.getTransceivers().map((x) => [x.mid, x.direction, x.currentDirection, x.sender.track?.kind ?? null]),
+      // What the hub last said of the session's path and each member's media.
+      media: app.session.state?.media,
+      members: app.session.state?.members,
     };
   },
 };
