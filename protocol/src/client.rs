@@ -5,10 +5,21 @@ use crate::model::{Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
 
-/// A client → server message, tagged by `type`.
+/// A client → server message. On the wire it is one JSON object tagged by `type`; in Rust the
+/// messages are grouped by the part of the server that handles them, so that each handler
+/// matches its own group to the end and a message nobody routes does not compile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClientMessage {
+    Connection(ToConnection),
+    Hub(ToHub),
+    Chat(ToChat),
+}
+
+/// What the connection itself answers: the first frame, and liveness.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
+pub enum ToConnection {
     /// The first frame of every connection: proves who the user is.
     Hello {
         /// The protocol version the client speaks; must be 1.
@@ -21,6 +32,12 @@ pub enum ClientMessage {
     },
     /// Liveness from the application side; answered with `pong`.
     Ping {},
+}
+
+/// What the hub handles: presence, help requests and queues, sessions, moderation, media negotiation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToHub {
     /// Staff: set availability.
     SetStatus { status: SetStatus },
     /// Teachers and support staff, optionally those of one subject.
@@ -114,6 +131,12 @@ pub enum ClientMessage {
     },
     /// Member: the peer-to-peer path failed; move the session to the SFU.
     MediaFailed { session: SessionId },
+}
+
+/// What the chat handles: threads, messages, receipts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToChat {
     /// Post a chat message; `sent` answers after it is durable.
     Send {
         thread: ThreadId,
@@ -193,36 +216,137 @@ impl ClientMessage {
     /// The `type` tag of this message.
     pub fn type_name(&self) -> &'static str {
         match self {
-            ClientMessage::Hello { .. } => "hello",
-            ClientMessage::Ping {} => "ping",
-            ClientMessage::SetStatus { .. } => "set_status",
-            ClientMessage::ListTeachers { .. } => "list_teachers",
-            ClientMessage::RequestHelp { .. } => "request_help",
-            ClientMessage::CancelRequest { .. } => "cancel_request",
-            ClientMessage::Accept { .. } => "accept",
-            ClientMessage::Decline { .. } => "decline",
-            ClientMessage::TakeNext { .. } => "take_next",
-            ClientMessage::ListQueue { .. } => "list_queue",
-            ClientMessage::CreateSession { .. } => "create_session",
-            ClientMessage::JoinSession { .. } => "join_session",
-            ClientMessage::LeaveSession { .. } => "leave_session",
-            ClientMessage::EndSession { .. } => "end_session",
-            ClientMessage::RaiseHand { .. } => "raise_hand",
-            ClientMessage::LowerHand { .. } => "lower_hand",
-            ClientMessage::GrantFloor { .. } => "grant_floor",
-            ClientMessage::RevokeFloor { .. } => "revoke_floor",
-            ClientMessage::Mute { .. } => "mute",
-            ClientMessage::Unmute { .. } => "unmute",
-            ClientMessage::RemoveMember { .. } => "remove_member",
-            ClientMessage::Signal { .. } => "signal",
-            ClientMessage::MediaState { .. } => "media_state",
-            ClientMessage::MediaFailed { .. } => "media_failed",
-            ClientMessage::Send { .. } => "send",
-            ClientMessage::History { .. } => "history",
-            ClientMessage::Threads {} => "threads",
-            ClientMessage::Read { .. } => "read",
-            ClientMessage::Typing { .. } => "typing",
-            ClientMessage::CreateThread { .. } => "create_thread",
+            ClientMessage::Connection(msg) => msg.type_name(),
+            ClientMessage::Hub(msg) => msg.type_name(),
+            ClientMessage::Chat(msg) => msg.type_name(),
         }
+    }
+}
+
+impl ToConnection {
+    /// The `type`s of this group.
+    pub const TYPES: &'static [&'static str] = &["hello", "ping"];
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToConnection::Hello { .. } => "hello",
+            ToConnection::Ping {} => "ping",
+        }
+    }
+}
+
+impl From<ToConnection> for ClientMessage {
+    fn from(msg: ToConnection) -> ClientMessage {
+        ClientMessage::Connection(msg)
+    }
+}
+
+impl ToHub {
+    /// The `type`s of this group.
+    pub const TYPES: &'static [&'static str] = &[
+        "set_status",
+        "list_teachers",
+        "request_help",
+        "cancel_request",
+        "accept",
+        "decline",
+        "take_next",
+        "list_queue",
+        "create_session",
+        "join_session",
+        "leave_session",
+        "end_session",
+        "raise_hand",
+        "lower_hand",
+        "grant_floor",
+        "revoke_floor",
+        "mute",
+        "unmute",
+        "remove_member",
+        "signal",
+        "media_state",
+        "media_failed",
+    ];
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToHub::SetStatus { .. } => "set_status",
+            ToHub::ListTeachers { .. } => "list_teachers",
+            ToHub::RequestHelp { .. } => "request_help",
+            ToHub::CancelRequest { .. } => "cancel_request",
+            ToHub::Accept { .. } => "accept",
+            ToHub::Decline { .. } => "decline",
+            ToHub::TakeNext { .. } => "take_next",
+            ToHub::ListQueue { .. } => "list_queue",
+            ToHub::CreateSession { .. } => "create_session",
+            ToHub::JoinSession { .. } => "join_session",
+            ToHub::LeaveSession { .. } => "leave_session",
+            ToHub::EndSession { .. } => "end_session",
+            ToHub::RaiseHand { .. } => "raise_hand",
+            ToHub::LowerHand { .. } => "lower_hand",
+            ToHub::GrantFloor { .. } => "grant_floor",
+            ToHub::RevokeFloor { .. } => "revoke_floor",
+            ToHub::Mute { .. } => "mute",
+            ToHub::Unmute { .. } => "unmute",
+            ToHub::RemoveMember { .. } => "remove_member",
+            ToHub::Signal { .. } => "signal",
+            ToHub::MediaState { .. } => "media_state",
+            ToHub::MediaFailed { .. } => "media_failed",
+        }
+    }
+}
+
+impl From<ToHub> for ClientMessage {
+    fn from(msg: ToHub) -> ClientMessage {
+        ClientMessage::Hub(msg)
+    }
+}
+
+impl ToChat {
+    /// The `type`s of this group.
+    pub const TYPES: &'static [&'static str] = &[
+        "send",
+        "history",
+        "threads",
+        "read",
+        "typing",
+        "create_thread",
+    ];
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToChat::Send { .. } => "send",
+            ToChat::History { .. } => "history",
+            ToChat::Threads {} => "threads",
+            ToChat::Read { .. } => "read",
+            ToChat::Typing { .. } => "typing",
+            ToChat::CreateThread { .. } => "create_thread",
+        }
+    }
+}
+
+impl From<ToChat> for ClientMessage {
+    fn from(msg: ToChat) -> ClientMessage {
+        ClientMessage::Chat(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_belongs_to_exactly_one_group() {
+        let mut grouped: Vec<&str> = [ToConnection::TYPES, ToHub::TYPES, ToChat::TYPES].concat();
+        grouped.sort_unstable();
+        let before = grouped.len();
+        grouped.dedup();
+        assert_eq!(grouped.len(), before, "a type listed in two groups");
+        let mut all = ClientMessage::TYPES.to_vec();
+        all.sort_unstable();
+        assert_eq!(grouped, all);
     }
 }

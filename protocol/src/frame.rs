@@ -3,7 +3,7 @@
 //! fields (`bad_request`), and recovers `rid` whenever it can so that the error names the
 //! request it answers.
 
-use crate::client::ClientMessage;
+use crate::client::{ClientMessage, ToChat, ToConnection, ToHub};
 use crate::codes::ErrorCode;
 use crate::limits::MAX_ID_BYTES;
 use crate::server::ServerMessage;
@@ -79,15 +79,22 @@ pub fn decode_client_frame(text: &str) -> Result<Envelope<ClientMessage>, Decode
             rid,
         });
     };
-    if !ClientMessage::is_known_type(&ty) {
+    // The tag names the group, so the message is parsed once, straight into its group.
+    let decoded = if ToHub::TYPES.contains(&&*ty) {
+        serde_json::from_str::<ToHub>(text).map(ClientMessage::Hub)
+    } else if ToChat::TYPES.contains(&&*ty) {
+        serde_json::from_str::<ToChat>(text).map(ClientMessage::Chat)
+    } else if ToConnection::TYPES.contains(&&*ty) {
+        serde_json::from_str::<ToConnection>(text).map(ClientMessage::Connection)
+    } else {
         let shown: String = ty.chars().take(40).collect();
         return Err(DecodeError {
             code: ErrorCode::UnknownType,
             message: format!("unknown message type `{shown}`"),
             rid,
         });
-    }
-    match serde_json::from_str::<ClientMessage>(text) {
+    };
+    match decoded {
         Ok(msg) => Ok(Envelope { rid, msg }),
         Err(e) => Err(DecodeError {
             code: ErrorCode::BadRequest,

@@ -1,12 +1,13 @@
-//! Routes each authenticated client message to the part of the server that owns it, after the
-//! checks every message gets. Messages whose feature this server does not offer get
-//! `unavailable`, never silence.
+//! Routes each authenticated client message to the part of the server that owns it: the
+//! connection answers `ping`, the chat its messages, the hub the rest.
 
 use crate::app::App;
 use crate::store::users::User;
 use crate::ws::ConnCtx;
 use axum::extract::ws::Utf8Bytes;
-use konsult_protocol::{ClientMessage, Envelope, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use konsult_protocol::{
+    ClientMessage, Envelope, ErrorCode, PROTOCOL_VERSION, ServerMessage, ToConnection,
+};
 use konsult_signaling::Input;
 use std::sync::Arc;
 
@@ -23,27 +24,22 @@ pub fn welcome(app: &App, user: &User, resume: &str, resumed: bool) -> Utf8Bytes
     crate::wire::encode(&welcome, None)
 }
 
-/// Handles one decoded message.
+/// Handles one decoded message: each group goes to its owner, matched to the end, so a message
+/// nobody routes does not compile.
 pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) {
     let Envelope { rid, msg } = envelope;
     let re = rid.as_ref();
     match msg {
-        ClientMessage::Ping {} => ctx.send(&ServerMessage::Pong {}, re),
-        ClientMessage::Hello { .. } => {
+        ClientMessage::Connection(ToConnection::Ping {}) => ctx.send(&ServerMessage::Pong {}, re),
+        ClientMessage::Connection(ToConnection::Hello { .. }) => {
             ctx.error(re, ErrorCode::Conflict, "hello was already accepted")
         }
-        chat @ (ClientMessage::Send { .. }
-        | ClientMessage::History { .. }
-        | ClientMessage::Threads {}
-        | ClientMessage::Read { .. }
-        | ClientMessage::Typing { .. }
-        | ClientMessage::CreateThread { .. }) => crate::chat::handle::message(app, ctx, rid, chat),
-        // Presence, requests, sessions, moderation and signalling belong to the hub.
-        hub_message => {
+        ClientMessage::Chat(msg) => crate::chat::handle::message(app, ctx, rid, msg),
+        ClientMessage::Hub(msg) => {
             let input = Input::Message {
                 conn: ctx.id,
                 rid: rid.clone(),
-                msg: hub_message,
+                msg,
             };
             if let Err(busy) = app.hub.try_send(input) {
                 ctx.error(rid.as_ref(), ErrorCode::Unavailable, busy.to_string());

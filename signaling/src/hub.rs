@@ -8,9 +8,7 @@ use crate::requests::Request;
 use crate::sessions::Session;
 use crate::staff::StaffIndex;
 use crate::timers::{Timer, Timers};
-use konsult_protocol::{
-    ClientMessage, ErrorCode, RequestId, Rid, ServerMessage, SessionId, UserId,
-};
+use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, ToHub, UserId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -204,7 +202,7 @@ impl Hub {
         }
     }
 
-    fn on_message(&mut self, conn: ConnId, rid: Option<Rid>, msg: ClientMessage) {
+    fn on_message(&mut self, conn: ConnId, rid: Option<Rid>, msg: ToHub) {
         let Some(&user) = self.conns.get(&conn) else {
             self.push(Output::Send {
                 to: Recipients::Conn(conn),
@@ -215,23 +213,21 @@ impl Hub {
         };
         let re = rid.as_ref();
         let result = match msg {
-            ClientMessage::SetStatus { status } => self.set_status(conn, user, status, re),
-            ClientMessage::ListTeachers { subject } => self.list_teachers(conn, subject, re),
-            ClientMessage::RequestHelp {
+            ToHub::SetStatus { status } => self.set_status(conn, user, status, re),
+            ToHub::ListTeachers { subject } => self.list_teachers(conn, subject, re),
+            ToHub::RequestHelp {
                 subject,
                 form,
                 mode,
                 topic,
                 teacher,
             } => self.request_help(conn, user, subject, form, mode, topic, teacher, re),
-            ClientMessage::CancelRequest { request } => {
-                self.cancel_request(conn, user, request, re)
-            }
-            ClientMessage::Accept { request } => self.accept(conn, user, request, re),
-            ClientMessage::Decline { request } => self.decline(conn, user, request, re),
-            ClientMessage::TakeNext { subject } => self.take_next(conn, user, subject, re),
-            ClientMessage::ListQueue { subject } => self.list_queue(conn, user, subject, re),
-            ClientMessage::CreateSession {
+            ToHub::CancelRequest { request } => self.cancel_request(conn, user, request, re),
+            ToHub::Accept { request } => self.accept(conn, user, request, re),
+            ToHub::Decline { request } => self.decline(conn, user, request, re),
+            ToHub::TakeNext { subject } => self.take_next(conn, user, subject, re),
+            ToHub::ListQueue { subject } => self.list_queue(conn, user, subject, re),
+            ToHub::CreateSession {
                 form,
                 subject,
                 title,
@@ -249,44 +245,38 @@ impl Hub {
                 from_requests,
                 re,
             ),
-            ClientMessage::JoinSession { session } => self.join_session(conn, user, session, re),
-            ClientMessage::LeaveSession { session } => self.leave_session(conn, user, session, re),
-            ClientMessage::EndSession { session } => self.end_session(conn, user, session, re),
-            ClientMessage::RaiseHand { session } => self.raise_hand(conn, user, session, re),
-            ClientMessage::LowerHand {
+            ToHub::JoinSession { session } => self.join_session(conn, user, session, re),
+            ToHub::LeaveSession { session } => self.leave_session(conn, user, session, re),
+            ToHub::EndSession { session } => self.end_session(conn, user, session, re),
+            ToHub::RaiseHand { session } => self.raise_hand(conn, user, session, re),
+            ToHub::LowerHand {
                 session,
                 user: target,
             } => self.lower_hand(conn, user, session, target, re),
-            ClientMessage::GrantFloor {
+            ToHub::GrantFloor {
                 session,
                 user: target,
             } => self.grant_floor(conn, user, session, target, re),
-            ClientMessage::RevokeFloor { session } => self.revoke_floor(conn, user, session, re),
-            ClientMessage::Mute {
+            ToHub::RevokeFloor { session } => self.revoke_floor(conn, user, session, re),
+            ToHub::Mute {
                 session,
                 user: target,
                 kind,
             } => self.set_mute(conn, user, session, target, kind, true, re),
-            ClientMessage::Unmute {
+            ToHub::Unmute {
                 session,
                 user: target,
                 kind,
             } => self.set_mute(conn, user, session, target, kind, false, re),
-            ClientMessage::RemoveMember {
+            ToHub::RemoveMember {
                 session,
                 user: target,
             } => self.remove_member(conn, user, session, target, re),
-            ClientMessage::Signal { session, to, data } => {
-                self.signal(conn, user, session, to, data, re)
-            }
-            ClientMessage::MediaState { session, state } => {
+            ToHub::Signal { session, to, data } => self.signal(conn, user, session, to, data, re),
+            ToHub::MediaState { session, state } => {
                 self.media_state(conn, user, session, state, re)
             }
-            ClientMessage::MediaFailed { session } => self.media_failed(conn, user, session, re),
-            other => Err(Refusal::new(
-                ErrorCode::Unavailable,
-                format!("`{}` is not handled by the hub", other.type_name()),
-            )),
+            ToHub::MediaFailed { session } => self.media_failed(conn, user, session, re),
         };
         if let Err(refusal) = result {
             self.push(Output::Send {

@@ -2,7 +2,7 @@
 
 use konsult_protocol::model::{Form, HoursSlot, MediaState, Mode, ThreadKind, TrackKind, UserInfo};
 use konsult_protocol::{
-    ClientMessage, RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, UserId,
+    RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, ToHub, UserId,
 };
 use std::time::Instant;
 
@@ -36,7 +36,7 @@ pub enum Input {
     Message {
         conn: ConnId,
         rid: Option<Rid>,
-        msg: ClientMessage,
+        msg: ToHub,
     },
     /// The thread asked for by [`Output::CreateThread`] exists (or could not be created).
     ThreadReady {

@@ -4,15 +4,15 @@
 mod sim;
 
 use konsult_protocol::model::{Form, MediaState, Mode, SetStatus};
-use konsult_protocol::{ClientMessage, ServerMessage, SessionId, SignalData, SignalPeer, UserId};
+use konsult_protocol::{ServerMessage, SessionId, SignalData, SignalPeer, ToHub, UserId};
 use konsult_signaling::{ConnId, HubConfig};
 use sim::{Sim, student, teacher};
 
 const TEACHER: UserId = UserId(1);
 const STUDENT: UserId = UserId(11);
 
-fn signal(session: SessionId, to: UserId) -> ClientMessage {
-    ClientMessage::Signal {
+fn signal(session: SessionId, to: UserId) -> ToHub {
+    ToHub::Signal {
         session,
         to: SignalPeer::User(to),
         data: SignalData::Candidate {
@@ -37,14 +37,14 @@ fn call_on_the_laptop() -> (Sim, ConnId, ConnId, SessionId) {
     let laptop = sim.connect(teacher(1, &["math"]));
     sim.send_on(
         desk,
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Available,
         },
     );
     sim.connect(student(11, "9A"));
     sim.send(
         STUDENT,
-        ClientMessage::RequestHelp {
+        ToHub::RequestHelp {
             subject: "math".into(),
             form: Form::Individual,
             mode: Mode::Online,
@@ -53,7 +53,7 @@ fn call_on_the_laptop() -> (Sim, ConnId, ConnId, SessionId) {
         },
     );
     let request = sim.offer_of(TEACHER).expect("offer");
-    sim.send_on(laptop, ClientMessage::Accept { request });
+    sim.send_on(laptop, ToHub::Accept { request });
     let Some(ServerMessage::SessionStarted { session }) = sim.last(STUDENT, "session_started")
     else {
         panic!("no session");
@@ -68,7 +68,7 @@ fn the_call_reaches_the_device_that_accepted_then_the_one_that_joined() {
     sim.send(STUDENT, signal(session, TEACHER));
     assert!(got_signal(&mut sim, laptop));
     assert!(!got_signal(&mut sim, desk));
-    sim.send_on(desk, ClientMessage::JoinSession { session });
+    sim.send_on(desk, ToHub::JoinSession { session });
     sim.take(TEACHER);
     sim.send(STUDENT, signal(session, TEACHER));
     assert!(got_signal(&mut sim, desk));
@@ -82,7 +82,7 @@ fn a_closed_media_device_hands_the_call_to_the_others() {
     assert!(got_signal(&mut sim, laptop));
     sim.send(
         TEACHER,
-        ClientMessage::MediaState {
+        ToHub::MediaState {
             session,
             state: MediaState::Connected,
         },

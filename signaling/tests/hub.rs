@@ -6,14 +6,14 @@ use konsult_protocol::model::{
     DeferReason, EndReason, Form, MediaPath, MediaState, Mode, SetStatus, Status, TrackKind,
 };
 use konsult_protocol::{
-    ClientMessage, ErrorCode, RequestId, ServerMessage, SignalData, SignalPeer, UserId,
+    ErrorCode, RequestId, ServerMessage, SignalData, SignalPeer, ToHub, UserId,
 };
 use konsult_signaling::{HubConfig, MediaCommand, Outcome, RecordKey};
 use sim::{Sim, error_code, student, support, teacher};
 use std::time::Duration;
 
-fn help(subject: &str, topic: &str) -> ClientMessage {
-    ClientMessage::RequestHelp {
+fn help(subject: &str, topic: &str) -> ToHub {
+    ToHub::RequestHelp {
         subject: subject.into(),
         form: Form::Individual,
         mode: Mode::Online,
@@ -22,8 +22,8 @@ fn help(subject: &str, topic: &str) -> ClientMessage {
     }
 }
 
-fn available() -> ClientMessage {
-    ClientMessage::SetStatus {
+fn available() -> ToHub {
+    ToHub::SetStatus {
         status: SetStatus::Available,
     }
 }
@@ -63,7 +63,7 @@ fn a_request_goes_to_the_longest_idle_teacher_and_accept_starts_a_session() {
     // Teacher 1 became available first: longest idle.
     let offer = sim.offer_of(UserId(1)).expect("teacher 1 gets the offer");
     assert!(sim.offer_of(UserId(2)).is_none());
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     let teacher_mail = sim.take(UserId(1));
     let started = teacher_mail
         .iter()
@@ -88,7 +88,7 @@ fn a_request_goes_to_the_longest_idle_teacher_and_accept_starts_a_session() {
     assert_eq!(record.outcome, Outcome::InProgress);
     sim.send(
         UserId(12),
-        ClientMessage::ListTeachers {
+        ToHub::ListTeachers {
             subject: Some("math".into()),
         },
     );
@@ -124,7 +124,7 @@ fn queue_positions_move_up_on_cancel_and_accept() {
     let request_13 = RequestId(3);
     sim.send(
         UserId(13),
-        ClientMessage::CancelRequest {
+        ToHub::CancelRequest {
             request: request_13,
         },
     );
@@ -132,13 +132,13 @@ fn queue_positions_move_up_on_cancel_and_accept() {
     assert_eq!(queued_position(&sim.take(UserId(14))), Some(3));
     assert_eq!(queued_position(&sim.take(UserId(15))), Some(4));
     let offer = sim.offer_of(UserId(1)).expect("offer");
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     assert_eq!(queued_position(&sim.take(UserId(14))), Some(2));
     assert_eq!(queued_position(&sim.take(UserId(15))), Some(3));
     // Another student cannot cancel someone else's request.
     sim.send(
         UserId(11),
-        ClientMessage::CancelRequest {
+        ToHub::CancelRequest {
             request: RequestId(5),
         },
     );
@@ -162,7 +162,7 @@ fn far_back_in_a_long_queue_positions_come_at_most_once_per_interval() {
     }
     // The head is taken: the first ten places hear at once, the places behind wait.
     let offer = sim.offer_of(UserId(1)).expect("offer");
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     for id in 12..=21 {
         assert_eq!(
             queued_position(&sim.take(UserId(id))),
@@ -175,7 +175,7 @@ fn far_back_in_a_long_queue_positions_come_at_most_once_per_interval() {
     // Another change within the interval: student 22 reaches the tenth place and hears it.
     sim.send(
         UserId(12),
-        ClientMessage::CancelRequest {
+        ToHub::CancelRequest {
             request: RequestId(2),
         },
     );
@@ -210,10 +210,10 @@ fn decline_passes_the_offer_on_and_all_declined_defers() {
     let mut sim = school();
     sim.send(UserId(11), help("math", "x"));
     let offer = sim.offer_of(UserId(1)).expect("offer to 1");
-    sim.send(UserId(1), ClientMessage::Decline { request: offer });
+    sim.send(UserId(1), ToHub::Decline { request: offer });
     let again = sim.offer_of(UserId(2)).expect("offer to 2");
     assert_eq!(again, offer);
-    sim.send(UserId(2), ClientMessage::Decline { request: offer });
+    sim.send(UserId(2), ToHub::Decline { request: offer });
     let deferred = sim.last(UserId(11), "request_deferred").expect("deferred");
     let ServerMessage::RequestDeferred { reason, thread, .. } = deferred else {
         unreachable!()
@@ -251,7 +251,7 @@ fn an_unanswered_offer_moves_on_and_sets_the_teacher_away() {
             ..
         }
     )));
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     assert_eq!(error_code(&sim.take(UserId(1))), Some(ErrorCode::Conflict));
 }
 
@@ -274,7 +274,7 @@ fn requests_defer_when_nobody_is_online_offline_asked_or_the_wait_runs_out() {
     sim.connect(student(12, "9A"));
     sim.send(
         UserId(12),
-        ClientMessage::RequestHelp {
+        ToHub::RequestHelp {
             subject: "russian".into(),
             form: Form::Individual,
             mode: Mode::Offline,
@@ -311,7 +311,7 @@ fn a_named_teacher_gets_the_offer_or_the_thread() {
     let mut sim = school();
     sim.send(
         UserId(11),
-        ClientMessage::RequestHelp {
+        ToHub::RequestHelp {
             subject: "math".into(),
             form: Form::Individual,
             mode: Mode::Online,
@@ -328,7 +328,7 @@ fn a_named_teacher_gets_the_offer_or_the_thread() {
     sim.know(teacher(4, &["math"]));
     sim.send(
         UserId(12),
-        ClientMessage::RequestHelp {
+        ToHub::RequestHelp {
             subject: "math".into(),
             form: Form::Individual,
             mode: Mode::Online,
@@ -354,30 +354,30 @@ fn take_next_takes_the_oldest_request_of_ones_subjects() {
     let mut sim = school();
     sim.send(
         UserId(1),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
     sim.send(
         UserId(2),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
     sim.send(UserId(11), help("physics", "p"));
     sim.advance(Duration::from_secs(1));
     sim.send(UserId(12), help("math", "m"));
-    sim.send(UserId(2), ClientMessage::TakeNext { subject: None });
+    sim.send(UserId(2), ToHub::TakeNext { subject: None });
     let started = sim.last(UserId(12), "session_started");
     assert!(
         started.is_some(),
         "teacher 2 (math only) takes the math request"
     );
-    sim.send(UserId(1), ClientMessage::TakeNext { subject: None });
+    sim.send(UserId(1), ToHub::TakeNext { subject: None });
     assert!(sim.last(UserId(11), "session_started").is_some());
     sim.send(
         UserId(2),
-        ClientMessage::TakeNext {
+        ToHub::TakeNext {
             subject: Some("math".into()),
         },
     );
@@ -387,7 +387,7 @@ fn take_next_takes_the_oldest_request_of_ones_subjects() {
         "busy in a session"
     );
     sim.connect(teacher(5, &["chemistry"]));
-    sim.send(UserId(5), ClientMessage::TakeNext { subject: None });
+    sim.send(UserId(5), ToHub::TakeNext { subject: None });
     assert_eq!(error_code(&sim.take(UserId(5))), Some(ErrorCode::NotFound));
 }
 
@@ -397,14 +397,14 @@ fn students_cannot_act_as_staff() {
     sim.send(UserId(12), help("math", "x"));
     let offer = sim.offer_of(UserId(1)).expect("offer");
     for msg in [
-        ClientMessage::Accept { request: offer },
-        ClientMessage::Decline { request: offer },
-        ClientMessage::TakeNext { subject: None },
-        ClientMessage::ListQueue { subject: None },
-        ClientMessage::SetStatus {
+        ToHub::Accept { request: offer },
+        ToHub::Decline { request: offer },
+        ToHub::TakeNext { subject: None },
+        ToHub::ListQueue { subject: None },
+        ToHub::SetStatus {
             status: SetStatus::Available,
         },
-        ClientMessage::CreateSession {
+        ToHub::CreateSession {
             form: Form::Group,
             subject: "math".into(),
             title: "t".into(),
@@ -428,7 +428,7 @@ fn students_cannot_act_as_staff() {
 fn group_session(sim: &mut Sim) -> konsult_protocol::SessionId {
     sim.send(
         UserId(1),
-        ClientMessage::CreateSession {
+        ToHub::CreateSession {
             form: Form::Frontal,
             subject: "math".into(),
             title: "ОГЭ".into(),
@@ -454,8 +454,8 @@ fn group_session(sim: &mut Sim) -> konsult_protocol::SessionId {
 fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
     let mut sim = school();
     let id = group_session(&mut sim);
-    sim.send(UserId(11), ClientMessage::JoinSession { session: id });
-    sim.send(UserId(12), ClientMessage::JoinSession { session: id });
+    sim.send(UserId(11), ToHub::JoinSession { session: id });
+    sim.send(UserId(12), ToHub::JoinSession { session: id });
     assert!(sim.last(UserId(11), "session_started").is_some());
     let policy = sim.media.iter().rev().find_map(|c| match c {
         MediaCommand::SetPolicy { policy, .. } => Some(policy.clone()),
@@ -474,7 +474,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
         "frontal: only the host publishes"
     );
 
-    sim.send(UserId(12), ClientMessage::RaiseHand { session: id });
+    sim.send(UserId(12), ToHub::RaiseHand { session: id });
     let state = sim.last(UserId(1), "session_state").expect("state");
     let ServerMessage::SessionState {
         hands, version: v1, ..
@@ -486,7 +486,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
 
     sim.send(
         UserId(11),
-        ClientMessage::GrantFloor {
+        ToHub::GrantFloor {
             session: id,
             user: UserId(12),
         },
@@ -497,7 +497,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
     );
     sim.send(
         UserId(1),
-        ClientMessage::GrantFloor {
+        ToHub::GrantFloor {
             session: id,
             user: UserId(12),
         },
@@ -527,7 +527,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
 
     sim.send(
         UserId(1),
-        ClientMessage::Mute {
+        ToHub::Mute {
             session: id,
             user: UserId(12),
             kind: TrackKind::Video,
@@ -545,7 +545,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
 
     sim.send(
         UserId(1),
-        ClientMessage::RemoveMember {
+        ToHub::RemoveMember {
             session: id,
             user: UserId(12),
         },
@@ -558,7 +558,7 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
             ..
         }
     ));
-    sim.send(UserId(12), ClientMessage::JoinSession { session: id });
+    sim.send(UserId(12), ToHub::JoinSession { session: id });
     assert_eq!(
         error_code(&sim.take(UserId(12))),
         Some(ErrorCode::Forbidden)
@@ -566,18 +566,18 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
 
     // Strangers cannot join.
     sim.connect(student(30, "10B"));
-    sim.send(UserId(30), ClientMessage::JoinSession { session: id });
+    sim.send(UserId(30), ToHub::JoinSession { session: id });
     assert_eq!(
         error_code(&sim.take(UserId(30))),
         Some(ErrorCode::Forbidden)
     );
 
-    sim.send(UserId(11), ClientMessage::EndSession { session: id });
+    sim.send(UserId(11), ToHub::EndSession { session: id });
     assert_eq!(
         error_code(&sim.take(UserId(11))),
         Some(ErrorCode::Forbidden)
     );
-    sim.send(UserId(1), ClientMessage::EndSession { session: id });
+    sim.send(UserId(1), ToHub::EndSession { session: id });
     assert!(sim.last(UserId(11), "session_ended").is_some());
     assert!(
         sim.last(UserId(13), "session_ended").is_some(),
@@ -591,13 +591,13 @@ fn queued_requests_can_be_pulled_into_a_group_session() {
     let mut sim = school();
     sim.send(
         UserId(1),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
     sim.send(
         UserId(2),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
@@ -606,7 +606,7 @@ fn queued_requests_can_be_pulled_into_a_group_session() {
     sim.send(UserId(13), help("math", "c"));
     sim.send(
         UserId(1),
-        ClientMessage::CreateSession {
+        ToHub::CreateSession {
             form: Form::Group,
             subject: "math".into(),
             title: "Разбор".into(),
@@ -626,7 +626,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     let mut sim = school();
     sim.send(UserId(11), help("math", "x"));
     let offer = sim.offer_of(UserId(1)).expect("offer");
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     let ServerMessage::SessionStarted { session } =
         sim.last(UserId(11), "session_started").expect("started")
     else {
@@ -638,7 +638,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     };
     sim.send(
         UserId(11),
-        ClientMessage::Signal {
+        ToHub::Signal {
             session: session.id,
             to: SignalPeer::User(UserId(1)),
             data: data.clone(),
@@ -655,7 +655,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     // Not to a stranger, not from a stranger.
     sim.send(
         UserId(11),
-        ClientMessage::Signal {
+        ToHub::Signal {
             session: session.id,
             to: SignalPeer::User(UserId(12)),
             data: data.clone(),
@@ -664,7 +664,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     assert_eq!(error_code(&sim.take(UserId(11))), Some(ErrorCode::NotFound));
     sim.send(
         UserId(12),
-        ClientMessage::Signal {
+        ToHub::Signal {
             session: session.id,
             to: SignalPeer::User(UserId(1)),
             data: data.clone(),
@@ -675,7 +675,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     // P2P sessions do not talk to the SFU until they fall back.
     sim.send(
         UserId(11),
-        ClientMessage::Signal {
+        ToHub::Signal {
             session: session.id,
             to: SignalPeer::Sfu,
             data: data.clone(),
@@ -684,7 +684,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     assert_eq!(error_code(&sim.take(UserId(11))), Some(ErrorCode::Conflict));
     sim.send(
         UserId(11),
-        ClientMessage::MediaFailed {
+        ToHub::MediaFailed {
             session: session.id,
         },
     );
@@ -698,7 +698,7 @@ fn signal_is_relayed_between_the_two_members_only() {
     ));
     sim.send(
         UserId(11),
-        ClientMessage::Signal {
+        ToHub::Signal {
             session: session.id,
             to: SignalPeer::Sfu,
             data,
@@ -718,7 +718,7 @@ fn a_session_that_does_not_connect_moves_to_the_sfu() {
     let mut sim = school();
     sim.send(UserId(11), help("math", "x"));
     let offer = sim.offer_of(UserId(1)).expect("offer");
-    sim.send(UserId(1), ClientMessage::Accept { request: offer });
+    sim.send(UserId(1), ToHub::Accept { request: offer });
     let ServerMessage::SessionStarted { session } =
         sim.last(UserId(11), "session_started").expect("started")
     else {
@@ -726,7 +726,7 @@ fn a_session_that_does_not_connect_moves_to_the_sfu() {
     };
     sim.send(
         UserId(11),
-        ClientMessage::MediaState {
+        ToHub::MediaState {
             session: session.id,
             state: MediaState::Connected,
         },
@@ -747,13 +747,13 @@ fn a_student_who_drops_keeps_the_place_for_the_grace_period() {
     let mut sim = school();
     sim.send(
         UserId(1),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
     sim.send(
         UserId(2),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
@@ -784,7 +784,7 @@ fn a_student_who_drops_keeps_the_place_for_the_grace_period() {
 fn a_host_who_does_not_return_ends_the_session() {
     let mut sim = school();
     let id = group_session(&mut sim);
-    sim.send(UserId(11), ClientMessage::JoinSession { session: id });
+    sim.send(UserId(11), ToHub::JoinSession { session: id });
     let conn = sim.conn_of[&UserId(1)];
     sim.disconnect(conn);
     sim.advance(Duration::from_secs(30));
@@ -795,7 +795,7 @@ fn a_host_who_does_not_return_ends_the_session() {
             .any(|m| matches!(m, ServerMessage::SessionStarted { .. })),
         "rejoined"
     );
-    sim.send(UserId(1), ClientMessage::RaiseHand { session: id });
+    sim.send(UserId(1), ToHub::RaiseHand { session: id });
     assert_eq!(
         error_code(&sim.take(UserId(1))),
         Some(ErrorCode::BadRequest),
@@ -819,13 +819,13 @@ fn presence_reaches_the_teachers_other_devices_and_waiting_students() {
     let mut sim = school();
     sim.send(
         UserId(1),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
     sim.send(
         UserId(2),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Busy,
         },
     );
@@ -834,7 +834,7 @@ fn presence_reaches_the_teachers_other_devices_and_waiting_students() {
     sim.take(UserId(1));
     sim.send(
         UserId(1),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Away,
         },
     );
@@ -872,12 +872,12 @@ fn support_consultations_are_confidential() {
     assert!(sim.offer_of(UserId(1)).is_none());
     sim.send(
         UserId(1),
-        ClientMessage::ListQueue {
+        ToHub::ListQueue {
             subject: Some("support".into()),
         },
     );
     assert_eq!(error_code(&sim.take(UserId(1))), Some(ErrorCode::Forbidden));
-    sim.send(UserId(7), ClientMessage::Accept { request: offer });
+    sim.send(UserId(7), ToHub::Accept { request: offer });
     assert!(sim.records.last().expect("record").confidential);
 }
 
@@ -899,7 +899,7 @@ fn a_named_teacher_outside_their_hours_gets_a_thread_with_when_they_are_back() {
         user: UserId(2),
         hours: vec![slot(5, "11:00", "12:30"), slot(1, "15:00", "16:00")],
     });
-    let named = |teacher| ClientMessage::RequestHelp {
+    let named = |teacher| ToHub::RequestHelp {
         subject: "math".into(),
         form: Form::Individual,
         mode: Mode::Online,
@@ -934,7 +934,7 @@ fn staff_are_reminded_when_their_hours_begin() {
     let mut sim = school();
     sim.send(
         UserId(2),
-        ClientMessage::SetStatus {
+        ToHub::SetStatus {
             status: SetStatus::Away,
         },
     );

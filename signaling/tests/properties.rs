@@ -5,7 +5,7 @@
 mod sim;
 
 use konsult_protocol::model::{Form, Mode, SetStatus};
-use konsult_protocol::{ClientMessage, RequestId, ServerMessage, UserId};
+use konsult_protocol::{RequestId, ServerMessage, ToHub, UserId};
 use konsult_signaling::{HubConfig, Outcome, RecordKey};
 use proptest::prelude::*;
 use sim::{Sim, student, teacher};
@@ -169,7 +169,7 @@ impl World {
                 if self.online.contains(&UserId(student)) {
                     self.sim.send(
                         UserId(student),
-                        ClientMessage::RequestHelp {
+                        ToHub::RequestHelp {
                             subject: SUBJECTS[subject].into(),
                             form: Form::Individual,
                             mode: if offline { Mode::Offline } else { Mode::Online },
@@ -184,7 +184,7 @@ impl World {
                     let open: Vec<RequestId> = self.told.keys().copied().collect();
                     for request in open {
                         self.sim
-                            .send(UserId(student), ClientMessage::CancelRequest { request });
+                            .send(UserId(student), ToHub::CancelRequest { request });
                     }
                 }
             }
@@ -194,9 +194,9 @@ impl World {
                     (self.online.contains(&id), self.offers.get(&id).copied())
                 {
                     let msg = if matches!(step, Step::Accept { .. }) {
-                        ClientMessage::Accept { request }
+                        ToHub::Accept { request }
                     } else {
-                        ClientMessage::Decline { request }
+                        ToHub::Decline { request }
                     };
                     self.offers.remove(&id);
                     self.sim.send(id, msg);
@@ -205,7 +205,7 @@ impl World {
             Step::TakeNext { teacher } => {
                 let id = teacher_id(teacher);
                 if self.online.contains(&id) {
-                    self.sim.send(id, ClientMessage::TakeNext { subject: None });
+                    self.sim.send(id, ToHub::TakeNext { subject: None });
                 }
             }
             Step::Status { teacher, status } => {
@@ -213,7 +213,7 @@ impl World {
                 if self.online.contains(&id) {
                     let status =
                         [SetStatus::Available, SetStatus::Busy, SetStatus::Away][status as usize];
-                    self.sim.send(id, ClientMessage::SetStatus { status });
+                    self.sim.send(id, ToHub::SetStatus { status });
                 }
             }
             Step::Drop { who } => {
@@ -249,7 +249,7 @@ impl World {
                         .into_iter()
                         .collect();
                     for session in sessions {
-                        self.sim.send(id, ClientMessage::EndSession { session });
+                        self.sim.send(id, ToHub::EndSession { session });
                     }
                 }
             }

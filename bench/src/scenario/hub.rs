@@ -5,7 +5,7 @@
 
 use crate::stats::Summary;
 use konsult_protocol::model::{Form, Mode, Role, SetStatus, UserInfo};
-use konsult_protocol::{ClientMessage, Rid, ServerMessage, ThreadId, UserId};
+use konsult_protocol::{Rid, ServerMessage, ThreadId, ToHub, UserId};
 use konsult_signaling::{ConnId, Hub, HubConfig, IdSeeds, Input, Now, Output, Recipients};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
         queue.push_back(Input::Message {
             conn: ConnId(t as u64),
             rid: None,
-            msg: ClientMessage::SetStatus {
+            msg: ToHub::SetStatus {
                 status: SetStatus::Available,
             },
         });
@@ -112,7 +112,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
         queue.push_back(Input::Message {
             conn: ConnId(id as u64),
             rid: Some(Rid::Num(1)),
-            msg: ClientMessage::RequestHelp {
+            msg: ToHub::RequestHelp {
                 subject: subjects[s as usize % subjects.len()].to_string(),
                 form: Form::Individual,
                 mode: Mode::Online,
@@ -155,7 +155,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                             queue.push_back(Input::Message {
                                 conn,
                                 rid: Some(Rid::Num(2)),
-                                msg: ClientMessage::Accept {
+                                msg: ToHub::Accept {
                                     request: request.id,
                                 },
                             })
@@ -165,7 +165,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                             queue.push_back(Input::Message {
                                 conn,
                                 rid: Some(Rid::Num(3)),
-                                msg: ClientMessage::EndSession {
+                                msg: ToHub::EndSession {
                                     session: session.id,
                                 },
                             })

@@ -10,7 +10,7 @@ use crate::store::users::User;
 use crate::ws::ConnCtx;
 use konsult_protocol::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ID_BYTES, MAX_TEXT_CHARS};
 use konsult_protocol::model::Role;
-use konsult_protocol::{ClientMessage, Rid, ServerMessage};
+use konsult_protocol::{Rid, ServerMessage, ToChat};
 use std::sync::Arc;
 
 /// What a spawned handler needs of its connection.
@@ -41,7 +41,7 @@ impl Caller {
 }
 
 /// Handles one chat message of a connection.
-pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessage) {
+pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
     let caller = Caller {
         app: app.clone(),
         user: ctx.user.clone(),
@@ -52,7 +52,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
         rid,
     };
     match msg {
-        ClientMessage::Send {
+        ToChat::Send {
             thread,
             client_id,
             text,
@@ -76,7 +76,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 job.reply.error(job.rid.as_ref(), &busy);
             }
         }
-        ClientMessage::History {
+        ToChat::History {
             thread,
             before,
             after,
@@ -106,7 +106,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 caller.answer(result);
             });
         }
-        ClientMessage::Threads {} => {
+        ToChat::Threads {} => {
             tokio::spawn(async move {
                 let result = async {
                     let mut conn = caller.app.store.pool.acquire().await?;
@@ -118,7 +118,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 caller.answer(result);
             });
         }
-        ClientMessage::Read { thread, seq } => {
+        ToChat::Read { thread, seq } => {
             tokio::spawn(async move {
                 let result = async {
                     let mut conn = caller.app.store.pool.acquire().await?;
@@ -140,7 +140,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 caller.answer(result);
             });
         }
-        ClientMessage::Typing { thread } => {
+        ToChat::Typing { thread } => {
             let now = std::time::Instant::now();
             if !app.chat.typing.allow(caller.user.id, thread, now) {
                 // Coalesced with the notice forwarded moments ago.
@@ -164,7 +164,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 caller.answer(result);
             });
         }
-        ClientMessage::CreateThread {
+        ToChat::CreateThread {
             kind,
             title,
             members,
@@ -194,10 +194,6 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ClientMessa
                 caller.answer(result);
             });
         }
-        other => caller.answer(Err(ChatError::Invalid(format!(
-            "`{}` is not a chat message",
-            other.type_name()
-        )))),
     }
 }
 

@@ -10,7 +10,8 @@ use crate::wire;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use konsult_protocol::{
-    ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, Rid, ServerMessage, decode_client_frame,
+    ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, Rid, ServerMessage, ToConnection,
+    decode_client_frame,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -162,7 +163,8 @@ async fn handshake(
         };
         count_in(envelope.msg.type_name());
         let re = envelope.rid.as_ref();
-        let ClientMessage::Hello { v, token, resume } = &envelope.msg else {
+        let ClientMessage::Connection(ToConnection::Hello { v, token, resume }) = &envelope.msg
+        else {
             let msg = ServerMessage::error(ErrorCode::Unauthorized, "send hello first");
             send_direct(socket, &msg, re).await;
             continue;

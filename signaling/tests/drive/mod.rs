@@ -6,7 +6,7 @@
 use super::sim::{Sim, student, support, teacher};
 use konsult_protocol::model::{Form, MediaState, Mode, SetStatus, TrackKind};
 use konsult_protocol::{
-    ClientMessage, RequestId, SdpType, SessionId, SignalData, SignalPeer, UserId,
+    ClientMessage, Envelope, RequestId, SdpType, SessionId, SignalData, SignalPeer, ToHub, UserId,
     decode_client_frame,
 };
 use konsult_signaling::{HubConfig, Input};
@@ -83,29 +83,29 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
         .pick(&["math", "physics", "support", "history"])
         .to_string();
     let msg = match bytes.next() % 30 {
-        0..=3 => ClientMessage::RequestHelp {
+        0..=3 => ToHub::RequestHelp {
             subject,
             form: bytes.pick(&[Form::Individual, Form::Group, Form::Frontal]),
             mode: bytes.pick(&[Mode::Online, Mode::Online, Mode::Offline]),
             topic: bytes.pick(&["", "x", "Дроби"]).to_string(),
             teacher: (bytes.next().is_multiple_of(3)).then_some(other),
         },
-        4 => ClientMessage::CancelRequest {
+        4 => ToHub::CancelRequest {
             request: small_request(bytes),
         },
-        5..=7 => ClientMessage::Accept {
+        5..=7 => ToHub::Accept {
             request: small_request(bytes),
         },
-        8 => ClientMessage::Decline {
+        8 => ToHub::Decline {
             request: small_request(bytes),
         },
-        9 => ClientMessage::TakeNext {
+        9 => ToHub::TakeNext {
             subject: (bytes.next().is_multiple_of(2)).then_some(subject),
         },
-        10 | 11 => ClientMessage::SetStatus {
+        10 | 11 => ToHub::SetStatus {
             status: bytes.pick(&[SetStatus::Available, SetStatus::Busy, SetStatus::Away]),
         },
-        12 => ClientMessage::CreateSession {
+        12 => ToHub::CreateSession {
             form: bytes.pick(&[Form::Group, Form::Frontal, Form::Individual]),
             subject,
             title: "t".into(),
@@ -119,39 +119,39 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
                 .map(|_| small_request(bytes))
                 .collect(),
         },
-        13 | 14 => ClientMessage::JoinSession {
+        13 | 14 => ToHub::JoinSession {
             session: small_session(bytes),
         },
-        15 => ClientMessage::LeaveSession {
+        15 => ToHub::LeaveSession {
             session: small_session(bytes),
         },
-        16 => ClientMessage::EndSession {
+        16 => ToHub::EndSession {
             session: small_session(bytes),
         },
-        17 => ClientMessage::RaiseHand {
+        17 => ToHub::RaiseHand {
             session: small_session(bytes),
         },
-        18 => ClientMessage::LowerHand {
+        18 => ToHub::LowerHand {
             session: small_session(bytes),
             user: (bytes.next().is_multiple_of(2)).then_some(other),
         },
-        19 => ClientMessage::GrantFloor {
+        19 => ToHub::GrantFloor {
             session: small_session(bytes),
             user: other,
         },
-        20 => ClientMessage::RevokeFloor {
+        20 => ToHub::RevokeFloor {
             session: small_session(bytes),
         },
-        21 => ClientMessage::Mute {
+        21 => ToHub::Mute {
             session: small_session(bytes),
             user: other,
             kind: bytes.pick(&[TrackKind::Audio, TrackKind::Video, TrackKind::Screen]),
         },
-        22 => ClientMessage::RemoveMember {
+        22 => ToHub::RemoveMember {
             session: small_session(bytes),
             user: other,
         },
-        23 => ClientMessage::Signal {
+        23 => ToHub::Signal {
             session: small_session(bytes),
             to: if bytes.next().is_multiple_of(2) {
                 SignalPeer::Sfu
@@ -163,7 +163,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
                 sdp: "v=0".into(),
             },
         },
-        24 => ClientMessage::MediaState {
+        24 => ToHub::MediaState {
             session: small_session(bytes),
             state: bytes.pick(&[
                 MediaState::Connected,
@@ -171,7 +171,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
                 MediaState::AudioOnly,
             ]),
         },
-        25 => ClientMessage::MediaFailed {
+        25 => ToHub::MediaFailed {
             session: small_session(bytes),
         },
         26 => {
@@ -199,15 +199,18 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             return;
         }
         _ => {
-            // A raw frame: whatever decodes goes to the hub.
+            // A raw frame: whatever decodes into a message for the hub goes to it.
             let len = usize::from(bytes.next());
             let raw: Vec<u8> = (0..len).map(|_| bytes.next()).collect();
             let Ok(text) = std::str::from_utf8(&raw) else {
                 return;
             };
             match decode_client_frame(text) {
-                Ok(envelope) => envelope.msg,
-                Err(_) => return,
+                Ok(Envelope {
+                    msg: ClientMessage::Hub(msg),
+                    ..
+                }) => msg,
+                _ => return,
             }
         }
     };

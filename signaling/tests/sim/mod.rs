@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use konsult_protocol::model::{Role, UserInfo};
-use konsult_protocol::{ClientMessage, RequestId, Rid, ServerMessage, ThreadId, UserId};
+use konsult_protocol::{RequestId, Rid, ServerMessage, ThreadId, ToHub, UserId};
 use konsult_signaling::{
     ConnId, ConsultationRecord, Hub, HubConfig, IdSeeds, Input, MediaCommand, Now, Output,
     Recipients,
@@ -144,12 +144,12 @@ impl Sim {
     }
 
     /// Sends a message from a user's first connection, with a rid.
-    pub fn send(&mut self, user: UserId, msg: ClientMessage) {
+    pub fn send(&mut self, user: UserId, msg: ToHub) {
         let conn = self.conn_of[&user];
         self.send_on(conn, msg);
     }
 
-    pub fn send_on(&mut self, conn: ConnId, msg: ClientMessage) {
+    pub fn send_on(&mut self, conn: ConnId, msg: ToHub) {
         self.input(Input::Message {
             conn,
             rid: Some(Rid::Num(1)),
