@@ -127,6 +127,14 @@ pub struct HubConfig {
     pub max_wait: Duration,
     /// How long a dropped student keeps a queue place, and a dropped host a session.
     pub grace: Duration,
+    /// Inputs waiting for the hub before client messages are refused with `unavailable`.
+    pub input_queue: usize,
+    /// Least time between two queue snapshots pushed to a subject's staff.
+    pub queue_push_interval: Duration,
+    /// How often students further back than `immediate_positions` hear their new place.
+    pub position_interval: Duration,
+    /// Places at the head of a queue that hear every change of their place at once.
+    pub immediate_positions: u32,
 }
 
 /// `[media]`: WebRTC.
@@ -207,6 +215,10 @@ impl Default for Config {
                 offer_timeout: Duration::from_secs(30),
                 max_wait: Duration::from_secs(600),
                 grace: Duration::from_secs(60),
+                input_queue: 65_536,
+                queue_push_interval: Duration::from_secs(1),
+                position_interval: Duration::from_secs(1),
+                immediate_positions: 10,
             },
             media: MediaConfig {
                 listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
@@ -272,6 +284,10 @@ keys! {
     "hub.offer_timeout" => hub.offer_timeout;
     "hub.max_wait" => hub.max_wait;
     "hub.grace" => hub.grace;
+    "hub.input_queue" => hub.input_queue;
+    "hub.queue_push_interval" => hub.queue_push_interval;
+    "hub.position_interval" => hub.position_interval;
+    "hub.immediate_positions" => hub.immediate_positions;
     "media.listen" => media.listen;
     "media.announce" => media.announce;
     "media.stun_urls" => media.stun_urls;
@@ -427,6 +443,12 @@ impl Config {
         }
         if l.uploads_per_minute == 0 {
             return fail("limits.uploads_per_minute", "must be at least 1");
+        }
+        if self.hub.input_queue == 0 {
+            return fail("hub.input_queue", "must be at least 1");
+        }
+        if self.hub.grace.is_zero() {
+            return fail("hub.grace", "must be longer than 0s");
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return fail(

@@ -54,7 +54,7 @@ impl App {
         let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
             .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
         let directory = Arc::new(Directory::default());
-        let (hub, inputs) = HubHandle::channel();
+        let (hub, inputs) = HubHandle::channel(config.hub.input_queue);
         let app = Arc::new(App {
             tokens,
             chat: Chat::new(
@@ -96,8 +96,10 @@ pub async fn serve(
     let hub = tokio::spawn(crate::hub::run(app.clone(), inputs.0));
     let sweeper = tokio::spawn({
         let app = app.clone();
+        // A parked connection outlives its grace by at most a quarter of it.
+        let every = (app.config.hub.grace / 4).max(std::time::Duration::from_millis(100));
         async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 app.directory.sweep(std::time::Instant::now());

@@ -14,9 +14,6 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Inputs waiting for the hub before senders are refused.
-const INPUT_CAPACITY: usize = 65_536;
-
 /// How connections and services reach the hub.
 #[derive(Clone, Debug)]
 pub struct HubHandle {
@@ -29,9 +26,10 @@ pub struct HubHandle {
 pub struct HubBusy;
 
 impl HubHandle {
-    /// A handle and the receiver the hub task reads.
-    pub fn channel() -> (HubHandle, mpsc::Receiver<Input>) {
-        let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
+    /// A handle and the receiver the hub task reads, holding at most `capacity` inputs
+    /// (`hub.input_queue`).
+    pub fn channel(capacity: usize) -> (HubHandle, mpsc::Receiver<Input>) {
+        let (tx, rx) = mpsc::channel(capacity);
         (HubHandle { tx }, rx)
     }
 
@@ -70,7 +68,9 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
         grace: config.hub.grace,
         p2p_timeout: config.media.p2p_timeout,
         session_members: config.limits.session_members,
-        ..HubConfig::default()
+        queue_push_interval: config.hub.queue_push_interval,
+        position_interval: config.hub.position_interval,
+        immediate_positions: config.hub.immediate_positions,
     }
 }
 
