@@ -2,7 +2,7 @@
 //! shows: the student's or the teacher's home, or a session.
 
 import { h, replace } from './dom.js';
-import { currentLang, setLang, t } from './i18n.js';
+import { currentLang, setLang, setSubjectNames, t } from './i18n.js';
 import { Connection } from './ws.js';
 import { createStudentHome } from './student.js';
 import { createTeacherHome } from './teacher.js';
@@ -124,13 +124,28 @@ function setBanner(state) {
   }
 }
 
+/// The subject names the school set, from the public `GET /api/help`: every active helper's
+/// subjects with their names, which is what a student or teacher meets (an old thread's subject
+/// that nobody teaches now takes the built-in name). A page takes them when it starts, so a
+/// rename shows from the next sign-in or reload; if they cannot be had, the built-in names serve.
+async function loadSubjectNames() {
+  try {
+    const res = await fetch('/api/help');
+    if (!res.ok) return;
+    const help = await res.json();
+    setSubjectNames(help.staff.flatMap((person) => person.subjects));
+  } catch {
+    // No names from the server: subjectName falls back to the built-in ones.
+  }
+}
+
 async function start(token) {
   app.token = token;
   app.conn = new Connection(token, {
     onState: setBanner,
     onFatal: () => logout(t('conn.fatal')),
   });
-  const welcome = await app.conn.start();
+  const [welcome] = await Promise.all([app.conn.start(), loadSubjectNames()]);
   app.user = welcome.user;
   app.learn(app.user);
   app.conn.on('session_started', (m) => app.enterSession(m.session));

@@ -347,12 +347,22 @@ export function currentLang() {
   return lang;
 }
 
-/// Switches the language and remembers it.
+/// Switches the language and remembers it; each page then sets its own title.
 export function setLang(next) {
   lang = STRINGS[next] ? next : 'ru';
   localStorage.setItem(KEY, lang);
   document.documentElement.lang = lang;
-  document.title = t('app.title');
+}
+
+/// Adds a page's own strings, `{ru: {...}, en: {...}}`, to the shared tables (the admin
+/// screens register theirs under `admin.`).
+export function addStrings(table) {
+  for (const [language, strings] of Object.entries(table)) Object.assign(STRINGS[language], strings);
+}
+
+/// Whether `key` has words, for a caller that shows nothing rather than the bare key.
+export function hasString(key) {
+  return key in STRINGS[lang] || key in STRINGS.ru;
 }
 
 /// The string for `key` with `{name}` placeholders filled from `params`.
@@ -361,14 +371,30 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? `{${name}}`));
 }
 
-/// A subject code as people read it (`math` → `математика`).
+/// Built-in names of common subject codes, for a code the school has not named.
 const SUBJECTS = {
   ru: { math: 'математика', physics: 'физика', russian: 'русский язык', support: 'психолог', english: 'английский язык', chemistry: 'химия', biology: 'биология', history: 'история', informatics: 'информатика', literature: 'литература' },
   en: { math: 'math', physics: 'physics', russian: 'Russian', support: 'psychologist', english: 'English', chemistry: 'chemistry', biology: 'biology', history: 'history', informatics: 'computer science', literature: 'literature' },
 };
 
+/// The names the school gave its subjects (code → name), as the administration edits them
+/// (`PUT /api/admin/subjects/{code}`). They stand in both languages: the school names a subject
+/// once, in its own words, as it names its people, and /help shows the same names.
+const schoolNames = new Map();
+
+/// Takes the school's names from `[{code, name}]`. A name equal to its code is no name: the
+/// server stores a subject first met in an account's list that way.
+export function setSubjectNames(subjects) {
+  schoolNames.clear();
+  for (const { code, name } of subjects) {
+    if (name && name !== code) schoolNames.set(code, name);
+  }
+}
+
+/// A subject code as people read it: the school's name, else the built-in name in the current
+/// language (`math` → `математика`), else the code.
 export function subjectName(code) {
-  return SUBJECTS[lang][code] ?? code;
+  return schoolNames.get(code) ?? SUBJECTS[lang][code] ?? code;
 }
 
 /// A moment the server gives in the school's time zone (`2026-12-02T15:00:00+03:00`), in

@@ -103,6 +103,66 @@ const FILES: &[WebFile] = &[
         content_type: CSS,
         body: include_str!("../../web/admin.css"),
     },
+    WebFile {
+        path: "/admin/words.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/words.js"),
+    },
+    WebFile {
+        path: "/admin/api.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/api.js"),
+    },
+    WebFile {
+        path: "/admin/page.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/page.js"),
+    },
+    WebFile {
+        path: "/admin/dialogs.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/dialogs.js"),
+    },
+    WebFile {
+        path: "/admin/directories.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/directories.js"),
+    },
+    WebFile {
+        path: "/admin/users.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/users.js"),
+    },
+    WebFile {
+        path: "/admin/import.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/import.js"),
+    },
+    WebFile {
+        path: "/admin/classes.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/classes.js"),
+    },
+    WebFile {
+        path: "/admin/record.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/record.js"),
+    },
+    WebFile {
+        path: "/admin/summary.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/summary.js"),
+    },
+    WebFile {
+        path: "/admin/links.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/links.js"),
+    },
+    WebFile {
+        path: "/admin/audit.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/audit.js"),
+    },
 ];
 
 /// Routes for the web client's files.

@@ -55,8 +55,8 @@ try {
   const text = await notice.textContent();
   assert.match(text, /15:30/);
   assert.doesNotMatch(text, /T15:30|\+\d\d:\d\d/, 'the time is in words, not ISO 8601');
-  // The request became a thread, titled with the subject's name.
-  await student.waitForSelector('.thread-title:has-text("математика: Вопрос вне часов консультаций")');
+  // The request became a thread, titled with the subject's name (the demo school's).
+  await student.waitForSelector('.thread-title:has-text("Математика: Вопрос вне часов консультаций")');
   await shot(student, 'student-outside-hours');
 
   // The browser logs the refused save's 400 itself; nothing else went wrong.
