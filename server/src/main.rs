@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     // The SFU's socket is bound before anything else starts, so a taken port is a config
     // error like the others.
     let media_socket = match &cli.command {
-        Command::Serve(_) => match konsult_server::sfu::MediaSockets::bind(config.media.listen) {
+        Command::Serve(_) => match konsult_media::MediaSockets::bind(config.media.listen) {
             Ok(socket) => Some(socket),
             Err(e) => {
                 eprintln!(
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
 async fn run(
     command: Command,
     config: Config,
-    media_socket: Option<konsult_server::sfu::MediaSockets>,
+    media_socket: Option<konsult_media::MediaSockets>,
 ) -> anyhow::Result<()> {
     match command {
         Command::Serve(serve) => run_server(config, serve.demo, media_socket).await,
@@ -147,12 +147,12 @@ async fn run(
 async fn run_server(
     config: Config,
     demo: bool,
-    media_socket: Option<konsult_server::sfu::MediaSockets>,
+    media_socket: Option<konsult_media::MediaSockets>,
 ) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let (app, inputs) = app::App::new(config).await?;
     if let Some(socket) = media_socket {
-        let sink = konsult_server::sfu::start(&app, socket)?;
+        let sink = konsult_server::media_link::start(&app, socket)?;
         if app.media.set(sink).is_err() {
             anyhow::bail!("the media server was started twice");
         }

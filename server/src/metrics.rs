@@ -1,5 +1,7 @@
-//! Prometheus metrics: the recorder, and the names every part of the server records under.
+//! Prometheus metrics: the recorder, the names every part of the server records under, and
+//! the description of each, the SFU's (named in `konsult_media::metrics`) included.
 
+use konsult_media::metrics as sfu;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -25,30 +27,6 @@ pub const CHAT_COMMITS: &str = "konsult_chat_commits_total";
 pub const CHAT_COMMIT_BATCH: &str = "konsult_chat_commit_batch_size";
 /// Attachments uploaded (counter).
 pub const ATTACHMENTS_STORED: &str = "konsult_attachments_stored_total";
-/// Members with a peer connection on the SFU (gauge).
-pub const SFU_MEMBERS: &str = "konsult_sfu_members";
-/// Sessions on the SFU (gauge).
-pub const SFU_SESSIONS: &str = "konsult_sfu_sessions";
-/// Frames forwarded by the SFU to members, one per receiving member (counter).
-pub const SFU_FORWARDED_FRAMES: &str = "konsult_sfu_forwarded_frames_total";
-/// Payload bytes of those frames (counter).
-pub const SFU_FORWARDED_BYTES: &str = "konsult_sfu_forwarded_bytes_total";
-/// RTP packets the SFU sent to members, retransmissions included (counter).
-pub const SFU_SENT_PACKETS: &str = "konsult_sfu_sent_packets_total";
-/// Bytes of those packets (counter).
-pub const SFU_SENT_BYTES: &str = "konsult_sfu_sent_bytes_total";
-/// NACKs (retransmission requests) received from members (counter).
-pub const SFU_NACKS: &str = "konsult_sfu_nacks_total";
-/// Keyframe requests (PLI/FIR) the SFU sent to publishers (counter).
-pub const SFU_KEYFRAME_REQUESTS: &str = "konsult_sfu_keyframe_requests_total";
-/// Datagrams that matched no member (counter).
-pub const SFU_UNROUTED: &str = "konsult_sfu_unrouted_datagrams_total";
-/// Datagrams dropped because the socket's send buffer was full (counter).
-pub const SFU_SEND_DROPS: &str = "konsult_sfu_send_drops_total";
-/// Packets members sent the SFU over ICE-TCP (counter).
-pub const SFU_TCP_PACKETS: &str = "konsult_sfu_tcp_received_packets_total";
-/// Media commands refused because the SFU was behind (counter).
-pub const SFU_REFUSED: &str = "konsult_sfu_refused_commands_total";
 /// Build information: version (gauge, always 1).
 pub const BUILD_INFO: &str = "konsult_build_info";
 
@@ -90,31 +68,31 @@ fn describe() {
     describe_counter!(CHAT_COMMITS, "Chat commits (one fsync each).");
     metrics::describe_histogram!(CHAT_COMMIT_BATCH, "Sends stored per chat commit.");
     describe_counter!(ATTACHMENTS_STORED, "Attachments uploaded.");
-    describe_gauge!(SFU_MEMBERS, "Members with a peer connection on the SFU.");
-    describe_gauge!(SFU_SESSIONS, "Sessions on the SFU.");
+    describe_gauge!(sfu::MEMBERS, "Members with a peer connection on the SFU.");
+    describe_gauge!(sfu::SESSIONS, "Sessions on the SFU.");
     describe_counter!(
-        SFU_FORWARDED_FRAMES,
+        sfu::FORWARDED_FRAMES,
         "Frames forwarded, one per receiving member."
     );
-    describe_counter!(SFU_FORWARDED_BYTES, "Payload bytes of forwarded frames.");
+    describe_counter!(sfu::FORWARDED_BYTES, "Payload bytes of forwarded frames.");
     describe_counter!(
-        SFU_SENT_PACKETS,
+        sfu::SENT_PACKETS,
         "RTP packets sent to members, retransmissions included."
     );
-    describe_counter!(SFU_SENT_BYTES, "Bytes of RTP packets sent to members.");
-    describe_counter!(SFU_NACKS, "NACKs received from members.");
+    describe_counter!(sfu::SENT_BYTES, "Bytes of RTP packets sent to members.");
+    describe_counter!(sfu::NACKS, "NACKs received from members.");
     describe_counter!(
-        SFU_KEYFRAME_REQUESTS,
+        sfu::KEYFRAME_REQUESTS,
         "Keyframe requests sent to publishers."
     );
-    describe_counter!(SFU_UNROUTED, "Datagrams that matched no member.");
-    describe_counter!(SFU_SEND_DROPS, "Datagrams dropped on a full send buffer.");
+    describe_counter!(sfu::UNROUTED, "Datagrams that matched no member.");
+    describe_counter!(sfu::SEND_DROPS, "Datagrams dropped on a full send buffer.");
     describe_counter!(
-        SFU_TCP_PACKETS,
+        sfu::TCP_PACKETS,
         "Packets received from members over ICE-TCP."
     );
     describe_counter!(
-        SFU_REFUSED,
+        sfu::REFUSED,
         "Media commands refused while the SFU was behind."
     );
     describe_gauge!(BUILD_INFO, "Konsult's version.");

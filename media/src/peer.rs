@@ -1,9 +1,9 @@
 //! One member's peer connection with the SFU: its str0m `Rtc`, the tracks it publishes, the
 //! tracks forwarded to it, and the offer/answer exchange that adds and stops them.
 
+use crate::command::ConnId;
 use konsult_protocol::UserId;
 use konsult_protocol::model::{MediaState, TrackKind};
-use konsult_signaling::ConnId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use str0m::net::{Protocol, TcpType};
 use str0m::stats::MediaEgressStats;
 use str0m::{Candidate, Event, IceConnectionState, Output, Rtc};
 
-use super::dtls::Identity;
-use super::tcp::TcpLinks;
+use crate::dtls::Identity;
+use crate::tcp::TcpLinks;
 
 /// Where members reach the SFU: the address in its candidates, whether ICE-TCP listens there
 /// too, and the DTLS identity every peer presents.
@@ -23,7 +23,7 @@ use super::tcp::TcpLinks;
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub tcp: bool,
-    /// Made once when the SFU starts (see [`super::dtls`]); `None`: each peer makes its own.
+    /// Made once when the SFU starts (see [`crate::dtls`]); `None`: each peer makes its own.
     pub identity: Option<Arc<Identity>>,
 }
 
@@ -156,7 +156,7 @@ pub struct Peer {
     /// When the last audio and video (camera or screen) frames came from the member.
     last_audio: Option<Instant>,
     last_video: Option<Instant>,
-    /// The media state last reported to the hub, so each change is reported once.
+    /// The media state last reported, so each change is reported once.
     pub reported: Option<MediaState>,
     /// When str0m wants to be driven next.
     pub timeout: Instant,
@@ -340,7 +340,7 @@ impl Peer {
                         _ => transport.tcp.send(transmit.destination, &transmit.contents),
                     };
                     if !sent {
-                        metrics::counter!(crate::metrics::SFU_SEND_DROPS).increment(1);
+                        metrics::counter!(crate::metrics::SEND_DROPS).increment(1);
                     }
                 }
                 Ok(Output::Event(event)) => self.on_event(event, now, events),
@@ -490,10 +490,10 @@ impl Peer {
             Some(last) => (last.packets, last.bytes, last.nacks),
             None => (0, 0, 0),
         };
-        use crate::metrics::{SFU_NACKS, SFU_SENT_BYTES, SFU_SENT_PACKETS};
-        metrics::counter!(SFU_SENT_PACKETS).increment(stats.packets.saturating_sub(packets));
-        metrics::counter!(SFU_SENT_BYTES).increment(stats.bytes.saturating_sub(bytes));
-        metrics::counter!(SFU_NACKS).increment(stats.nacks.saturating_sub(nacks));
+        use crate::metrics::{NACKS, SENT_BYTES, SENT_PACKETS};
+        metrics::counter!(SENT_PACKETS).increment(stats.packets.saturating_sub(packets));
+        metrics::counter!(SENT_BYTES).increment(stats.bytes.saturating_sub(bytes));
+        metrics::counter!(NACKS).increment(stats.nacks.saturating_sub(nacks));
         self.egress.insert(stats.mid, stats);
     }
 
@@ -527,7 +527,7 @@ impl Peer {
             KeyframeRequestKind::Fir
         };
         match writer.request_keyframe(None, kind) {
-            Ok(()) => metrics::counter!(crate::metrics::SFU_KEYFRAME_REQUESTS).increment(1),
+            Ok(()) => metrics::counter!(crate::metrics::KEYFRAME_REQUESTS).increment(1),
             Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
         }
     }

@@ -2,10 +2,10 @@
 //! them: who receives which track, when a keyframe is needed, what a mute or a revoked floor
 //! stops.
 
-use super::peer::{Endpoint, Forwarded, NegotiationError, OutState, Peer, PeerEvent, Transport};
+use crate::command::{ConnId, MemberPolicy, SessionPolicy};
+use crate::peer::{Endpoint, Forwarded, NegotiationError, OutState, Peer, PeerEvent, Transport};
 use konsult_protocol::model::{MediaState, TrackKind};
 use konsult_protocol::{ErrorCode, SdpType, SessionId, SignalData, UserId};
-use konsult_signaling::{ConnId, MediaPolicy, MemberPolicy};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 use str0m::media::{MediaData, Mid};
@@ -15,7 +15,7 @@ use str0m::media::{MediaData, Mid};
 pub struct Effects {
     /// `signal` from the SFU to a member's connection.
     pub signals: Vec<(ConnId, SessionId, SignalData)>,
-    /// Media states for the hub.
+    /// Members' media states, for the sessions' owner.
     pub states: Vec<(SessionId, UserId, MediaState)>,
     /// Errors for a member's connection.
     pub errors: Vec<(ConnId, ErrorCode, String)>,
@@ -25,7 +25,7 @@ pub struct Effects {
 #[derive(Debug)]
 pub struct Room {
     pub session: SessionId,
-    /// The hub's latest rules by member; until the first, nothing is forwarded.
+    /// The latest rules by member; until the first, nothing is forwarded.
     policy: HashMap<UserId, MemberPolicy>,
     pub peers: BTreeMap<UserId, Peer>,
 }
@@ -127,8 +127,8 @@ impl Room {
         }
     }
 
-    /// The hub's new rules for the session.
-    pub fn set_policy(&mut self, policy: MediaPolicy, now: Instant) {
+    /// The session's new rules.
+    pub fn set_policy(&mut self, policy: SessionPolicy, now: Instant) {
         self.policy = policy.members.into_iter().map(|m| (m.user, m)).collect();
         self.sync(now);
     }
@@ -305,7 +305,7 @@ impl Room {
         self.report_states(now, fx);
     }
 
-    /// Tells the hub each connected member's media state when it changed (`connected`,
+    /// Reports each connected member's media state when it changed (`connected`,
     /// `audio_only`).
     fn report_states(&mut self, now: Instant, fx: &mut Effects) {
         for peer in self.peers.values_mut() {
@@ -390,9 +390,9 @@ impl Room {
             }
         }
         if frames > 0 {
-            use crate::metrics::{SFU_FORWARDED_BYTES, SFU_FORWARDED_FRAMES};
-            metrics::counter!(SFU_FORWARDED_FRAMES).increment(frames);
-            metrics::counter!(SFU_FORWARDED_BYTES).increment(frames * data.data.len() as u64);
+            use crate::metrics::{FORWARDED_BYTES, FORWARDED_FRAMES};
+            metrics::counter!(FORWARDED_FRAMES).increment(frames);
+            metrics::counter!(FORWARDED_BYTES).increment(frames * data.data.len() as u64);
         }
         if wants_keyframe && let Some(publisher) = self.peers.get_mut(&source) {
             publisher.request_keyframe(data.mid, now);

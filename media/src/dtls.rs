@@ -107,7 +107,7 @@ struct Peer(dimpl::Dtls);
 
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("sfu::dtls::Peer")
+        f.write_str("konsult_media::dtls::Peer")
     }
 }
 

@@ -1,16 +1,15 @@
 //! The SFU task: owns the UDP socket and every room, demultiplexes datagrams to the member
 //! they belong to (by source address, else by str0m's `accepts`: the ICE ufrag of a STUN
-//! check), carries out the hub's commands, drives str0m's timers, and delivers what the rooms
-//! produce (signals to connections, media states to the hub).
+//! check), carries out the [`Command`]s it is handed, drives str0m's timers, and delivers what
+//! the rooms produce (signals and errors for connections, media states) to the [`Outlet`].
 
-use super::dtls::Identity;
-use super::peer::{Endpoint, Transport};
-use super::room::{Effects, Room};
-use super::tcp::{TcpEvent, TcpLinks};
-use crate::app::App;
-use crate::wire;
-use konsult_protocol::{ServerMessage, SessionId, SignalPeer, UserId};
-use konsult_signaling::{Input as HubInput, MediaCommand};
+use crate::command::Command;
+use crate::dtls::Identity;
+use crate::outlet::Outlet;
+use crate::peer::{Endpoint, Transport};
+use crate::room::{Effects, Room};
+use crate::tcp::{TcpEvent, TcpLinks};
+use konsult_protocol::{SessionId, UserId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +25,9 @@ const DATAGRAM_MAX: usize = 2048;
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
 /// Every room and the routes of datagrams to them.
-struct Engine {
-    app: Arc<App>,
+struct Engine<O> {
+    /// Where signals, errors and media states go.
+    outlet: Arc<O>,
     /// The address members reach the SFU at (the candidate every peer announces).
     local: SocketAddr,
     rooms: HashMap<SessionId, Room>,
@@ -41,19 +41,20 @@ struct Engine {
     identity: Option<Arc<Identity>>,
 }
 
-/// Runs the SFU until the hub's handle is dropped or shutdown begins.
-pub async fn run(
-    app: Arc<App>,
+/// Runs the SFU until its handle is dropped or `shutdown` resolves.
+pub async fn run<O: Outlet>(
     socket: UdpSocket,
     tcp: Option<tokio::net::TcpListener>,
     local: SocketAddr,
-    mut rx: mpsc::Receiver<MediaCommand>,
+    outlet: Arc<O>,
+    mut rx: mpsc::Receiver<Command>,
+    shutdown: impl Future<Output = ()> + Send,
 ) {
     let (tcp_tx, mut tcp_rx) = mpsc::channel(4096);
     let tcp_enabled = tcp.is_some();
-    let acceptor = tcp.map(|listener| tokio::spawn(super::tcp::accept(listener, tcp_tx)));
+    let acceptor = tcp.map(|listener| tokio::spawn(crate::tcp::accept(listener, tcp_tx)));
     let mut engine = Engine {
-        app: app.clone(),
+        outlet,
         local,
         rooms: HashMap::new(),
         routes: HashMap::new(),
@@ -63,7 +64,7 @@ pub async fn run(
         identity: Identity::new().map(Arc::new),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
-    let mut stopping = app.drain.watch();
+    tokio::pin!(shutdown);
     loop {
         let now = Instant::now();
         let deadline = engine.next_timeout(now);
@@ -80,7 +81,7 @@ pub async fn run(
             Some(event) = tcp_rx.recv() => {
                 engine.tcp.on_event(&event);
                 if let TcpEvent::Packet(source, packet) = event {
-                    metrics::counter!(crate::metrics::SFU_TCP_PACKETS).increment(1);
+                    metrics::counter!(crate::metrics::TCP_PACKETS).increment(1);
                     engine.on_datagram(Protocol::Tcp, &packet, source, &mut fx);
                 }
             }
@@ -91,7 +92,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 engine.on_timeout(&mut fx);
             }
-            _ = crate::drain::stopped(&mut stopping) => break,
+            () = &mut shutdown => break,
         }
         engine.deliver(fx).await;
     }
@@ -101,7 +102,7 @@ pub async fn run(
     tracing::info!("media server stopped");
 }
 
-impl Engine {
+impl<O: Outlet> Engine<O> {
     fn next_timeout(&self, now: Instant) -> Instant {
         self.rooms
             .values()
@@ -120,7 +121,7 @@ impl Engine {
     ) {
         let now = Instant::now();
         let Ok(receive) = Receive::new(proto, source, self.local, datagram) else {
-            metrics::counter!(crate::metrics::SFU_UNROUTED).increment(1);
+            metrics::counter!(crate::metrics::UNROUTED).increment(1);
             return;
         };
         let input = str0m::Input::Receive(now, receive);
@@ -145,7 +146,7 @@ impl Engine {
         let Some((session, user)) = route else {
             // Common right before a member's offer reaches the SFU, and for stray traffic.
             tracing::debug!(%source, ?proto, "datagram for no member");
-            metrics::counter!(crate::metrics::SFU_UNROUTED).increment(1);
+            metrics::counter!(crate::metrics::UNROUTED).increment(1);
             return;
         };
         self.routes.insert(source, (session, user));
@@ -166,10 +167,10 @@ impl Engine {
         room.drive(transport, now, fx);
     }
 
-    fn on_command(&mut self, command: MediaCommand, fx: &mut Effects) {
+    fn on_command(&mut self, command: Command, fx: &mut Effects) {
         let now = Instant::now();
         let session = match command {
-            MediaCommand::Signal {
+            Command::Signal {
                 session,
                 user,
                 conn,
@@ -187,7 +188,7 @@ impl Engine {
                 room.signal(user, conn, data, endpoint, now, fx);
                 session
             }
-            MediaCommand::SetPolicy { session, policy } => {
+            Command::SetPolicy { session, policy } => {
                 let room = self
                     .rooms
                     .entry(session)
@@ -195,14 +196,14 @@ impl Engine {
                 room.set_policy(policy, now);
                 session
             }
-            MediaCommand::RemoveMember { session, user } => {
+            Command::RemoveMember { session, user } => {
                 if let Some(room) = self.rooms.get_mut(&session) {
                     room.remove(user, now);
                 }
                 self.routes.retain(|_, route| *route != (session, user));
                 session
             }
-            MediaCommand::EndSession { session } => {
+            Command::EndSession { session } => {
                 if let Some(room) = self.rooms.remove(&session) {
                     for mut peer in room.peers.into_values() {
                         peer.rtc.disconnect();
@@ -240,34 +241,21 @@ impl Engine {
     /// Members and sessions on the SFU, for /metrics.
     fn count(&self) {
         let members: usize = self.rooms.values().map(|r| r.peers.len()).sum();
-        metrics::gauge!(crate::metrics::SFU_MEMBERS).set(members as f64);
-        metrics::gauge!(crate::metrics::SFU_SESSIONS).set(self.rooms.len() as f64);
+        metrics::gauge!(crate::metrics::MEMBERS).set(members as f64);
+        metrics::gauge!(crate::metrics::SESSIONS).set(self.rooms.len() as f64);
     }
 
-    /// Sends what the rooms produced: signals and errors to connections, states to the hub.
+    /// Hands what the rooms produced to the outlet: signals and errors for connections
+    /// without waiting, media states waiting for room.
     async fn deliver(&self, fx: Effects) {
-        let directory = &self.app.directory;
         for (conn, session, data) in fx.signals {
-            let msg = ServerMessage::Signal {
-                session,
-                from: SignalPeer::Sfu,
-                data,
-            };
-            directory.send_to_conn(conn, &wire::encode(&msg, None));
+            self.outlet.signal(conn, session, data);
         }
         for (conn, code, message) in fx.errors {
-            let msg = ServerMessage::error(code, message);
-            directory.send_to_conn(conn, &wire::encode(&msg, None));
+            self.outlet.error(conn, code, message);
         }
         for (session, user, state) in fx.states {
-            self.app
-                .hub
-                .send(HubInput::Media {
-                    session,
-                    user,
-                    state,
-                })
-                .await;
+            self.outlet.media_state(session, user, state).await;
         }
     }
 }
