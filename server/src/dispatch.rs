@@ -2,8 +2,8 @@
 //! connection answers `ping`, the chat its messages, the hub the rest.
 
 use crate::app::App;
+use crate::conn_ctx::ConnCtx;
 use crate::store::users::User;
-use crate::ws::ConnCtx;
 use axum::extract::ws::Utf8Bytes;
 use konsult_protocol::{
     ClientMessage, Envelope, ErrorCode, PROTOCOL_VERSION, ServerMessage, ToConnection,

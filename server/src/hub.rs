@@ -5,47 +5,14 @@
 
 use crate::app::App;
 use crate::chat::NewThread;
+use crate::hub_handle::HubInputs;
 use crate::records::RecordWriter;
 use crate::store::{now_ms, retry_transient};
 use crate::wire;
 use konsult_protocol::{ErrorCode, ServerMessage};
 use konsult_signaling::{Hub, HubConfig, Input, MediaCommand, Now, Output, Recipients};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// How connections and services reach the hub.
-#[derive(Clone, Debug)]
-pub struct HubHandle {
-    tx: mpsc::Sender<Input>,
-}
-
-/// The hub is too far behind to take more work now.
-#[derive(Debug, thiserror::Error)]
-#[error("the hub is overloaded; retry shortly")]
-pub struct HubBusy;
-
-impl HubHandle {
-    /// A handle and the receiver the hub task reads, holding at most `capacity` inputs
-    /// (`hub.input_queue`).
-    pub fn channel(capacity: usize) -> (HubHandle, mpsc::Receiver<Input>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (HubHandle { tx }, rx)
-    }
-
-    /// Hands a client's message to the hub without waiting; refused when the hub is behind.
-    pub fn try_send(&self, input: Input) -> Result<(), HubBusy> {
-        self.tx.try_send(input).map_err(|_| HubBusy)
-    }
-
-    /// Hands an input that must not be lost (connects, disconnects, storage answers) to the
-    /// hub, waiting for room.
-    pub async fn send(&self, input: Input) {
-        // The receiver lives as long as the process; an error means shutdown has dropped it,
-        // and nothing is left to tell.
-        let _gone = self.tx.send(input).await;
-    }
-}
 
 /// The time now, with the school's UTC offset for consultation hours.
 fn now(tz: &jiff::tz::TimeZone) -> Now {
@@ -75,7 +42,8 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 }
 
 /// Runs the hub until every handle is gone or shutdown begins.
-pub async fn run(app: Arc<App>, mut rx: mpsc::Receiver<Input>) {
+pub async fn run(app: Arc<App>, inputs: HubInputs) {
+    let HubInputs(mut rx) = inputs;
     let seeds = match app.store.id_seeds().await {
         Ok(seeds) => seeds,
         Err(e) => {
@@ -199,12 +167,6 @@ fn deliver(app: &App, to: Recipients, msg: &ServerMessage, re: Option<&konsult_p
             }
         }
     }
-}
-
-/// Where the hub's media work goes: the SFU.
-pub trait MediaSink: Send + Sync + std::fmt::Debug {
-    /// Takes one command without waiting.
-    fn command(&self, command: MediaCommand);
 }
 
 /// Hands media work to the SFU.

@@ -3,7 +3,7 @@
 
 mod cli;
 
-use konsult_server::{accounts, app, logging, store};
+use konsult_server::{accounts, logging, serve, store};
 
 use anyhow::Context;
 use clap::Parser;
@@ -26,16 +26,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = jiff::tz::TimeZone::get(&config.school.timezone) {
-        eprintln!("konsult: config key `school.timezone`: {e}");
-        return ExitCode::from(2);
-    }
-    if let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key)
-        && let Err(e) = konsult_server::tls::acceptor(cert, key)
-    {
-        eprintln!("konsult: {e}");
-        return ExitCode::from(2);
-    }
+    // The time zone and the TLS certificate are checked (and built) once, here: a bad one is
+    // a config error like the others.
+    let timezone = match jiff::tz::TimeZone::get(&config.school.timezone) {
+        Ok(timezone) => timezone,
+        Err(e) => {
+            eprintln!("konsult: config key `school.timezone`: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = match &config.server.tls_cert {
+        Some(cert) => {
+            let key = config.server.tls_key.clone().unwrap_or_default();
+            match konsult_server::tls::acceptor(cert, &key) {
+                Ok(acceptor) => Some(acceptor),
+                Err(e) => {
+                    eprintln!("konsult: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
     // The SFU's socket is bound before anything else starts, so a taken port is a config
     // error like the others.
     let media_socket = match &cli.command {
@@ -65,7 +77,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config, media_socket)) {
+    let served = Served {
+        timezone,
+        tls,
+        media_socket,
+    };
+    match runtime.block_on(run(cli.command, config, served)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("konsult: {e:#}");
@@ -74,13 +91,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(
-    command: Command,
-    config: Config,
+/// What `serve` needs beside the configuration, made and checked before the runtime starts.
+struct Served {
+    timezone: jiff::tz::TimeZone,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     media_socket: Option<konsult_media::MediaSockets>,
-) -> anyhow::Result<()> {
+}
+
+async fn run(command: Command, config: Config, served: Served) -> anyhow::Result<()> {
     match command {
-        Command::Serve(serve) => run_server(config, serve.demo, media_socket).await,
+        Command::Serve(serve) => run_server(config, serve.demo, served).await,
         Command::User(UserCommand::Add(add)) => {
             let store = store::Store::open(&config.server.data).await?;
             let role = Role::parse(&add.role).with_context(|| {
@@ -144,18 +164,11 @@ async fn run(
     }
 }
 
-async fn run_server(
-    config: Config,
-    demo: bool,
-    media_socket: Option<konsult_media::MediaSockets>,
-) -> anyhow::Result<()> {
+async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Result<()> {
     let listen = config.server.listen;
-    let (app, inputs) = app::App::new(config).await?;
-    if let Some(socket) = media_socket {
-        let sink = konsult_server::media_link::start(&app, socket)?;
-        if app.media.set(sink).is_err() {
-            anyhow::bail!("the media server was started twice");
-        }
+    let (app, inputs) = serve::build(config, served.timezone).await?;
+    if let Some(sockets) = served.media_socket {
+        serve::start_media(&app, sockets)?;
     }
     if demo {
         let created = accounts::seed_demo(&app.store).await?;
@@ -176,7 +189,7 @@ async fn run_server(
         "Konsult listening on http://{local} (pid {})",
         std::process::id()
     );
-    app::serve(app, inputs, listener, shutdown_signal()).await
+    serve::serve(app, inputs, listener, served.tls, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -2,10 +2,11 @@
 //! the hub's media work in its own terms, and carries what it produces to members'
 //! connections (through the directory) and to the hub.
 
-use crate::app::App;
 use crate::directory::Directory;
-use crate::hub::{HubHandle, MediaSink};
+use crate::drain::Drain;
+use crate::hub_handle::{HubHandle, MediaSink};
 use crate::wire;
+use konsult_config::MediaConfig;
 use konsult_media::{Command, MediaSockets, MemberPolicy, Outlet, SessionPolicy, SfuHandle};
 use konsult_protocol::model::MediaState;
 use konsult_protocol::{ErrorCode, ServerMessage, SessionId, SignalData, SignalPeer, UserId};
@@ -13,16 +14,20 @@ use konsult_signaling::{ConnId, Input, MediaCommand};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Starts the SFU on its bound sockets and returns the handle for `App.media`; it stops when
-/// shutdown begins.
-pub fn start(app: &Arc<App>, sockets: MediaSockets) -> anyhow::Result<Arc<dyn MediaSink>> {
-    let announce = announced_ip(app.config.media.announce.as_deref())
+/// Starts the SFU on its bound sockets with the few things it needs of the server (where
+/// members' connections are, the hub, the drain signal, its config) and returns the handle for
+/// `App.media`; it stops when shutdown begins.
+pub fn start(
+    config: &MediaConfig,
+    directory: Arc<Directory>,
+    hub: HubHandle,
+    drain: &Drain,
+    sockets: MediaSockets,
+) -> anyhow::Result<Arc<dyn MediaSink>> {
+    let announce = announced_ip(config.announce.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `media.announce`: {e}"))?;
-    let outlet = Arc::new(ServerOutlet {
-        directory: app.directory.clone(),
-        hub: app.hub.clone(),
-    });
-    let mut stopping = app.drain.watch();
+    let outlet = Arc::new(ServerOutlet { directory, hub });
+    let mut stopping = drain.watch();
     let shutdown = async move { crate::drain::stopped(&mut stopping).await };
     let sfu = konsult_media::start(sockets, announce, outlet, shutdown)?;
     Ok(Arc::new(sfu))

@@ -6,23 +6,24 @@ use super::create::{self, CreateRequest, Plan};
 use super::writer::{ReplyTo, SendJob};
 use super::{ChatError, SERVER_CLIENT_ID_PREFIX, access, reads, receipts};
 use crate::app::App;
+use crate::conn_ctx::ConnCtx;
 use crate::store::users::User;
-use crate::ws::ConnCtx;
 use konsult_protocol::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ID_BYTES, MAX_TEXT_CHARS};
 use konsult_protocol::model::Role;
 use konsult_protocol::{Rid, ServerMessage, ToChat};
 use std::sync::Arc;
 
-/// What a spawned handler needs of its connection.
+/// Who asked, with which `rid`, and where the answer goes: what a spawned handler needs of its
+/// connection.
 #[derive(Clone, Debug)]
-struct Caller {
+struct Requester {
     app: Arc<App>,
     user: Arc<User>,
     reply: ReplyTo,
     rid: Option<Rid>,
 }
 
-impl Caller {
+impl Requester {
     fn send(&self, msg: &ServerMessage) {
         self.reply.send(msg, self.rid.as_ref());
     }
@@ -42,7 +43,7 @@ impl Caller {
 
 /// Handles one chat message of a connection.
 pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
-    let caller = Caller {
+    let requester = Requester {
         app: app.clone(),
         user: ctx.user.clone(),
         reply: ReplyTo {
@@ -59,17 +60,17 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             attachments,
         } => {
             let job = SendJob {
-                reply: caller.reply.clone(),
-                rid: caller.rid.clone(),
-                sender: caller.user.id,
-                answers_requests: caller.user.role != Role::Student,
+                reply: requester.reply.clone(),
+                rid: requester.rid.clone(),
+                sender: requester.user.id,
+                answers_requests: requester.user.role != Role::Student,
                 thread,
                 client_id,
                 text,
                 attachments,
             };
             if let Err(e) = check_send(&job) {
-                return caller.answer(Err(e));
+                return requester.answer(Err(e));
             }
             if let Err(job) = app.chat.writer.submit(job) {
                 let busy = ChatError::Busy("the chat writer is busy; retry shortly".into());
@@ -85,17 +86,17 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             tokio::spawn(async move {
                 let result = async {
                     let page = reads::Page::from_request(before, after)?;
-                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let mut conn = requester.app.store.pool.acquire().await?;
                     let (messages, has_more) = reads::history(
                         &mut conn,
-                        caller.user.id,
-                        caller.user.role,
+                        requester.user.id,
+                        requester.user.role,
                         thread,
                         page,
                         reads::page_size(limit),
                     )
                     .await?;
-                    caller.send(&ServerMessage::History {
+                    requester.send(&ServerMessage::History {
                         thread,
                         messages,
                         has_more,
@@ -103,30 +104,31 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                     Ok(())
                 }
                 .await;
-                caller.answer(result);
+                requester.answer(result);
             });
         }
         ToChat::Threads {} => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
-                    let threads = reads::threads(&mut conn, caller.user.id).await?;
-                    caller.send(&ServerMessage::Threads { threads });
+                    let mut conn = requester.app.store.pool.acquire().await?;
+                    let threads = reads::threads(&mut conn, requester.user.id).await?;
+                    requester.send(&ServerMessage::Threads { threads });
                     Ok(())
                 }
                 .await;
-                caller.answer(result);
+                requester.answer(result);
             });
         }
         ToChat::Read { thread, seq } => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
-                    let moved = receipts::mark_read(&mut conn, caller.user.id, thread, seq).await?;
-                    caller.ok();
+                    let mut conn = requester.app.store.pool.acquire().await?;
+                    let moved =
+                        receipts::mark_read(&mut conn, requester.user.id, thread, seq).await?;
+                    requester.ok();
                     if let Some(seq) = moved {
-                        let reader = (caller.user.id, caller.reply.conn);
-                        let directory = &caller.app.directory;
+                        let reader = (requester.user.id, requester.reply.conn);
+                        let directory = &requester.app.directory;
                         // The mark is stored and answered; a failed notice is only logged.
                         if let Err(e) =
                             receipts::announce_read(&mut conn, directory, reader, thread, seq).await
@@ -137,31 +139,31 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                     Ok(())
                 }
                 .await;
-                caller.answer(result);
+                requester.answer(result);
             });
         }
         ToChat::Typing { thread } => {
             let now = std::time::Instant::now();
-            if !app.chat.typing.allow(caller.user.id, thread, now) {
+            if !app.chat.typing.allow(requester.user.id, thread, now) {
                 // Coalesced with the notice forwarded moments ago.
-                return caller.ok();
+                return requester.ok();
             }
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
-                    access::require_member(&mut conn, thread, caller.user.id).await?;
+                    let mut conn = requester.app.store.pool.acquire().await?;
+                    access::require_member(&mut conn, thread, requester.user.id).await?;
                     let members = access::members(&mut conn, thread).await?;
                     receipts::announce_typing(
-                        &caller.app.directory,
+                        &requester.app.directory,
                         &members,
-                        caller.user.id,
+                        requester.user.id,
                         thread,
                     );
-                    caller.ok();
+                    requester.ok();
                     Ok(())
                 }
                 .await;
-                caller.answer(result);
+                requester.answer(result);
             });
         }
         ToChat::CreateThread {
@@ -178,20 +180,20 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                     class,
                 };
                 let result = async {
-                    let chat = &caller.app.chat;
+                    let chat = &requester.app.chat;
                     let thread =
-                        match create::plan(&caller.app.store, &caller.user, request).await? {
+                        match create::plan(&requester.app.store, &requester.user, request).await? {
                             Plan::Existing(thread) => thread,
                             Plan::Create(new) => {
-                                chat.create_thread_except(new, Some(caller.reply.conn))
+                                chat.create_thread_except(new, Some(requester.reply.conn))
                                     .await?
                             }
                         };
-                    caller.send(&ServerMessage::ThreadAdded { thread });
+                    requester.send(&ServerMessage::ThreadAdded { thread });
                     Ok(())
                 }
                 .await;
-                caller.answer(result);
+                requester.answer(result);
             });
         }
     }

@@ -2,7 +2,9 @@
 //! reset, deactivation), classes and subjects, consultation hours of any staff member, the
 //! links on `/help`, the summary report, and the audit log. Every change is audited.
 
-use super::{ApiError, Caller};
+use super::audit::audit;
+use super::bearer::Caller;
+use super::error::ApiError;
 use crate::accounts::{self, AddUser, LineError};
 use crate::app::App;
 use crate::auth::{generate_password, hash_password};
@@ -476,15 +478,4 @@ pub async fn audit_log(
     let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
     let entries = app.store.audit_log(query.before, limit).await?;
     Ok(Json(json!({ "entries": entries })))
-}
-
-/// Writes an audit entry; a failure is logged, never hidden from the operator.
-pub async fn audit(app: &App, caller: &Caller, action: &str, target: Option<&str>, details: Value) {
-    if let Err(e) = app
-        .store
-        .audit(Some(caller.0.id), action, target, details)
-        .await
-    {
-        tracing::error!(error = %e, action, "writing the audit log failed");
-    }
 }

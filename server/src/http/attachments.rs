@@ -3,7 +3,8 @@
 //! browser from running anything: the sniffed type, `nosniff`, a sandboxing CSP, and
 //! `Content-Disposition: attachment` for everything but images.
 
-use super::{ApiError, Caller};
+use super::bearer::Caller;
+use super::error::ApiError;
 use crate::app::App;
 use crate::chat::{ChatError, attachments};
 use axum::Json;

@@ -1,6 +1,6 @@
 //! `Authorization: Bearer <token>` for HTTP routes: the account the token proves.
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 use crate::store::users::User;
 use axum::extract::FromRequestParts;

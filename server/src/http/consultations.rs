@@ -2,7 +2,8 @@
 //! (`Accept: text/csv`), filtered by time, form, mode, teacher, subject, class and outcome.
 //! Consultations with support staff show only that they took place.
 
-use super::{ApiError, Caller};
+use super::bearer::Caller;
+use super::error::ApiError;
 use crate::app::App;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
@@ -191,7 +192,7 @@ pub async fn list(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     if wants_csv {
-        super::admin::audit(
+        super::audit::audit(
             &app,
             &caller,
             "consultations.export",

@@ -2,7 +2,7 @@
 //! regulation): the six forms, who helps with what and when, and useful links. No login; plain
 //! HTML that reads well on a parent's phone. `GET /api/help` gives the same as JSON.
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 use axum::Json;
 use axum::extract::{Query, State};

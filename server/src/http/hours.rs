@@ -1,6 +1,7 @@
 //! `GET`/`PUT /api/hours`: a staff member's weekly consultation hours.
 
-use super::{ApiError, Caller};
+use super::bearer::Caller;
+use super::error::ApiError;
 use crate::app::App;
 use crate::store::users::User;
 use axum::Json;

@@ -1,6 +1,6 @@
 //! `POST /api/login`: a password for a token.
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 use crate::auth::verify_password;
 use axum::Json;

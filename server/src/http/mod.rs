@@ -2,6 +2,7 @@
 
 mod admin;
 mod attachments;
+mod audit;
 mod bearer;
 mod consultations;
 mod error;

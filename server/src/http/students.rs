@@ -1,7 +1,8 @@
 //! `GET /api/students` and `GET /api/classes`: the read-only directory staff use to choose
 //! whom to invite to a group or frontal session. Students may not read it.
 
-use super::{ApiError, Caller};
+use super::bearer::Caller;
+use super::error::ApiError;
 use crate::app::App;
 use axum::Json;
 use axum::extract::{Query, State};

@@ -4,6 +4,7 @@
 
 use super::rate::TokenBucket;
 use crate::app::App;
+use crate::conn_ctx::ConnCtx;
 use crate::directory::{ConnHandle, ConnId, Outbox};
 use crate::store::users::User;
 use crate::wire;
@@ -25,28 +26,6 @@ const WRITE_BATCH: usize = 64;
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// Refused messages in a row, beyond the burst, after which a flooding client is cut off.
 const FLOOD_TOLERANCE: u32 = 20;
-
-/// What a message handler knows about the connection it serves.
-#[derive(Debug)]
-pub struct ConnCtx {
-    pub id: ConnId,
-    pub user: Arc<User>,
-    pub outbox: Outbox,
-}
-
-impl ConnCtx {
-    /// Queues a message for this connection.
-    pub fn send(&self, msg: &ServerMessage, re: Option<&Rid>) {
-        // A failed push means the connection is already closing (its outbox overflowed or its
-        // task ended); the close code tells the client, who reconnects and catches up.
-        let _closing = self.outbox.push(wire::encode(msg, re));
-    }
-
-    /// Queues an error answering `re`.
-    pub fn error(&self, re: Option<&Rid>, code: ErrorCode, message: impl Into<String>) {
-        self.send(&ServerMessage::error(code, message), re);
-    }
-}
 
 /// Counts the socket against `server.max_connections` until dropped.
 struct SocketSlot(Arc<App>);

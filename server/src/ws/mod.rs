@@ -4,8 +4,6 @@
 mod conn;
 mod rate;
 
-pub use conn::ConnCtx;
-
 use crate::app::App;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};

@@ -1,0 +1,142 @@
+//! Wiring: builds the shared state from the configuration, runs the hub's task, the
+//! directory's sweeper and the SFU, serves HTTP and WebSocket on a listener, and drains on
+//! shutdown.
+
+use crate::app::App;
+use crate::auth::Tokens;
+use crate::chat::Chat;
+use crate::directory::Directory;
+use crate::drain::Drain;
+use crate::hub_handle::{HubHandle, HubInputs};
+use crate::login_guard::LoginGuard;
+use crate::store::Store;
+use crate::{accounts, http};
+use konsult_config::Config;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Opens storage and builds the shared state for `config` in the school's `timezone` (checked
+/// once, at start-up); the hub's inputs are for [`serve`] to run the hub on.
+pub async fn build(
+    config: Config,
+    timezone: jiff::tz::TimeZone,
+) -> anyhow::Result<(Arc<App>, HubInputs)> {
+    let store = Store::open(&config.server.data).await?;
+    let secret = accounts::jwt_secret(&config)?;
+    let portal = config
+        .auth
+        .portal_issuer
+        .clone()
+        .zip(config.auth.portal_secret.clone().map(String::into_bytes));
+    let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
+        .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
+    let directory = Arc::new(Directory::default());
+    let (hub, inputs) = HubHandle::channel(config.hub.input_queue);
+    let app = Arc::new(App {
+        tokens,
+        chat: Chat::new(
+            store.clone(),
+            directory.clone(),
+            &config.server.data,
+            config.limits.uploads_per_minute,
+        ),
+        store,
+        directory,
+        sockets: AtomicUsize::new(0),
+        drain: Drain::new(),
+        metrics: crate::metrics::install(),
+        hub,
+        media: std::sync::OnceLock::new(),
+        logins: LoginGuard::new(
+            config.limits.logins_per_minute_per_ip,
+            config.limits.logins_per_minute_per_account,
+        ),
+        timezone,
+        config,
+    });
+    Ok((app, inputs))
+}
+
+/// Starts the SFU on its bound sockets and hands the hub's media work to it.
+pub fn start_media(app: &App, sockets: konsult_media::MediaSockets) -> anyhow::Result<()> {
+    let sink = crate::media_link::start(
+        &app.config.media,
+        app.directory.clone(),
+        app.hub.clone(),
+        &app.drain,
+        sockets,
+    )?;
+    if app.media.set(sink).is_err() {
+        anyhow::bail!("the media server was started twice");
+    }
+    Ok(())
+}
+
+/// Serves until `shutdown` resolves (over TLS when `tls` is given), then drains: no new
+/// connections, every socket closed with 1001 after `server_shutdown`, pending writes flushed,
+/// within `server.shutdown_timeout`.
+pub async fn serve(
+    app: Arc<App>,
+    inputs: HubInputs,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let hub = tokio::spawn(crate::hub::run(app.clone(), inputs));
+    let sweeper = tokio::spawn(sweep(app.clone()));
+    let router = http::router(app.clone());
+    let drain = app.drain.clone();
+    let timeout = app.config.server.shutdown_timeout;
+    let shutdown = {
+        let drain = drain.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections");
+            drain.begin();
+        }
+    };
+    match tls {
+        Some(acceptor) => crate::tls::serve(listener, acceptor, router, shutdown).await,
+        None => {
+            use axum::serve::ListenerExt;
+            // Replies are small and latency matters: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::trace!(error = %e, "TCP_NODELAY failed");
+                }
+            });
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        }
+    }
+    // axum has stopped accepting and finished plain HTTP requests; upgraded WebSocket
+    // connections are tracked by the drain.
+    if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
+        tracing::warn!("shutdown timeout: dropping the connections still open");
+    }
+    sweeper.abort();
+    if hub.await.is_err() {
+        tracing::error!("the hub task failed");
+    }
+    app.store.pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Takes parked connections whose grace ran out out of the directory: a parked connection
+/// outlives its grace by at most a quarter of it.
+async fn sweep(app: Arc<App>) {
+    let every = (app.config.hub.grace / 4).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        app.directory.sweep(Instant::now());
+    }
+}
