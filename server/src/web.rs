@@ -1,11 +1,9 @@
 //! The browser client: every file of `web/`, embedded in the binary and served from one table.
 
-use crate::app::App;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::sync::Arc;
 
 /// One embedded file of the client.
 struct WebFile {
@@ -21,152 +19,51 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
+/// A [`WebFile`] served at `$path` from `web/$file`.
+macro_rules! web_file {
+    ($path:literal, $content_type:expr, $file:literal) => {
+        WebFile {
+            path: $path,
+            content_type: $content_type,
+            body: include_str!(concat!("../../web/", $file)),
+        }
+    };
+}
+
 /// Every file of the client. A new file is one more line here.
 const FILES: &[WebFile] = &[
-    WebFile {
-        path: "/",
-        content_type: HTML,
-        body: include_str!("../../web/index.html"),
-    },
-    WebFile {
-        path: "/style.css",
-        content_type: CSS,
-        body: include_str!("../../web/style.css"),
-    },
-    WebFile {
-        path: "/app.js",
-        content_type: JS,
-        body: include_str!("../../web/app.js"),
-    },
-    WebFile {
-        path: "/dom.js",
-        content_type: JS,
-        body: include_str!("../../web/dom.js"),
-    },
-    WebFile {
-        path: "/i18n.js",
-        content_type: JS,
-        body: include_str!("../../web/i18n.js"),
-    },
-    WebFile {
-        path: "/ws.js",
-        content_type: JS,
-        body: include_str!("../../web/ws.js"),
-    },
-    WebFile {
-        path: "/student.js",
-        content_type: JS,
-        body: include_str!("../../web/student.js"),
-    },
-    WebFile {
-        path: "/teacher.js",
-        content_type: JS,
-        body: include_str!("../../web/teacher.js"),
-    },
-    WebFile {
-        path: "/create.js",
-        content_type: JS,
-        body: include_str!("../../web/create.js"),
-    },
-    WebFile {
-        path: "/session.js",
-        content_type: JS,
-        body: include_str!("../../web/session.js"),
-    },
-    WebFile {
-        path: "/media.js",
-        content_type: JS,
-        body: include_str!("../../web/media.js"),
-    },
-    WebFile {
-        path: "/chat.js",
-        content_type: JS,
-        body: include_str!("../../web/chat.js"),
-    },
-    WebFile {
-        path: "/hours.js",
-        content_type: JS,
-        body: include_str!("../../web/hours.js"),
-    },
-    WebFile {
-        path: "/admin",
-        content_type: HTML,
-        body: include_str!("../../web/admin.html"),
-    },
-    WebFile {
-        path: "/admin.js",
-        content_type: JS,
-        body: include_str!("../../web/admin.js"),
-    },
-    WebFile {
-        path: "/admin.css",
-        content_type: CSS,
-        body: include_str!("../../web/admin.css"),
-    },
-    WebFile {
-        path: "/admin/words.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/words.js"),
-    },
-    WebFile {
-        path: "/admin/api.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/api.js"),
-    },
-    WebFile {
-        path: "/admin/page.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/page.js"),
-    },
-    WebFile {
-        path: "/admin/dialogs.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/dialogs.js"),
-    },
-    WebFile {
-        path: "/admin/directories.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/directories.js"),
-    },
-    WebFile {
-        path: "/admin/users.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/users.js"),
-    },
-    WebFile {
-        path: "/admin/import.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/import.js"),
-    },
-    WebFile {
-        path: "/admin/classes.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/classes.js"),
-    },
-    WebFile {
-        path: "/admin/record.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/record.js"),
-    },
-    WebFile {
-        path: "/admin/summary.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/summary.js"),
-    },
-    WebFile {
-        path: "/admin/links.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/links.js"),
-    },
-    WebFile {
-        path: "/admin/audit.js",
-        content_type: JS,
-        body: include_str!("../../web/admin/audit.js"),
-    },
+    web_file!("/", HTML, "index.html"),
+    web_file!("/style.css", CSS, "style.css"),
+    web_file!("/app.js", JS, "app.js"),
+    web_file!("/dom.js", JS, "dom.js"),
+    web_file!("/i18n.js", JS, "i18n.js"),
+    web_file!("/ws.js", JS, "ws.js"),
+    web_file!("/student.js", JS, "student.js"),
+    web_file!("/teacher.js", JS, "teacher.js"),
+    web_file!("/create.js", JS, "create.js"),
+    web_file!("/session.js", JS, "session.js"),
+    web_file!("/media.js", JS, "media.js"),
+    web_file!("/chat.js", JS, "chat.js"),
+    web_file!("/hours.js", JS, "hours.js"),
+    web_file!("/admin", HTML, "admin.html"),
+    web_file!("/admin.js", JS, "admin.js"),
+    web_file!("/admin.css", CSS, "admin.css"),
+    web_file!("/admin/words.js", JS, "admin/words.js"),
+    web_file!("/admin/api.js", JS, "admin/api.js"),
+    web_file!("/admin/page.js", JS, "admin/page.js"),
+    web_file!("/admin/dialogs.js", JS, "admin/dialogs.js"),
+    web_file!("/admin/directories.js", JS, "admin/directories.js"),
+    web_file!("/admin/users.js", JS, "admin/users.js"),
+    web_file!("/admin/import.js", JS, "admin/import.js"),
+    web_file!("/admin/classes.js", JS, "admin/classes.js"),
+    web_file!("/admin/record.js", JS, "admin/record.js"),
+    web_file!("/admin/summary.js", JS, "admin/summary.js"),
+    web_file!("/admin/links.js", JS, "admin/links.js"),
+    web_file!("/admin/audit.js", JS, "admin/audit.js"),
 ];
 
-/// Routes for the web client's files.
-pub fn routes() -> Router<Arc<App>> {
+/// Routes for the web client's files, for a router of any state.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     FILES.iter().fold(Router::new(), |router, file| {
         router.route(
             file.path,
