@@ -16,7 +16,7 @@ pub mod login_guard;
 pub mod media_link;
 pub mod metrics;
 pub mod records;
-pub mod store;
+pub use konsult_store as store;
 pub mod tls;
 pub mod web;
 pub mod wire;

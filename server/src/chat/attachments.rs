@@ -109,7 +109,7 @@ pub async fn store_upload(
     .bind(size as i64)
     .bind(uploader.0)
     .bind(now_ms())
-    .execute(&store.pool)
+    .execute(store.sqlite_pool())
     .await?;
     metrics::counter!(crate::metrics::ATTACHMENTS_STORED).increment(1);
     Ok(AttachmentInfo {
@@ -193,7 +193,7 @@ pub async fn for_download(
         "SELECT sha256, name, content_type, size, uploader FROM attachments WHERE id = ?",
     )
     .bind(id)
-    .fetch_optional(&store.pool)
+    .fetch_optional(store.sqlite_pool())
     .await?;
     let Some((sha256, name, content_type, size, uploader)) = row else {
         return Err(missing());
@@ -209,7 +209,7 @@ pub async fn for_download(
         .bind(id)
         .bind(user.id.0)
         .bind(user.role == Role::Admin)
-        .fetch_optional(&store.pool)
+        .fetch_optional(store.sqlite_pool())
         .await?;
         visible.is_some()
     };

@@ -188,7 +188,7 @@ async fn class_students(store: &Store, class: &str) -> Result<Vec<UserId>, ChatE
         "SELECT id FROM users WHERE class = ? AND role = 'student' AND active = 1 ORDER BY id",
     )
     .bind(class)
-    .fetch_all(&store.pool)
+    .fetch_all(store.sqlite_pool())
     .await?;
     Ok(ids.into_iter().map(UserId).collect())
 }
@@ -210,9 +210,9 @@ async fn existing_personal(
     )
     .bind(a.0)
     .bind(b.0)
-    .fetch_optional(&store.pool)
+    .fetch_optional(store.sqlite_pool())
     .await?;
     let Some(id) = id else { return Ok(None) };
-    let mut conn = store.pool.acquire().await?;
+    let mut conn = store.sqlite_pool().acquire().await?;
     reads::summary(&mut conn, a, ThreadId(id)).await
 }

@@ -85,7 +85,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             tokio::spawn(async move {
                 let result = async {
                     let page = reads::Page::from_request(before, after)?;
-                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
                     let (messages, has_more) = reads::history(
                         &mut conn,
                         caller.user.id,
@@ -109,7 +109,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Threads {} => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
                     let threads = reads::threads(&mut conn, caller.user.id).await?;
                     caller.send(&ServerMessage::Threads { threads });
                     Ok(())
@@ -121,7 +121,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Read { thread, seq } => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
                     let moved = receipts::mark_read(&mut conn, caller.user.id, thread, seq).await?;
                     caller.ok();
                     if let Some(seq) = moved {
@@ -148,7 +148,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             }
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.pool.acquire().await?;
+                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
                     access::require_member(&mut conn, thread, caller.user.id).await?;
                     let members = access::members(&mut conn, thread).await?;
                     receipts::announce_typing(

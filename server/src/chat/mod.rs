@@ -273,7 +273,7 @@ impl Chat {
              WHERE id = ?",
         )
         .bind(thread.0)
-        .fetch_optional(&self.store.pool)
+        .fetch_optional(self.store.sqlite_pool())
         .await?;
         let Some((kind, title, last_seq, request, answered, session)) = row else {
             return Err(ChatError::Invalid(format!("thread {thread} vanished")));

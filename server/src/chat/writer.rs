@@ -130,7 +130,7 @@ async fn commit(
             .collect()
     };
     if conn.is_none() {
-        match store.pool.acquire().await {
+        match store.sqlite_pool().acquire().await {
             // The writer keeps its own connection, outside the pool's turnover.
             // The WAL is checkpointed by a task of its own (`store::checkpoint`): every
             // commit here is fsynced to the WAL before anyone is answered, and none waits
