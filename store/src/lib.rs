@@ -1,9 +1,9 @@
 //! Konsult's storage: the [`Store`] every part of the server reads and writes through, the
-//! backends behind it (SQLite in [`sqlite`]), the migrations, and all of the SQL. Nothing
+//! backends behind it (SQLite in `sqlite/`), the migrations, and all of the SQL. Nothing
 //! outside this crate sees a pool, a connection or a query.
 
 mod error;
-pub mod sqlite;
+mod sqlite;
 
 pub use error::{RETRY_FOR, StoreError, Transient, retry_transient};
 
@@ -27,8 +27,11 @@ macro_rules! delegate {
     };
 }
 
+pub mod attachments;
+pub mod messages;
 pub mod records;
 pub mod school;
+pub mod threads;
 pub mod users;
 
 /// The database handle shared by the server's tasks: one interface, whatever the backend.
@@ -58,21 +61,6 @@ impl Store {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(db) => db.close().await,
-        }
-    }
-
-    /// The SQLite pool, for the server's code whose queries have not yet moved into this crate.
-    pub fn sqlite_pool(&self) -> &sqlx::SqlitePool {
-        match &self.backend {
-            Backend::Sqlite(db) => &db.pool,
-        }
-    }
-
-    /// A write transaction on SQLite (see [`sqlite::SqliteStore::write_tx`]), for the server's
-    /// code whose queries have not yet moved into this crate.
-    pub async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.write_tx().await,
         }
     }
 }

@@ -84,10 +84,9 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         } => {
             tokio::spawn(async move {
                 let result = async {
-                    let page = reads::Page::from_request(before, after)?;
-                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
+                    let page = reads::page(before, after)?;
                     let (messages, has_more) = reads::history(
-                        &mut conn,
+                        &caller.app.store,
                         caller.user.id,
                         caller.user.role,
                         thread,
@@ -109,8 +108,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Threads {} => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
-                    let threads = reads::threads(&mut conn, caller.user.id).await?;
+                    let threads = reads::threads(&caller.app.store, caller.user.id).await?;
                     caller.send(&ServerMessage::Threads { threads });
                     Ok(())
                 }
@@ -121,15 +119,15 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Read { thread, seq } => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
-                    let moved = receipts::mark_read(&mut conn, caller.user.id, thread, seq).await?;
+                    let store = &caller.app.store;
+                    let moved = receipts::mark_read(store, caller.user.id, thread, seq).await?;
                     caller.ok();
                     if let Some(seq) = moved {
                         let reader = (caller.user.id, caller.reply.conn);
                         let directory = &caller.app.directory;
                         // The mark is stored and answered; a failed notice is only logged.
                         if let Err(e) =
-                            receipts::announce_read(&mut conn, directory, reader, thread, seq).await
+                            receipts::announce_read(store, directory, reader, thread, seq).await
                         {
                             tracing::warn!(error = %e, %thread, "read receipts not sent");
                         }
@@ -148,9 +146,9 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             }
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = caller.app.store.sqlite_pool().acquire().await?;
-                    access::require_member(&mut conn, thread, caller.user.id).await?;
-                    let members = access::members(&mut conn, thread).await?;
+                    let store = &caller.app.store;
+                    access::require_member(store, thread, caller.user.id).await?;
+                    let members = store.members(thread).await?;
                     receipts::announce_typing(
                         &caller.app.directory,
                         &members,

@@ -1,9 +1,13 @@
 //! The SQLite backend: the pool (WAL, durable commits), migrations, the background
 //! checkpoint, and the queries of each area in a module of its own.
 
+mod attachments;
+mod bulk;
 mod checkpoint;
+pub(crate) mod messages;
 mod records;
 mod school;
+mod threads;
 mod users;
 
 use crate::{DB_FILE, StoreError};
