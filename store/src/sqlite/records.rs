@@ -155,3 +155,83 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordRow, StoreErro
         confidential: row.try_get::<i64, _>("confidential")? != 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::records::{NextIds, Record, RecordFilter, RecordKey};
+    use crate::sqlite::SqliteStore;
+    use konsult_protocol::model::{Form, Mode};
+    use konsult_protocol::{RequestId, SessionId};
+
+    fn record(key: RecordKey, outcome: &'static str) -> Record {
+        Record {
+            key,
+            form: Form::Individual,
+            mode: Mode::Online,
+            subject: "math".into(),
+            topic: "fractions".into(),
+            staff: None,
+            students: Vec::new(),
+            session: None,
+            thread: None,
+            requested_at_ms: None,
+            started_at_ms: None,
+            ended_at_ms: None,
+            wait_secs: None,
+            outcome,
+            confidential: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_write_of_a_key_updates_its_record_and_keeps_known_times() {
+        let dir = std::env::temp_dir().join(format!("konsult-records-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let request = RecordKey::Request(RequestId(4));
+        let session = RecordKey::Session(SessionId(9));
+        let asked = Record {
+            requested_at_ms: Some(1_000),
+            session: Some(SessionId(7)),
+            ..record(request, "in_progress")
+        };
+        let held = Record {
+            started_at_ms: Some(2_000),
+            ended_at_ms: Some(5_000),
+            ..record(request, "held")
+        };
+        let started = Record {
+            session: Some(SessionId(9)),
+            started_at_ms: Some(3_000),
+            ..record(session, "in_progress")
+        };
+        let ended = Record {
+            session: Some(SessionId(9)),
+            ended_at_ms: Some(4_000),
+            ..record(session, "held")
+        };
+        store.write_records(&[asked, started]).await.unwrap();
+        store.write_records(&[held, ended]).await.unwrap();
+
+        let rows = store.records(&RecordFilter::default(), 10).await.unwrap();
+        assert_eq!(rows.len(), 2, "one record per key: {rows:?}");
+        let by_request = &rows[0];
+        assert_eq!(by_request.requested_at, Some(1_000));
+        assert_eq!(by_request.started_at, Some(2_000));
+        assert_eq!(by_request.ended_at, Some(5_000));
+        assert_eq!(by_request.outcome, "held");
+        let by_session = &rows[1];
+        assert_eq!(by_session.started_at, Some(3_000));
+        assert_eq!(by_session.ended_at, Some(4_000));
+        assert_eq!(by_session.outcome, "held");
+        assert_eq!(
+            store.next_ids().await.unwrap(),
+            NextIds {
+                request: 5,
+                session: 10
+            }
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
