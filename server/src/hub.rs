@@ -44,7 +44,7 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 /// Runs the hub until every handle is gone or shutdown begins.
 pub async fn run(app: Arc<App>, inputs: HubInputs) {
     let HubInputs(mut rx) = inputs;
-    let seeds = match app.store.id_seeds().await {
+    let seeds = match crate::records::id_seeds(&app.store).await {
         Ok(seeds) => seeds,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the last ids; the hub does not start");

@@ -19,7 +19,7 @@ pub mod media_link;
 pub mod metrics;
 pub mod records;
 pub mod serve;
-pub mod store;
+pub use konsult_store as store;
 pub mod tls;
 pub mod web;
 pub mod wire;

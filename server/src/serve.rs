@@ -125,7 +125,7 @@ pub async fn serve(
     if hub.await.is_err() {
         tracing::error!("the hub task failed");
     }
-    app.store.pool.close().await;
+    app.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

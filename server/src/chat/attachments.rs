@@ -5,8 +5,9 @@
 
 use super::ChatError;
 use super::sniff::{self, Sniffed};
+use crate::store::Store;
+use crate::store::attachments::NewAttachment;
 use crate::store::users::User;
-use crate::store::{Store, now_ms};
 use konsult_protocol::model::{AttachmentInfo, Role};
 use konsult_protocol::{AttachmentId, UserId};
 use sha2::{Digest, Sha256};
@@ -98,19 +99,16 @@ pub async fn store_upload(
         .map_err(|e| ChatError::Invalid(format!("attachment writer failed: {e}")))?
         .map_err(|e| ChatError::Invalid(format!("cannot write the attachment: {e}")))?;
     let id = AttachmentId(crate::auth::generate_secret(16));
-    sqlx::query(
-        "INSERT INTO attachments (id, sha256, name, content_type, size, uploader, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id.0)
-    .bind(&sha256)
-    .bind(&name)
-    .bind(kind.content_type)
-    .bind(size as i64)
-    .bind(uploader.0)
-    .bind(now_ms())
-    .execute(&store.pool)
-    .await?;
+    store
+        .insert_attachment(&NewAttachment {
+            id: &id,
+            sha256: &sha256,
+            name: &name,
+            content_type: kind.content_type,
+            size,
+            uploader,
+        })
+        .await?;
     metrics::counter!(crate::metrics::ATTACHMENTS_STORED).increment(1);
     Ok(AttachmentInfo {
         id,
@@ -189,41 +187,24 @@ pub async fn for_download(
     id: &str,
 ) -> Result<Download, ChatError> {
     let missing = || ChatError::NotFound(format!("attachment {id} does not exist"));
-    let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT sha256, name, content_type, size, uploader FROM attachments WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&store.pool)
-    .await?;
-    let Some((sha256, name, content_type, size, uploader)) = row else {
+    let Some(row) = store.attachment(id).await? else {
         return Err(missing());
     };
-    let allowed = uploader == user.id.0 || {
-        let visible: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
-             JOIN threads t ON t.id = m.thread_id \
-             WHERE ma.attachment_id = ? AND (EXISTS (SELECT 1 FROM thread_members tm \
-             WHERE tm.thread_id = t.id AND tm.user_id = ?) OR (? AND t.confidential = 0)) \
-             LIMIT 1",
-        )
-        .bind(id)
-        .bind(user.id.0)
-        .bind(user.role == Role::Admin)
-        .fetch_optional(&store.pool)
-        .await?;
-        visible.is_some()
-    };
+    let allowed = row.uploader == user.id
+        || store
+            .attachment_in_readable_thread(id, user.id, user.role == Role::Admin)
+            .await?;
     if !allowed {
         return Err(missing());
     }
     Ok(Download {
         info: AttachmentInfo {
             id: AttachmentId(id.to_string()),
-            name,
-            content_type,
-            size: size.max(0) as u64,
+            name: row.name,
+            content_type: row.content_type,
+            size: row.size,
         },
-        path: file_path(dir, &sha256),
+        path: file_path(dir, &row.sha256),
     })
 }
 

@@ -7,12 +7,12 @@
 //! The creator is always a member. Threads of help requests and sessions are created by the
 //! hub, not here.
 
-use super::{ChatError, NewThread, reads};
+use super::{ChatError, NewThread};
 use crate::store::Store;
 use crate::store::users::User;
+use konsult_protocol::UserId;
 use konsult_protocol::limits::{MAX_INVITES, MAX_TOPIC_CHARS};
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
-use konsult_protocol::{ThreadId, UserId};
 
 /// A `create_thread` request.
 #[derive(Debug, Clone)]
@@ -184,35 +184,18 @@ async fn active_user(store: &Store, id: UserId) -> Result<User, ChatError> {
 }
 
 async fn class_students(store: &Store, class: &str) -> Result<Vec<UserId>, ChatError> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE class = ? AND role = 'student' AND active = 1 ORDER BY id",
-    )
-    .bind(class)
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(ids.into_iter().map(UserId).collect())
+    Ok(store.class_students(class).await?)
 }
 
 /// The personal thread of these two people opened with `create_thread` (not a request's or a
-/// session's), if there is one.
+/// session's), if there is one, as `a` sees it.
 async fn existing_personal(
     store: &Store,
     a: UserId,
     b: UserId,
 ) -> Result<Option<ThreadSummary>, ChatError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT t.id FROM threads t \
-         JOIN thread_members ma ON ma.thread_id = t.id AND ma.user_id = ? \
-         JOIN thread_members mb ON mb.thread_id = t.id AND mb.user_id = ? \
-         WHERE t.kind = 'personal' AND t.request_id IS NULL AND t.session_id IS NULL \
-         AND (SELECT COUNT(*) FROM thread_members m WHERE m.thread_id = t.id) = 2 \
-         ORDER BY t.id LIMIT 1",
-    )
-    .bind(a.0)
-    .bind(b.0)
-    .fetch_optional(&store.pool)
-    .await?;
-    let Some(id) = id else { return Ok(None) };
-    let mut conn = store.pool.acquire().await?;
-    reads::summary(&mut conn, a, ThreadId(id)).await
+    let Some(id) = store.personal_thread(a, b).await? else {
+        return Ok(None);
+    };
+    Ok(store.summary(a, id).await?)
 }

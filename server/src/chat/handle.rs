@@ -85,10 +85,9 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         } => {
             tokio::spawn(async move {
                 let result = async {
-                    let page = reads::Page::from_request(before, after)?;
-                    let mut conn = requester.app.store.pool.acquire().await?;
+                    let page = reads::page(before, after)?;
                     let (messages, has_more) = reads::history(
-                        &mut conn,
+                        &requester.app.store,
                         requester.user.id,
                         requester.user.role,
                         thread,
@@ -110,8 +109,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Threads {} => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = requester.app.store.pool.acquire().await?;
-                    let threads = reads::threads(&mut conn, requester.user.id).await?;
+                    let threads = reads::threads(&requester.app.store, requester.user.id).await?;
                     requester.send(&ServerMessage::Threads { threads });
                     Ok(())
                 }
@@ -122,16 +120,15 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
         ToChat::Read { thread, seq } => {
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = requester.app.store.pool.acquire().await?;
-                    let moved =
-                        receipts::mark_read(&mut conn, requester.user.id, thread, seq).await?;
+                    let store = &requester.app.store;
+                    let moved = receipts::mark_read(store, requester.user.id, thread, seq).await?;
                     requester.ok();
                     if let Some(seq) = moved {
                         let reader = (requester.user.id, requester.reply.conn);
                         let directory = &requester.app.directory;
                         // The mark is stored and answered; a failed notice is only logged.
                         if let Err(e) =
-                            receipts::announce_read(&mut conn, directory, reader, thread, seq).await
+                            receipts::announce_read(store, directory, reader, thread, seq).await
                         {
                             tracing::warn!(error = %e, %thread, "read receipts not sent");
                         }
@@ -150,9 +147,9 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             }
             tokio::spawn(async move {
                 let result = async {
-                    let mut conn = requester.app.store.pool.acquire().await?;
-                    access::require_member(&mut conn, thread, requester.user.id).await?;
-                    let members = access::members(&mut conn, thread).await?;
+                    let store = &requester.app.store;
+                    access::require_member(store, thread, requester.user.id).await?;
+                    let members = store.members(thread).await?;
                     receipts::announce_typing(
                         &requester.app.directory,
                         &members,

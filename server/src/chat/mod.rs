@@ -1,12 +1,11 @@
 //! Chat threads: the offline form of every consultation and the fallback of every live one.
 //! This module owns threads and their members; its parts own durable sends with group commit
-//! (`writer`, its batch fast path `bulk`), reading (`reads`), receipts and typing (`receipts`), who may create what
+//! (`writer`), reading (`reads`), receipts and typing (`receipts`), who may create what
 //! (`create`), attachments (`attachments`, `sniff`), retention (`purge`), and the WebSocket
 //! entry points (`handle`).
 
 pub mod access;
 pub mod attachments;
-mod bulk;
 pub mod create;
 pub mod handle;
 pub mod purge;
@@ -16,9 +15,10 @@ pub mod sniff;
 pub mod writer;
 
 use crate::directory::{ConnId, Directory};
-use crate::store::{Store, StoreError, Transient, now_ms};
+use crate::store::threads::{self, OpeningRow, opening_read_seq};
+use crate::store::{Store, StoreError, Transient};
 use crate::wire;
-use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
+use konsult_protocol::model::{ThreadKind, ThreadSummary};
 use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
 pub use konsult_signaling::OpeningMessage;
 use std::path::{Path, PathBuf};
@@ -46,12 +46,6 @@ pub enum ChatError {
     /// The writer's queue is full.
     #[error("{0}")]
     Busy(String),
-}
-
-impl From<sqlx::Error> for ChatError {
-    fn from(e: sqlx::Error) -> ChatError {
-        ChatError::Store(StoreError::Db(e))
-    }
 }
 
 impl Transient for ChatError {
@@ -96,9 +90,6 @@ pub(crate) fn no_thread(thread: ThreadId) -> ChatError {
         "thread {thread} does not exist or you are not a member"
     ))
 }
-
-/// `kind, title, last_seq, request_id, answered, session_id` of a thread.
-type ThreadRow = (String, String, i64, Option<i64>, i64, Option<i64>);
 
 /// A thread to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,39 +172,28 @@ impl Chat {
         let mut members = new.members.clone();
         members.sort();
         members.dedup();
-        let now = now_ms();
-        let mut tx = self.store.write_tx().await?;
-        let confidential = has_support_member(&mut tx, &members).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO threads (kind, title, class, request_id, session_id, confidential, \
-             created_by, created_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.kind.as_str())
-        .bind(&new.title)
-        .bind(&new.class)
-        .bind(new.request.map(|r| r.0))
-        .bind(new.session.map(|s| s.0))
-        .bind(confidential)
-        .bind(new.created_by.map(|u| u.0))
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for member in &members {
-            sqlx::query(
-                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(id)
-            .bind(member.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let last_seq = store_opening(&mut tx, id, &new.opening, now).await?;
-        tx.commit().await?;
+        let opening: Vec<OpeningRow> = new
+            .opening
+            .iter()
+            .map(|m| OpeningRow {
+                author: m.author,
+                text: m.text.clone(),
+                client_id: format!("{SERVER_CLIENT_ID_PREFIX}{}", m.client_id),
+            })
+            .collect();
+        let row = threads::NewThread {
+            kind: new.kind,
+            title: new.title.clone(),
+            members: members.clone(),
+            class: new.class.clone(),
+            request: new.request,
+            session: new.session,
+            created_by: new.created_by,
+            opening,
+        };
+        let (id, last_seq) = self.store.create_thread(&row).await?;
         let summary = ThreadSummary {
-            id: ThreadId(id),
+            id,
             kind: new.kind,
             title: new.title,
             last_seq,
@@ -223,11 +203,11 @@ impl Chat {
             answered: new.request.map(|_| false),
             session: new.session,
         };
-        if new.opening.is_empty() {
+        if row.opening.is_empty() {
             self.announce(&summary, &members, except);
         } else {
             for member in &members {
-                let read_seq = opening_read_seq(&new.opening, *member);
+                let read_seq = opening_read_seq(&row.opening, *member);
                 let mine = ThreadSummary {
                     read_seq,
                     unread: last_seq - read_seq,
@@ -241,53 +221,12 @@ impl Chat {
 
     /// Adds members to a thread; the new ones get `thread_added`.
     pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<(), ChatError> {
-        let now = now_ms();
-        let mut tx = self.store.write_tx().await?;
-        let mut added = Vec::new();
-        for member in members {
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(thread.0)
-            .bind(member.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                added.push(*member);
-            }
-        }
-        if has_support_member(&mut tx, &added).await? {
-            sqlx::query("UPDATE threads SET confidential = 1 WHERE id = ?")
-                .bind(thread.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let added = self.store.add_members(thread, members).await?;
         if added.is_empty() {
             return Ok(());
         }
-        let row: Option<ThreadRow> = sqlx::query_as(
-            "SELECT kind, title, last_seq, request_id, answered, session_id FROM threads \
-             WHERE id = ?",
-        )
-        .bind(thread.0)
-        .fetch_optional(&self.store.pool)
-        .await?;
-        let Some((kind, title, last_seq, request, answered, session)) = row else {
+        let Some(summary) = self.store.thread_for_newcomer(thread).await? else {
             return Err(ChatError::Invalid(format!("thread {thread} vanished")));
-        };
-        let summary = ThreadSummary {
-            id: thread,
-            kind: ThreadKind::parse(&kind).unwrap_or(ThreadKind::Group),
-            title,
-            last_seq,
-            read_seq: 0,
-            unread: last_seq,
-            request: request.map(RequestId),
-            answered: request.map(|_| answered != 0),
-            session: session.map(SessionId),
         };
         self.announce(&summary, &added, None);
         Ok(())
@@ -312,68 +251,4 @@ impl Chat {
             }
         }
     }
-}
-
-/// How far `member` has read a thread that starts with `opening`: the leading messages they
-/// wrote themselves (a student's question; not an automatic reply after it).
-fn opening_read_seq(opening: &[OpeningMessage], member: UserId) -> i64 {
-    opening.iter().take_while(|m| m.author == member).count() as i64
-}
-
-/// Stores a new thread's opening messages as seq 1, 2, ..., and how far each member has read
-/// them. Returns the thread's last seq.
-async fn store_opening(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    thread: i64,
-    opening: &[OpeningMessage],
-    now: i64,
-) -> Result<i64, ChatError> {
-    let mut seq = 0;
-    for message in opening {
-        seq += 1;
-        sqlx::query(
-            "INSERT INTO messages (thread_id, seq, sender, text, ts, client_id) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(thread)
-        .bind(seq)
-        .bind(message.author.0)
-        .bind(&message.text)
-        .bind(now)
-        .bind(format!("{SERVER_CLIENT_ID_PREFIX}{}", message.client_id))
-        .execute(&mut **tx)
-        .await?;
-        let read_seq = opening_read_seq(opening, message.author);
-        sqlx::query("UPDATE thread_members SET read_seq = ? WHERE thread_id = ? AND user_id = ?")
-            .bind(read_seq)
-            .bind(thread)
-            .bind(message.author.0)
-            .execute(&mut **tx)
-            .await?;
-    }
-    if seq > 0 {
-        sqlx::query("UPDATE threads SET last_seq = ? WHERE id = ?")
-            .bind(seq)
-            .bind(thread)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(seq)
-}
-
-/// Whether any of `users` is support staff (their threads are confidential).
-async fn has_support_member(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    users: &[UserId],
-) -> Result<bool, ChatError> {
-    for user in users {
-        let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = ?")
-            .bind(user.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if role.as_deref() == Some(Role::Support.as_str()) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

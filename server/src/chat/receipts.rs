@@ -2,12 +2,13 @@
 //! tells the other members with `read_receipt`; `typing` is ephemeral: never stored, forwarded
 //! at most once per user and thread every [`TYPING_INTERVAL`], to online members only.
 
-use super::{ChatError, access, no_thread};
+use super::{ChatError, no_thread};
 use crate::directory::{ConnId, Directory};
+use crate::store::Store;
+use crate::store::threads::ReadMark;
 use crate::wire;
 use dashmap::DashMap;
 use konsult_protocol::{ServerMessage, ThreadId, UserId};
-use sqlx::SqliteConnection;
 use std::time::{Duration, Instant};
 
 /// At most one `typing` per user and thread is forwarded in this interval.
@@ -18,7 +19,7 @@ const TYPING_ENTRIES: usize = 10_000;
 /// Moves `user`'s read mark in `thread` to `seq` (clamped to the newest message). Returns the
 /// new mark when it moved forward.
 pub async fn mark_read(
-    conn: &mut SqliteConnection,
+    store: &Store,
     user: UserId,
     thread: ThreadId,
     seq: i64,
@@ -26,43 +27,22 @@ pub async fn mark_read(
     if seq < 0 {
         return Err(ChatError::BadRequest("seq must be 0 or more".into()));
     }
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT m.read_seq, t.last_seq FROM thread_members m JOIN threads t ON t.id = m.thread_id \
-         WHERE m.thread_id = ? AND m.user_id = ?",
-    )
-    .bind(thread.0)
-    .bind(user.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((read_seq, last_seq)) = row else {
-        return Err(no_thread(thread));
-    };
-    let seq = seq.min(last_seq);
-    if seq <= read_seq {
-        return Ok(None);
+    match store.mark_read(user, thread, seq).await? {
+        ReadMark::NotMember => Err(no_thread(thread)),
+        ReadMark::Unchanged => Ok(None),
+        ReadMark::Moved(seq) => Ok(Some(seq)),
     }
-    let moved = sqlx::query(
-        "UPDATE thread_members SET read_seq = ? WHERE thread_id = ? AND user_id = ? \
-         AND read_seq < ?",
-    )
-    .bind(seq)
-    .bind(thread.0)
-    .bind(user.0)
-    .bind(seq)
-    .execute(&mut *conn)
-    .await?;
-    Ok((moved.rows_affected() > 0).then_some(seq))
 }
 
 /// Sends `read_receipt` to every connection of the thread's members but the reader's own.
 pub async fn announce_read(
-    conn: &mut SqliteConnection,
+    store: &Store,
     directory: &Directory,
     reader: (UserId, ConnId),
     thread: ThreadId,
     seq: i64,
 ) -> Result<(), ChatError> {
-    let members = access::members(conn, thread).await?;
+    let members = store.members(thread).await?;
     let msg = ServerMessage::ReadReceipt {
         thread,
         user: reader.0,

@@ -5,12 +5,12 @@
 use super::bearer::Caller;
 use super::error::ApiError;
 use crate::app::App;
+use crate::store::records::{RecordFilter, RecordRow};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use konsult_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::sync::Arc;
 
 /// Most records one answer holds.
@@ -139,43 +139,22 @@ async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> 
             };
             Some(
                 user.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user {t:?}")))?
-                    .id
-                    .0,
+                    .id,
             )
         }
     };
-    let rows = sqlx::query(
-        "SELECT c.id, c.form, c.mode, c.subject, c.topic, s.name AS staff, c.requested_at, \
-         c.started_at, c.ended_at, c.wait_secs, c.outcome, c.confidential, \
-         (SELECT group_concat(u.name, '; ') FROM consultation_students cs \
-          JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students \
-         FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
-         WHERE (?1 IS NULL OR c.happened_at >= ?1) AND (?2 IS NULL OR c.happened_at < ?2) \
-           AND (?3 IS NULL OR c.form = ?3) AND (?4 IS NULL OR c.staff_id = ?4) \
-           AND (?6 IS NULL OR c.mode = ?6) \
-           AND (?7 IS NULL OR (c.confidential = 0 AND c.subject = ?7)) \
-           AND (?8 IS NULL OR (c.confidential = 0 AND EXISTS (SELECT 1 FROM \
-                consultation_students cs JOIN users u ON u.id = cs.user_id \
-                WHERE cs.consultation_id = c.id AND u.class = ?8))) \
-           AND (?9 IS NULL OR c.outcome = ?9) \
-         ORDER BY c.happened_at, c.id LIMIT ?5",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(form)
-    .bind(teacher)
-    .bind(MAX_ROWS)
-    .bind(mode)
-    .bind(given(&filter.subject))
-    .bind(given(&filter.class))
-    .bind(outcome)
-    .fetch_all(&app.store.pool)
-    .await
-    .map_err(crate::store::StoreError::from)?;
-    let mut views = Vec::with_capacity(rows.len());
-    for row in &rows {
-        views.push(view(row, &tz).map_err(crate::store::StoreError::from)?);
-    }
+    let records = RecordFilter {
+        from,
+        to,
+        form,
+        staff: teacher,
+        mode,
+        subject: given(&filter.subject),
+        class: given(&filter.class),
+        outcome,
+    };
+    let rows = app.store.records(&records, MAX_ROWS).await?;
+    let views = rows.into_iter().map(|row| view(row, &tz)).collect();
     Ok(views)
 }
 
@@ -215,37 +194,32 @@ pub async fn list(
     Ok(axum::Json(serde_json::json!({ "consultations": views })).into_response())
 }
 
-fn view(row: &sqlx::sqlite::SqliteRow, tz: &jiff::tz::TimeZone) -> Result<RecordView, sqlx::Error> {
-    let confidential: bool = row.try_get::<i64, _>("confidential")? != 0;
-    let started: Option<i64> = row.try_get("started_at")?;
-    let ended: Option<i64> = row.try_get("ended_at")?;
+fn view(row: RecordRow, tz: &jiff::tz::TimeZone) -> RecordView {
+    let confidential = row.confidential;
     let hide = |v: Option<String>| if confidential { None } else { v };
-    let students: Option<String> = row.try_get("students")?;
-    Ok(RecordView {
-        id: row.try_get("id")?,
-        form: row.try_get("form")?,
-        mode: row.try_get("mode")?,
-        subject: hide(row.try_get("subject")?),
-        topic: hide(row.try_get("topic")?),
-        staff: hide(row.try_get("staff")?),
+    RecordView {
+        id: row.id,
+        form: row.form,
+        mode: row.mode,
+        subject: hide(Some(row.subject)),
+        topic: hide(Some(row.topic)),
+        staff: hide(row.staff),
         students: if confidential {
             Vec::new()
         } else {
-            students
-                .unwrap_or_default()
-                .split("; ")
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
+            row.students
         },
-        requested_at: local(row.try_get("requested_at")?, tz),
-        started_at: local(started, tz),
-        ended_at: local(ended, tz),
-        wait_secs: row.try_get("wait_secs")?,
-        duration_secs: started.zip(ended).map(|(s, e)| (e - s) / 1000),
-        outcome: row.try_get("outcome")?,
+        requested_at: local(row.requested_at, tz),
+        started_at: local(row.started_at, tz),
+        ended_at: local(row.ended_at, tz),
+        wait_secs: row.wait_secs,
+        duration_secs: row
+            .started_at
+            .zip(row.ended_at)
+            .map(|(s, e)| (e - s) / 1000),
+        outcome: row.outcome,
         confidential,
-    })
+    }
 }
 
 fn to_csv(views: &[RecordView]) -> String {

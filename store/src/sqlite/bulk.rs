@@ -2,10 +2,10 @@
 //! seen before) stored with six statements whatever its size, instead of five or more per
 //! message. Each statement is a round trip to SQLite's worker thread, and those round trips,
 //! not the fsync, were what held group commit back. Anything else goes one by one
-//! ([`super::writer`]); this path decides before it writes anything.
+//! ([`super::messages`]); this path decides before it writes anything.
 
-use super::writer::{Outcome, SendJob};
-use super::{ChatError, no_thread};
+use crate::StoreError;
+use crate::messages::{NewMessage, Refusal, SendOutcome};
 use konsult_protocol::model::ChatMessage;
 use konsult_protocol::{MessageId, RequestId, UserId};
 use sqlx::SqliteConnection;
@@ -23,9 +23,9 @@ fn rows(rows: usize, columns: usize) -> String {
 /// batch, or one stored before (a retry).
 pub(super) async fn write(
     tx: &mut SqliteConnection,
-    batch: &[SendJob],
+    batch: &[NewMessage<'_>],
     now: i64,
-) -> Result<Option<Vec<Outcome>>, ChatError> {
+) -> Result<Option<Vec<SendOutcome>>, StoreError> {
     if batch.is_empty() || batch.iter().any(|job| !job.attachments.is_empty()) {
         return Ok(None);
     }
@@ -50,7 +50,7 @@ pub(super) async fn write(
     }
 
     let members = member_pairs(tx, batch).await?;
-    let is_member = |job: &SendJob| members.contains(&(job.thread.0, job.sender.0));
+    let is_member = |job: &NewMessage| members.contains(&(job.thread.0, job.sender.0));
     let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
     for job in batch.iter().filter(|job| is_member(job)) {
         *counts.entry(job.thread.0).or_default() += 1;
@@ -59,7 +59,7 @@ pub(super) async fn write(
         return Ok(Some(
             batch
                 .iter()
-                .map(|job| Outcome::Refused(no_thread(job.thread)))
+                .map(|job| SendOutcome::Refused(Refusal::NoThread(job.thread)))
                 .collect(),
         ));
     }
@@ -84,7 +84,7 @@ pub(super) async fn write(
     }
 
     struct Planned<'a> {
-        job: &'a SendJob,
+        job: &'a NewMessage<'a>,
         seq: i64,
         answered: Option<RequestId>,
     }
@@ -129,7 +129,7 @@ pub(super) async fn write(
             .bind(p.job.thread.0)
             .bind(p.seq)
             .bind(p.job.sender.0)
-            .bind(&p.job.text)
+            .bind(p.job.text)
             .bind(now)
             .bind(&p.job.client_id.0);
     }
@@ -163,21 +163,21 @@ pub(super) async fn write(
         .zip(planned)
         .map(|(job, planned)| {
             let Some(p) = planned else {
-                return Ok(Outcome::Refused(no_thread(job.thread)));
+                return Ok(SendOutcome::Refused(Refusal::NoThread(job.thread)));
             };
             let id = ids.get(&(job.thread.0, p.seq)).copied().ok_or_else(|| {
-                ChatError::Invalid(format!(
+                StoreError::Invalid(format!(
                     "message {} of thread {} not stored",
                     p.seq, job.thread
                 ))
             })?;
-            Ok(Outcome::Stored {
+            Ok(SendOutcome::Stored {
                 message: ChatMessage {
                     id: MessageId(id),
                     thread: job.thread,
                     seq: p.seq,
                     from: job.sender,
-                    text: job.text.clone(),
+                    text: job.text.to_string(),
                     ts: now,
                     client_id: job.client_id.clone(),
                     attachments: Vec::new(),
@@ -189,15 +189,15 @@ pub(super) async fn write(
                 answered: p.answered,
             })
         })
-        .collect::<Result<Vec<Outcome>, ChatError>>()?;
+        .collect::<Result<Vec<SendOutcome>, StoreError>>()?;
     Ok(Some(outcomes))
 }
 
 /// The (thread, sender) pairs of the batch where the sender is a member.
 async fn member_pairs(
     tx: &mut SqliteConnection,
-    batch: &[SendJob],
-) -> Result<HashSet<(i64, i64)>, ChatError> {
+    batch: &[NewMessage<'_>],
+) -> Result<HashSet<(i64, i64)>, StoreError> {
     let pairs: Vec<(i64, i64)> = batch
         .iter()
         .map(|job| (job.thread.0, job.sender.0))
@@ -220,7 +220,7 @@ async fn member_pairs(
 async fn members_of(
     tx: &mut SqliteConnection,
     threads: impl ExactSizeIterator<Item = i64>,
-) -> Result<HashMap<i64, Arc<Vec<UserId>>>, ChatError> {
+) -> Result<HashMap<i64, Arc<Vec<UserId>>>, StoreError> {
     let sql = format!(
         "SELECT thread_id, user_id FROM thread_members WHERE thread_id IN ({}) \
          ORDER BY thread_id, user_id",

@@ -1,65 +1,11 @@
-//! User accounts and subjects.
+//! User accounts and subjects in SQLite.
 
-use super::{Store, StoreError, now_ms};
+use super::SqliteStore;
+use crate::users::{DirectoryStudent, NewUser, User, UserFilter, fold_name};
+use crate::{StoreError, now_ms};
 use konsult_protocol::UserId;
-use konsult_protocol::model::{Role, UserInfo};
+use konsult_protocol::model::Role;
 use sqlx::{Row, Sqlite, Transaction};
-
-/// An account as the server knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
-    pub login: String,
-    pub name: String,
-    pub role: Role,
-    pub class: Option<String>,
-    pub subjects: Vec<String>,
-    /// argon2 PHC string; `None` for portal-only users.
-    pub password_hash: Option<String>,
-    pub active: bool,
-    /// Tokens carrying an older version are refused.
-    pub token_version: i64,
-}
-
-impl User {
-    /// The user as other users see them.
-    pub fn info(&self) -> UserInfo {
-        UserInfo {
-            id: self.id,
-            login: self.login.clone(),
-            name: self.name.clone(),
-            role: self.role,
-            class: self.class.clone(),
-            subjects: self.subjects.clone(),
-        }
-    }
-}
-
-/// A student as the staff's directory lists them.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct DirectoryStudent {
-    pub id: UserId,
-    pub name: String,
-    pub class: Option<String>,
-}
-
-/// A name as the directory's search compares it: trimmed, lower case, ё written е (as people
-/// often type it).
-fn fold_name(name: &str) -> String {
-    name.trim().to_lowercase().replace('ё', "е")
-}
-
-/// A user to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewUser {
-    pub login: String,
-    pub name: String,
-    pub role: Role,
-    pub class: Option<String>,
-    pub subjects: Vec<String>,
-    pub password_hash: Option<String>,
-    pub external_id: Option<String>,
-}
 
 /// `SELECT` of every user column, followed by a constant condition.
 macro_rules! select_user {
@@ -97,8 +43,8 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
     })
 }
 
-impl Store {
-    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+impl SqliteStore {
+    pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(select_user!("WHERE login = ?"))
             .bind(login)
             .fetch_optional(&self.pool)
@@ -106,7 +52,7 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    pub(crate) async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(select_user!("WHERE id = ?"))
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -114,7 +60,10 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub async fn user_by_external_id(&self, external: &str) -> Result<Option<User>, StoreError> {
+    pub(crate) async fn user_by_external_id(
+        &self,
+        external: &str,
+    ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(select_user!("WHERE external_id = ?"))
             .bind(external)
             .fetch_optional(&self.pool)
@@ -123,7 +72,7 @@ impl Store {
     }
 
     /// Every active user, for the hub's directory of people.
-    pub async fn active_users(&self) -> Result<Vec<User>, StoreError> {
+    pub(crate) async fn active_users(&self) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(select_user!("WHERE active = 1 ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
@@ -131,7 +80,7 @@ impl Store {
     }
 
     /// Whether any active admin exists.
-    pub async fn has_admin(&self) -> Result<bool, StoreError> {
+    pub(crate) async fn has_admin(&self) -> Result<bool, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1")
                 .fetch_one(&self.pool)
@@ -140,7 +89,10 @@ impl Store {
     }
 
     /// Logins among `logins` that already exist (case-insensitive).
-    pub async fn existing_logins(&self, logins: &[String]) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn existing_logins(
+        &self,
+        logins: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
         for chunk in logins.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
@@ -156,7 +108,7 @@ impl Store {
     }
 
     /// Creates users in one transaction: all of them or none.
-    pub async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
@@ -168,7 +120,10 @@ impl Store {
 
     /// Creates users whose login is free and leaves existing ones as they are; returns how
     /// many were created.
-    pub async fn insert_users_if_missing(&self, users: &[NewUser]) -> Result<usize, StoreError> {
+    pub(crate) async fn insert_users_if_missing(
+        &self,
+        users: &[NewUser],
+    ) -> Result<usize, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut created = 0;
         for user in users {
@@ -186,7 +141,10 @@ impl Store {
     }
 
     /// Adds subjects with display names, keeping existing names.
-    pub async fn ensure_subjects(&self, subjects: &[(&str, &str)]) -> Result<(), StoreError> {
+    pub(crate) async fn ensure_subjects(
+        &self,
+        subjects: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         for (code, name) in subjects {
             sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
@@ -200,7 +158,7 @@ impl Store {
     }
 
     /// Every subject as `(code, name)`.
-    pub async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT code, name FROM subjects ORDER BY code")
                 .fetch_all(&self.pool)
@@ -209,7 +167,11 @@ impl Store {
     }
 
     /// Replaces a portal user's name, role, class and subjects with the token's claims.
-    pub async fn update_portal_user(&self, id: UserId, user: &NewUser) -> Result<(), StoreError> {
+    pub(crate) async fn update_portal_user(
+        &self,
+        id: UserId,
+        user: &NewUser,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET name = ?, role = ?, class = ? WHERE id = ?")
             .bind(&user.name)
@@ -269,20 +231,10 @@ async fn insert_subjects(
     Ok(())
 }
 
-/// Which users to list.
-#[derive(Debug, Default, Clone)]
-pub struct UserFilter {
-    /// Part of the login or name, case-insensitive.
-    pub q: Option<String>,
-    pub role: Option<Role>,
-    pub class: Option<String>,
-    pub active: Option<bool>,
-}
-
-impl Store {
+impl SqliteStore {
     /// Users matching a filter, by name. The text search is done here rather than in SQL:
     /// SQLite folds only ASCII case, and names are Cyrillic.
-    pub async fn list_users(
+    pub(crate) async fn list_users(
         &self,
         filter: &UserFilter,
         limit: usize,
@@ -315,7 +267,7 @@ impl Store {
     }
 
     /// Activates or deactivates an account; older tokens stop working either way.
-    pub async fn set_active(&self, id: UserId, active: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn set_active(&self, id: UserId, active: bool) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE users SET active = ?, token_version = token_version + 1 WHERE id = ?",
         )
@@ -327,7 +279,7 @@ impl Store {
     }
 
     /// Sets a new password hash; older tokens stop working.
-    pub async fn set_password(&self, id: UserId, hash: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn set_password(&self, id: UserId, hash: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
         )
@@ -342,7 +294,7 @@ impl Store {
     /// and matching part of a name (case-insensitive and with ё as е, done here: SQLite folds
     /// only ASCII case).
     /// At most `limit` rows; the flag says whether more matched.
-    pub async fn student_directory(
+    pub(crate) async fn student_directory(
         &self,
         class: Option<&str>,
         q: Option<&str>,
@@ -373,7 +325,7 @@ impl Store {
     }
 
     /// Classes with their number of active students.
-    pub async fn classes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) async fn classes(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT class, count(*) FROM users WHERE class IS NOT NULL AND active = 1 \
              AND role = 'student' GROUP BY class ORDER BY class",
@@ -382,8 +334,21 @@ impl Store {
         .await?)
     }
 
+    /// The active students of a class, by id.
+    pub(crate) async fn class_students(&self, class: &str) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE class = ? AND role = 'student' AND active = 1 ORDER BY id",
+        )
+        .bind(class)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
     /// Subjects with their display names and how many active staff help with each.
-    pub async fn subjects_with_staff(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub(crate) async fn subjects_with_staff(
+        &self,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT s.code, s.name, (SELECT count(*) FROM user_subjects us JOIN users u \
              ON u.id = us.user_id WHERE us.subject = s.code AND u.active = 1) \
@@ -394,7 +359,7 @@ impl Store {
     }
 
     /// Adds a subject or renames it.
-    pub async fn upsert_subject(&self, code: &str, name: &str) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_subject(&self, code: &str, name: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO subjects (code, name) VALUES (?, ?) \
              ON CONFLICT (code) DO UPDATE SET name = excluded.name",

@@ -1,9 +1,11 @@
-//! Consultation hours, the links on the public help page, and the append-only audit log.
+//! Consultation hours, the links on the public help page, and the append-only audit log in
+//! SQLite.
 
-use super::{Store, StoreError, now_ms};
+use super::SqliteStore;
+use crate::school::{AuditEntry, HelpLink};
+use crate::{StoreError, now_ms};
 use konsult_protocol::UserId;
 use konsult_protocol::model::{HoursSlot, Mode};
-use serde::{Deserialize, Serialize};
 
 /// `id, ts, actor, actor login, action, target, details` of an audit entry.
 type AuditRow = (
@@ -16,29 +18,9 @@ type AuditRow = (
     String,
 );
 
-/// A link on `/help`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HelpLink {
-    pub title: String,
-    pub url: String,
-}
-
-/// One line of the audit log.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    /// Milliseconds since the Unix epoch, UTC.
-    pub ts: i64,
-    pub actor: Option<i64>,
-    pub actor_login: Option<String>,
-    pub action: String,
-    pub target: Option<String>,
-    pub details: serde_json::Value,
-}
-
-impl Store {
+impl SqliteStore {
     /// A staff member's weekly hours.
-    pub async fn hours_of(&self, user: UserId) -> Result<Vec<HoursSlot>, StoreError> {
+    pub(crate) async fn hours_of(&self, user: UserId) -> Result<Vec<HoursSlot>, StoreError> {
         let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(
             "SELECT subject, weekday, start, \"end\", mode FROM hours WHERE user_id = ? \
              ORDER BY weekday, start",
@@ -50,7 +32,7 @@ impl Store {
     }
 
     /// Everyone's hours, for the hub at start and the help page.
-    pub async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
+    pub(crate) async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
         let rows: Vec<(i64, String, i64, String, String, String)> = sqlx::query_as(
             "SELECT user_id, subject, weekday, start, \"end\", mode FROM hours \
              ORDER BY user_id, weekday, start",
@@ -69,7 +51,11 @@ impl Store {
     }
 
     /// Replaces a staff member's hours.
-    pub async fn set_hours(&self, user: UserId, hours: &[HoursSlot]) -> Result<(), StoreError> {
+    pub(crate) async fn set_hours(
+        &self,
+        user: UserId,
+        hours: &[HoursSlot],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM hours WHERE user_id = ?")
             .bind(user.0)
@@ -93,7 +79,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError> {
+    pub(crate) async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT title, url FROM help_links ORDER BY position, id")
                 .fetch_all(&self.pool)
@@ -104,7 +90,7 @@ impl Store {
             .collect())
     }
 
-    pub async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError> {
+    pub(crate) async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM help_links")
             .execute(&mut *tx)
@@ -122,7 +108,7 @@ impl Store {
     }
 
     /// Appends to the audit log.
-    pub async fn audit(
+    pub(crate) async fn audit(
         &self,
         actor: Option<UserId>,
         action: &str,
@@ -143,7 +129,7 @@ impl Store {
     }
 
     /// The newest audit entries, before `before` (an id) when given.
-    pub async fn audit_log(
+    pub(crate) async fn audit_log(
         &self,
         before: Option<i64>,
         limit: i64,

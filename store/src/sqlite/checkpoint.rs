@@ -9,13 +9,13 @@ use sqlx::{SqliteConnection, SqlitePool};
 use std::time::Duration;
 
 /// WAL pages (4 KiB) past which a committing connection checkpoints itself: 256 MiB.
-pub const WAL_AUTOCHECKPOINT_PAGES: &str = "65536";
+pub(super) const WAL_AUTOCHECKPOINT_PAGES: &str = "65536";
 
 /// How often the background checkpoint runs. With nothing new in the WAL it costs one query.
 const EVERY: Duration = Duration::from_secs(1);
 
 /// Checkpoints the WAL of `pool`'s database every [`EVERY`] until the pool closes.
-pub async fn run(pool: SqlitePool) {
+pub(super) async fn run(pool: SqlitePool) {
     let mut conn: Option<SqliteConnection> = None;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -47,14 +47,15 @@ pub async fn run(pool: SqlitePool) {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{DB_FILE, Store};
+    use crate::DB_FILE;
+    use crate::sqlite::SqliteStore;
     use std::time::Duration;
 
     #[tokio::test]
     async fn commits_reach_the_database_file_without_a_writer_checkpointing() {
         let dir = std::env::temp_dir().join(format!("konsult-checkpoint-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).await.unwrap();
+        let store = SqliteStore::open(&dir).await.unwrap();
         sqlx::query("CREATE TABLE filler (x BLOB)")
             .execute(&store.pool)
             .await

@@ -1,0 +1,46 @@
+//! Consultation hours, the links on the public help page, and the append-only audit log: the
+//! rows, and the [`Store`] methods that read and write them.
+
+use crate::{Store, StoreError};
+use konsult_protocol::UserId;
+use konsult_protocol::model::HoursSlot;
+use serde::{Deserialize, Serialize};
+
+/// A link on `/help`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelpLink {
+    pub title: String,
+    pub url: String,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub ts: i64,
+    pub actor: Option<i64>,
+    pub actor_login: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    delegate! {
+        /// A staff member's weekly hours.
+        pub async fn hours_of(&self, user: UserId) -> Result<Vec<HoursSlot>, StoreError>;
+        /// Everyone's hours, for the hub at start and the help page.
+        pub async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError>;
+        /// Replaces a staff member's hours.
+        pub async fn set_hours(&self, user: UserId, hours: &[HoursSlot]) -> Result<(), StoreError>;
+        /// The links on `/help`, in order.
+        pub async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError>;
+        /// Replaces the links on `/help`.
+        pub async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError>;
+        /// Appends to the audit log.
+        pub async fn audit(&self, actor: Option<UserId>, action: &str, target: Option<&str>, details: serde_json::Value) -> Result<(), StoreError>;
+        /// The newest audit entries, before `before` (an id) when given.
+        pub async fn audit_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    }
+}

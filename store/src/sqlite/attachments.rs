@@ -1,0 +1,106 @@
+//! Attachments' rows and retention in SQLite.
+
+use super::SqliteStore;
+use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows};
+use crate::{StoreError, now_ms};
+use konsult_protocol::UserId;
+use std::collections::BTreeSet;
+
+impl SqliteStore {
+    pub(crate) async fn insert_attachment(
+        &self,
+        attachment: &NewAttachment<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO attachments (id, sha256, name, content_type, size, uploader, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&attachment.id.0)
+        .bind(attachment.sha256)
+        .bind(attachment.name)
+        .bind(attachment.content_type)
+        .bind(attachment.size as i64)
+        .bind(attachment.uploader.0)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>, StoreError> {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT sha256, name, content_type, size, uploader FROM attachments WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(sha256, name, content_type, size, uploader)| AttachmentRow {
+                sha256,
+                name,
+                content_type,
+                size: size.max(0) as u64,
+                uploader: UserId(uploader),
+            },
+        ))
+    }
+
+    pub(crate) async fn attachment_in_readable_thread(
+        &self,
+        id: &str,
+        user: UserId,
+        admin: bool,
+    ) -> Result<bool, StoreError> {
+        let visible: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
+             JOIN threads t ON t.id = m.thread_id \
+             WHERE ma.attachment_id = ? AND (EXISTS (SELECT 1 FROM thread_members tm \
+             WHERE tm.thread_id = t.id AND tm.user_id = ?) OR (? AND t.confidential = 0)) \
+             LIMIT 1",
+        )
+        .bind(id)
+        .bind(user.0)
+        .bind(admin)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(visible.is_some())
+    }
+
+    pub(crate) async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError> {
+        let mut tx = self.write_tx().await?;
+        // Their message_attachments rows go with them (ON DELETE CASCADE).
+        let messages = sqlx::query("DELETE FROM messages WHERE ts < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // An upload younger than the cutoff may still be about to be sent: it stays.
+        let shas: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM attachments WHERE created_at < ? AND NOT EXISTS \
+             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+             RETURNING sha256",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let attachments = shas.len() as u64;
+        let shas: BTreeSet<String> = shas.into_iter().collect();
+        let mut orphaned = Vec::new();
+        for sha in shas {
+            let still_used: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1")
+                    .bind(&sha)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if still_used.is_none() {
+                orphaned.push(sha);
+            }
+        }
+        tx.commit().await?;
+        Ok(PurgedRows {
+            messages,
+            attachments,
+            orphaned,
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The SQLite backend: the pool (WAL, durable commits), migrations, the background
+//! checkpoint, and the queries of each area in a module of its own.
+
+mod attachments;
+mod bulk;
+mod checkpoint;
+pub(crate) mod messages;
+mod records;
+mod school;
+mod threads;
+mod users;
+
+use crate::{DB_FILE, StoreError};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// A SQLite database in WAL mode.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// Readers and occasional writers; SQLite serialises writers itself.
+    pub(crate) pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database in `data_dir` and migrates it.
+    pub(crate) async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Invalid(format!("data folder {}: {e}", data_dir.display())))?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DB_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: every commit is fsynced to the WAL, so an acknowledged write survives a
+            // crash or power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // A commit checkpoints only when the background task has fallen this far behind.
+            .pragma("wal_autocheckpoint", checkpoint::WAL_AUTOCHECKPOINT_PAGES);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        tokio::spawn(checkpoint::run(pool.clone()));
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool; the checkpoint task ends with it.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction. It takes SQLite's write lock at `BEGIN` (`IMMEDIATE`): a
+    /// transaction that reads first and then writes would fail with "database is locked" when
+    /// another writer committed in between, instead of waiting its turn.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}

@@ -1,0 +1,94 @@
+//! Chat threads: creating them with their members and opening messages, who stands where in
+//! them, read marks, and a member's thread list; the rows, and the [`Store`] methods.
+
+use crate::{Store, StoreError};
+use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
+use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
+
+/// A thread to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewThread {
+    pub kind: ThreadKind,
+    pub title: String,
+    /// Sorted, without repeats.
+    pub members: Vec<UserId>,
+    /// The class of a class thread.
+    pub class: Option<String>,
+    /// The help request the thread answers.
+    pub request: Option<RequestId>,
+    /// The live session the thread belongs to.
+    pub session: Option<SessionId>,
+    /// Who created it; `None` when the server did.
+    pub created_by: Option<UserId>,
+    /// Messages stored with the thread, seq 1 onwards.
+    pub opening: Vec<OpeningRow>,
+}
+
+/// A message stored with a new thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningRow {
+    pub author: UserId,
+    pub text: String,
+    /// As stored: the server's prefix already in front.
+    pub client_id: String,
+}
+
+/// How far `member` has read a thread that starts with `opening`: the leading messages they
+/// wrote themselves (a student's question; not an automatic reply after it).
+pub fn opening_read_seq(opening: &[OpeningRow], member: UserId) -> i64 {
+    opening.iter().take_while(|m| m.author == member).count() as i64
+}
+
+/// A user's standing in one thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub member: bool,
+    /// A support staff member is in it.
+    pub confidential: bool,
+}
+
+impl Standing {
+    /// Whether a user of `role` with this standing may read the thread: members, and admins
+    /// when it is not confidential.
+    pub fn may_read(self, role: Role) -> bool {
+        self.member || (role == Role::Admin && !self.confidential)
+    }
+}
+
+/// What became of a request to move a read mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMark {
+    /// The user is not a member (or the thread does not exist).
+    NotMember,
+    /// The mark was already there or further.
+    Unchanged,
+    /// The mark moved forward to this seq.
+    Moved(i64),
+}
+
+impl Store {
+    delegate! {
+        /// Creates a thread with its members and opening messages in one transaction; it is
+        /// confidential when a support staff member is in it. Returns its id and last seq.
+        pub async fn create_thread(&self, thread: &NewThread) -> Result<(ThreadId, i64), StoreError>;
+        /// Adds members to a thread (it becomes confidential with a support staff member);
+        /// returns those who were not members before.
+        pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+        /// A thread as a new member sees it: nothing read yet.
+        pub async fn thread_for_newcomer(&self, thread: ThreadId) -> Result<Option<ThreadSummary>, StoreError>;
+        /// The personal thread of these two people opened with `create_thread` (not a
+        /// request's or a session's), if there is one.
+        pub async fn personal_thread(&self, a: UserId, b: UserId) -> Result<Option<ThreadId>, StoreError>;
+        /// The user's standing in a thread, `None` when the thread does not exist.
+        pub async fn standing(&self, thread: ThreadId, user: UserId) -> Result<Option<Standing>, StoreError>;
+        /// The members of a thread, by id.
+        pub async fn members(&self, thread: ThreadId) -> Result<Vec<UserId>, StoreError>;
+        /// Moves `user`'s read mark in `thread` forward to `seq` (clamped to the newest
+        /// message), never back.
+        pub async fn mark_read(&self, user: UserId, thread: ThreadId, seq: i64) -> Result<ReadMark, StoreError>;
+        /// The user's threads, newest activity first, at most `limit`.
+        pub async fn threads(&self, user: UserId, limit: i64) -> Result<Vec<ThreadSummary>, StoreError>;
+        /// One thread as a member sees it.
+        pub async fn summary(&self, user: UserId, thread: ThreadId) -> Result<Option<ThreadSummary>, StoreError>;
+    }
+}
