@@ -2,8 +2,8 @@
 //! catch-up without gaps, threads and receipts, typing, who may create and read which thread,
 //! attachments, purge, metrics, and a SIGKILL in the middle of concurrent sends.
 
-use konsult_tests::server::{TempDir, binary, run_cli};
-use konsult_tests::{Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::process::{TempDir, konsult_binary, run_cli};
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -85,7 +85,7 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> konsult_tests::HttpResponse {
+fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> konsult_testkit::HttpResponse {
     http_request(
         server.addr,
         "POST",
@@ -99,7 +99,7 @@ fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> konsult_tes
     )
 }
 
-fn download(server: &Server, token: &str, id: &str) -> konsult_tests::HttpResponse {
+fn download(server: &Server, token: &str, id: &str) -> konsult_testkit::HttpResponse {
     http_request(
         server.addr,
         "GET",
@@ -590,7 +590,7 @@ async fn attachments_are_sniffed_stored_once_and_guarded() {
     assert_eq!(files, 2);
 
     // Refused: an executable, a script, HTML named as a picture, too large, no token.
-    let elf = std::fs::read(binary()).expect("the konsult binary");
+    let elf = std::fs::read(konsult_binary()).expect("the konsult binary");
     for (name, bytes) in [
         ("tool.png", &elf[..4096]),
         ("run.sh", b"#!/bin/sh\necho hi\n".as_slice()),

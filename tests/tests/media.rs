@@ -4,8 +4,8 @@
 //! a whole class in a frontal session, a lossy, jittery link recovered by NACK, ICE over TCP,
 //! `audio_only` media states, and the call on a user's two devices.
 
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
 use konsult_tests::rtc::{Counters, MediaLink, PeerOptions, Route, TrackStats};
-use konsult_tests::{Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
