@@ -4,6 +4,7 @@
 //! what arrives as raw RTP: sequence gaps, send-time stamps, keyframe starts.
 
 use anyhow::Context;
+use konsult_testkit::vp8;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
@@ -37,21 +38,12 @@ pub fn audio_frame(sent_ns: u64, number: u32, size: usize) -> Vec<u8> {
     frame
 }
 
-/// A synthetic VP8 frame of `size` bytes stamped with `sent_ns` and its number: a keyframe has the 3-byte
-/// frame tag with the key bit clear, the start code and a 640x360 size; a delta frame the tag
-/// with the key bit set.
+/// A synthetic VP8 frame of `size` bytes stamped with `sent_ns` and its number, after a VP8
+/// header (a keyframe's announces 640x360).
 pub fn video_frame(sent_ns: u64, number: u32, size: usize, key: bool) -> Vec<u8> {
     let size = size.max(24);
     let mut frame = Vec::with_capacity(size);
-    let first_part = (size as u32).min(0x7_ffff);
-    if key {
-        let tag = (1u32 << 4) | (first_part << 5);
-        frame.extend_from_slice(&tag.to_le_bytes()[..3]);
-        frame.extend_from_slice(&[0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01]);
-    } else {
-        let tag = 1u32 | (1 << 4) | (first_part << 5);
-        frame.extend_from_slice(&tag.to_le_bytes()[..3]);
-    }
+    vp8::write_header(&mut frame, key, size, 640, 360);
     frame.extend_from_slice(&sent_ns.to_be_bytes());
     frame.extend_from_slice(&number.to_be_bytes());
     frame.resize(size, 0xaa);
@@ -73,37 +65,19 @@ pub enum Stamp {
     VideoRest,
 }
 
-/// Reads a payload: audio, or a VP8 payload descriptor (RFC 7741 section 4.2) and, at the
-/// start of a frame, its header and stamp.
+/// Reads a payload: audio, or a VP8 payload descriptor and, at the start of a frame, its
+/// header and stamp.
 pub fn read_payload(payload: &[u8]) -> Option<Stamp> {
-    let first = *payload.first()?;
-    if first == AUDIO_MARK {
+    if *payload.first()? == AUDIO_MARK {
         let (sent_ns, number) = stamp(payload.get(1..)?)?;
         return Some(Stamp::Audio { sent_ns, number });
     }
-    let start = first & 0x10 != 0 && first & 0x07 == 0;
-    if !start {
+    if !vp8::starts_frame(payload) {
         return Some(Stamp::VideoRest);
     }
-    let mut at = 1;
-    if first & 0x80 != 0 {
-        let ext = *payload.get(at)?;
-        at += 1;
-        if ext & 0x80 != 0 {
-            let pid = *payload.get(at)?;
-            at += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            at += 1;
-        }
-        if ext & 0x30 != 0 {
-            at += 1;
-        }
-    }
-    let body = payload.get(at..)?;
-    let key = *body.first()? & 1 == 0;
-    let header = if key { 10 } else { 3 };
-    let (sent_ns, number) = stamp(body.get(header..)?)?;
+    let body = vp8::frame_data(payload)?;
+    let key = vp8::is_keyframe(body)?;
+    let (sent_ns, number) = stamp(body.get(vp8::header_len(key)..)?)?;
     Some(Stamp::VideoStart {
         sent_ns,
         number,

@@ -4,31 +4,13 @@
 
 use konsult_bench::scenario::{Common, fanout, idle, media, rtt};
 use konsult_bench::target::Kind;
+use konsult_testkit::process::{TempDir, konsult_binary};
 use std::path::PathBuf;
-
-/// `KONSULT_BIN`, or `konsult` beside this test's profile folder (`target/<profile>/`).
-fn konsult_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("KONSULT_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .join("konsult");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p konsult-server)",
-        bin.display()
-    );
-    bin
-}
 
 fn common(target: Kind, data: &std::path::Path) -> Common {
     Common {
         target,
-        konsult_bin: konsult_bin(),
+        konsult_bin: konsult_binary(),
         baseline_bin: PathBuf::from(env!("CARGO_BIN_EXE_konsult-baseline")),
         data: Some(data.to_path_buf()),
         sources: 4,
@@ -36,19 +18,9 @@ fn common(target: Kind, data: &std::path::Path) -> Common {
     }
 }
 
-/// A data folder removed at the end.
-struct Data(PathBuf);
-
-impl Drop for Data {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_round_trips_and_fanout_against_both_servers() {
-    let data =
-        Data(std::env::temp_dir().join(format!("konsult-bench-smoke-{}", std::process::id())));
+    let data = TempDir::new("bench-smoke");
     for target in [Kind::Konsult, Kind::Baseline] {
         let common = common(target, &data.0);
         let s = idle::run(
@@ -127,9 +99,7 @@ async fn idle_round_trips_and_fanout_against_both_servers() {
 /// the same against the bare UDP forwarder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_reaches_every_subscriber_through_both_servers() {
-    let data = Data(
-        std::env::temp_dir().join(format!("konsult-bench-smoke-media-{}", std::process::id())),
-    );
+    let data = TempDir::new("bench-smoke-media");
     for target in [Kind::Konsult, Kind::Baseline] {
         let common = common(target, &data.0);
         let s = media::forward(

@@ -1,12 +1,5 @@
-//! The black-box test harness: starts the real `konsult` binary on a free loopback port with its
-//! own data folder, and drives it as clients do, over HTTP and WebSocket.
+//! Konsult's black-box tests: the suites in `tests/` start the real `konsult` binary and drive
+//! it as clients do, with the harness of `konsult-testkit`; this library adds the WebRTC
+//! client peer (on the `webrtc` crate) the media suites use.
 
-pub mod http;
-pub mod portal;
 pub mod rtc;
-pub mod server;
-pub mod ws;
-
-pub use http::{HttpResponse, http_request};
-pub use server::{Server, ServerOptions};
-pub use ws::WsClient;

@@ -6,8 +6,8 @@
 //! it, in the table's own format.
 
 use futures_util::StreamExt;
-use konsult_tests::portal::portal_token;
-use konsult_tests::{Server, ServerOptions, WsClient};
+use konsult_testkit::portal::portal_token;
+use konsult_testkit::{Server, ServerOptions, WsClient};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};

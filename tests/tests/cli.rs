@@ -1,8 +1,8 @@
 //! The command line, black-box: configuration errors, accounts from the command line and from
 //! CSV, the first administrator, and seeding the demo school twice.
 
-use konsult_tests::server::{TempDir, run_cli};
-use konsult_tests::{Server, ServerOptions, http_request};
+use konsult_testkit::process::{TempDir, run_cli};
+use konsult_testkit::{Server, ServerOptions, http_request};
 use std::time::Duration;
 
 fn login_status(server: &Server, login: &str, password: &str) -> u16 {

@@ -1,7 +1,7 @@
 //! The staff's directory of students, black-box: who may read it, the class and name filters,
 //! the order, and the limit of one listing.
 
-use konsult_tests::{HttpResponse, Server, ServerOptions, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, http_request};
 use serde_json::Value;
 
 fn get(server: &Server, path: &str, token: Option<&str>) -> HttpResponse {

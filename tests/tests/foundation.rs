@@ -1,13 +1,13 @@
 //! The foundation, black-box: login, the WebSocket handshake, bad input of every kind,
 //! liveness, metrics and shutdown, against the real binary.
 
-use konsult_tests::portal::{sign, unix_now};
-use konsult_tests::{Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::portal::{sign, unix_now};
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
 use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-fn post_json(server: &Server, path: &str, body: &str) -> konsult_tests::HttpResponse {
+fn post_json(server: &Server, path: &str, body: &str) -> konsult_testkit::HttpResponse {
     http_request(
         server.addr,
         "POST",

@@ -1,7 +1,7 @@
 //! The hub over real WebSockets: pairing, queues, sessions, moderation, permissions and the
 //! consultation record, as students, teachers and admins use them.
 
-use konsult_tests::{Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::time::Duration;

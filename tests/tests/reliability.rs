@@ -1,6 +1,6 @@
 //! Surviving bad networks, bad clients and restarts: resume, limits, origins, headers.
 
-use konsult_tests::{Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
 use serde_json::json;
 use std::time::Duration;
 
@@ -184,7 +184,7 @@ fn the_web_client_is_served_with_security_headers() {
 async fn tls_serves_https_and_wss_when_a_certificate_is_configured() {
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = konsult_tests::server::TempDir::new("tls");
+    let dir = konsult_testkit::process::TempDir::new("tls");
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
     let cert_path = dir.0.join("cert.pem");

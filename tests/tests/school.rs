@@ -1,7 +1,7 @@
 //! The school's side, black-box: the public help page a parent reads, consultation hours, and
 //! the administration's screens' API with its audit log.
 
-use konsult_tests::{HttpResponse, Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
 use std::time::Duration;
 

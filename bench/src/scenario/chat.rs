@@ -6,12 +6,12 @@
 //! the one-commit-per-message baseline.
 
 use super::{CLASS, Common, student_tokens};
-use crate::client::{Ws, connect_as, recv_type, send, source};
 use crate::procfs::{cpu_percent, sample};
 use crate::stats::{Summary, percentile, sort};
 use crate::target::Kind;
-use crate::tokens::{Who, mint};
+use crate::tokens;
 use futures_util::{SinkExt, StreamExt};
+use konsult_testkit::ws::{Ws, connect_as, recv_type, send, source};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -59,11 +59,16 @@ pub async fn run(common: &Common, args: &ChatArgs) -> anyhow::Result<Summary> {
         ("KONSULT_LIMITS_MESSAGE_BURST", "100000".to_string()),
     ];
     let target = common.start(&env)?;
-    let teacher_token = mint(&Who::teacher(0, &["math"]));
+    let teacher_token = tokens::teacher(0, &["math"]);
     // The teacher's id: from a welcome, as any client learns it.
     let teacher_id = {
-        let mut ws = crate::client::connect(target.addr, source(0, common.sources)).await?;
-        let welcome = crate::client::hello(&mut ws, &teacher_token).await?;
+        let mut ws = konsult_testkit::ws::connect(
+            target.addr,
+            source(0, common.sources),
+            konsult_testkit::ws::small_config(),
+        )
+        .await?;
+        let welcome = konsult_testkit::ws::hello(&mut ws, &teacher_token).await?;
         welcome["user"]["id"].as_i64().unwrap_or(0)
     };
     let mut senders = Vec::new();
@@ -88,11 +93,14 @@ pub async fn run(common: &Common, args: &ChatArgs) -> anyhow::Result<Summary> {
     let before = sample(target.pid)?;
     let mut tasks = Vec::new();
     for (i, (ws, thread)) in senders.into_iter().enumerate() {
-        let first = base + period.mul_f64(i as f64 / args.senders as f64);
-        let closed = args.closed_loop;
-        tasks.push(tokio::spawn(sender(
-            ws, thread, i, base, first, period, end, closed,
-        )));
+        let schedule = Schedule {
+            base,
+            first: base + period.mul_f64(i as f64 / args.senders as f64),
+            period,
+            end,
+            closed_loop: args.closed_loop,
+        };
+        tasks.push(tokio::spawn(sender(ws, thread, i, schedule)));
     }
     let mut acks = Vec::new();
     let (mut sent, mut errors, mut first_error) = (0, 0, None);
@@ -128,18 +136,29 @@ pub async fn run(common: &Common, args: &ChatArgs) -> anyhow::Result<Summary> {
     Ok(s)
 }
 
-/// One sender: messages on a schedule (or one at a time), acknowledgements timed.
-#[allow(clippy::too_many_arguments)]
-async fn sender(
-    ws: Ws,
-    thread: i64,
-    me: usize,
+/// When one sender sends.
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    /// The run's start: `rid`s and client ids count from it.
     base: Instant,
+    /// This sender's first message (senders are spread over a period).
     first: Instant,
     period: Duration,
     end: Instant,
+    /// One message at a time, each after the last one's `sent`, instead of on the period.
     closed_loop: bool,
-) -> SenderLog {
+}
+
+/// One sender, `me`, in `thread`: messages on a schedule (or one at a time), acknowledgements
+/// timed.
+async fn sender(ws: Ws, thread: i64, me: usize, schedule: Schedule) -> SenderLog {
+    let Schedule {
+        base,
+        first,
+        period,
+        end,
+        closed_loop,
+    } = schedule;
     let (mut sink, mut stream) = ws.split();
     let since_base = move |t: Instant| t.duration_since(base).as_nanos() as i64;
     let mut log = SenderLog::default();

@@ -7,12 +7,12 @@
 //! delivery's latency from the send time the load generator recorded before sending.
 
 use super::{Common, student_tokens};
-use crate::client::{Ws, connect_as, recv_type, send, source};
 use crate::procfs::{Sample, sample};
 use crate::stats::{Summary, ms, percentile, sort};
 use crate::target::Kind;
-use crate::tokens::{Who, mint};
+use crate::tokens;
 use futures_util::{SinkExt, StreamExt};
+use konsult_testkit::ws::{Ws, connect_as, recv_type, send, source};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -142,7 +142,7 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Summary> 
     // A class of exactly the members: students of earlier runs in the same data folder keep
     // other classes (a portal token's class replaces the account's on each login).
     let class = format!("fanout-{}", args.members);
-    let teacher_token = mint(&Who::teacher(0, &["math"]));
+    let teacher_token = tokens::teacher(0, &["math"]);
     let mut teacher = connect_as(target.addr, source(0, common.sources), &teacher_token).await?;
     send(
         &mut teacher,

@@ -6,7 +6,7 @@
 //! before the "before" sample, as they are in a school whose users already exist.
 
 use super::{CLASS, Common, student_tokens};
-use crate::client::crowd;
+use crate::crowd::crowd;
 use crate::procfs::{cpu_percent, sample};
 use crate::stats::Summary;
 use crate::target::Kind;

@@ -11,7 +11,7 @@ pub mod pairing;
 pub mod rtt;
 
 use crate::target::{Kind, Spec, Target};
-use crate::tokens::{Who, mint};
+use crate::tokens;
 use std::path::PathBuf;
 
 /// Options every socket scenario takes: what to measure and how the load connects.
@@ -67,7 +67,7 @@ impl Common {
 /// Tokens for students `from..from + count` of class `class`.
 pub fn student_tokens(from: usize, count: usize, class: &str) -> Vec<String> {
     (from..from + count)
-        .map(|i| mint(&Who::student(i, class)))
+        .map(|i| tokens::student(i, class))
         .collect()
 }
 

@@ -4,12 +4,12 @@
 //! Checks that every request is matched, and in queue order per subject.
 
 use super::{CLASS, Common};
-use crate::client::{Ws, connect_as, recv_type, send, source};
 use crate::procfs::{cpu_percent, sample};
 use crate::stats::{Summary, ms, percentile, sort};
 use crate::target::Kind;
-use crate::tokens::{Who, mint};
+use crate::tokens;
 use futures_util::StreamExt;
+use konsult_testkit::ws::{Ws, connect_as, recv_type, send, source};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,7 +81,7 @@ pub async fn run(common: &Common, args: &PairingArgs) -> anyhow::Result<Summary>
     let mut teachers = Vec::new();
     for t in 0..args.teachers {
         let subject = subjects[t % subjects.len()];
-        let token = mint(&Who::teacher(t, &[subject]));
+        let token = tokens::teacher(t, &[subject]);
         let mut ws = connect_as(target.addr, source(t, common.sources), &token).await?;
         send(
             &mut ws,
@@ -97,7 +97,7 @@ pub async fn run(common: &Common, args: &PairingArgs) -> anyhow::Result<Summary>
     let mut students = Vec::new();
     for i in 0..args.students {
         let subject = subjects[i % subjects.len()].to_string();
-        let token = mint(&Who::student(i, CLASS));
+        let token = tokens::student(i, CLASS);
         let (addr, src) = (target.addr, source(i + args.teachers, common.sources));
         let (barrier, gate, deadline) = (
             barrier.clone(),

@@ -3,10 +3,11 @@
 //! send time as `rid`; the reply's `re` gives the round trip.
 
 use super::{CLASS, Common, student_tokens};
-use crate::client::{Ws, connect_as, crowd, source};
+use crate::crowd::crowd;
 use crate::procfs::{cpu_percent, sample};
 use crate::stats::{Summary, percentile, sort};
 use futures_util::{SinkExt, StreamExt};
+use konsult_testkit::ws::{Ws, connect_as, source};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

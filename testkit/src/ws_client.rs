@@ -1,13 +1,14 @@
-//! A WebSocket client speaking Konsult's protocol, with helpers to wait for a reply or a push.
+//! The tests' WebSocket client: one connection to a test [`Server`] that keeps what arrives
+//! while it waits for a reply or a push, and panics when what a test expects does not come.
 
 use crate::server::Server;
+use crate::ws::{self, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// How long a test waits for an expected message.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -15,7 +16,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// One client connection.
 #[derive(Debug)]
 pub struct WsClient {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    stream: Ws,
     /// Messages received while waiting for another.
     pending: VecDeque<Value>,
     next_rid: i64,
@@ -26,7 +27,7 @@ pub struct WsClient {
 impl WsClient {
     /// Opens a socket without saying hello.
     pub async fn connect(server: &Server) -> WsClient {
-        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url())
+        let stream = ws::connect(server.addr, server.addr.ip(), WebSocketConfig::default())
             .await
             .expect("websocket connect");
         WsClient {
@@ -46,11 +47,9 @@ impl WsClient {
     /// Connects with a token; panics unless `welcome` comes back.
     pub async fn connect_with_token(server: &Server, token: &str) -> (WsClient, Value) {
         let mut client = Self::connect(server).await;
-        client
-            .send_json(&json!({"type": "hello", "v": 1, "token": token}))
-            .await;
-        let welcome = client.recv().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let welcome = ws::hello(&mut client.stream, token)
+            .await
+            .unwrap_or_else(|e| panic!("no welcome: {e:#}"));
         (client, welcome)
     }
 
@@ -207,6 +206,7 @@ impl WsClient {
 
     /// Closes the socket from the client side.
     pub async fn close(mut self) {
-        let _ = self.stream.close(None).await;
+        // The server may have closed first: nothing left to close.
+        let _closed = self.stream.close(None).await;
     }
 }

@@ -1,4 +1,4 @@
-//! A small HTTP/1.1 client over a plain TCP socket, for the tests' HTTP calls.
+//! A small HTTP/1.1 client over a plain TCP socket, for the tests' HTTP calls and logins.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,0 +1,15 @@
+//! What Konsult's black-box tests (`tests/`) and its load generator (`bench/`) share: starting
+//! the server binary, WebSocket clients that speak the protocol, portal tokens, and the VP8
+//! framing their synthetic media is read with.
+
+pub mod http;
+pub mod portal;
+pub mod process;
+pub mod server;
+pub mod vp8;
+pub mod ws;
+pub mod ws_client;
+
+pub use http::{HttpResponse, http_request};
+pub use server::{Server, ServerOptions};
+pub use ws_client::WsClient;
