@@ -28,6 +28,7 @@ macro_rules! delegate {
 }
 
 pub mod attachments;
+pub mod message_writer;
 pub mod messages;
 pub mod records;
 pub mod school;

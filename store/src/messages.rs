@@ -1,8 +1,6 @@
-//! Chat messages: pages of a thread's history, and the writer that stores a batch of sends in
-//! one transaction (one commit, one fsync, shared by every sender in the batch); the rows, and
-//! the [`Store`] methods.
+//! Chat messages as the store takes and gives them: a page of history, one send of a batch,
+//! and what became of it. The writer and the reads are in `message_writer.rs`.
 
-use crate::{Backend, Store, StoreError, sqlite};
 use konsult_protocol::model::ChatMessage;
 use konsult_protocol::{AttachmentId, ClientId, RequestId, ThreadId, UserId};
 use std::sync::Arc;
@@ -56,45 +54,4 @@ pub enum Refusal {
     ClientIdReused,
     /// The attachment does not exist or another user uploaded it.
     NoAttachment(AttachmentId),
-}
-
-/// Stores batches of sends, each in one transaction on a connection of its own. One task
-/// owns it (the chat writer), so batches never wait on each other's locks.
-#[derive(Debug)]
-pub struct MessageWriter {
-    backend: WriterBackend,
-}
-
-#[derive(Debug)]
-enum WriterBackend {
-    Sqlite(sqlite::messages::Writer),
-}
-
-impl MessageWriter {
-    /// Stores `batch` in one transaction and commits it: every outcome holds only once the
-    /// commit is durable. On `Err` nothing of the batch was stored.
-    pub async fn write(
-        &mut self,
-        batch: &[NewMessage<'_>],
-    ) -> Result<Vec<SendOutcome>, StoreError> {
-        match &mut self.backend {
-            WriterBackend::Sqlite(writer) => writer.write(batch).await,
-        }
-    }
-}
-
-impl Store {
-    /// The writer of chat sends; see [`MessageWriter`].
-    pub fn message_writer(&self) -> MessageWriter {
-        let backend = match &self.backend {
-            Backend::Sqlite(db) => WriterBackend::Sqlite(db.message_writer()),
-        };
-        MessageWriter { backend }
-    }
-
-    delegate! {
-        /// A page of a thread's messages, oldest first, with their attachments, and whether
-        /// more remain in that direction. Whether the reader may see it is the caller's check.
-        pub async fn history(&self, thread: ThreadId, page: Page, limit: u32) -> Result<(Vec<ChatMessage>, bool), StoreError>;
-    }
 }

@@ -71,11 +71,6 @@ impl Store {
         /// Creates a thread with its members and opening messages in one transaction; it is
         /// confidential when a support staff member is in it. Returns its id and last seq.
         pub async fn create_thread(&self, thread: &NewThread) -> Result<(ThreadId, i64), StoreError>;
-        /// Adds members to a thread (it becomes confidential with a support staff member);
-        /// returns those who were not members before.
-        pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<Vec<UserId>, StoreError>;
-        /// A thread as a new member sees it: nothing read yet.
-        pub async fn thread_for_newcomer(&self, thread: ThreadId) -> Result<Option<ThreadSummary>, StoreError>;
         /// The personal thread of these two people opened with `create_thread` (not a
         /// request's or a session's), if there is one.
         pub async fn personal_thread(&self, a: UserId, b: UserId) -> Result<Option<ThreadId>, StoreError>;

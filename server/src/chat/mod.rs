@@ -219,19 +219,6 @@ impl Chat {
         Ok(summary)
     }
 
-    /// Adds members to a thread; the new ones get `thread_added`.
-    pub async fn add_members(&self, thread: ThreadId, members: &[UserId]) -> Result<(), ChatError> {
-        let added = self.store.add_members(thread, members).await?;
-        if added.is_empty() {
-            return Ok(());
-        }
-        let Some(summary) = self.store.thread_for_newcomer(thread).await? else {
-            return Err(ChatError::Invalid(format!("thread {thread} vanished")));
-        };
-        self.announce(&summary, &added, None);
-        Ok(())
-    }
-
     /// Pushes `thread_added` to the online members among `members`, but not to `except`.
     fn announce(&self, summary: &ThreadSummary, members: &[UserId], except: Option<ConnId>) {
         let msg = ServerMessage::ThreadAdded {

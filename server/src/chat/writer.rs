@@ -8,7 +8,8 @@
 use super::{ChatError, no_thread};
 use crate::directory::{ConnId, Directory, Outbox};
 use crate::store::Store;
-use crate::store::messages::{MessageWriter, NewMessage, Refusal, SendOutcome};
+use crate::store::message_writer::MessageWriter;
+use crate::store::messages::{NewMessage, Refusal, SendOutcome};
 use crate::wire;
 use konsult_protocol::{AttachmentId, ClientId, Rid, ServerMessage, ThreadId, UserId};
 use std::sync::Arc;

@@ -7,9 +7,6 @@ use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
 use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
 use sqlx::SqliteConnection;
 
-/// `kind, title, last_seq, request_id, answered, session_id` of a thread.
-type ThreadRow = (String, String, i64, Option<i64>, i64, Option<i64>);
-
 /// `id, kind, title, last_seq, read_seq, request_id, answered, session_id` of a listed thread.
 type SummaryRow = (i64, String, String, i64, i64, Option<i64>, i64, Option<i64>);
 
@@ -76,64 +73,6 @@ impl SqliteStore {
         let last_seq = store_opening(&mut tx, id, &new.opening, now).await?;
         tx.commit().await?;
         Ok((ThreadId(id), last_seq))
-    }
-
-    pub(crate) async fn add_members(
-        &self,
-        thread: ThreadId,
-        members: &[UserId],
-    ) -> Result<Vec<UserId>, StoreError> {
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let mut added = Vec::new();
-        for member in members {
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(thread.0)
-            .bind(member.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                added.push(*member);
-            }
-        }
-        if has_support_member(&mut tx, &added).await? {
-            sqlx::query("UPDATE threads SET confidential = 1 WHERE id = ?")
-                .bind(thread.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(added)
-    }
-
-    pub(crate) async fn thread_for_newcomer(
-        &self,
-        thread: ThreadId,
-    ) -> Result<Option<ThreadSummary>, StoreError> {
-        let row: Option<ThreadRow> = sqlx::query_as(
-            "SELECT kind, title, last_seq, request_id, answered, session_id FROM threads \
-             WHERE id = ?",
-        )
-        .bind(thread.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(
-            |(kind, title, last_seq, request, answered, session)| ThreadSummary {
-                id: thread,
-                kind: ThreadKind::parse(&kind).unwrap_or(ThreadKind::Group),
-                title,
-                last_seq,
-                read_seq: 0,
-                unread: last_seq,
-                request: request.map(RequestId),
-                answered: request.map(|_| answered != 0),
-                session: session.map(SessionId),
-            },
-        ))
     }
 
     pub(crate) async fn personal_thread(

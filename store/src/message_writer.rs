@@ -1,0 +1,49 @@
+//! Chat messages through the [`Store`]: the writer that stores a batch of sends in one
+//! transaction (one commit, one fsync, shared by every sender in the batch), and pages of a
+//! thread's history.
+
+use crate::messages::{NewMessage, Page, SendOutcome};
+use crate::{Backend, Store, StoreError, sqlite};
+use konsult_protocol::ThreadId;
+use konsult_protocol::model::ChatMessage;
+
+/// Stores batches of sends, each in one transaction on a connection of its own. One task
+/// owns it (the chat writer), so batches never wait on each other's locks.
+#[derive(Debug)]
+pub struct MessageWriter {
+    backend: WriterBackend,
+}
+
+#[derive(Debug)]
+enum WriterBackend {
+    Sqlite(sqlite::messages::Writer),
+}
+
+impl MessageWriter {
+    /// Stores `batch` in one transaction and commits it: every outcome holds only once the
+    /// commit is durable. On `Err` nothing of the batch was stored.
+    pub async fn write(
+        &mut self,
+        batch: &[NewMessage<'_>],
+    ) -> Result<Vec<SendOutcome>, StoreError> {
+        match &mut self.backend {
+            WriterBackend::Sqlite(writer) => writer.write(batch).await,
+        }
+    }
+}
+
+impl Store {
+    /// The writer of chat sends; see [`MessageWriter`].
+    pub fn message_writer(&self) -> MessageWriter {
+        let backend = match &self.backend {
+            Backend::Sqlite(db) => WriterBackend::Sqlite(db.message_writer()),
+        };
+        MessageWriter { backend }
+    }
+
+    delegate! {
+        /// A page of a thread's messages, oldest first, with their attachments, and whether
+        /// more remain in that direction. Whether the reader may see it is the caller's check.
+        pub async fn history(&self, thread: ThreadId, page: Page, limit: u32) -> Result<(Vec<ChatMessage>, bool), StoreError>;
+    }
+}
