@@ -285,6 +285,27 @@ export class PeerLink {
     if (!this.closed) this.pc.restartIce();
   }
 
+  /// Whether the link shows that something on the way was lost: an offer never answered, or
+  /// no candidate of the other side to check.
+  stuck() {
+    return this.pc.signalingState !== 'stable' || this.pc.iceConnectionState === 'new';
+  }
+
+  /// Negotiates afresh from the side whose offers win (the one that is not polite): an offer
+  /// never answered is taken back, and an ICE restart offers again with new candidates, which
+  /// the other side answers with its own.
+  async renew() {
+    if (this.closed || this.polite) return;
+    try {
+      if (this.pc.signalingState === 'have-local-offer') {
+        await this.pc.setLocalDescription({ type: 'rollback' });
+      }
+      this.pc.restartIce();
+    } catch (err) {
+      console.warn('renegotiation failed', err);
+    }
+  }
+
   /// Total video frames decoded, for the connection indicator and diagnostics.
   async framesDecoded() {
     let frames = 0;

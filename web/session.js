@@ -9,6 +9,10 @@ import { ThreadPanel } from './chat.js';
 
 /// How long an SFU screen tile shows without a new frame.
 const SCREEN_QUIET_MS = 5000;
+/// How often a direct link that has not connected is looked at, and how many times at most it
+/// is negotiated afresh (`watchDirect`); the hub's own fallback to the SFU comes later.
+const DIRECT_CHECK_MS = 4000;
+const DIRECT_RENEWALS = 3;
 
 export class SessionView {
   constructor(app, session, onClose) {
@@ -132,6 +136,24 @@ export class SessionView {
       onState: (state) => this.onLinkState(state),
     });
     this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
+    if (path === 'p2p') this.watchDirect(this.link);
+  }
+
+  /// A direct link still stuck a few seconds in (an offer, answer or the candidates lost on
+  /// the way) is negotiated afresh, a few times: otherwise both sides would wait until the
+  /// hub moves the session to the SFU. A link that is only slow to check is left alone.
+  watchDirect(link) {
+    let renewals = 0;
+    const check = () => {
+      if (this.closed || this.link !== link || link.closed) return;
+      if (link.pc.connectionState === 'connected' || renewals === DIRECT_RENEWALS) return;
+      if (link.stuck()) {
+        renewals += 1;
+        link.renew();
+      }
+      setTimeout(check, DIRECT_CHECK_MS);
+    };
+    setTimeout(check, DIRECT_CHECK_MS);
   }
 
   onLinkState(state) {

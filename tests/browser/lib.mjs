@@ -72,15 +72,24 @@ export async function launchBrowser() {
 /// A new browser context and page logged in as `login` (password `demo`), on its home screen.
 /// Page errors are collected in `page.errors`.
 /// `page.cutConnection()` drops the page's WebSocket on both ends, as a bad network would.
+/// `page.dropFromServer = (msg) => boolean` makes the page lose the server's messages it
+/// matches (parsed JSON), as a flaky link would.
 export async function loginAs(browser, url, login, { viewport, beforeLogin } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 } });
   await context.grantPermissions(['camera', 'microphone'], { origin: url });
   const sockets = [];
+  let page = null;
   await context.routeWebSocket(/\/ws$/, (ws) => {
     const server = ws.connectToServer();
+    server.onMessage((message) => {
+      const drop = page?.dropFromServer;
+      if (drop && typeof message === 'string' && drop(JSON.parse(message))) return;
+      ws.send(message);
+    });
     sockets.push({ ws, server });
   });
-  const page = await context.newPage();
+  page = await context.newPage();
+  page.dropFromServer = null;
   page.cutConnection = async () => {
     for (const { ws, server } of sockets.splice(0)) {
       await server.close({ code: 1000 });
