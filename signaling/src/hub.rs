@@ -4,8 +4,9 @@
 use crate::ids::IdMap;
 use crate::io::{ConnId, Input, Now, Output, Recipients};
 use crate::people::Person;
-use crate::requests::Request;
-use crate::sessions::Session;
+use crate::refusal::Asker;
+use crate::requests::{HelpAsked, Request};
+use crate::sessions::{NewSession, Session};
 use crate::staff::StaffIndex;
 use crate::timers::{Timer, Timers};
 use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, ToHub, UserId};
@@ -55,24 +56,6 @@ pub struct IdSeeds {
     pub next_request: i64,
     pub next_session: i64,
 }
-
-/// A refusal, sent back as `error`.
-#[derive(Debug)]
-pub(crate) struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-pub(crate) type Handled = Result<(), Refusal>;
 
 /// One school's hub.
 #[derive(Debug)]
@@ -211,22 +194,31 @@ impl Hub {
             });
             return;
         };
-        let re = rid.as_ref();
+        let asker = Asker { user, conn, rid };
         let result = match msg {
-            ToHub::SetStatus { status } => self.set_status(conn, user, status, re),
-            ToHub::ListTeachers { subject } => self.list_teachers(conn, subject, re),
+            ToHub::SetStatus { status } => self.set_status(&asker, status),
+            ToHub::ListTeachers { subject } => self.list_teachers(&asker, subject),
             ToHub::RequestHelp {
                 subject,
                 form,
                 mode,
                 topic,
                 teacher,
-            } => self.request_help(conn, user, subject, form, mode, topic, teacher, re),
-            ToHub::CancelRequest { request } => self.cancel_request(conn, user, request, re),
-            ToHub::Accept { request } => self.accept(conn, user, request, re),
-            ToHub::Decline { request } => self.decline(conn, user, request, re),
-            ToHub::TakeNext { subject } => self.take_next(conn, user, subject, re),
-            ToHub::ListQueue { subject } => self.list_queue(conn, user, subject, re),
+            } => self.request_help(
+                &asker,
+                HelpAsked {
+                    subject,
+                    form,
+                    mode,
+                    topic,
+                    teacher,
+                },
+            ),
+            ToHub::CancelRequest { request } => self.cancel_request(&asker, request),
+            ToHub::Accept { request } => self.accept(&asker, request),
+            ToHub::Decline { request } => self.decline(&asker, request),
+            ToHub::TakeNext { subject } => self.take_next(&asker, subject),
+            ToHub::ListQueue { subject } => self.list_queue(&asker, subject),
             ToHub::CreateSession {
                 form,
                 subject,
@@ -235,54 +227,52 @@ impl Hub {
                 class,
                 from_requests,
             } => self.create_session(
-                conn,
-                user,
-                form,
-                subject,
-                title,
-                invite,
-                class,
-                from_requests,
-                re,
+                &asker,
+                NewSession {
+                    form,
+                    subject,
+                    title,
+                    invite,
+                    class,
+                    from_requests,
+                },
             ),
-            ToHub::JoinSession { session } => self.join_session(conn, user, session, re),
-            ToHub::LeaveSession { session } => self.leave_session(conn, user, session, re),
-            ToHub::EndSession { session } => self.end_session(conn, user, session, re),
-            ToHub::RaiseHand { session } => self.raise_hand(conn, user, session, re),
+            ToHub::JoinSession { session } => self.join_session(&asker, session),
+            ToHub::LeaveSession { session } => self.leave_session(&asker, session),
+            ToHub::EndSession { session } => self.end_session(&asker, session),
+            ToHub::RaiseHand { session } => self.raise_hand(&asker, session),
             ToHub::LowerHand {
                 session,
                 user: target,
-            } => self.lower_hand(conn, user, session, target, re),
+            } => self.lower_hand(&asker, session, target),
             ToHub::GrantFloor {
                 session,
                 user: target,
-            } => self.grant_floor(conn, user, session, target, re),
-            ToHub::RevokeFloor { session } => self.revoke_floor(conn, user, session, re),
+            } => self.grant_floor(&asker, session, target),
+            ToHub::RevokeFloor { session } => self.revoke_floor(&asker, session),
             ToHub::Mute {
                 session,
                 user: target,
                 kind,
-            } => self.set_mute(conn, user, session, target, kind, true, re),
+            } => self.set_mute(&asker, session, target, kind, true),
             ToHub::Unmute {
                 session,
                 user: target,
                 kind,
-            } => self.set_mute(conn, user, session, target, kind, false, re),
+            } => self.set_mute(&asker, session, target, kind, false),
             ToHub::RemoveMember {
                 session,
                 user: target,
-            } => self.remove_member(conn, user, session, target, re),
-            ToHub::Signal { session, to, data } => self.signal(conn, user, session, to, data, re),
-            ToHub::MediaState { session, state } => {
-                self.media_state(conn, user, session, state, re)
-            }
-            ToHub::MediaFailed { session } => self.media_failed(conn, user, session, re),
+            } => self.remove_member(&asker, session, target),
+            ToHub::Signal { session, to, data } => self.signal(&asker, session, to, data),
+            ToHub::MediaState { session, state } => self.media_state(&asker, session, state),
+            ToHub::MediaFailed { session } => self.media_failed(&asker, session),
         };
         if let Err(refusal) = result {
             self.push(Output::Send {
                 to: Recipients::Conn(conn),
                 msg: ServerMessage::error(refusal.code, refusal.message),
-                re: rid,
+                re: asker.rid,
             });
         }
     }
@@ -300,10 +290,15 @@ impl Hub {
         });
     }
 
-    /// Answers `re` with `ok` when the request carried a `rid`.
-    pub(crate) fn ok(&mut self, conn: ConnId, re: Option<&Rid>) {
-        if re.is_some() {
-            self.reply(conn, re, ServerMessage::Ok {});
+    /// Answers the asker on the connection they asked on.
+    pub(crate) fn answer(&mut self, asker: &Asker, msg: ServerMessage) {
+        self.reply(asker.conn, asker.re(), msg);
+    }
+
+    /// Answers the asker with `ok` when the request carried a `rid`.
+    pub(crate) fn ok(&mut self, asker: &Asker) {
+        if asker.rid.is_some() {
+            self.answer(asker, ServerMessage::Ok {});
         }
     }
 

@@ -12,6 +12,7 @@ mod hub;
 mod ids;
 mod io;
 mod people;
+mod refusal;
 mod requests;
 mod sessions;
 mod staff;

@@ -2,11 +2,12 @@
 //! they reconnect.
 
 use crate::SUPPORT_SUBJECT;
-use crate::hub::{Handled, Hub, Refusal};
+use crate::hub::Hub;
 use crate::io::{ConnId, Output, Recipients};
+use crate::refusal::{Asker, Handled, Refusal};
 use crate::timers::Timer;
 use konsult_protocol::model::{Role, SetStatus, Status, TeacherInfo, UserInfo};
-use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, UserId};
+use konsult_protocol::{RequestId, ServerMessage, SessionId, UserId};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -247,22 +248,15 @@ impl Hub {
         }
     }
 
-    pub(crate) fn set_status(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        status: SetStatus,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let before = self.status_of(user);
+    pub(crate) fn set_status(&mut self, asker: &Asker, status: SetStatus) -> Handled {
+        let before = self.status_of(asker.user);
         let now = self.now.mono;
         let person = self
             .people
-            .get_mut(&user)
+            .get_mut(&asker.user)
             .expect("connected users are known");
         if !person.is_staff() {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
+            return Err(Refusal::forbidden(
                 "only teachers and support staff set a status",
             ));
         }
@@ -270,8 +264,8 @@ impl Hub {
             person.idle_since = now;
         }
         person.set_status = status;
-        self.ok(conn, re);
-        self.presence_changed(user, before);
+        self.ok(asker);
+        self.presence_changed(asker.user, before);
         Ok(())
     }
 
@@ -332,12 +326,7 @@ impl Hub {
         }
     }
 
-    pub(crate) fn list_teachers(
-        &mut self,
-        conn: ConnId,
-        subject: Option<String>,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn list_teachers(&mut self, asker: &Asker, subject: Option<String>) -> Handled {
         let staff: Vec<UserId> = match subject.as_deref() {
             Some(subject) => self.staff.of(subject).collect(),
             None => self.staff.all().collect(),
@@ -358,8 +347,8 @@ impl Hub {
             teacher.status = self.status_of(teacher.id);
         }
         teachers.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        self.presence_watchers.insert(conn);
-        self.reply(conn, re, ServerMessage::Teachers { teachers });
+        self.presence_watchers.insert(asker.conn);
+        self.answer(asker, ServerMessage::Teachers { teachers });
         Ok(())
     }
 
@@ -367,7 +356,7 @@ impl Hub {
         self.people
             .get(&user)
             .filter(|p| p.active)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no user {user}")))
+            .ok_or_else(|| Refusal::not_found(format!("no user {user}")))
     }
 
     pub(crate) fn info(&self, user: UserId) -> UserInfo {

@@ -1,18 +1,19 @@
 //! Help requests: validation, one FIFO queue per subject, offers to the longest-idle free
 //! teacher, accept and decline, deferral to a thread, positions and estimated waits.
 
-use crate::hub::{Handled, Hub, Refusal};
+use crate::hub::Hub;
 use crate::io::{
     ConnId, ConsultationRecord, OpeningMessage, Output, Recipients, RecordKey, ThreadPurpose,
     ThreadSpec,
 };
+use crate::refusal::{Asker, Handled, Refusal};
 use crate::timers::Timer;
 use konsult_protocol::limits::MAX_TOPIC_CHARS;
 use konsult_protocol::model::{
     DeferReason, DeferredRequest, Form, Mode, OfferedRequest, QueueEntry, QueuedRequest, Role,
     Status, ThreadKind,
 };
-use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, ThreadId, UserId};
+use konsult_protocol::{ErrorCode, RequestId, ServerMessage, ThreadId, UserId};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,17 @@ impl Estimator {
         self.average_secs
             .saturating_mul(position.div_ceil(self.online))
     }
+}
+
+/// What a student asks for in `request_help`.
+#[derive(Debug)]
+pub(crate) struct HelpAsked {
+    pub subject: String,
+    pub form: Form,
+    pub mode: Mode,
+    pub topic: String,
+    /// The teacher the student asks for, if any.
+    pub teacher: Option<UserId>,
 }
 
 /// An open help request.
@@ -62,70 +74,51 @@ pub(crate) struct Request {
 }
 
 impl Hub {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn request_help(
-        &mut self,
-        conn: ConnId,
-        student: UserId,
-        subject: String,
-        form: Form,
-        mode: Mode,
-        topic: String,
-        teacher: Option<UserId>,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn request_help(&mut self, asker: &Asker, asked: HelpAsked) -> Handled {
+        let HelpAsked {
+            subject,
+            form,
+            mode,
+            topic,
+            teacher,
+        } = asked;
+        let student = asker.user;
         let person = self.person(student)?;
         if person.info.role != Role::Student {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only students ask for help",
-            ));
+            return Err(Refusal::forbidden("only students ask for help"));
         }
         if let Some(open) = person.request {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                format!("request {open} is still open; cancel it first"),
-            ));
+            return Err(Refusal::conflict(format!(
+                "request {open} is still open; cancel it first"
+            )));
         }
         if form == Form::Frontal {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
+            return Err(Refusal::bad_request(
                 "a help request is individual or group",
             ));
         }
         let topic = topic.trim().to_string();
         if topic.is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
-                "say what you need help with",
-            ));
+            return Err(Refusal::bad_request("say what you need help with"));
         }
         if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                format!("the topic is over {MAX_TOPIC_CHARS} characters"),
-            ));
+            return Err(Refusal::too_large(format!(
+                "the topic is over {MAX_TOPIC_CHARS} characters"
+            )));
         }
         if self.in_individual_session(student) && mode == Mode::Online {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                "you are already in a consultation",
-            ));
+            return Err(Refusal::conflict("you are already in a consultation"));
         }
         let staff: Vec<UserId> = self.staff_of(&subject);
         if staff.is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("nobody helps with {subject:?}"),
-            ));
+            return Err(Refusal::not_found(format!("nobody helps with {subject:?}")));
         }
         if let Some(t) = teacher
             && !staff.contains(&t)
         {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
-                format!("user {t} does not help with {subject:?}"),
-            ));
+            return Err(Refusal::bad_request(format!(
+                "user {t} does not help with {subject:?}"
+            )));
         }
         let id = RequestId(self.next_request);
         self.next_request += 1;
@@ -186,11 +179,11 @@ impl Hub {
             if let Some(r) = self.requests.get_mut(&id) {
                 r.told = Some((queued.position, queued.eta_secs));
             }
-            self.reply(conn, re, ServerMessage::RequestQueued { request: queued });
+            self.answer(asker, ServerMessage::RequestQueued { request: queued });
             self.queue_changed(&subject);
             return Ok(());
         }
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
@@ -586,25 +579,16 @@ impl Hub {
             || staff.is_some_and(|s| self.role_of(s) == Some(Role::Support))
     }
 
-    pub(crate) fn cancel_request(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: RequestId,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn cancel_request(&mut self, asker: &Asker, id: RequestId) -> Handled {
         let mine = self
             .requests
             .get(&id)
-            .is_some_and(|r| r.student == user && r.deferring.is_none());
+            .is_some_and(|r| r.student == asker.user && r.deferring.is_none());
         if !mine {
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("no open request {id}"),
-            ));
+            return Err(Refusal::not_found(format!("no open request {id}")));
         }
         self.finish_cancelled(id);
-        self.reply(conn, re, ServerMessage::RequestCancelled { request: id });
+        self.answer(asker, ServerMessage::RequestCancelled { request: id });
         Ok(())
     }
 
@@ -636,86 +620,61 @@ impl Hub {
         if self.people.get(&user).is_some_and(|p| p.is_staff()) {
             Ok(())
         } else {
-            Err(Refusal::new(
-                ErrorCode::Forbidden,
+            Err(Refusal::forbidden(
                 "only teachers and support staff do this",
             ))
         }
     }
 
-    pub(crate) fn accept(
-        &mut self,
-        conn: ConnId,
-        teacher: UserId,
-        id: RequestId,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn accept(&mut self, asker: &Asker, id: RequestId) -> Handled {
+        let teacher = asker.user;
         self.require_staff(teacher)?;
         let offered = self
             .requests
             .get(&id)
             .is_some_and(|r| r.offered_to.is_some_and(|(t, _)| t == teacher));
         if !offered {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                format!("request {id} is not offered to you (any more)"),
-            ));
+            return Err(Refusal::conflict(format!(
+                "request {id} is not offered to you (any more)"
+            )));
         }
-        self.start_from_request(conn, teacher, id, re);
+        self.start_from_request(asker, id);
         Ok(())
     }
 
-    pub(crate) fn decline(
-        &mut self,
-        conn: ConnId,
-        teacher: UserId,
-        id: RequestId,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn decline(&mut self, asker: &Asker, id: RequestId) -> Handled {
+        let teacher = asker.user;
         self.require_staff(teacher)?;
         let offered = self
             .requests
             .get(&id)
             .is_some_and(|r| r.offered_to.is_some_and(|(t, _)| t == teacher));
         if !offered {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                format!("request {id} is not offered to you (any more)"),
-            ));
+            return Err(Refusal::conflict(format!(
+                "request {id} is not offered to you (any more)"
+            )));
         }
         self.withdraw_offer(id, teacher, true);
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
-    pub(crate) fn take_next(
-        &mut self,
-        conn: ConnId,
-        teacher: UserId,
-        subject: Option<String>,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn take_next(&mut self, asker: &Asker, subject: Option<String>) -> Handled {
+        let teacher = asker.user;
         self.require_staff(teacher)?;
         let person = &self.people[&teacher];
         if let Some(offer) = person.offer {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                format!("answer the offer of request {offer} first"),
-            ));
+            return Err(Refusal::conflict(format!(
+                "answer the offer of request {offer} first"
+            )));
         }
         if self.in_individual_session(teacher) {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                "you are in a consultation; end it first",
-            ));
+            return Err(Refusal::conflict("you are in a consultation; end it first"));
         }
         let subjects = match subject {
             Some(s) if person.serves(&s) => vec![s],
             Some(s) => {
-                return Err(Refusal::new(
-                    ErrorCode::Forbidden,
-                    format!("you do not help with {s:?}"),
-                ));
+                return Err(Refusal::forbidden(format!("you do not help with {s:?}")));
             }
             None => person.subjects(),
         };
@@ -729,20 +688,15 @@ impl Hub {
             .min_by_key(|r| (r.requested, r.id))
             .map(|r| r.id);
         let Some(id) = next else {
-            return Err(Refusal::new(ErrorCode::NotFound, "the queue is empty"));
+            return Err(Refusal::not_found("the queue is empty"));
         };
-        self.start_from_request(conn, teacher, id, re);
+        self.start_from_request(asker, id);
         Ok(())
     }
 
     /// A teacher takes a request: it leaves its queue and a session starts.
-    fn start_from_request(
-        &mut self,
-        conn: ConnId,
-        teacher: UserId,
-        id: RequestId,
-        re: Option<&Rid>,
-    ) {
+    fn start_from_request(&mut self, asker: &Asker, id: RequestId) {
+        let teacher = asker.user;
         if let Some(person) = self.people.get_mut(&teacher)
             && person.offer == Some(id)
         {
@@ -755,7 +709,7 @@ impl Hub {
         if let Some(person) = self.people.get_mut(&request.student) {
             person.request = None;
         }
-        let session = self.start_request_session(conn, teacher, &request, re);
+        let session = self.start_request_session(asker, &request);
         let wait = self.now.mono.saturating_duration_since(request.requested);
         self.push(Output::Record(ConsultationRecord {
             key: RecordKey::Request(id),
@@ -776,30 +730,20 @@ impl Hub {
         }));
     }
 
-    pub(crate) fn list_queue(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        subject: Option<String>,
-        re: Option<&Rid>,
-    ) -> Handled {
-        self.require_staff(user)?;
-        let person = &self.people[&user];
+    pub(crate) fn list_queue(&mut self, asker: &Asker, subject: Option<String>) -> Handled {
+        self.require_staff(asker.user)?;
+        let person = &self.people[&asker.user];
         let subjects = match subject {
             Some(s) if person.serves(&s) => vec![s],
             Some(s) => {
-                return Err(Refusal::new(
-                    ErrorCode::Forbidden,
-                    format!("you do not help with {s:?}"),
-                ));
+                return Err(Refusal::forbidden(format!("you do not help with {s:?}")));
             }
             None => person.subjects(),
         };
         let (requests, total) = self.queue_entries(&subjects);
         let subject = (subjects.len() == 1).then(|| subjects[0].clone());
-        self.reply(
-            conn,
-            re,
+        self.answer(
+            asker,
             ServerMessage::Queue {
                 subject,
                 requests,

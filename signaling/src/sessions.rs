@@ -2,11 +2,12 @@
 //! moderation (hands, floor, mute, removal), media paths and the `signal` relay, ending them,
 //! and their snapshots.
 
-use crate::hub::{Handled, Hub, Refusal};
+use crate::hub::Hub;
 use crate::io::{
     ConnId, ConsultationRecord, MediaCommand, MediaPolicy, MemberPolicy, Outcome, Output,
     Recipients, RecordKey, ThreadPurpose, ThreadSpec,
 };
+use crate::refusal::{Asker, Handled, Refusal};
 use crate::requests::Request;
 use crate::timers::Timer;
 use konsult_protocol::limits::{MAX_INVITES, MAX_SIGNAL_BYTES, MAX_TOPIC_CHARS};
@@ -24,6 +25,31 @@ use std::time::{Duration, Instant};
 pub(crate) const ROSTER_LIMIT: usize = 100;
 /// Least time between snapshots of a large session.
 const LARGE_SESSION_SNAPSHOT: Duration = Duration::from_millis(500);
+
+/// A session a teacher asks for with `create_session`.
+#[derive(Debug)]
+pub(crate) struct NewSession {
+    pub form: Form,
+    pub subject: String,
+    pub title: String,
+    pub invite: Vec<UserId>,
+    /// A class whose students are all invited.
+    pub class: Option<String>,
+    /// Queued requests whose students are invited, taking them out of their queue.
+    pub from_requests: Vec<RequestId>,
+}
+
+/// What a session opens with, besides its host.
+#[derive(Debug)]
+struct SessionSpec {
+    form: Form,
+    mode: Mode,
+    subject: String,
+    title: String,
+    class: Option<String>,
+    /// The record the session updates: its request's, or (`None`) one of its own.
+    record: Option<RecordKey>,
+}
 
 /// A member of a session.
 #[derive(Debug, Clone)]
@@ -111,20 +137,18 @@ impl Hub {
         id
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn open_session(
-        &mut self,
-        form: Form,
-        mode: Mode,
-        subject: String,
-        title: String,
-        host: UserId,
-        class: Option<String>,
-        record: Option<RecordKey>,
-        answer: (ConnId, Option<Rid>),
-    ) -> SessionId {
+    /// Opens a session hosted by the asker, who hears of it once its thread exists.
+    fn open_session(&mut self, asker: &Asker, spec: SessionSpec) -> SessionId {
+        let SessionSpec {
+            form,
+            mode,
+            subject,
+            title,
+            class,
+            record,
+        } = spec;
+        let host = asker.user;
         let id = self.new_session_id();
-        let answer_conn = answer.0;
         let media = if form == Form::Individual {
             MediaPath::P2p
         } else {
@@ -152,7 +176,7 @@ impl Hub {
             record: record.unwrap_or(RecordKey::Session(id)),
             requests: Vec::new(),
             pulled: Vec::new(),
-            answer: Some(answer),
+            answer: Some((asker.conn, asker.rid.clone())),
             dirty: false,
             snapshot_scheduled: false,
             last_policy: None,
@@ -164,7 +188,7 @@ impl Hub {
                 present: true,
                 media: MediaState::Connecting,
                 muted: Vec::new(),
-                media_conn: Some(answer_conn),
+                media_conn: Some(asker.conn),
             },
         );
         session.participants.insert(host);
@@ -200,22 +224,18 @@ impl Hub {
     }
 
     /// A teacher took a request: an individual (or small group) session with its student.
-    pub(crate) fn start_request_session(
-        &mut self,
-        conn: ConnId,
-        teacher: UserId,
-        request: &Request,
-        re: Option<&Rid>,
-    ) -> SessionId {
+    pub(crate) fn start_request_session(&mut self, asker: &Asker, request: &Request) -> SessionId {
+        let teacher = asker.user;
         let id = self.open_session(
-            request.form,
-            request.mode,
-            request.subject.clone(),
-            request.topic.clone(),
-            teacher,
-            None,
-            Some(RecordKey::Request(request.id)),
-            (conn, re.cloned()),
+            asker,
+            SessionSpec {
+                form: request.form,
+                mode: request.mode,
+                subject: request.subject.clone(),
+                title: request.topic.clone(),
+                class: None,
+                record: Some(RecordKey::Request(request.id)),
+            },
         );
         self.seat(id, request.student, None);
         let session = self.sessions.get_mut(&id).expect("just opened");
@@ -244,51 +264,41 @@ impl Hub {
         id
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn create_session(
-        &mut self,
-        conn: ConnId,
-        host: UserId,
-        form: Form,
-        subject: String,
-        title: String,
-        invite: Vec<UserId>,
-        class: Option<String>,
-        from_requests: Vec<RequestId>,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn create_session(&mut self, asker: &Asker, new: NewSession) -> Handled {
+        let NewSession {
+            form,
+            subject,
+            title,
+            invite,
+            class,
+            from_requests,
+        } = new;
+        let host = asker.user;
         let person = self.person(host)?;
         if !person.is_staff() {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
+            return Err(Refusal::forbidden(
                 "only teachers and support staff start sessions",
             ));
         }
         if form == Form::Individual {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
+            return Err(Refusal::bad_request(
                 "individual sessions start from a help request; create a group or frontal one",
             ));
         }
         let title = title.trim().to_string();
         let subject = subject.trim().to_string();
         if title.is_empty() || subject.is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
+            return Err(Refusal::bad_request(
                 "a session needs a subject and a title",
             ));
         }
         if title.chars().count() > MAX_TOPIC_CHARS || subject.len() > 64 {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                "the title or subject is too long",
-            ));
+            return Err(Refusal::too_large("the title or subject is too long"));
         }
         if invite.len() > MAX_INVITES || from_requests.len() > MAX_INVITES {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                format!("at most {MAX_INVITES} invitees"),
-            ));
+            return Err(Refusal::too_large(format!(
+                "at most {MAX_INVITES} invitees"
+            )));
         }
         let mut invitees: BTreeSet<UserId> = BTreeSet::new();
         for user in &invite {
@@ -305,10 +315,9 @@ impl Hub {
                 .map(|p| p.info.id)
                 .collect();
             if students.is_empty() {
-                return Err(Refusal::new(
-                    ErrorCode::NotFound,
-                    format!("no students in class {class:?}"),
-                ));
+                return Err(Refusal::not_found(format!(
+                    "no students in class {class:?}"
+                )));
             }
             invitees.extend(students);
         }
@@ -318,43 +327,37 @@ impl Hub {
                 .requests
                 .get(id)
                 .filter(|r| r.deferring.is_none())
-                .ok_or_else(|| {
-                    Refusal::new(ErrorCode::NotFound, format!("no open request {id}"))
-                })?;
+                .ok_or_else(|| Refusal::not_found(format!("no open request {id}")))?;
             if request.subject != subject || !self.people[&host].serves(&request.subject) {
-                return Err(Refusal::new(
-                    ErrorCode::Conflict,
-                    format!("request {id} is not in a queue of {subject:?} you serve"),
-                ));
+                return Err(Refusal::conflict(format!(
+                    "request {id} is not in a queue of {subject:?} you serve"
+                )));
             }
             invitees.insert(request.student);
             pulled.push(request.clone());
         }
         invitees.remove(&host);
         if invitees.is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
+            return Err(Refusal::bad_request(
                 "invite someone: invite, class or from_requests",
             ));
         }
         if invitees.len() + 1 > self.config.session_members {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "a session holds at most {} members",
-                    self.config.session_members
-                ),
-            ));
+            return Err(Refusal::too_large(format!(
+                "a session holds at most {} members",
+                self.config.session_members
+            )));
         }
         let id = self.open_session(
-            form,
-            Mode::Online,
-            subject.clone(),
-            title.clone(),
-            host,
-            class.clone(),
-            None,
-            (conn, re.cloned()),
+            asker,
+            SessionSpec {
+                form,
+                mode: Mode::Online,
+                subject: subject.clone(),
+                title: title.clone(),
+                class: class.clone(),
+                record: None,
+            },
         );
         for request in &pulled {
             if let Some((teacher, _)) = request.offered_to {
@@ -570,8 +573,8 @@ impl Hub {
         if self.sessions.get(&id).is_some_and(|s| s.thread.is_some()) {
             let info = self.session_info(id);
             self.reply(conn, re, ServerMessage::SessionStarted { session: info });
-        } else {
-            self.ok(conn, re);
+        } else if re.is_some() {
+            self.reply(conn, re, ServerMessage::Ok {});
         }
     }
 
@@ -611,16 +614,13 @@ impl Hub {
         let s = self
             .sessions
             .get(&id)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no session {id}")))?;
+            .ok_or_else(|| Refusal::not_found(format!("no session {id}")))?;
         if !s.members.contains_key(&user) && !s.invited.contains(&user) {
             // Not even knowing it exists: a stranger's probe looks like a wrong id.
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("no session {id}"),
-            ));
+            return Err(Refusal::not_found(format!("no session {id}")));
         }
         if !s.is_present(user) {
-            return Err(Refusal::new(ErrorCode::Forbidden, "join the session first"));
+            return Err(Refusal::forbidden("join the session first"));
         }
         Ok(s)
     }
@@ -628,80 +628,56 @@ impl Hub {
     fn host_session(&self, user: UserId, id: SessionId) -> Result<&Session, Refusal> {
         let s = self.member_session(user, id)?;
         if s.host != user {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only the host can do this",
-            ));
+            return Err(Refusal::forbidden("only the host can do this"));
         }
         Ok(s)
     }
 
-    pub(crate) fn join_session(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
+    pub(crate) fn join_session(&mut self, asker: &Asker, id: SessionId) -> Handled {
         let s = self
             .sessions
             .get(&id)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no session {id}")))?;
-        if s.removed.contains(&user) {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "the host removed you from this session",
-            ));
+            .ok_or_else(|| Refusal::not_found(format!("no session {id}")))?;
+        if s.removed.contains(&asker.user) {
+            return Err(Refusal::forbidden("the host removed you from this session"));
         }
-        if !s.invited.contains(&user) && !s.members.contains_key(&user) {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "you are not invited to this session",
-            ));
+        if !s.invited.contains(&asker.user) && !s.members.contains_key(&asker.user) {
+            return Err(Refusal::forbidden("you are not invited to this session"));
         }
-        if !s.is_present(user) && s.present().count() >= self.config.session_members {
-            return Err(Refusal::new(ErrorCode::TooLarge, "the session is full"));
+        if !s.is_present(asker.user) && s.present().count() >= self.config.session_members {
+            return Err(Refusal::too_large("the session is full"));
         }
         if s.form == Form::Individual
-            && !s.is_present(user)
+            && !s.is_present(asker.user)
             && self
                 .people
-                .get(&user)
+                .get(&asker.user)
                 .is_some_and(|p| p.info.role == Role::Student)
-            && self.in_individual_session(user)
+            && self.in_individual_session(asker.user)
         {
-            return Err(Refusal::new(
-                ErrorCode::Conflict,
-                "you are already in another consultation",
-            ));
+            return Err(Refusal::conflict("you are already in another consultation"));
         }
-        self.seat(id, user, Some(conn));
-        self.send_session_started(conn, re, id);
+        self.seat(id, asker.user, Some(asker.conn));
+        self.send_session_started(asker.conn, asker.re(), id);
         self.update_media_policy(id);
         Ok(())
     }
 
-    pub(crate) fn leave_session(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let s = self.member_session(user, id)?;
+    pub(crate) fn leave_session(&mut self, asker: &Asker, id: SessionId) -> Handled {
+        let s = self.member_session(asker.user, id)?;
         if s.form == Form::Individual {
-            self.ok(conn, re);
+            self.ok(asker);
             self.end(id, EndReason::Ended);
             return Ok(());
         }
         let host = s.host;
-        self.unseat(id, user);
-        if user == host {
+        self.unseat(id, asker.user);
+        if asker.user == host {
             // The host may come back; without them the session ends after the grace period.
             self.timers
-                .set(self.now.mono + self.config.grace, Timer::Grace(user));
+                .set(self.now.mono + self.config.grace, Timer::Grace(asker.user));
         }
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
@@ -733,15 +709,9 @@ impl Hub {
         self.update_media_policy(id);
     }
 
-    pub(crate) fn end_session(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        self.host_session(user, id)?;
-        self.ok(conn, re);
+    pub(crate) fn end_session(&mut self, asker: &Asker, id: SessionId) -> Handled {
+        self.host_session(asker.user, id)?;
+        self.ok(asker);
         self.end(id, EndReason::Ended);
         Ok(())
     }
@@ -800,86 +770,60 @@ impl Hub {
         self.presence_changed(host, konsult_protocol::model::Status::Busy);
     }
 
-    pub(crate) fn raise_hand(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let s = self.member_session(user, id)?;
-        if s.host == user {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
-                "the host has the floor already",
-            ));
+    pub(crate) fn raise_hand(&mut self, asker: &Asker, id: SessionId) -> Handled {
+        let s = self.member_session(asker.user, id)?;
+        if s.host == asker.user {
+            return Err(Refusal::bad_request("the host has the floor already"));
         }
         let s = self.sessions.get_mut(&id).expect("checked");
-        if !s.hands.contains(&user) {
-            s.hands.push(user);
+        if !s.hands.contains(&asker.user) {
+            s.hands.push(asker.user);
             s.dirty = true;
         }
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
     pub(crate) fn lower_hand(
         &mut self,
-        conn: ConnId,
-        user: UserId,
+        asker: &Asker,
         id: SessionId,
         target: Option<UserId>,
-        re: Option<&Rid>,
     ) -> Handled {
-        let target = target.unwrap_or(user);
-        if target == user {
-            self.member_session(user, id)?;
+        let target = target.unwrap_or(asker.user);
+        if target == asker.user {
+            self.member_session(asker.user, id)?;
         } else {
-            self.host_session(user, id)?;
+            self.host_session(asker.user, id)?;
         }
         let s = self.sessions.get_mut(&id).expect("checked");
         let before = s.hands.len();
         s.hands.retain(|u| *u != target);
         s.dirty |= s.hands.len() != before;
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
-    pub(crate) fn grant_floor(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        target: UserId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let s = self.host_session(user, id)?;
+    pub(crate) fn grant_floor(&mut self, asker: &Asker, id: SessionId, target: UserId) -> Handled {
+        let s = self.host_session(asker.user, id)?;
         if !s.is_present(target) || target == s.host {
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("user {target} is not a member in the session"),
-            ));
+            return Err(Refusal::not_found(format!(
+                "user {target} is not a member in the session"
+            )));
         }
         let s = self.sessions.get_mut(&id).expect("checked");
         s.floor = Some(target);
         s.hands.retain(|u| *u != target);
         s.dirty = true;
-        self.ok(conn, re);
+        self.ok(asker);
         self.update_media_policy(id);
         Ok(())
     }
 
-    pub(crate) fn revoke_floor(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let s = self.member_session(user, id)?;
-        if s.host != user && s.floor != Some(user) {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
+    pub(crate) fn revoke_floor(&mut self, asker: &Asker, id: SessionId) -> Handled {
+        let s = self.member_session(asker.user, id)?;
+        if s.host != asker.user && s.floor != Some(asker.user) {
+            return Err(Refusal::forbidden(
                 "only the host or the floor holder can do this",
             ));
         }
@@ -887,28 +831,24 @@ impl Hub {
         if s.floor.take().is_some() {
             s.dirty = true;
         }
-        self.ok(conn, re);
+        self.ok(asker);
         self.update_media_policy(id);
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn set_mute(
         &mut self,
-        conn: ConnId,
-        user: UserId,
+        asker: &Asker,
         id: SessionId,
         target: UserId,
         kind: TrackKind,
         mute: bool,
-        re: Option<&Rid>,
     ) -> Handled {
-        let s = self.host_session(user, id)?;
+        let s = self.host_session(asker.user, id)?;
         if !s.members.contains_key(&target) {
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("user {target} is not a member of the session"),
-            ));
+            return Err(Refusal::not_found(format!(
+                "user {target} is not a member of the session"
+            )));
         }
         let s = self.sessions.get_mut(&id).expect("checked");
         let member = s.members.get_mut(&target).expect("checked");
@@ -919,34 +859,28 @@ impl Hub {
             member.muted.retain(|k| *k != kind);
         }
         s.dirty |= had != mute;
-        self.ok(conn, re);
+        self.ok(asker);
         self.update_media_policy(id);
         Ok(())
     }
 
     pub(crate) fn remove_member(
         &mut self,
-        conn: ConnId,
-        user: UserId,
+        asker: &Asker,
         id: SessionId,
         target: UserId,
-        re: Option<&Rid>,
     ) -> Handled {
-        let s = self.host_session(user, id)?;
+        let s = self.host_session(asker.user, id)?;
         if target == s.host {
-            return Err(Refusal::new(
-                ErrorCode::BadRequest,
-                "the host cannot remove themselves",
-            ));
+            return Err(Refusal::bad_request("the host cannot remove themselves"));
         }
         if !s.members.contains_key(&target) && !s.invited.contains(&target) {
-            return Err(Refusal::new(
-                ErrorCode::NotFound,
-                format!("user {target} is not in the session"),
-            ));
+            return Err(Refusal::not_found(format!(
+                "user {target} is not in the session"
+            )));
         }
         if s.form == Form::Individual {
-            self.ok(conn, re);
+            self.ok(asker);
             self.end(id, EndReason::Ended);
             return Ok(());
         }
@@ -962,50 +896,45 @@ impl Hub {
                 reason: EndReason::Removed,
             },
         );
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
     pub(crate) fn signal(
         &mut self,
-        conn: ConnId,
-        user: UserId,
+        asker: &Asker,
         id: SessionId,
         to: SignalPeer,
         data: SignalData,
-        re: Option<&Rid>,
     ) -> Handled {
         if data.payload_len() > MAX_SIGNAL_BYTES {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                format!("signal data over {MAX_SIGNAL_BYTES} bytes"),
-            ));
+            return Err(Refusal::too_large(format!(
+                "signal data over {MAX_SIGNAL_BYTES} bytes"
+            )));
         }
-        let s = self.member_session(user, id)?;
+        let s = self.member_session(asker.user, id)?;
         match to {
             SignalPeer::User(target) => {
                 if s.media != MediaPath::P2p {
-                    return Err(Refusal::new(
-                        ErrorCode::Conflict,
+                    return Err(Refusal::conflict(
                         "this session's media goes through the SFU: signal \"sfu\"",
                     ));
                 }
-                if target == user || !s.is_present(target) {
-                    return Err(Refusal::new(
-                        ErrorCode::NotFound,
-                        format!("user {target} is not in the session"),
-                    ));
+                if target == asker.user || !s.is_present(target) {
+                    return Err(Refusal::not_found(format!(
+                        "user {target} is not in the session"
+                    )));
                 }
                 let to = match s.members[&target].media_conn {
                     Some(c) => Recipients::Conn(c),
                     None => Recipients::User(target),
                 };
-                self.set_media_conn(id, user, conn);
+                self.set_media_conn(id, asker.user, asker.conn);
                 self.push(Output::Send {
                     to,
                     msg: ServerMessage::Signal {
                         session: id,
-                        from: SignalPeer::User(user),
+                        from: SignalPeer::User(asker.user),
                         data,
                     },
                     re: None,
@@ -1013,21 +942,20 @@ impl Hub {
             }
             SignalPeer::Sfu => {
                 if s.media != MediaPath::Sfu {
-                    return Err(Refusal::new(
-                        ErrorCode::Conflict,
+                    return Err(Refusal::conflict(
                         "this session is peer to peer: signal the other member",
                     ));
                 }
-                self.set_media_conn(id, user, conn);
+                self.set_media_conn(id, asker.user, asker.conn);
                 self.push(Output::Media(MediaCommand::Signal {
                     session: id,
-                    user,
-                    conn,
+                    user: asker.user,
+                    conn: asker.conn,
                     data,
                 }));
             }
         }
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
@@ -1060,15 +988,13 @@ impl Hub {
 
     pub(crate) fn media_state(
         &mut self,
-        conn: ConnId,
-        user: UserId,
+        asker: &Asker,
         id: SessionId,
         state: MediaState,
-        re: Option<&Rid>,
     ) -> Handled {
-        self.member_session(user, id)?;
-        self.set_member_media(id, user, state);
-        self.ok(conn, re);
+        self.member_session(asker.user, id)?;
+        self.set_member_media(id, asker.user, state);
+        self.ok(asker);
         Ok(())
     }
 
@@ -1082,20 +1008,14 @@ impl Hub {
         }
     }
 
-    pub(crate) fn media_failed(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        id: SessionId,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let s = self.member_session(user, id)?;
+    pub(crate) fn media_failed(&mut self, asker: &Asker, id: SessionId) -> Handled {
+        let s = self.member_session(asker.user, id)?;
         if s.media == MediaPath::P2p {
             self.move_to_sfu(id);
         } else {
-            self.set_member_media(id, user, MediaState::Failed);
+            self.set_member_media(id, asker.user, MediaState::Failed);
         }
-        self.ok(conn, re);
+        self.ok(asker);
         Ok(())
     }
 
