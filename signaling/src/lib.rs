@@ -7,10 +7,13 @@
 //!
 //! One `Hub` is one school: nothing in it is global, so a process can hold many.
 
+mod config;
+mod ctx;
 mod hours;
 mod hub;
 mod ids;
 mod io;
+mod outputs;
 mod people;
 mod refusal;
 mod requests;
@@ -18,7 +21,8 @@ mod sessions;
 mod staff;
 mod timers;
 
-pub use hub::{Hub, HubConfig, IdSeeds};
+pub use config::{HubConfig, IdSeeds};
+pub use hub::Hub;
 pub use io::{
     ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now,
     OpeningMessage, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
