@@ -20,4 +20,5 @@ pub mod store;
 pub mod tls;
 pub mod web;
 pub mod wire;
+pub mod wording;
 pub mod ws;

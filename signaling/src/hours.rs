@@ -66,39 +66,6 @@ pub(crate) fn iso_after(now: &Now, minutes: u32) -> String {
     )
 }
 
-/// A time written by [`iso_after`], said in Russian as the school reads it: "ср, 2 декабря,
-/// 15:30". `None` for any other text.
-pub(crate) fn spoken_ru(iso: &str) -> Option<String> {
-    const WEEKDAYS: [&str; 7] = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"];
-    const MONTHS: [&str; 12] = [
-        "января",
-        "февраля",
-        "марта",
-        "апреля",
-        "мая",
-        "июня",
-        "июля",
-        "августа",
-        "сентября",
-        "октября",
-        "ноября",
-        "декабря",
-    ];
-    let number = |range: std::ops::Range<usize>| iso.get(range)?.parse::<i64>().ok();
-    let (y, m, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let time = iso.get(11..16)?;
-    let month = MONTHS.get(usize::try_from(m).ok()?.checked_sub(1)?)?;
-    // Days from 1970-01-01 (a Thursday), inverse of `civil_from_days`.
-    let (y, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let weekday = WEEKDAYS[(days + 3).rem_euclid(7) as usize];
-    Some(format!("{weekday}, {d} {month}, {time}"))
-}
-
 /// The proleptic Gregorian date of a day count from 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -190,23 +157,5 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         let now = at(1_798_761_599_000, 0);
         assert_eq!(iso_after(&now, 1), "2027-01-01T00:00:00+00:00");
-    }
-
-    #[test]
-    fn times_are_said_with_weekday_day_and_month() {
-        assert_eq!(
-            spoken_ru("2026-12-02T15:30:00+03:00").as_deref(),
-            Some("ср, 2 декабря, 15:30")
-        );
-        assert_eq!(
-            spoken_ru("2024-02-29T08:05:00+00:00").as_deref(),
-            Some("чт, 29 февраля, 08:05")
-        );
-        assert_eq!(
-            spoken_ru("2027-01-04T00:00:00-05:00").as_deref(),
-            Some("пн, 4 января, 00:00")
-        );
-        assert_eq!(spoken_ru("2026-13-02T15:30:00+03:00"), None);
-        assert_eq!(spoken_ru("soon"), None);
     }
 }

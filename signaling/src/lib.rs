@@ -25,7 +25,7 @@ pub use config::{HubConfig, IdSeeds};
 pub use hub::Hub;
 pub use io::{
     ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now,
-    OpeningMessage, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+    OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
 };
 
 /// The pseudo-subject served by support staff (the school psychologist) when their account

@@ -4,9 +4,9 @@
 
 use super::{Request, Requests};
 use crate::ctx::Ctx;
-use crate::hours;
 use crate::io::{
-    ConsultationRecord, OpeningMessage, Outcome, Output, RecordKey, ThreadPurpose, ThreadSpec,
+    ConsultationRecord, OpeningMessage, OpeningText, Outcome, Output, RecordKey, ThreadPurpose,
+    ThreadSpec,
 };
 use crate::people::People;
 use konsult_protocol::model::{DeferReason, DeferredRequest, ThreadKind};
@@ -42,22 +42,17 @@ impl Requests {
         if !request.topic.trim().is_empty() {
             opening.push(OpeningMessage {
                 author: request.student,
-                text: request.topic.clone(),
+                text: OpeningText::Question(request.topic.clone()),
                 client_id: format!("request-{}", id.0),
             });
         }
         if reason == DeferReason::OutsideHours
-            && let (Some(teacher), Some(when)) = (
-                request.teacher,
-                request.next_available.as_deref().and_then(hours::spoken_ru),
-            )
+            && let (Some(teacher), Some(next_available)) =
+                (request.teacher, request.next_available.clone())
         {
             opening.push(OpeningMessage {
                 author: teacher,
-                text: format!(
-                    "Автоответ: сейчас не время моих консультаций. Ближайшее — {when}. \
-                     Ваш вопрос сохранён, я отвечу здесь."
-                ),
+                text: OpeningText::OutsideHours { next_available },
                 client_id: format!("request-{}-auto", id.0),
             });
         }
