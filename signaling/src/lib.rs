@@ -19,6 +19,8 @@ mod refusal;
 mod requests;
 mod sessions;
 mod staff;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timers;
 
 pub use config::{HubConfig, IdSeeds};
