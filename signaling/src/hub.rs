@@ -13,7 +13,7 @@ use crate::refusal::{Asker, Handled};
 use crate::requests::{HelpAsked, Requests};
 use crate::sessions::{NewSession, Sessions};
 use crate::timers::{Timer, Timers};
-use konsult_protocol::model::{HoursSlot, MediaState, SetStatus, Status, UserInfo};
+use konsult_protocol::model::{Form, HoursSlot, MediaState, SetStatus, Status, UserInfo};
 use konsult_protocol::{
     ErrorCode, RequestId, Rid, ServerMessage, SessionId, ThreadId, ToHub, UserId,
 };
@@ -116,7 +116,7 @@ impl Hub {
     }
 
     /// The form of a live session.
-    pub fn session_form(&self, id: SessionId) -> Option<konsult_protocol::model::Form> {
+    pub fn session_form(&self, id: SessionId) -> Option<Form> {
         self.sessions.form(id)
     }
 

@@ -1,7 +1,6 @@
 //! People and presence: everyone the hub knows, their connections, staff availability and who
 //! watches it, and the places each person holds (an open request, an offer, sessions).
 
-use crate::SUPPORT_SUBJECT;
 use crate::ids::IdMap;
 use crate::io::{ConnId, Output, Recipients};
 use crate::outputs::Outputs;
@@ -11,6 +10,10 @@ use konsult_protocol::model::{Form, HoursSlot, Role, SetStatus, Status, TeacherI
 use konsult_protocol::{RequestId, ServerMessage, SessionId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+/// The pseudo-subject served by support staff (the school psychologist) when their account
+/// lists no subjects: `request_help {subject: "support"}` reaches them.
+pub const SUPPORT_SUBJECT: &str = "support";
 
 /// Everyone the hub knows, and who is connected.
 #[derive(Debug, Default)]
