@@ -35,6 +35,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// The language the server words its own texts in (automatic replies stored in threads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// Russian, `ru`.
+    Ru,
+    /// English, `en`.
+    En,
+}
+
 /// `[server]`: where Konsult listens and keeps its data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
@@ -61,6 +70,8 @@ pub struct SchoolConfig {
     pub name: String,
     /// IANA time zone for consultation hours and reports.
     pub timezone: String,
+    /// The language of the texts the server writes itself, such as automatic replies.
+    pub language: Language,
 }
 
 /// `[log]`: what is logged and how.
@@ -184,6 +195,7 @@ impl Default for Config {
             school: SchoolConfig {
                 name: "Школа".into(),
                 timezone: "Europe/Moscow".into(),
+                language: Language::Ru,
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -261,6 +273,7 @@ keys! {
     "server.shutdown_timeout" => server.shutdown_timeout;
     "school.name" => school.name;
     "school.timezone" => school.timezone;
+    "school.language" => school.language;
     "log.format" => log.format;
     "log.level" => log.level;
     "auth.token_ttl" => auth.token_ttl;

@@ -1,7 +1,7 @@
 //! Raw values as the file, the environment and flags give them, and their conversion to the
 //! typed fields of `Config`.
 
-use crate::LogFormat;
+use crate::{Language, LogFormat};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -141,6 +141,16 @@ impl FromRaw for LogFormat {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             _ => Err("expected \"text\" or \"json\"".into()),
+        }
+    }
+}
+
+impl FromRaw for Language {
+    fn from_raw(raw: &Raw) -> Result<Self, String> {
+        match String::from_raw(raw)?.as_str() {
+            "ru" => Ok(Language::Ru),
+            "en" => Ok(Language::En),
+            _ => Err("expected \"ru\" or \"en\"".into()),
         }
     }
 }

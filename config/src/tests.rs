@@ -59,6 +59,9 @@ fn errors_name_the_key_and_the_source() {
     let err = Config::load(&env("KONSULT_HUB_GRACE", "soon")).unwrap_err();
     assert!(err.to_string().contains("hub.grace"));
 
+    let err = Config::load(&env("KONSULT_SCHOOL_LANGUAGE", "fr")).unwrap_err();
+    assert!(err.to_string().contains("school.language"), "{err}");
+
     let err = Config::load(&env("KONSULT_NO_SUCH_KEY", "1")).unwrap_err();
     assert!(err.to_string().contains("KONSULT_NO_SUCH_KEY"));
 

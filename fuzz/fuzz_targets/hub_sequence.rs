@@ -3,12 +3,7 @@
 
 #![no_main]
 
-#[path = "../../signaling/tests/sim/mod.rs"]
-mod sim;
-
-#[path = "../../signaling/tests/drive/mod.rs"]
-mod drive;
-
+use konsult_signaling::testing::drive;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,6 +9,7 @@ use crate::hub_handle::HubInputs;
 use crate::records::RecordWriter;
 use crate::store::{now_ms, retry_transient};
 use crate::wire;
+use crate::wording;
 use konsult_protocol::{ErrorCode, ServerMessage};
 use konsult_signaling::{Hub, HubConfig, Input, MediaCommand, Now, Output, Recipients};
 use std::sync::Arc;
@@ -108,6 +109,12 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
     match output {
         Output::Send { to, msg, re } => deliver(app, to, &msg, re.as_ref()),
         Output::CreateThread { purpose, spec } => {
+            let language = app.config.school.language;
+            let opening: Vec<_> = spec
+                .opening
+                .iter()
+                .filter_map(|m| wording::opening(language, m))
+                .collect();
             let app = app.clone();
             tokio::spawn(async move {
                 let thread = retry_transient("thread creation", || {
@@ -119,7 +126,7 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
                         request: spec.request,
                         session: spec.session,
                         created_by: None,
-                        opening: spec.opening.clone(),
+                        opening: opening.clone(),
                     })
                 })
                 .await

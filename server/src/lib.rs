@@ -23,4 +23,5 @@ pub use konsult_store as store;
 pub mod tls;
 pub mod web;
 pub mod wire;
+pub mod wording;
 pub mod ws;

@@ -1,13 +1,10 @@
-//! Consultation hours: whether a staff member is within their weekly hours, when they next
-//! begin, and reminders when they do. Local time comes from the UTC offset passed in with
-//! every input, so the hub stays free of time-zone data.
+//! Consultation hours, as pure functions of the weekly slots and the time: whether a time falls
+//! within them, when the next begins, when to remind a staff member of it. Local time comes
+//! from the UTC offset passed in with every input, so the hub stays free of time-zone data.
 
-use crate::hub::Hub;
 use crate::io::Now;
-use crate::timers::Timer;
-use konsult_protocol::model::{HoursSlot, Status};
-use konsult_protocol::{ServerMessage, UserId};
-use std::time::Duration;
+use konsult_protocol::model::HoursSlot;
+use std::time::{Duration, Instant};
 
 const MINUTES_PER_WEEK: u32 = 7 * 24 * 60;
 
@@ -69,39 +66,6 @@ pub(crate) fn iso_after(now: &Now, minutes: u32) -> String {
     )
 }
 
-/// A time written by [`iso_after`], said in Russian as the school reads it: "ср, 2 декабря,
-/// 15:30". `None` for any other text.
-pub(crate) fn spoken_ru(iso: &str) -> Option<String> {
-    const WEEKDAYS: [&str; 7] = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"];
-    const MONTHS: [&str; 12] = [
-        "января",
-        "февраля",
-        "марта",
-        "апреля",
-        "мая",
-        "июня",
-        "июля",
-        "августа",
-        "сентября",
-        "октября",
-        "ноября",
-        "декабря",
-    ];
-    let number = |range: std::ops::Range<usize>| iso.get(range)?.parse::<i64>().ok();
-    let (y, m, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let time = iso.get(11..16)?;
-    let month = MONTHS.get(usize::try_from(m).ok()?.checked_sub(1)?)?;
-    // Days from 1970-01-01 (a Thursday), inverse of `civil_from_days`.
-    let (y, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let weekday = WEEKDAYS[(days + 3).rem_euclid(7) as usize];
-    Some(format!("{weekday}, {d} {month}, {time}"))
-}
-
 /// The proleptic Gregorian date of a day count from 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -115,60 +79,28 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-impl Hub {
-    pub(crate) fn on_hours_changed(&mut self, user: UserId, hours: Vec<HoursSlot>) {
-        if let Some(person) = self.people.get_mut(&user) {
-            person.hours = hours;
-        }
-        self.arm_hours_reminder(user);
-    }
+/// When a reminder for a slot `wait` minutes from `now` fires: at the start of that minute.
+pub(crate) fn reminder_at(now: &Now, wait: u32) -> Instant {
+    now.mono + Duration::from_secs(u64::from(wait) * 60)
+        - Duration::from_secs((now.unix_ms.rem_euclid(60_000) / 1000) as u64)
+}
 
-    /// Sets the reminder for the user's next slot.
-    pub(crate) fn arm_hours_reminder(&mut self, user: UserId) {
-        let Some(person) = self.people.get(&user) else {
-            return;
-        };
-        if let Some((_, wait)) = next_start(&person.hours, None, &self.now) {
-            let at = self.now.mono + Duration::from_secs(u64::from(wait) * 60)
-                - Duration::from_secs((self.now.unix_ms.rem_euclid(60_000) / 1000) as u64);
-            self.timers.set(at, Timer::Hours(user));
-        }
-    }
+/// The slot that begins in the minute of `now`.
+pub(crate) fn beginning<'a>(slots: &'a [HoursSlot], now: &Now) -> Option<&'a HoursSlot> {
+    let (minute, _) = local(now);
+    slots.iter().find(|s| {
+        s.minutes_of_week()
+            .is_some_and(|(start, _)| start == minute)
+    })
+}
 
-    /// A slot may have begun: remind the staff member if they are online and not available.
-    pub(crate) fn on_hours_timer(&mut self, user: UserId) {
-        let Some(person) = self.people.get(&user) else {
-            return;
-        };
-        let (minute, _) = local(&self.now);
-        let begun = person
-            .hours
-            .iter()
-            .find(|s| {
-                s.minutes_of_week()
-                    .is_some_and(|(start, _)| start == minute)
-            })
-            .cloned();
-        let status = self.status_of(user);
-        if let Some(slot) = begun
-            && status != Status::Offline
-            && status != Status::Available
-        {
-            self.send_user(user, ServerMessage::HoursReminder { slot });
-        }
-        // Re-arm from a minute on, so that this slot is not found again.
-        let later = Now {
-            unix_ms: self.now.unix_ms + 60_000,
-            mono: self.now.mono + Duration::from_secs(60),
-            ..self.now
-        };
-        if let Some(person) = self.people.get(&user)
-            && let Some((_, wait)) = next_start(&person.hours, None, &later)
-        {
-            let at = later.mono + Duration::from_secs(u64::from(wait) * 60)
-                - Duration::from_secs((later.unix_ms.rem_euclid(60_000) / 1000) as u64);
-            self.timers.set(at, Timer::Hours(user));
-        }
+/// `now` a minute on: after a reminder, the next one is looked for from there, so that the
+/// slot just begun is not found again.
+pub(crate) fn a_minute_after(now: &Now) -> Now {
+    Now {
+        unix_ms: now.unix_ms + 60_000,
+        mono: now.mono + Duration::from_secs(60),
+        ..*now
     }
 }
 
@@ -225,23 +157,5 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         let now = at(1_798_761_599_000, 0);
         assert_eq!(iso_after(&now, 1), "2027-01-01T00:00:00+00:00");
-    }
-
-    #[test]
-    fn times_are_said_with_weekday_day_and_month() {
-        assert_eq!(
-            spoken_ru("2026-12-02T15:30:00+03:00").as_deref(),
-            Some("ср, 2 декабря, 15:30")
-        );
-        assert_eq!(
-            spoken_ru("2024-02-29T08:05:00+00:00").as_deref(),
-            Some("чт, 29 февраля, 08:05")
-        );
-        assert_eq!(
-            spoken_ru("2027-01-04T00:00:00-05:00").as_deref(),
-            Some("пн, 4 января, 00:00")
-        );
-        assert_eq!(spoken_ru("2026-13-02T15:30:00+03:00"), None);
-        assert_eq!(spoken_ru("soon"), None);
     }
 }

@@ -1,143 +1,56 @@
-//! The hub: its state, the entry points, and the plumbing every part shares (replies, errors,
-//! the output queue, permissions).
+//! The hub: the parts it is made of (`People`, `Requests`, `Sessions`), the entry points, the
+//! routing of each input to the part that owns it, and the steps that cross parts: a request
+//! becoming a session, a user coming and going, presence reaching the queues, what follows the
+//! end of a session.
 
-use crate::ids::IdMap;
-use crate::io::{ConnId, Input, Now, Output, Recipients};
-use crate::people::Person;
-use crate::requests::Request;
-use crate::sessions::Session;
-use crate::staff::StaffIndex;
+use crate::config::{HubConfig, IdSeeds};
+use crate::ctx::Ctx;
+use crate::hours;
+use crate::io::{ConnId, Input, Now, Output, Recipients, ThreadPurpose};
+use crate::outputs::Outputs;
+use crate::people::People;
+use crate::refusal::{Asker, Handled};
+use crate::requests::{HelpAsked, Requests};
+use crate::sessions::{NewSession, Sessions};
 use crate::timers::{Timer, Timers};
-use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, ToHub, UserId};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
-
-/// The hub's limits and deadlines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HubConfig {
-    /// How long a teacher has to accept an offer.
-    pub offer_timeout: Duration,
-    /// How long a request may wait in a queue before it is deferred.
-    pub max_wait: Duration,
-    /// How long a dropped user keeps their queue place, and a dropped host the session.
-    pub grace: Duration,
-    /// How long an individual session may take to connect peer to peer.
-    pub p2p_timeout: Duration,
-    /// Most members (host included) of one session.
-    pub session_members: usize,
-    /// Least time between two queue snapshots pushed to a subject's staff.
-    pub queue_push_interval: Duration,
-    /// How often students further back than [`HubConfig::immediate_positions`] hear that
-    /// their place changed (the latest place, once per interval).
-    pub position_interval: Duration,
-    /// Places at the head of a queue that hear every change at once.
-    pub immediate_positions: u32,
-}
-
-impl Default for HubConfig {
-    fn default() -> HubConfig {
-        HubConfig {
-            offer_timeout: Duration::from_secs(30),
-            max_wait: Duration::from_secs(600),
-            grace: Duration::from_secs(60),
-            p2p_timeout: Duration::from_secs(15),
-            session_members: 1_000,
-            queue_push_interval: Duration::from_secs(1),
-            position_interval: Duration::from_secs(1),
-            immediate_positions: 10,
-        }
-    }
-}
-
-/// The first ids to hand out, so that ids stay unique across restarts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IdSeeds {
-    pub next_request: i64,
-    pub next_session: i64,
-}
-
-/// A refusal, sent back as `error`.
-#[derive(Debug)]
-pub(crate) struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-pub(crate) type Handled = Result<(), Refusal>;
+use konsult_protocol::model::{Form, HoursSlot, MediaState, SetStatus, Status, UserInfo};
+use konsult_protocol::{
+    ErrorCode, RequestId, Rid, ServerMessage, SessionId, ThreadId, ToHub, UserId,
+};
+use std::time::Instant;
 
 /// One school's hub.
 #[derive(Debug)]
 pub struct Hub {
-    pub(crate) config: HubConfig,
-    /// Everyone the hub knows: accounts, their connections and presence.
-    pub(crate) people: IdMap<UserId, Person>,
-    /// Active staff by subject served.
-    pub(crate) staff: StaffIndex,
-    /// Which user each connection belongs to.
-    pub(crate) conns: IdMap<ConnId, UserId>,
-    /// Open help requests (queued or being offered).
-    pub(crate) requests: IdMap<RequestId, Request>,
-    /// One FIFO queue per subject.
-    pub(crate) queues: BTreeMap<String, VecDeque<RequestId>>,
+    /// The time, limits, deadlines and outbox the parts work with.
+    cx: Ctx,
+    /// Everyone the hub knows, their connections and presence.
+    people: People,
+    /// Open help requests and their queues.
+    requests: Requests,
     /// Live sessions.
-    pub(crate) sessions: IdMap<SessionId, Session>,
-    /// Connections that asked for `list_teachers` and get `presence` updates.
-    pub(crate) presence_watchers: BTreeSet<ConnId>,
-    /// Subjects whose queue changed since positions were last sent.
-    pub(crate) dirty_subjects: BTreeSet<String>,
-    /// Subjects with a queue snapshot push pending.
-    pub(crate) queue_push_pending: BTreeSet<String>,
-    /// Subjects whose places behind the head are due to be sent at a timer.
-    pub(crate) positions_pending: BTreeSet<String>,
-    /// Subjects whose timer fired: every place is sent at the next flush.
-    pub(crate) positions_due: BTreeSet<String>,
-    /// Recent waits from request to session, per subject, for estimates.
-    pub(crate) recent_waits: HashMap<String, VecDeque<Duration>>,
-    pub(crate) timers: Timers,
-    pub(crate) next_request: i64,
-    pub(crate) next_session: i64,
-    pub(crate) outputs: VecDeque<Output>,
-    /// The time of the input being handled.
-    pub(crate) now: Now,
+    sessions: Sessions,
 }
 
 impl Hub {
     /// A hub that knows no one yet; `start` is the time it starts at.
     pub fn new(config: HubConfig, seeds: IdSeeds, start: Now) -> Hub {
         Hub {
-            config,
-            people: IdMap::default(),
-            staff: StaffIndex::default(),
-            conns: IdMap::default(),
-            requests: IdMap::default(),
-            queues: BTreeMap::new(),
-            sessions: IdMap::default(),
-            presence_watchers: BTreeSet::new(),
-            dirty_subjects: BTreeSet::new(),
-            queue_push_pending: BTreeSet::new(),
-            positions_pending: BTreeSet::new(),
-            positions_due: BTreeSet::new(),
-            recent_waits: HashMap::new(),
-            timers: Timers::default(),
-            next_request: seeds.next_request.max(1),
-            next_session: seeds.next_session.max(1),
-            outputs: VecDeque::new(),
-            now: start,
+            cx: Ctx {
+                now: start,
+                config,
+                timers: Timers::default(),
+                out: Outputs::default(),
+            },
+            people: People::default(),
+            requests: Requests::new(seeds.next_request),
+            sessions: Sessions::new(seeds.next_session),
         }
     }
 
     /// Handles one input at time `now`.
     pub fn handle_input(&mut self, now: Now, input: Input) {
-        self.now = now;
+        self.cx.now = now;
         match input {
             Input::Connected {
                 conn,
@@ -160,8 +73,8 @@ impl Hub {
 
     /// Handles every deadline that has passed at `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        self.now = now;
-        while let Some((at, timer)) = self.timers.pop_due(now.mono) {
+        self.cx.now = now;
+        while let Some((at, timer)) = self.cx.timers.pop_due(now.mono) {
             self.on_timer(at, timer);
         }
         self.settle();
@@ -169,166 +82,17 @@ impl Hub {
 
     /// When the hub next needs [`Hub::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.cx.timers.next()
     }
 
     /// The next thing to do, until `None`.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
-    }
-
-    /// After every input: offer waiting requests to free teachers, then tell students whose
-    /// place changed.
-    fn settle(&mut self) {
-        self.match_requests();
-        self.flush_positions();
-        self.flush_snapshots();
-    }
-
-    fn on_timer(&mut self, at: Instant, timer: Timer) {
-        match timer {
-            Timer::Offer(request, teacher) => self.on_offer_expired(request, teacher, at),
-            Timer::WaitLimit(request) => self.on_wait_limit(request),
-            Timer::Grace(user) => self.on_grace_over(user),
-            Timer::P2p(session) => self.on_p2p_timeout(session),
-            Timer::QueueBroadcast(subject) => self.push_queue_snapshot(&subject),
-            Timer::Positions(subject) => {
-                self.positions_pending.remove(&subject);
-                self.mark_dirty(&subject);
-                self.positions_due.insert(subject);
-            }
-            Timer::Snapshot(session) => self.on_snapshot_timer(session),
-            Timer::Hours(user) => self.on_hours_timer(user),
-        }
-    }
-
-    fn on_message(&mut self, conn: ConnId, rid: Option<Rid>, msg: ToHub) {
-        let Some(&user) = self.conns.get(&conn) else {
-            self.push(Output::Send {
-                to: Recipients::Conn(conn),
-                msg: ServerMessage::error(ErrorCode::Unauthorized, "not connected to the hub"),
-                re: rid,
-            });
-            return;
-        };
-        let re = rid.as_ref();
-        let result = match msg {
-            ToHub::SetStatus { status } => self.set_status(conn, user, status, re),
-            ToHub::ListTeachers { subject } => self.list_teachers(conn, subject, re),
-            ToHub::RequestHelp {
-                subject,
-                form,
-                mode,
-                topic,
-                teacher,
-            } => self.request_help(conn, user, subject, form, mode, topic, teacher, re),
-            ToHub::CancelRequest { request } => self.cancel_request(conn, user, request, re),
-            ToHub::Accept { request } => self.accept(conn, user, request, re),
-            ToHub::Decline { request } => self.decline(conn, user, request, re),
-            ToHub::TakeNext { subject } => self.take_next(conn, user, subject, re),
-            ToHub::ListQueue { subject } => self.list_queue(conn, user, subject, re),
-            ToHub::CreateSession {
-                form,
-                subject,
-                title,
-                invite,
-                class,
-                from_requests,
-            } => self.create_session(
-                conn,
-                user,
-                form,
-                subject,
-                title,
-                invite,
-                class,
-                from_requests,
-                re,
-            ),
-            ToHub::JoinSession { session } => self.join_session(conn, user, session, re),
-            ToHub::LeaveSession { session } => self.leave_session(conn, user, session, re),
-            ToHub::EndSession { session } => self.end_session(conn, user, session, re),
-            ToHub::RaiseHand { session } => self.raise_hand(conn, user, session, re),
-            ToHub::LowerHand {
-                session,
-                user: target,
-            } => self.lower_hand(conn, user, session, target, re),
-            ToHub::GrantFloor {
-                session,
-                user: target,
-            } => self.grant_floor(conn, user, session, target, re),
-            ToHub::RevokeFloor { session } => self.revoke_floor(conn, user, session, re),
-            ToHub::Mute {
-                session,
-                user: target,
-                kind,
-            } => self.set_mute(conn, user, session, target, kind, true, re),
-            ToHub::Unmute {
-                session,
-                user: target,
-                kind,
-            } => self.set_mute(conn, user, session, target, kind, false, re),
-            ToHub::RemoveMember {
-                session,
-                user: target,
-            } => self.remove_member(conn, user, session, target, re),
-            ToHub::Signal { session, to, data } => self.signal(conn, user, session, to, data, re),
-            ToHub::MediaState { session, state } => {
-                self.media_state(conn, user, session, state, re)
-            }
-            ToHub::MediaFailed { session } => self.media_failed(conn, user, session, re),
-        };
-        if let Err(refusal) = result {
-            self.push(Output::Send {
-                to: Recipients::Conn(conn),
-                msg: ServerMessage::error(refusal.code, refusal.message),
-                re: rid,
-            });
-        }
-    }
-
-    pub(crate) fn push(&mut self, output: Output) {
-        self.outputs.push_back(output);
-    }
-
-    /// Sends a message to one connection, answering `re`.
-    pub(crate) fn reply(&mut self, conn: ConnId, re: Option<&Rid>, msg: ServerMessage) {
-        self.push(Output::Send {
-            to: Recipients::Conn(conn),
-            msg,
-            re: re.cloned(),
-        });
-    }
-
-    /// Answers `re` with `ok` when the request carried a `rid`.
-    pub(crate) fn ok(&mut self, conn: ConnId, re: Option<&Rid>) {
-        if re.is_some() {
-            self.reply(conn, re, ServerMessage::Ok {});
-        }
-    }
-
-    pub(crate) fn send_user(&mut self, user: UserId, msg: ServerMessage) {
-        self.push(Output::Send {
-            to: Recipients::User(user),
-            msg,
-            re: None,
-        });
-    }
-
-    pub(crate) fn send_users(&mut self, users: Vec<UserId>, msg: ServerMessage) {
-        if users.is_empty() {
-            return;
-        }
-        self.push(Output::Send {
-            to: Recipients::Users(users),
-            msg,
-            re: None,
-        });
+        self.cx.out.pop()
     }
 
     /// Outputs waiting to be drained (for tests and benchmarks).
     pub fn pending_outputs(&self) -> usize {
-        self.outputs.len()
+        self.cx.out.len()
     }
 
     /// Open help requests.
@@ -339,5 +103,410 @@ impl Hub {
     /// Live sessions.
     pub fn live_sessions(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The requests queued for `subject`, head first.
+    pub fn queued(&self, subject: &str) -> Vec<RequestId> {
+        self.requests.queued(subject)
+    }
+
+    /// The sessions a user is a member of.
+    pub fn sessions_of(&self, user: UserId) -> Vec<SessionId> {
+        self.people.sessions_of(user)
+    }
+
+    /// The form of a live session.
+    pub fn session_form(&self, id: SessionId) -> Option<Form> {
+        self.sessions.form(id)
+    }
+
+    /// After every input: offer waiting requests to free teachers, then tell students whose
+    /// place changed, then send the sessions' snapshots owed.
+    fn settle(&mut self) {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        requests.match_requests(people, cx);
+        requests.flush_positions(people, cx);
+        sessions.flush_snapshots(people, cx);
+    }
+
+    fn on_timer(&mut self, at: Instant, timer: Timer) {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        match timer {
+            Timer::Offer(request, teacher) => self.on_offer_expired(request, teacher, at),
+            Timer::WaitLimit(request) => requests.on_wait_limit(request, people, cx),
+            Timer::Grace(user) => self.on_grace_over(user),
+            Timer::P2p(session) => sessions.on_p2p_timeout(session, cx),
+            Timer::QueueBroadcast(subject) => requests.push_queue_snapshot(&subject, people, cx),
+            Timer::Positions(subject) => requests.positions_due(subject),
+            Timer::Snapshot(session) => sessions.on_snapshot_timer(session, people, cx),
+            Timer::Hours(user) => self.on_hours_timer(user),
+        }
+    }
+
+    fn on_message(&mut self, conn: ConnId, rid: Option<Rid>, msg: ToHub) {
+        let Some(user) = self.people.user_of(conn) else {
+            self.cx.out.push(Output::Send {
+                to: Recipients::Conn(conn),
+                msg: ServerMessage::error(ErrorCode::Unauthorized, "not connected to the hub"),
+                re: rid,
+            });
+            return;
+        };
+        let asker = Asker { user, conn, rid };
+        if let Err(refusal) = self.route(&asker, msg) {
+            self.cx.out.refuse(asker, refusal);
+        }
+        self.settle_ended();
+    }
+
+    /// Hands a client message to the part that owns what it is about.
+    fn route(&mut self, asker: &Asker, msg: ToHub) -> Handled {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        match msg {
+            ToHub::SetStatus { status } => self.set_status(asker, status),
+            ToHub::ListTeachers { subject } => {
+                people.list_teachers(asker, subject, &mut cx.out);
+                Ok(())
+            }
+            ToHub::RequestHelp {
+                subject,
+                form,
+                mode,
+                topic,
+                teacher,
+            } => {
+                let asked = HelpAsked {
+                    subject,
+                    form,
+                    mode,
+                    topic,
+                    teacher,
+                };
+                requests.request_help(asker, asked, people, cx)
+            }
+            ToHub::CancelRequest { request } => requests.cancel(asker, request, people, cx),
+            ToHub::Accept { request } => {
+                requests.check_offered(asker, request, people)?;
+                self.start_from_request(asker, request);
+                Ok(())
+            }
+            ToHub::Decline { request } => requests.decline(asker, request, people, cx),
+            ToHub::TakeNext { subject } => {
+                let request = requests.next_for(asker, subject, people)?;
+                self.start_from_request(asker, request);
+                Ok(())
+            }
+            ToHub::ListQueue { subject } => requests.list_queue(asker, subject, people, cx),
+            ToHub::CreateSession {
+                form,
+                subject,
+                title,
+                invite,
+                class,
+                from_requests,
+            } => self.create_session(
+                asker,
+                NewSession {
+                    form,
+                    subject,
+                    title,
+                    invite,
+                    class,
+                    from_requests,
+                },
+            ),
+            ToHub::JoinSession { session } => sessions.join(asker, session, people, cx),
+            ToHub::LeaveSession { session } => sessions.leave(asker, session, people, cx),
+            ToHub::EndSession { session } => sessions.end_by_host(asker, session, people, cx),
+            ToHub::RaiseHand { session } => sessions.raise_hand(asker, session, cx),
+            ToHub::LowerHand {
+                session,
+                user: target,
+            } => sessions.lower_hand(asker, session, target, cx),
+            ToHub::GrantFloor {
+                session,
+                user: target,
+            } => sessions.grant_floor(asker, session, target, cx),
+            ToHub::RevokeFloor { session } => sessions.revoke_floor(asker, session, cx),
+            ToHub::Mute {
+                session,
+                user: target,
+                kind,
+            } => sessions.set_mute(asker, session, target, kind, true, cx),
+            ToHub::Unmute {
+                session,
+                user: target,
+                kind,
+            } => sessions.set_mute(asker, session, target, kind, false, cx),
+            ToHub::RemoveMember {
+                session,
+                user: target,
+            } => sessions.remove_member(asker, session, target, people, cx),
+            ToHub::Signal { session, to, data } => sessions.signal(asker, session, to, data, cx),
+            ToHub::MediaState { session, state } => sessions.media_state(asker, session, state, cx),
+            ToHub::MediaFailed { session } => sessions.media_failed(asker, session, cx),
+        }
+    }
+
+    /// After sessions ended: their hosts are free again (their subjects' queues may move, and
+    /// their presence changed), and a consultation's length counts for the estimates.
+    fn settle_ended(&mut self) {
+        for ended in self.sessions.take_ended() {
+            if let Some((subject, took)) = ended.handled {
+                self.requests.record_handling(&subject, took);
+            }
+            for subject in self.people.subjects_of(ended.host) {
+                self.requests.mark_dirty(&subject);
+            }
+            self.presence_changed(ended.host, Status::Busy);
+        }
+    }
+
+    /// Pushes `presence` when a staff member's visible status changed: to their own devices,
+    /// to students waiting on their subjects, and to connections watching the teacher list.
+    fn presence_changed(&mut self, user: UserId, before: Status) {
+        let after = self.people.status_of(user);
+        if after == before || !self.people.is_staff(user) {
+            return;
+        }
+        let subjects = self.people.subjects_of(user);
+        let waiting: Vec<UserId> = subjects
+            .iter()
+            .flat_map(|s| self.requests.students_waiting(s))
+            .collect();
+        self.people
+            .tell_presence(user, after, waiting, &mut self.cx.out);
+        if after == Status::Available {
+            for subject in &subjects {
+                self.requests.mark_dirty(subject);
+            }
+        }
+    }
+
+    fn on_connected(&mut self, conn: ConnId, info: UserInfo, resumed: bool) {
+        let id = info.id;
+        let before = self.people.status_of(id);
+        self.people.connect(conn, info, self.cx.now.mono);
+        self.presence_changed(id, before);
+        if !resumed {
+            self.restore(conn, id);
+        }
+    }
+
+    /// Tells a (re)connecting user where they stand: their sessions, invitations, request and
+    /// pending offer.
+    fn restore(&mut self, conn: ConnId, user: UserId) {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        for session in people.sessions_of(user) {
+            sessions.restore_session(conn, user, session, people, cx);
+        }
+        sessions.restore_invites(conn, user, people, cx);
+        if let Some(request) = people.request_of(user) {
+            requests.restore_request(conn, request, people, cx);
+        }
+        if let Some(request) = people.offer_of(user) {
+            requests.restore_offer(conn, user, request, people, cx);
+        }
+    }
+
+    fn on_disconnected(&mut self, conn: ConnId) {
+        let Some(dropped) = self.people.disconnect(conn, self.cx.now.mono) else {
+            return;
+        };
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        let user = dropped.user;
+        if !dropped.last {
+            sessions.media_conn_closed(user, conn, people);
+            return;
+        }
+        cx.after(cx.config.grace, Timer::Grace(user));
+        if let Some(request) = dropped.offer {
+            // A teacher who dropped cannot answer: the request goes to someone else.
+            requests.withdraw_offer(request, user, false, people, cx);
+        }
+        sessions.member_dropped(user, people);
+        requests.student_gone(user, people, cx);
+        self.presence_changed(user, dropped.before);
+    }
+
+    fn on_user_changed(&mut self, info: UserInfo, active: bool) {
+        let id = info.id;
+        let before = self.people.status_of(id);
+        self.people.upsert(info, active, self.cx.now.mono);
+        if !active {
+            // A deactivated account loses its place: requests are cancelled, offers withdrawn.
+            self.forget_user_work(id);
+        }
+        self.presence_changed(id, before);
+    }
+
+    /// The grace period of a user who dropped is over: if they did not come back, their
+    /// request is cancelled and the sessions they hosted end.
+    fn on_grace_over(&mut self, user: UserId) {
+        if !self
+            .people
+            .grace_over(user, self.cx.now.mono, self.cx.config.grace)
+        {
+            return;
+        }
+        self.forget_user_work(user);
+        self.people.grace_settled(user);
+    }
+
+    /// Cancels the user's request and ends or leaves their sessions.
+    fn forget_user_work(&mut self, user: UserId) {
+        let request = self.people.request_of(user);
+        let offer = self.people.take_offer(user);
+        let sessions = self.people.sessions_of(user);
+        if let Some(request) = request {
+            self.requests
+                .finish_cancelled(request, &mut self.people, &mut self.cx);
+        }
+        if let Some(request) = offer {
+            self.requests
+                .withdraw_offer(request, user, false, &mut self.people, &mut self.cx);
+        }
+        for session in sessions {
+            self.sessions
+                .member_gone_for_good(session, user, &mut self.people, &mut self.cx);
+            self.settle_ended();
+        }
+    }
+
+    fn set_status(&mut self, asker: &Asker, status: SetStatus) -> Handled {
+        let before = self.people.status_of(asker.user);
+        self.people
+            .set_status(asker.user, status, self.cx.now.mono)?;
+        self.cx.out.ok(asker);
+        self.presence_changed(asker.user, before);
+        Ok(())
+    }
+
+    /// A teacher takes a request: it leaves its queue and a session starts.
+    fn start_from_request(&mut self, asker: &Asker, id: RequestId) {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        let teacher = asker.user;
+        let Some(request) = requests.take(teacher, id, people, cx) else {
+            return;
+        };
+        let session = sessions.start_for_request(asker, &request, people, cx);
+        let confidential = people.confidential(&request.subject, Some(teacher));
+        let record = request.started_record(teacher, session, confidential, cx);
+        cx.out.push(Output::Record(record));
+    }
+
+    /// A teacher creates a group or frontal session, perhaps taking queued requests in.
+    fn create_session(&mut self, asker: &Asker, new: NewSession) -> Handled {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        let plan = sessions.check_new(asker.user, new, people)?;
+        let from_requests = plan.pulled_requests().to_vec();
+        let students = requests.pullable(&from_requests, plan.subject(), asker.user, people)?;
+        let id = sessions.open_group(asker, plan, students, people, cx)?;
+        let pulled = requests.pull(&from_requests, people, cx);
+        sessions.group_opened(id, &pulled, people, cx);
+        Ok(())
+    }
+
+    /// A teacher let an offer lapse: probably away from the screen, so they get no more offers
+    /// until they say they are available again.
+    fn on_offer_expired(&mut self, id: RequestId, teacher: UserId, at: Instant) {
+        if !self.requests.offer_stands(id, teacher, at) {
+            return;
+        }
+        let before = self.people.status_of(teacher);
+        self.people.set_away(teacher);
+        self.requests
+            .withdraw_offer(id, teacher, true, &mut self.people, &mut self.cx);
+        self.presence_changed(teacher, before);
+    }
+
+    fn on_thread_ready(&mut self, purpose: ThreadPurpose, thread: Result<ThreadId, String>) {
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+        } = self;
+        match purpose {
+            ThreadPurpose::Request(id) => requests.thread_ready(id, thread, people, cx),
+            ThreadPurpose::Session(id) => sessions.thread_ready(id, thread, people, cx),
+        }
+        self.settle_ended();
+    }
+
+    fn on_media_event(&mut self, id: SessionId, user: UserId, state: MediaState) {
+        self.sessions.on_media_event(id, user, state);
+    }
+
+    fn on_hours_changed(&mut self, user: UserId, hours: Vec<HoursSlot>) {
+        self.people.set_hours(user, hours);
+        self.arm_hours_reminder(user, self.cx.now);
+    }
+
+    /// Sets the reminder for the user's next slot after `from`.
+    fn arm_hours_reminder(&mut self, user: UserId, from: Now) {
+        let next = self
+            .people
+            .hours_of(user)
+            .and_then(|slots| hours::next_start(slots, None, &from));
+        if let Some((_, wait)) = next {
+            self.cx
+                .timers
+                .set(hours::reminder_at(&from, wait), Timer::Hours(user));
+        }
+    }
+
+    /// A slot may have begun: remind the staff member if they are online and not available.
+    fn on_hours_timer(&mut self, user: UserId) {
+        let Some(slots) = self.people.hours_of(user) else {
+            return;
+        };
+        let begun = hours::beginning(slots, &self.cx.now).cloned();
+        let status = self.people.status_of(user);
+        if let Some(slot) = begun
+            && status != Status::Offline
+            && status != Status::Available
+        {
+            self.cx
+                .out
+                .send_user(user, ServerMessage::HoursReminder { slot });
+        }
+        // Re-arm from a minute on, so that this slot is not found again.
+        self.arm_hours_reminder(user, hours::a_minute_after(&self.cx.now));
     }
 }

@@ -96,9 +96,23 @@ pub struct ThreadSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpeningMessage {
     pub author: UserId,
-    pub text: String,
+    /// What it says; the server words it in the school's language.
+    pub text: OpeningText,
     /// Unique per author and thread purpose: the message's `client_id`.
     pub client_id: String,
+}
+
+/// What an opening message says. The hub says what happened; the words are the server's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpeningText {
+    /// The student's question, as they wrote it.
+    Question(String),
+    /// The named teacher's automatic reply that it is not their consultation time now.
+    OutsideHours {
+        /// When their hours next begin: ISO 8601 in the school's local time with its offset,
+        /// to the minute, as `request_deferred`'s `next_available`.
+        next_available: String,
+    },
 }
 
 /// What a member may do with media in a session.

@@ -6,23 +6,46 @@
 //! when the hub next needs the time.
 //!
 //! One `Hub` is one school: nothing in it is global, so a process can hold many.
+//!
+//! Code map. `hub.rs` holds the `Hub` and the only `impl Hub`: it routes each input to the
+//! part that owns what it is about, and does the steps that cross parts. The parts each own
+//! their state, privately, and are reached through their methods:
+//! - `people.rs`: everyone the hub knows, connections, presence, staff and their subjects;
+//! - `requests/`: open help requests, the queues, offers, positions and estimates, deferral;
+//! - `sessions/`: live sessions, from their start through membership, moderation and media to
+//!   their end and snapshots;
+//! - `hours.rs`: consultation hours, pure functions of slots and time.
+//!
+//! Beneath them: `ctx.rs` (the time, limits, timers and outbox lent to a part for one call),
+//! `outputs.rs`, `refusal.rs` (who asks, and the `error` they may get), `io.rs` (inputs and
+//! outputs), `timers.rs`, `staff.rs`, `ids.rs`, `config.rs`.
+//!
+//! Architecture invariant: no part imports `hub.rs`, and `people.rs` imports no other part;
+//! `requests/` and `sessions/` take `People` as an argument and do not import each other,
+//! except that a session starts from a `TakenRequest`, the value `requests/` hands over.
+//! Words for people (the automatic reply's text, dates said aloud) are the server's, not the
+//! hub's: the hub says what happened ([`OpeningText`]).
 
+mod config;
+mod ctx;
 mod hours;
 mod hub;
 mod ids;
 mod io;
+mod outputs;
 mod people;
+mod refusal;
 mod requests;
 mod sessions;
 mod staff;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timers;
 
-pub use hub::{Hub, HubConfig, IdSeeds};
+pub use config::{HubConfig, IdSeeds};
+pub use hub::Hub;
 pub use io::{
     ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now,
-    OpeningMessage, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+    OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
 };
-
-/// The pseudo-subject served by support staff (the school psychologist) when their account
-/// lists no subjects: `request_help {subject: "support"}` reaches them.
-pub const SUPPORT_SUBJECT: &str = "support";
+pub use people::SUPPORT_SUBJECT;

@@ -1,37 +1,55 @@
-//! People and presence: who is connected, staff availability, and what a user gets back when
-//! they reconnect.
+//! People and presence: everyone the hub knows, their connections, staff availability and who
+//! watches it, and the places each person holds (an open request, an offer, sessions).
 
-use crate::SUPPORT_SUBJECT;
-use crate::hub::{Handled, Hub, Refusal};
+use crate::ids::IdMap;
 use crate::io::{ConnId, Output, Recipients};
-use crate::timers::Timer;
-use konsult_protocol::model::{Role, SetStatus, Status, TeacherInfo, UserInfo};
-use konsult_protocol::{ErrorCode, RequestId, Rid, ServerMessage, SessionId, UserId};
-use std::collections::BTreeSet;
-use std::time::Instant;
+use crate::outputs::Outputs;
+use crate::refusal::{Asker, Handled, Refusal};
+use crate::staff::StaffIndex;
+use konsult_protocol::model::{Form, HoursSlot, Role, SetStatus, Status, TeacherInfo, UserInfo};
+use konsult_protocol::{RequestId, ServerMessage, SessionId, UserId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// The pseudo-subject served by support staff (the school psychologist) when their account
+/// lists no subjects: `request_help {subject: "support"}` reaches them.
+pub const SUPPORT_SUBJECT: &str = "support";
+
+/// Everyone the hub knows, and who is connected.
+#[derive(Debug, Default)]
+pub(crate) struct People {
+    /// Accounts, their connections and presence.
+    people: IdMap<UserId, Person>,
+    /// Active staff by subject served.
+    staff: StaffIndex,
+    /// Which user each connection belongs to.
+    conns: IdMap<ConnId, UserId>,
+    /// Connections that asked for `list_teachers` and get `presence` updates.
+    watchers: BTreeSet<ConnId>,
+}
 
 /// A user as the hub tracks them.
 #[derive(Debug)]
-pub(crate) struct Person {
-    pub info: UserInfo,
+struct Person {
+    info: UserInfo,
     /// Deactivated accounts are forgotten once their connections end.
-    pub active: bool,
+    active: bool,
     /// Open connections.
-    pub conns: Vec<ConnId>,
+    conns: Vec<ConnId>,
     /// Availability as the staff member set it.
-    pub set_status: SetStatus,
+    set_status: SetStatus,
     /// Since when a staff member has been free: the longest-idle teacher gets the next offer.
-    pub idle_since: Instant,
+    idle_since: Instant,
     /// When the last connection dropped, while within the grace period.
-    pub gone_since: Option<Instant>,
+    gone_since: Option<Instant>,
     /// The request offered to this staff member, awaiting accept or decline.
-    pub offer: Option<RequestId>,
+    offer: Option<RequestId>,
     /// The student's open request.
-    pub request: Option<RequestId>,
-    /// Sessions this user is a member of.
-    pub sessions: BTreeSet<SessionId>,
+    request: Option<RequestId>,
+    /// Sessions this user is a member of, with their form: an individual one makes them busy.
+    sessions: BTreeMap<SessionId, Form>,
     /// Weekly consultation hours (staff).
-    pub hours: Vec<konsult_protocol::model::HoursSlot>,
+    hours: Vec<HoursSlot>,
 }
 
 impl Person {
@@ -45,21 +63,21 @@ impl Person {
             gone_since: None,
             offer: None,
             request: None,
-            sessions: BTreeSet::new(),
+            sessions: BTreeMap::new(),
             hours: Vec::new(),
         }
     }
 
-    pub fn online(&self) -> bool {
+    fn online(&self) -> bool {
         !self.conns.is_empty()
     }
 
-    pub fn is_staff(&self) -> bool {
+    fn is_staff(&self) -> bool {
         self.info.role.is_staff()
     }
 
-    /// The subjects this staff member answers requests for.
-    pub fn serves(&self, subject: &str) -> bool {
+    /// Whether this staff member answers requests for `subject`.
+    fn serves(&self, subject: &str) -> bool {
         if !self.is_staff() {
             return false;
         }
@@ -76,48 +94,40 @@ impl Person {
     }
 
     /// Subjects served: a teacher's own, or `support` for support staff without any.
-    pub fn subjects(&self) -> Vec<String> {
+    fn subjects(&self) -> Vec<String> {
         if self.info.role == Role::Support && self.info.subjects.is_empty() {
             vec![SUPPORT_SUBJECT.to_string()]
         } else {
             self.info.subjects.clone()
         }
     }
+
+    fn status(&self) -> Status {
+        if !self.online() {
+            Status::Offline
+        } else if self.sessions.values().any(|f| *f == Form::Individual) {
+            Status::Busy
+        } else {
+            self.set_status.into()
+        }
+    }
 }
 
-impl Hub {
-    /// A person's availability as others see it.
-    pub(crate) fn status_of(&self, user: UserId) -> Status {
-        let Some(person) = self.people.get(&user) else {
-            return Status::Offline;
-        };
-        if !person.online() {
-            return Status::Offline;
-        }
-        if self.in_individual_session(user) {
-            return Status::Busy;
-        }
-        person.set_status.into()
-    }
+/// What a closed connection meant for its user.
+#[derive(Debug)]
+pub(crate) struct Dropped {
+    pub user: UserId,
+    /// The user's status before the connection closed.
+    pub before: Status,
+    /// It was their last connection: the grace period starts.
+    pub last: bool,
+    /// The offer the user held, taken back from them when they went offline.
+    pub offer: Option<RequestId>,
+}
 
-    /// Whether the staff member can take an offer now.
-    pub(crate) fn is_free(&self, user: UserId) -> bool {
-        self.status_of(user) == Status::Available
-            && self.people.get(&user).is_some_and(|p| p.offer.is_none())
-    }
-
-    pub(crate) fn in_individual_session(&self, user: UserId) -> bool {
-        self.people.get(&user).is_some_and(|p| {
-            p.sessions.iter().any(|s| {
-                self.sessions
-                    .get(s)
-                    .is_some_and(|s| s.form == konsult_protocol::model::Form::Individual)
-            })
-        })
-    }
-
-    fn upsert_person(&mut self, info: UserInfo, active: bool) {
-        let now = self.now.mono;
+impl People {
+    /// Records an account as it is now (created, changed or deactivated).
+    pub fn upsert(&mut self, info: UserInfo, active: bool, now: Instant) {
         let id = info.id;
         let before = self.people.get(&id).and_then(Person::served);
         let person = self
@@ -130,247 +140,114 @@ impl Hub {
         self.staff.update(id, before, after);
     }
 
-    pub(crate) fn on_user_changed(&mut self, info: UserInfo, active: bool) {
+    /// A connection passed `hello` as `info`.
+    pub fn connect(&mut self, conn: ConnId, info: UserInfo, now: Instant) {
         let id = info.id;
-        let before = self.status_of(id);
-        self.upsert_person(info, active);
-        if !active {
-            // A deactivated account loses its place: requests are cancelled, offers withdrawn.
-            self.forget_user_work(id);
-        }
-        self.presence_changed(id, before);
-    }
-
-    pub(crate) fn on_connected(&mut self, conn: ConnId, info: UserInfo, resumed: bool) {
-        let id = info.id;
-        let before = self.status_of(id);
-        self.upsert_person(info, true);
+        self.upsert(info, true, now);
         self.conns.insert(conn, id);
         let person = self.people.get_mut(&id).expect("person was just upserted");
         person.conns.push(conn);
         person.gone_since = None;
-        self.presence_changed(id, before);
-        if !resumed {
-            self.restore(conn, id);
-        }
     }
 
-    /// Tells a (re)connecting user where they stand: their sessions, invitations, request and
-    /// pending offer.
-    fn restore(&mut self, conn: ConnId, user: UserId) {
-        let Some(person) = self.people.get(&user) else {
-            return;
-        };
-        let sessions: Vec<SessionId> = person.sessions.iter().copied().collect();
-        let request = person.request;
-        let offer = person.offer;
-        for session in sessions {
-            self.restore_session(conn, user, session);
-        }
-        let invites: Vec<SessionId> = self
-            .sessions
-            .values()
-            .filter(|s| s.is_invited_only(user))
-            .map(|s| s.id)
-            .collect();
-        for session in invites {
-            self.send_invite(conn, session);
-        }
-        if let Some(request) = request {
-            self.restore_request(conn, request);
-        }
-        if let Some(request) = offer {
-            self.restore_offer(conn, user, request);
-        }
-    }
-
-    pub(crate) fn on_disconnected(&mut self, conn: ConnId) {
-        let Some(user) = self.conns.remove(&conn) else {
-            return;
-        };
-        self.presence_watchers.remove(&conn);
+    /// A connection closed; `None` for one the hub did not know.
+    pub fn disconnect(&mut self, conn: ConnId, now: Instant) -> Option<Dropped> {
+        let user = self.conns.remove(&conn)?;
+        self.watchers.remove(&conn);
         let before = self.status_of(user);
-        let now = self.now.mono;
-        let Some(person) = self.people.get_mut(&user) else {
-            return;
-        };
+        let person = self.people.get_mut(&user)?;
         person.conns.retain(|c| *c != conn);
         if person.online() {
-            self.media_conn_closed(user, conn);
-            return;
+            return Some(Dropped {
+                user,
+                before,
+                last: false,
+                offer: None,
+            });
         }
         person.gone_since = Some(now);
-        let offer = person.offer.take();
-        self.timers.set(now + self.config.grace, Timer::Grace(user));
-        if let Some(request) = offer {
-            // A teacher who dropped cannot answer: the request goes to someone else.
-            self.withdraw_offer(request, user, false);
-        }
-        self.sessions_member_gone(user);
-        self.presence_changed(user, before);
+        Some(Dropped {
+            user,
+            before,
+            last: true,
+            offer: person.offer.take(),
+        })
     }
 
-    /// The grace period of a user who dropped is over: if they did not come back, their
-    /// request is cancelled and the sessions they hosted end.
-    pub(crate) fn on_grace_over(&mut self, user: UserId) {
-        let Some(person) = self.people.get(&user) else {
-            return;
-        };
-        let Some(gone) = person.gone_since else {
-            return;
-        };
-        if person.online() || self.now.mono < gone + self.config.grace {
-            return;
-        }
-        self.forget_user_work(user);
+    /// Whether a user who dropped stayed away for the whole grace period.
+    pub fn grace_over(&self, user: UserId, now: Instant, grace: Duration) -> bool {
+        self.people.get(&user).is_some_and(|p| {
+            p.gone_since
+                .is_some_and(|gone| !p.online() && now >= gone + grace)
+        })
+    }
+
+    /// A dropped user's grace period is settled.
+    pub fn grace_settled(&mut self, user: UserId) {
         if let Some(person) = self.people.get_mut(&user) {
             person.gone_since = None;
         }
     }
 
-    /// Cancels the user's request and ends or leaves their sessions.
-    fn forget_user_work(&mut self, user: UserId) {
-        let Some(person) = self.people.get_mut(&user) else {
-            return;
-        };
-        let request = person.request;
-        let offer = person.offer.take();
-        let sessions: Vec<SessionId> = person.sessions.iter().copied().collect();
-        if let Some(request) = request {
-            self.finish_cancelled(request);
-        }
-        if let Some(request) = offer {
-            self.withdraw_offer(request, user, false);
-        }
-        for session in sessions {
-            self.member_gone_for_good(session, user);
-        }
+    /// The user a connection belongs to.
+    pub fn user_of(&self, conn: ConnId) -> Option<UserId> {
+        self.conns.get(&conn).copied()
     }
 
-    pub(crate) fn set_status(
-        &mut self,
-        conn: ConnId,
-        user: UserId,
-        status: SetStatus,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let before = self.status_of(user);
-        let now = self.now.mono;
-        let person = self
-            .people
-            .get_mut(&user)
-            .expect("connected users are known");
-        if !person.is_staff() {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only teachers and support staff set a status",
-            ));
-        }
-        if person.set_status != SetStatus::Available && status == SetStatus::Available {
-            person.idle_since = now;
-        }
-        person.set_status = status;
-        self.ok(conn, re);
-        self.presence_changed(user, before);
-        Ok(())
-    }
-
-    /// Pushes `presence` when a staff member's visible status changed: to their own devices,
-    /// to students waiting on their subjects, and to connections watching the teacher list.
-    pub(crate) fn presence_changed(&mut self, user: UserId, before: Status) {
-        let after = self.status_of(user);
-        if after == before {
-            return;
-        }
-        let Some(person) = self.people.get(&user) else {
-            return;
-        };
-        if !person.is_staff() {
-            return;
-        }
-        let subjects = person.subjects();
-        // The staff member and the students waiting on their subjects, in id order.
-        let mut users: Vec<UserId> = vec![user];
-        for subject in &subjects {
-            if let Some(queue) = self.queues.get(subject) {
-                users.extend(
-                    queue
-                        .iter()
-                        .filter_map(|r| self.requests.get(r))
-                        .map(|r| r.student),
-                );
-            }
-        }
-        users.sort_unstable();
-        users.dedup();
-        let watchers: Vec<ConnId> = self
-            .presence_watchers
-            .iter()
-            .copied()
-            .filter(|c| {
-                self.conns
-                    .get(c)
-                    .is_some_and(|u| users.binary_search(u).is_err())
-            })
-            .collect();
-        let msg = ServerMessage::Presence {
-            user,
-            status: after,
-        };
-        if !watchers.is_empty() {
-            self.push(Output::Send {
-                to: Recipients::Conns(watchers),
-                msg: msg.clone(),
-                re: None,
-            });
-        }
-        self.send_users(users, msg);
-        if after == Status::Available {
-            for subject in subjects {
-                self.dirty_subjects.insert(subject);
-            }
-        }
-    }
-
-    pub(crate) fn list_teachers(
-        &mut self,
-        conn: ConnId,
-        subject: Option<String>,
-        re: Option<&Rid>,
-    ) -> Handled {
-        let staff: Vec<UserId> = match subject.as_deref() {
-            Some(subject) => self.staff.of(subject).collect(),
-            None => self.staff.all().collect(),
-        };
-        let mut teachers: Vec<TeacherInfo> = staff
-            .iter()
-            .filter_map(|id| self.people.get(id))
-            .map(|p| TeacherInfo {
-                id: p.info.id,
-                name: p.info.name.clone(),
-                role: p.info.role,
-                subjects: p.subjects(),
-                status: Status::Offline,
-                hours: p.hours.clone(),
-            })
-            .collect();
-        for teacher in &mut teachers {
-            teacher.status = self.status_of(teacher.id);
-        }
-        teachers.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        self.presence_watchers.insert(conn);
-        self.reply(conn, re, ServerMessage::Teachers { teachers });
-        Ok(())
-    }
-
-    pub(crate) fn person(&self, user: UserId) -> Result<&Person, Refusal> {
+    /// A person's availability as others see it.
+    pub fn status_of(&self, user: UserId) -> Status {
         self.people
             .get(&user)
-            .filter(|p| p.active)
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no user {user}")))
+            .map_or(Status::Offline, Person::status)
     }
 
-    pub(crate) fn info(&self, user: UserId) -> UserInfo {
+    /// Whether the staff member can take an offer now.
+    pub fn is_free(&self, user: UserId) -> bool {
+        self.people
+            .get(&user)
+            .is_some_and(|p| p.status() == Status::Available && p.offer.is_none())
+    }
+
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.people.get(&user).is_some_and(Person::online)
+    }
+
+    pub fn in_individual_session(&self, user: UserId) -> bool {
+        self.people
+            .get(&user)
+            .is_some_and(|p| p.sessions.values().any(|f| *f == Form::Individual))
+    }
+
+    pub fn is_staff(&self, user: UserId) -> bool {
+        self.people.get(&user).is_some_and(Person::is_staff)
+    }
+
+    /// Refuses unless the user is active teaching or support staff.
+    pub fn require_staff(&self, user: UserId) -> Handled {
+        if self.is_staff(user) {
+            Ok(())
+        } else {
+            Err(Refusal::forbidden(
+                "only teachers and support staff do this",
+            ))
+        }
+    }
+
+    pub fn role_of(&self, user: UserId) -> Option<Role> {
+        self.people.get(&user).map(|p| p.info.role)
+    }
+
+    /// Refuses a user the hub does not know or who was deactivated.
+    pub fn require_active(&self, user: UserId) -> Handled {
+        if self.people.get(&user).is_some_and(|p| p.active) {
+            Ok(())
+        } else {
+            Err(Refusal::not_found(format!("no user {user}")))
+        }
+    }
+
+    /// A user as messages show them (a blank student for one the hub does not know).
+    pub fn info(&self, user: UserId) -> UserInfo {
         self.people
             .get(&user)
             .map(|p| p.info.clone())
@@ -384,7 +261,218 @@ impl Hub {
             })
     }
 
-    pub(crate) fn role_of(&self, user: UserId) -> Option<Role> {
-        self.people.get(&user).map(|p| p.info.role)
+    /// Consultations with support staff are confidential.
+    pub fn confidential(&self, subject: &str, staff: Option<UserId>) -> bool {
+        subject == SUPPORT_SUBJECT || staff.is_some_and(|s| self.role_of(s) == Some(Role::Support))
+    }
+
+    /// Sets a staff member's availability; refused for anyone else.
+    pub fn set_status(&mut self, user: UserId, status: SetStatus, now: Instant) -> Handled {
+        let person = self
+            .people
+            .get_mut(&user)
+            .expect("connected users are known");
+        if !person.is_staff() {
+            return Err(Refusal::forbidden(
+                "only teachers and support staff set a status",
+            ));
+        }
+        if person.set_status != SetStatus::Available && status == SetStatus::Available {
+            person.idle_since = now;
+        }
+        person.set_status = status;
+        Ok(())
+    }
+
+    /// A teacher let an offer lapse: probably away from the screen.
+    pub fn set_away(&mut self, user: UserId) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.set_status = SetStatus::Away;
+        }
+    }
+
+    /// Active staff who serve `subject`, in id order.
+    pub fn staff_of(&self, subject: &str) -> Vec<UserId> {
+        self.staff.of(subject).collect()
+    }
+
+    /// Whether the user is staff serving `subject`.
+    pub fn serves(&self, user: UserId, subject: &str) -> bool {
+        self.people.get(&user).is_some_and(|p| p.serves(subject))
+    }
+
+    /// The subjects a staff member serves (none for anyone else the hub does not know).
+    pub fn subjects_of(&self, user: UserId) -> Vec<String> {
+        self.people
+            .get(&user)
+            .map(Person::subjects)
+            .unwrap_or_default()
+    }
+
+    /// The active students of a class.
+    pub fn students_of_class(&self, class: &str) -> Vec<UserId> {
+        self.people
+            .values()
+            .filter(|p| {
+                p.active && p.info.role == Role::Student && p.info.class.as_deref() == Some(class)
+            })
+            .map(|p| p.info.id)
+            .collect()
+    }
+
+    /// Since when a staff member has been free.
+    pub fn idle_since(&self, user: UserId) -> Option<Instant> {
+        self.people.get(&user).map(|p| p.idle_since)
+    }
+
+    /// A staff member became free (their session ended).
+    pub fn set_idle(&mut self, user: UserId, now: Instant) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.idle_since = now;
+        }
+    }
+
+    /// The student's open request.
+    pub fn request_of(&self, user: UserId) -> Option<RequestId> {
+        self.people.get(&user).and_then(|p| p.request)
+    }
+
+    pub fn set_request(&mut self, user: UserId, request: RequestId) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.request = Some(request);
+        }
+    }
+
+    /// The student's request `id` is closed (a later one stays).
+    pub fn clear_request(&mut self, user: UserId, id: RequestId) {
+        if let Some(person) = self.people.get_mut(&user)
+            && person.request == Some(id)
+        {
+            person.request = None;
+        }
+    }
+
+    /// The student's request, whichever, is closed.
+    pub fn clear_any_request(&mut self, user: UserId) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.request = None;
+        }
+    }
+
+    /// The request offered to a staff member.
+    pub fn offer_of(&self, user: UserId) -> Option<RequestId> {
+        self.people.get(&user).and_then(|p| p.offer)
+    }
+
+    pub fn set_offer(&mut self, user: UserId, request: RequestId) {
+        self.people
+            .get_mut(&user)
+            .expect("offers go to known staff")
+            .offer = Some(request);
+    }
+
+    /// The offer of `id` to a staff member is over.
+    pub fn clear_offer(&mut self, user: UserId, id: RequestId) {
+        if let Some(person) = self.people.get_mut(&user)
+            && person.offer == Some(id)
+        {
+            person.offer = None;
+        }
+    }
+
+    /// Takes back whatever offer a staff member holds.
+    pub fn take_offer(&mut self, user: UserId) -> Option<RequestId> {
+        self.people.get_mut(&user).and_then(|p| p.offer.take())
+    }
+
+    /// The sessions a user is a member of.
+    pub fn sessions_of(&self, user: UserId) -> Vec<SessionId> {
+        self.people
+            .get(&user)
+            .map(|p| p.sessions.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The user joined (or hosts) a session.
+    pub fn enter_session(&mut self, user: UserId, session: SessionId, form: Form) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.sessions.insert(session, form);
+        }
+    }
+
+    /// The user is no longer a member of a session.
+    pub fn leave_session(&mut self, user: UserId, session: SessionId) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.sessions.remove(&session);
+        }
+    }
+
+    /// A staff member's weekly consultation hours.
+    pub fn hours_of(&self, user: UserId) -> Option<&[HoursSlot]> {
+        self.people.get(&user).map(|p| p.hours.as_slice())
+    }
+
+    pub fn set_hours(&mut self, user: UserId, hours: Vec<HoursSlot>) {
+        if let Some(person) = self.people.get_mut(&user) {
+            person.hours = hours;
+        }
+    }
+
+    /// Pushes a staff member's new `status`: to their own devices and to `waiting` (students
+    /// waiting on their subjects), and to the connections watching the teacher list.
+    pub fn tell_presence(
+        &self,
+        user: UserId,
+        status: Status,
+        waiting: Vec<UserId>,
+        out: &mut Outputs,
+    ) {
+        // The staff member and the students waiting on their subjects, in id order.
+        let mut users: Vec<UserId> = vec![user];
+        users.extend(waiting);
+        users.sort_unstable();
+        users.dedup();
+        let watchers: Vec<ConnId> = self
+            .watchers
+            .iter()
+            .copied()
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|u| users.binary_search(u).is_err())
+            })
+            .collect();
+        let msg = ServerMessage::Presence { user, status };
+        if !watchers.is_empty() {
+            out.push(Output::Send {
+                to: Recipients::Conns(watchers),
+                msg: msg.clone(),
+                re: None,
+            });
+        }
+        out.send_users(users, msg);
+    }
+
+    /// Answers `list_teachers`; the asker's connection then hears of presence changes.
+    pub fn list_teachers(&mut self, asker: &Asker, subject: Option<String>, out: &mut Outputs) {
+        let staff: Vec<UserId> = match subject.as_deref() {
+            Some(subject) => self.staff.of(subject).collect(),
+            None => self.staff.all().collect(),
+        };
+        let mut teachers: Vec<TeacherInfo> = staff
+            .iter()
+            .filter_map(|id| self.people.get(id))
+            .map(|p| TeacherInfo {
+                id: p.info.id,
+                name: p.info.name.clone(),
+                role: p.info.role,
+                subjects: p.subjects(),
+                status: p.status(),
+                hours: p.hours.clone(),
+            })
+            .collect();
+        teachers.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        self.watchers.insert(asker.conn);
+        out.answer(asker, ServerMessage::Teachers { teachers });
     }
 }

@@ -1,7 +1,7 @@
 //! One user on several devices, without sockets: which connection a session's media signals
 //! reach (docs/protocol.md, One user, several devices).
 
-mod sim;
+use konsult_signaling::testing::sim;
 
 use konsult_protocol::model::{Form, MediaState, Mode, SetStatus};
 use konsult_protocol::{ServerMessage, SessionId, SignalData, SignalPeer, ToHub, UserId};

@@ -1,8 +1,7 @@
 //! The fuzz target's driver in the normal suite: random byte strings become sequences of every
 //! kind of message from every kind of user; the hub never panics and keeps its invariants.
 
-mod drive;
-mod sim;
+use konsult_signaling::testing::drive;
 
 use proptest::prelude::*;
 

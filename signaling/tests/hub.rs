@@ -1,6 +1,6 @@
 //! The hub's behaviour, scenario by scenario, without sockets.
 
-mod sim;
+use konsult_signaling::testing::sim;
 
 use konsult_protocol::model::{
     DeferReason, EndReason, Form, MediaPath, MediaState, Mode, SetStatus, Status, TrackKind,

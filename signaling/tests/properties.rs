@@ -2,7 +2,7 @@
 //! do: every request ends in exactly one of matched, deferred, cancelled; no student is in two
 //! individual sessions; each subject's queue is FIFO; positions told are 1..n without gaps.
 
-mod sim;
+use konsult_signaling::testing::sim;
 
 use konsult_protocol::model::{Form, Mode, SetStatus};
 use konsult_protocol::{RequestId, ServerMessage, ToHub, UserId};

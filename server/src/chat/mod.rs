@@ -20,7 +20,6 @@ use crate::store::{Store, StoreError, Transient};
 use crate::wire;
 use konsult_protocol::model::{ThreadKind, ThreadSummary};
 use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
-pub use konsult_signaling::OpeningMessage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -108,6 +107,15 @@ pub struct NewThread {
     /// Messages stored with the thread, seq 1 onwards (a deferred request's question and
     /// automatic reply). Their `client_id`s get [`SERVER_CLIENT_ID_PREFIX`].
     pub opening: Vec<OpeningMessage>,
+}
+
+/// A message stored with a new thread, as if its author had sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningMessage {
+    pub author: UserId,
+    pub text: String,
+    /// Unique per author and thread purpose: the message's `client_id`.
+    pub client_id: String,
 }
 
 /// The start of the `client_id`s of messages the server stores; clients may not use it.

@@ -4,12 +4,12 @@
 //! hub must never panic and its invariants must hold after every step.
 
 use super::sim::{Sim, student, support, teacher};
+use crate::{HubConfig, Input};
 use konsult_protocol::model::{Form, MediaState, Mode, SetStatus, TrackKind};
 use konsult_protocol::{
     ClientMessage, Envelope, RequestId, SdpType, SessionId, SignalData, SignalPeer, ToHub, UserId,
     decode_client_frame,
 };
-use konsult_signaling::{HubConfig, Input};
 use std::time::Duration;
 
 /// Reads bytes one at a time, with zeros past the end.

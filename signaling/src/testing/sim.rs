@@ -1,14 +1,12 @@
 //! A simulated school around one hub: people, connections, a clock, and mailboxes that the
 //! hub's outputs are delivered to. Threads are "created" at once with fresh ids.
 
-#![allow(dead_code)]
-
-use konsult_protocol::model::{Role, UserInfo};
-use konsult_protocol::{RequestId, Rid, ServerMessage, ThreadId, ToHub, UserId};
-use konsult_signaling::{
+use crate::{
     ConnId, ConsultationRecord, Hub, HubConfig, IdSeeds, Input, MediaCommand, Now, Output,
     Recipients,
 };
+use konsult_protocol::model::{Role, UserInfo};
+use konsult_protocol::{RequestId, Rid, ServerMessage, ThreadId, ToHub, UserId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -27,7 +25,7 @@ pub struct Sim {
     pub mail: HashMap<ConnId, Vec<(ServerMessage, Option<Rid>)>>,
     pub records: Vec<ConsultationRecord>,
     pub media: Vec<MediaCommand>,
-    pub threads: Vec<(ThreadId, konsult_signaling::ThreadSpec)>,
+    pub threads: Vec<(ThreadId, crate::ThreadSpec)>,
     pub people: HashMap<UserId, UserInfo>,
 }
 

@@ -1,0 +1,151 @@
+//! Moderation by the host: raised hands, the floor in a frontal session, muting, and removing
+//! members.
+
+use super::Sessions;
+use crate::ctx::Ctx;
+use crate::people::People;
+use crate::refusal::{Asker, Handled, Refusal};
+use konsult_protocol::model::{EndReason, Form, TrackKind};
+use konsult_protocol::{ServerMessage, SessionId, UserId};
+
+impl Sessions {
+    pub fn raise_hand(&mut self, asker: &Asker, id: SessionId, cx: &mut Ctx) -> Handled {
+        let s = self.member_session(asker.user, id)?;
+        if s.host == asker.user {
+            return Err(Refusal::bad_request("the host has the floor already"));
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        if !s.hands.contains(&asker.user) {
+            s.hands.push(asker.user);
+            s.dirty = true;
+        }
+        cx.out.ok(asker);
+        Ok(())
+    }
+
+    pub fn lower_hand(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        target: Option<UserId>,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let target = target.unwrap_or(asker.user);
+        if target == asker.user {
+            self.member_session(asker.user, id)?;
+        } else {
+            self.host_session(asker.user, id)?;
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        let before = s.hands.len();
+        s.hands.retain(|u| *u != target);
+        s.dirty |= s.hands.len() != before;
+        cx.out.ok(asker);
+        Ok(())
+    }
+
+    pub fn grant_floor(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        target: UserId,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let s = self.host_session(asker.user, id)?;
+        if !s.is_present(target) || target == s.host {
+            return Err(Refusal::not_found(format!(
+                "user {target} is not a member in the session"
+            )));
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        s.floor = Some(target);
+        s.hands.retain(|u| *u != target);
+        s.dirty = true;
+        cx.out.ok(asker);
+        self.update_media_policy(id, cx);
+        Ok(())
+    }
+
+    pub fn revoke_floor(&mut self, asker: &Asker, id: SessionId, cx: &mut Ctx) -> Handled {
+        let s = self.member_session(asker.user, id)?;
+        if s.host != asker.user && s.floor != Some(asker.user) {
+            return Err(Refusal::forbidden(
+                "only the host or the floor holder can do this",
+            ));
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        if s.floor.take().is_some() {
+            s.dirty = true;
+        }
+        cx.out.ok(asker);
+        self.update_media_policy(id, cx);
+        Ok(())
+    }
+
+    pub fn set_mute(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        target: UserId,
+        kind: TrackKind,
+        mute: bool,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let s = self.host_session(asker.user, id)?;
+        if !s.members.contains_key(&target) {
+            return Err(Refusal::not_found(format!(
+                "user {target} is not a member of the session"
+            )));
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        let member = s.members.get_mut(&target).expect("checked");
+        let had = member.muted.contains(&kind);
+        if mute && !had {
+            member.muted.push(kind);
+        } else if !mute && had {
+            member.muted.retain(|k| *k != kind);
+        }
+        s.dirty |= had != mute;
+        cx.out.ok(asker);
+        self.update_media_policy(id, cx);
+        Ok(())
+    }
+
+    pub fn remove_member(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        target: UserId,
+        people: &mut People,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let s = self.host_session(asker.user, id)?;
+        if target == s.host {
+            return Err(Refusal::bad_request("the host cannot remove themselves"));
+        }
+        if !s.members.contains_key(&target) && !s.invited.contains(&target) {
+            return Err(Refusal::not_found(format!(
+                "user {target} is not in the session"
+            )));
+        }
+        if s.form == Form::Individual {
+            cx.out.ok(asker);
+            self.end(id, EndReason::Ended, people, cx);
+            return Ok(());
+        }
+        self.unseat(id, target, people, cx);
+        let s = self.sessions.get_mut(&id).expect("checked");
+        s.members.remove(&target);
+        s.invited.remove(&target);
+        s.removed.insert(target);
+        cx.out.send_user(
+            target,
+            ServerMessage::SessionEnded {
+                session: id,
+                reason: EndReason::Removed,
+            },
+        );
+        cx.out.ok(asker);
+        Ok(())
+    }
+}
