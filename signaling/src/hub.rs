@@ -90,19 +90,9 @@ impl Hub {
         self.cx.out.pop()
     }
 
-    /// Outputs waiting to be drained (for tests and benchmarks).
-    pub fn pending_outputs(&self) -> usize {
-        self.cx.out.len()
-    }
-
     /// Open help requests.
     pub fn open_requests(&self) -> usize {
         self.requests.len()
-    }
-
-    /// Live sessions.
-    pub fn live_sessions(&self) -> usize {
-        self.sessions.len()
     }
 
     /// The requests queued for `subject`, head first.

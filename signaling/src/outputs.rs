@@ -21,10 +21,6 @@ impl Outputs {
         self.queue.pop_front()
     }
 
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
     /// Sends a message to one connection, answering `re`.
     pub fn reply(&mut self, conn: ConnId, re: Option<&Rid>, msg: ServerMessage) {
         self.push(Output::Send {

@@ -129,11 +129,6 @@ impl Sessions {
         }
     }
 
-    /// Live sessions.
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
     /// The form of a live session.
     pub fn form(&self, id: SessionId) -> Option<Form> {
         self.sessions.get(&id).map(|s| s.form)
