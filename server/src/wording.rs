@@ -2,14 +2,14 @@
 //! opening messages of a deferred request's thread, which the hub hands over as what happened
 //! ([`OpeningText`]), and the dates they mention.
 
-use crate::chat::OpeningMessage;
+use crate::chat::OpeningRow;
 use konsult_config::Language;
 use konsult_signaling::{OpeningMessage as Opening, OpeningText};
 
 /// An opening message as stored in the thread; `None` when it cannot be worded (a date the
 /// hub did not write).
-pub fn opening(language: Language, opening: &Opening) -> Option<OpeningMessage> {
-    Some(OpeningMessage {
+pub fn opening(language: Language, opening: &Opening) -> Option<OpeningRow> {
+    Some(OpeningRow {
         author: opening.author,
         text: opening_text(language, &opening.text)?,
         client_id: opening.client_id.clone(),

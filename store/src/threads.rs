@@ -20,7 +20,8 @@ pub struct NewThread {
     pub session: Option<SessionId>,
     /// Who created it; `None` when the server did.
     pub created_by: Option<UserId>,
-    /// Messages stored with the thread, seq 1 onwards.
+    /// Messages stored with the thread, seq 1 onwards (a deferred request's question and
+    /// automatic reply), as if their authors had sent them.
     pub opening: Vec<OpeningRow>,
 }
 
@@ -29,7 +30,8 @@ pub struct NewThread {
 pub struct OpeningRow {
     pub author: UserId,
     pub text: String,
-    /// As stored: the server's prefix already in front.
+    /// Unique per author and thread purpose: the message's `client_id`, stored as given (the
+    /// chat puts the server's prefix in front).
     pub client_id: String,
 }
 

@@ -15,11 +15,12 @@ pub mod sniff;
 pub mod writer;
 
 use crate::directory::{ConnId, Directory};
-use crate::store::threads::{self, OpeningRow, opening_read_seq};
+use crate::store::threads::opening_read_seq;
+pub use crate::store::threads::{NewThread, OpeningRow};
 use crate::store::{Store, StoreError, Transient};
 use crate::wire;
-use konsult_protocol::model::{ThreadKind, ThreadSummary};
-use konsult_protocol::{ErrorCode, RequestId, ServerMessage, SessionId, ThreadId, UserId};
+use konsult_protocol::model::ThreadSummary;
+use konsult_protocol::{ErrorCode, ServerMessage, ThreadId, UserId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -90,34 +91,6 @@ pub(crate) fn no_thread(thread: ThreadId) -> ChatError {
     ))
 }
 
-/// A thread to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewThread {
-    pub kind: ThreadKind,
-    pub title: String,
-    pub members: Vec<UserId>,
-    /// The class of a class thread.
-    pub class: Option<String>,
-    /// The help request the thread answers.
-    pub request: Option<RequestId>,
-    /// The live session the thread belongs to.
-    pub session: Option<SessionId>,
-    /// Who created it; `None` when the server did (a deferred request, a session).
-    pub created_by: Option<UserId>,
-    /// Messages stored with the thread, seq 1 onwards (a deferred request's question and
-    /// automatic reply). Their `client_id`s get [`SERVER_CLIENT_ID_PREFIX`].
-    pub opening: Vec<OpeningMessage>,
-}
-
-/// A message stored with a new thread, as if its author had sent it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpeningMessage {
-    pub author: UserId,
-    pub text: String,
-    /// Unique per author and thread purpose: the message's `client_id`.
-    pub client_id: String,
-}
-
 /// The start of the `client_id`s of messages the server stores; clients may not use it.
 pub const SERVER_CLIENT_ID_PREFIX: &str = "konsult:";
 
@@ -177,33 +150,17 @@ impl Chat {
         new: NewThread,
         except: Option<ConnId>,
     ) -> Result<ThreadSummary, ChatError> {
-        let mut members = new.members.clone();
-        members.sort();
-        members.dedup();
-        let opening: Vec<OpeningRow> = new
-            .opening
-            .iter()
-            .map(|m| OpeningRow {
-                author: m.author,
-                text: m.text.clone(),
-                client_id: format!("{SERVER_CLIENT_ID_PREFIX}{}", m.client_id),
-            })
-            .collect();
-        let row = threads::NewThread {
-            kind: new.kind,
-            title: new.title.clone(),
-            members: members.clone(),
-            class: new.class.clone(),
-            request: new.request,
-            session: new.session,
-            created_by: new.created_by,
-            opening,
-        };
-        let (id, last_seq) = self.store.create_thread(&row).await?;
+        let mut new = new;
+        new.members.sort();
+        new.members.dedup();
+        for message in &mut new.opening {
+            message.client_id = format!("{SERVER_CLIENT_ID_PREFIX}{}", message.client_id);
+        }
+        let (id, last_seq) = self.store.create_thread(&new).await?;
         let summary = ThreadSummary {
             id,
             kind: new.kind,
-            title: new.title,
+            title: new.title.clone(),
             last_seq,
             read_seq: 0,
             unread: 0,
@@ -211,11 +168,11 @@ impl Chat {
             answered: new.request.map(|_| false),
             session: new.session,
         };
-        if row.opening.is_empty() {
-            self.announce(&summary, &members, except);
+        if new.opening.is_empty() {
+            self.announce(&summary, &new.members, except);
         } else {
-            for member in &members {
-                let read_seq = opening_read_seq(&row.opening, *member);
+            for member in &new.members {
+                let read_seq = opening_read_seq(&new.opening, *member);
                 let mine = ThreadSummary {
                     read_seq,
                     unread: last_seq - read_seq,
