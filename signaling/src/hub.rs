@@ -275,12 +275,13 @@ impl Hub {
             return;
         }
         let subjects = self.people.subjects_of(user);
-        let waiting: Vec<UserId> = subjects
-            .iter()
-            .flat_map(|s| self.requests.students_waiting(s))
-            .collect();
+        // The staff member and the students waiting on their subjects.
+        let mut told = vec![user];
+        for subject in &subjects {
+            told.extend(self.requests.students_waiting(subject));
+        }
         self.people
-            .tell_presence(user, after, waiting, &mut self.cx.out);
+            .tell_presence(user, after, told, &mut self.cx.out);
         if after == Status::Available {
             for subject in &subjects {
                 self.requests.mark_dirty(subject);

@@ -292,8 +292,8 @@ impl People {
     }
 
     /// Active staff who serve `subject`, in id order.
-    pub fn staff_of(&self, subject: &str) -> Vec<UserId> {
-        self.staff.of(subject).collect()
+    pub fn staff_of(&self, subject: &str) -> impl Iterator<Item = UserId> + '_ {
+        self.staff.of(subject)
     }
 
     /// Whether the user is staff serving `subject`.
@@ -418,18 +418,16 @@ impl People {
         }
     }
 
-    /// Pushes a staff member's new `status`: to their own devices and to `waiting` (students
-    /// waiting on their subjects), and to the connections watching the teacher list.
+    /// Pushes a staff member's new `status` to `users` (the staff member and the students
+    /// waiting on their subjects) and to the connections watching the teacher list.
     pub fn tell_presence(
         &self,
         user: UserId,
         status: Status,
-        waiting: Vec<UserId>,
+        mut users: Vec<UserId>,
         out: &mut Outputs,
     ) {
-        // The staff member and the students waiting on their subjects, in id order.
-        let mut users: Vec<UserId> = vec![user];
-        users.extend(waiting);
+        // In id order, each once.
         users.sort_unstable();
         users.dedup();
         let watchers: Vec<ConnId> = self

@@ -21,6 +21,11 @@ pub struct HubArgs {
     /// Storms are repeated, each on a fresh hub, for at least this long.
     #[arg(long, default_value_t = 5)]
     pub secs: u64,
+    /// Advance the hub's clock by this many nanoseconds per input instead of reading the wall
+    /// clock: every storm then does exactly the same work, so instruction counts
+    /// (`valgrind --tool=callgrind`) compare builds on a noisy machine.
+    #[arg(long)]
+    pub tick_ns: Option<u64>,
 }
 
 const SUBJECTS: [&str; 8] = [
@@ -60,11 +65,18 @@ fn user(id: i64, role: Role, class: Option<&str>, subjects: Vec<String>) -> User
 /// One pairing storm on a fresh hub.
 fn storm(args: &HubArgs, start: Instant) -> Counts {
     let subjects = &SUBJECTS[..args.subjects.clamp(1, SUBJECTS.len())];
+    let storm_start = Instant::now();
+    let ticks = std::cell::Cell::new(0u64);
+    let clock = || match args.tick_ns {
+        Some(tick) => storm_start + Duration::from_nanos(ticks.get() * tick),
+        None => Instant::now(),
+    };
     let now = || {
-        let elapsed = start.elapsed();
+        ticks.set(ticks.get() + 1);
+        let mono = clock();
         Now {
-            mono: Instant::now(),
-            unix_ms: 1_800_000_000_000 + elapsed.as_millis() as i64,
+            mono,
+            unix_ms: 1_800_000_000_000 + (mono - start).as_millis() as i64,
             utc_offset_secs: 4 * 3600,
         }
     };
@@ -126,7 +138,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
     while let Some(input) = queue.pop_front() {
         counts.inputs += 1;
         hub.handle_input(now(), input);
-        if hub.poll_timeout().is_some_and(|at| at <= Instant::now()) {
+        if hub.poll_timeout().is_some_and(|at| at <= clock()) {
             hub.handle_timeout(now());
         }
         while let Some(output) = hub.poll_output() {

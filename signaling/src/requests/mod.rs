@@ -159,17 +159,13 @@ impl Requests {
     }
 
     /// The students waiting in a subject's queue, head first.
-    pub fn students_waiting(&self, subject: &str) -> Vec<UserId> {
+    pub fn students_waiting(&self, subject: &str) -> impl Iterator<Item = UserId> + '_ {
         self.queues
             .get(subject)
-            .map(|queue| {
-                queue
-                    .iter()
-                    .filter_map(|r| self.requests.get(r))
-                    .map(|r| r.student)
-                    .collect()
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.requests.get(r))
+            .map(|r| r.student)
     }
 
     /// Answers `request_help`: the request is queued, or deferred to a thread at once.
@@ -214,7 +210,7 @@ impl Requests {
         if people.in_individual_session(student) && mode == Mode::Online {
             return Err(Refusal::conflict("you are already in a consultation"));
         }
-        let staff: Vec<UserId> = people.staff_of(&subject);
+        let staff: Vec<UserId> = people.staff_of(&subject).collect();
         if staff.is_empty() {
             return Err(Refusal::not_found(format!("nobody helps with {subject:?}")));
         }

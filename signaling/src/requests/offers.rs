@@ -24,7 +24,6 @@ impl Requests {
         for subject in subjects {
             let mut free: Vec<UserId> = people
                 .staff_of(&subject)
-                .into_iter()
                 .filter(|s| people.is_free(*s))
                 .collect();
             if free.is_empty() {
@@ -121,7 +120,7 @@ impl Requests {
         }
         let candidates: Vec<UserId> = match request.teacher {
             Some(t) => vec![t],
-            None => people.staff_of(&request.subject),
+            None => people.staff_of(&request.subject).collect(),
         };
         let all_declined = candidates
             .into_iter()

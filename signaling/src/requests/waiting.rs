@@ -66,7 +66,6 @@ impl Requests {
         let average = recent.iter().sum::<Duration>() / recent.len() as u32;
         let online = people
             .staff_of(subject)
-            .into_iter()
             .filter(|s| people.is_online(*s))
             .count()
             .max(1) as u32;
@@ -179,7 +178,6 @@ impl Requests {
         self.queue_push_pending.remove(subject);
         let staff: Vec<UserId> = people
             .staff_of(subject)
-            .into_iter()
             .filter(|s| people.status_of(*s) != Status::Offline)
             .collect();
         let (requests, total) = self.queue_entries(&[subject.to_string()], people, cx);
