@@ -259,6 +259,7 @@ export class PeerLink {
 
   async handle(data) {
     if (this.closed) return;
+    this.received = (this.received ?? 0) + 1;
     try {
       if (data.type === 'offer' || data.type === 'answer') {
         const collision = data.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
@@ -285,10 +286,17 @@ export class PeerLink {
     if (!this.closed) this.pc.restartIce();
   }
 
-  /// Whether the link shows that something on the way was lost: an offer never answered, or
-  /// no candidate of the other side to check.
+  /// Whether the link shows that something on the way was lost: no candidate pair is being
+  /// checked (an offer never answered, or no candidate of the other side).
   stuck() {
-    return this.pc.signalingState !== 'stable' || this.pc.iceConnectionState === 'new';
+    return this.pc.iceConnectionState === 'new';
+  }
+
+  /// A mark that changes whenever the link moves: a signal received, a new signaling, ICE or
+  /// connection state.
+  progress() {
+    const pc = this.pc;
+    return `${this.received ?? 0}/${pc.signalingState}/${pc.iceConnectionState}/${pc.connectionState}`;
   }
 
   /// Negotiates afresh from the side whose offers win (the one that is not polite): an offer

@@ -9,8 +9,9 @@ import { ThreadPanel } from './chat.js';
 
 /// How long an SFU screen tile shows without a new frame.
 const SCREEN_QUIET_MS = 5000;
-/// How often a direct link that has not connected is looked at, and how many times at most it
-/// is negotiated afresh (`watchDirect`); the hub's own fallback to the SFU comes later.
+/// How often a direct link that has not connected is looked at (doubling after each renewal),
+/// and how many times at most it is negotiated afresh (`watchDirect`); the hub's own fallback
+/// to the SFU comes later.
 const DIRECT_CHECK_MS = 4000;
 const DIRECT_RENEWALS = 3;
 
@@ -139,21 +140,29 @@ export class SessionView {
     if (path === 'p2p') this.watchDirect(this.link);
   }
 
-  /// A direct link still stuck a few seconds in (an offer, answer or the candidates lost on
-  /// the way) is negotiated afresh, a few times: otherwise both sides would wait until the
-  /// hub moves the session to the SFU. A link that is only slow to check is left alone.
+  /// A direct link that made no progress at all for a whole check (nothing received, no
+  /// change of state, no candidate pair tried: an offer, answer or the candidates lost on the
+  /// way) is negotiated afresh, a few times, each wait twice the last: otherwise both sides
+  /// would wait until the hub moves the session to the SFU. A link that moves, however slowly
+  /// (a phone still answering, candidates being checked), is left alone: renewing it would
+  /// throw its progress away.
   watchDirect(link) {
     let renewals = 0;
+    let wait = DIRECT_CHECK_MS;
+    let seen = link.progress();
     const check = () => {
       if (this.closed || this.link !== link || link.closed) return;
       if (link.pc.connectionState === 'connected' || renewals === DIRECT_RENEWALS) return;
-      if (link.stuck()) {
+      const now = link.progress();
+      if (now === seen && link.stuck()) {
         renewals += 1;
+        wait *= 2;
         link.renew();
       }
-      setTimeout(check, DIRECT_CHECK_MS);
+      seen = link.progress();
+      setTimeout(check, wait);
     };
-    setTimeout(check, DIRECT_CHECK_MS);
+    setTimeout(check, wait);
   }
 
   onLinkState(state) {

@@ -8,10 +8,7 @@ import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
 
 const started = Date.now();
-// The peer-to-peer part is about the screen share, not the fallback (fallback.test.mjs): on a
-// loaded machine the two pages may take longer than the default 15 s to both report their
-// connection, and the hub would move the session to the SFU midway.
-const server = await startServer({ KONSULT_MEDIA_P2P_TIMEOUT: '120s' });
+const server = await startServer();
 const browser = await launchBrowser();
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
