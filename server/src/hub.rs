@@ -126,6 +126,7 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
                         request: spec.request,
                         session: spec.session,
                         created_by: None,
+                        support_service: spec.confidential,
                         opening: opening.clone(),
                     })
                 })

@@ -90,6 +90,9 @@ pub struct ThreadSpec {
     pub session: Option<SessionId>,
     /// Messages the thread starts with (a deferred request's question and automatic reply).
     pub opening: Vec<OpeningMessage>,
+    /// The consultation is with the support service (subject `support` or a support staff
+    /// member named): the thread is the service's, confidential whoever its members are now.
+    pub confidential: bool,
 }
 
 /// A message stored with a new thread, as if its author had sent it.

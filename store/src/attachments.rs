@@ -2,7 +2,7 @@
 //! is older than a cutoff. The rows, and the [`Store`] methods.
 
 use crate::{Store, StoreError};
-use konsult_protocol::{AttachmentId, UserId};
+use konsult_protocol::{AttachmentId, ThreadId, UserId};
 
 /// An upload to record; its file is already durable under its sha256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,14 @@ pub struct AttachmentRow {
     pub uploader: UserId,
 }
 
+/// The thread through which a user may download an attachment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadAccess {
+    pub thread: ThreadId,
+    /// The user is a member (else an admin reading a thread they are not in).
+    pub member: bool,
+}
+
 /// What a purge deleted from the database.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PurgedRows {
@@ -40,9 +48,10 @@ impl Store {
         pub async fn insert_attachment(&self, attachment: &NewAttachment<'_>) -> Result<(), StoreError>;
         /// An upload by its id.
         pub async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>, StoreError>;
-        /// Whether a message with the attachment is in a thread `user` is a member of, or, for
-        /// an admin, in a thread that is not confidential.
-        pub async fn attachment_in_readable_thread(&self, id: &str, user: UserId, admin: bool) -> Result<bool, StoreError>;
+        /// A thread holding a message with the attachment that `user` may read: one they are a
+        /// member of first, else, for an admin, one that is not confidential (never one of the
+        /// support service, member or not). `None` when there is none.
+        pub async fn attachment_access(&self, id: &str, user: UserId, admin: bool) -> Result<Option<ThreadAccess>, StoreError>;
         /// Deletes messages older than `cutoff` (milliseconds), then attachments older than it
         /// that no message refers to any more, in one transaction.
         pub async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError>;

@@ -20,6 +20,10 @@ pub struct NewThread {
     pub session: Option<SessionId>,
     /// Who created it; `None` when the server did.
     pub created_by: Option<UserId>,
+    /// A thread of the support service (a help request or session with the psychologist):
+    /// confidential whoever its members are, every active support staff member is in it (and
+    /// joins it on becoming one later), and no administrator reads it, member or not.
+    pub support_service: bool,
     /// Messages stored with the thread, seq 1 onwards (a deferred request's question and
     /// automatic reply), as if their authors had sent them.
     pub opening: Vec<OpeningRow>,
@@ -45,15 +49,25 @@ pub fn opening_read_seq(opening: &[OpeningRow], member: UserId) -> i64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Standing {
     pub member: bool,
-    /// A support staff member is in it.
+    /// A support staff member is in it, or it is the support service's.
     pub confidential: bool,
+    /// It is a thread of the support service (see [`NewThread::support_service`]).
+    pub support_service: bool,
 }
 
 impl Standing {
     /// Whether a user of `role` with this standing may read the thread: members, and admins
-    /// when it is not confidential.
+    /// when it is not confidential; never an admin in a thread of the support service.
     pub fn may_read(self, role: Role) -> bool {
+        if self.support_service && role == Role::Admin {
+            return false;
+        }
         self.member || (role == Role::Admin && !self.confidential)
+    }
+
+    /// Whether this read is an administrator's of a thread they are not in (audited).
+    pub fn admin_reads_as_outsider(self, role: Role) -> bool {
+        role == Role::Admin && !self.member
     }
 }
 
@@ -71,7 +85,8 @@ pub enum ReadMark {
 impl Store {
     delegate! {
         /// Creates a thread with its members and opening messages in one transaction; it is
-        /// confidential when a support staff member is in it. Returns its id and last seq.
+        /// confidential when a support staff member is in it or it is the support service's
+        /// (whose active staff all become members). Returns its id and last seq.
         pub async fn create_thread(&self, thread: &NewThread) -> Result<(ThreadId, i64), StoreError>;
         /// The personal thread of these two people opened with `create_thread` (not a
         /// request's or a session's), if there is one.

@@ -178,6 +178,7 @@ export const ADMIN_STRINGS = {
     'admin.action.subject.put': 'Предмет добавлен или переименован',
     'admin.action.help_links.put': 'Изменены ссылки на /help',
     'admin.action.consultations.export': 'Выгрузка журнала консультаций (CSV)',
+    'admin.action.thread.read': 'Просмотр чужой переписки',
   },
   en: {
     'admin.skip': 'Skip to content',
@@ -355,5 +356,6 @@ export const ADMIN_STRINGS = {
     'admin.action.subject.put': 'Subject added or renamed',
     'admin.action.help_links.put': 'Links on /help changed',
     'admin.action.consultations.export': 'Consultation record exported (CSV)',
+    'admin.action.thread.read': 'Read a thread they are not in',
   },
 };

@@ -1,6 +1,7 @@
 //! Who may read and write a thread: members read and write; admins may read threads they are
 //! not in, for the school's record, except confidential ones (a support staff member is in
-//! them). Everyone else learns nothing, not even that the thread exists.
+//! them, or they are the support service's), and each such read is audited. Everyone else
+//! learns nothing, not even that the thread exists.
 
 use super::{ChatError, no_thread};
 use crate::store::Store;
@@ -19,6 +20,28 @@ pub async fn require_read(
         Some(s) if s.may_read(role) => Ok(s),
         _ => Err(no_thread(thread)),
     }
+}
+
+/// The audit log's action for an admin reading a thread they are not in.
+pub const OUTSIDER_READ: &str = "thread.read";
+
+/// Writes who read which thread they are not a member of (the time is the entry's). The read
+/// is refused when this cannot be written: no unaudited reads.
+pub async fn audit_outsider_read(
+    store: &Store,
+    reader: UserId,
+    thread: ThreadId,
+    details: serde_json::Value,
+) -> Result<(), ChatError> {
+    store
+        .audit(
+            Some(reader),
+            OUTSIDER_READ,
+            Some(&thread.to_string()),
+            details,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Refuses (as `not_found`) a user who is not a member of the thread.

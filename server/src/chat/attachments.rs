@@ -179,7 +179,8 @@ fn file_name(claimed: Option<&str>, kind: Sniffed) -> String {
 }
 
 /// The attachment `id` if `user` may download it: its uploader, a member of a thread holding a
-/// message with it, or an admin when such a thread is not confidential. Otherwise `not_found`.
+/// message with it, or an admin when such a thread is not confidential (audited). Otherwise
+/// `not_found`.
 pub async fn for_download(
     store: &Store,
     dir: &Path,
@@ -190,12 +191,16 @@ pub async fn for_download(
     let Some(row) = store.attachment(id).await? else {
         return Err(missing());
     };
-    let allowed = row.uploader == user.id
-        || store
-            .attachment_in_readable_thread(id, user.id, user.role == Role::Admin)
-            .await?;
-    if !allowed {
-        return Err(missing());
+    if row.uploader != user.id {
+        let admin = user.role == Role::Admin;
+        match store.attachment_access(id, user.id, admin).await? {
+            None => return Err(missing()),
+            Some(access) if !access.member => {
+                let details = serde_json::json!({ "via": "attachment", "attachment": id });
+                super::access::audit_outsider_read(store, user.id, access.thread, details).await?;
+            }
+            Some(_) => {}
+        }
     }
     Ok(Download {
         info: AttachmentInfo {

@@ -74,6 +74,7 @@ pub async fn plan(
                 request: None,
                 session: None,
                 created_by: Some(creator.id),
+                support_service: false,
                 opening: Vec::new(),
             }))
         }
@@ -104,6 +105,7 @@ pub async fn plan(
                 request: None,
                 session: None,
                 created_by: Some(creator.id),
+                support_service: false,
                 opening: Vec::new(),
             }))
         }
@@ -156,6 +158,7 @@ async fn personal(
         request: None,
         session: None,
         created_by: Some(creator.id),
+        support_service: false,
         opening: Vec::new(),
     }))
 }

@@ -157,6 +157,14 @@ impl Chat {
             message.client_id = format!("{SERVER_CLIENT_ID_PREFIX}{}", message.client_id);
         }
         let (id, last_seq) = self.store.create_thread(&new).await?;
+        if new.support_service {
+            // The store added the service's active staff: tell them too. The thread exists,
+            // so a failure here only costs them the notice, never the thread.
+            match self.store.members(id).await {
+                Ok(members) => new.members = members,
+                Err(e) => tracing::warn!(error = %e, %id, "support staff not told of a thread"),
+            }
+        }
         let summary = ThreadSummary {
             id,
             kind: new.kind,

@@ -32,7 +32,8 @@ pub fn page_size(limit: Option<u32>) -> u32 {
 }
 
 /// A page of a thread's messages, oldest first, and whether more remain in that direction.
-/// Only those who may read the thread get it.
+/// Only those who may read the thread get it; an admin's read of a thread they are not in is
+/// audited first.
 pub async fn history(
     store: &Store,
     user: UserId,
@@ -41,7 +42,11 @@ pub async fn history(
     page: Page,
     limit: u32,
 ) -> Result<(Vec<ChatMessage>, bool), ChatError> {
-    access::require_read(store, thread, user, role).await?;
+    let standing = access::require_read(store, thread, user, role).await?;
+    if standing.admin_reads_as_outsider(role) {
+        let details = serde_json::json!({ "via": "history" });
+        access::audit_outsider_read(store, user, thread, details).await?;
+    }
     Ok(store.history(thread, page, limit).await?)
 }
 

@@ -66,6 +66,8 @@ impl Requests {
                 request: Some(id),
                 session: None,
                 opening,
+                // Decided by the request, never by who serves the subject at this moment.
+                confidential: people.confidential(&request.subject, request.teacher),
             },
         });
     }

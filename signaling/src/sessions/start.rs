@@ -206,6 +206,7 @@ impl Sessions {
                 request: Some(request.id),
                 session: Some(id),
                 opening: Vec::new(),
+                confidential: people.confidential(&request.subject, Some(teacher)),
             },
         });
         id
@@ -352,6 +353,7 @@ impl Sessions {
                 request: None,
                 session: Some(id),
                 opening: Vec::new(),
+                confidential: people.confidential(&s.subject, Some(s.host)),
             },
         });
         self.record_session(id, Outcome::InProgress, people, cx);

@@ -372,3 +372,31 @@ fn students_cannot_act_as_staff() {
     sim.send(UserId(1), help("math", "x"));
     assert!(error_code(&sim.take(UserId(1))).is_some());
 }
+
+#[test]
+fn a_support_request_deferred_with_no_support_staff_left_is_still_confidential() {
+    let mut sim = Sim::new(HubConfig::default());
+    let psychologist = support(5);
+    sim.connect(psychologist.clone());
+    sim.send(UserId(5), available());
+    sim.connect(student(11, "9A"));
+    sim.send(UserId(11), help("support", "Мне тревожно"));
+    assert!(sim.offer_of(UserId(5)).is_some());
+    sim.input(konsult_signaling::Input::UserChanged {
+        user: psychologist,
+        active: false,
+    });
+    sim.advance(Duration::from_secs(601));
+    let deferred = sim.last(UserId(11), "request_deferred").expect("deferred");
+    let ServerMessage::RequestDeferred { thread, .. } = deferred else {
+        unreachable!()
+    };
+    let (_, spec) = sim
+        .threads
+        .iter()
+        .find(|(t, _)| *t == thread)
+        .expect("thread");
+    assert_eq!(spec.members, vec![UserId(11)]);
+    assert!(spec.confidential, "{spec:?}");
+    assert!(sim.records.last().expect("record").confidential);
+}

@@ -1,9 +1,9 @@
 //! Attachments' rows and retention in SQLite.
 
 use super::SqliteStore;
-use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows};
+use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows, ThreadAccess};
 use crate::{StoreError, now_ms};
-use konsult_protocol::UserId;
+use konsult_protocol::{ThreadId, UserId};
 use std::collections::BTreeSet;
 
 impl SqliteStore {
@@ -45,25 +45,30 @@ impl SqliteStore {
         ))
     }
 
-    pub(crate) async fn attachment_in_readable_thread(
+    pub(crate) async fn attachment_access(
         &self,
         id: &str,
         user: UserId,
         admin: bool,
-    ) -> Result<bool, StoreError> {
-        let visible: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
+    ) -> Result<Option<ThreadAccess>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT t.id, EXISTS (SELECT 1 FROM thread_members tm \
+             WHERE tm.thread_id = t.id AND tm.user_id = ?1) AS member \
+             FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
              JOIN threads t ON t.id = m.thread_id \
-             WHERE ma.attachment_id = ? AND (EXISTS (SELECT 1 FROM thread_members tm \
-             WHERE tm.thread_id = t.id AND tm.user_id = ?) OR (? AND t.confidential = 0)) \
-             LIMIT 1",
+             WHERE ma.attachment_id = ?2 AND NOT (?3 AND t.support_service = 1) \
+             AND (member OR (?3 AND t.confidential = 0)) \
+             ORDER BY member DESC, t.id LIMIT 1",
         )
-        .bind(id)
         .bind(user.0)
+        .bind(id)
         .bind(admin)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(visible.is_some())
+        Ok(row.map(|(thread, member)| ThreadAccess {
+            thread: ThreadId(thread),
+            member: member != 0,
+        }))
     }
 
     pub(crate) async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError> {

@@ -43,10 +43,11 @@ impl SqliteStore {
     ) -> Result<(ThreadId, i64), StoreError> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let confidential = has_support_member(&mut tx, &new.members).await?;
+        let confidential = new.support_service || has_support_member(&mut tx, &new.members).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO threads (kind, title, class, request_id, session_id, confidential, \
-             created_by, created_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             support_service, created_by, created_at, last_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.kind.as_str())
         .bind(&new.title)
@@ -54,6 +55,7 @@ impl SqliteStore {
         .bind(new.request.map(|r| r.0))
         .bind(new.session.map(|s| s.0))
         .bind(confidential)
+        .bind(new.support_service)
         .bind(new.created_by.map(|u| u.0))
         .bind(now)
         .bind(now)
@@ -67,6 +69,19 @@ impl SqliteStore {
             .bind(id)
             .bind(member.0)
             .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if new.support_service {
+            // The service answers, whoever of it is active now: not the hub's view of the
+            // moment. Later staff join through the triggers of migration 0006.
+            sqlx::query(
+                "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
+                 SELECT ?, id, ? FROM users WHERE role = ? AND active = 1",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(Role::Support.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -184,17 +199,18 @@ pub(super) async fn standing(
     thread: ThreadId,
     user: UserId,
 ) -> Result<Option<Standing>, StoreError> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT t.confidential, EXISTS (SELECT 1 FROM thread_members m \
+    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT t.confidential, t.support_service, EXISTS (SELECT 1 FROM thread_members m \
          WHERE m.thread_id = t.id AND m.user_id = ?) FROM threads t WHERE t.id = ?",
     )
     .bind(user.0)
     .bind(thread.0)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(confidential, member)| Standing {
+    Ok(row.map(|(confidential, support_service, member)| Standing {
         member: member != 0,
         confidential: confidential != 0,
+        support_service: support_service != 0,
     }))
 }
 
