@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a graceful shutdown may take before connections are dropped.
     pub shutdown_timeout: Duration,
+    /// Time a client has to send a request's headers (and, over TLS, finish the handshake)
+    /// before its TCP connection is closed.
+    pub header_read_timeout: Duration,
 }
 
 /// `[school]`: the school this server serves.
@@ -121,6 +124,8 @@ pub struct LimitsConfig {
     pub logins_per_minute_per_account: u32,
     /// WebSocket connections one user may hold at once.
     pub connections_per_user: usize,
+    /// WebSocket connections from one IP address that have not yet said a valid `hello`.
+    pub anonymous_per_ip: usize,
     /// Members of one session.
     pub session_members: usize,
     /// Largest attachment, in bytes.
@@ -168,6 +173,13 @@ pub struct MediaConfig {
     pub p2p_timeout: Duration,
 }
 
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsConfig {
+    /// Where `/metrics` is served, apart from the public port; `None` (empty): not served.
+    pub listen: Option<SocketAddr>,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -178,6 +190,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub hub: HubConfig,
     pub media: MediaConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -191,6 +204,7 @@ impl Default for Config {
                 tls_key: None,
                 max_connections: 19_500,
                 shutdown_timeout: Duration::from_secs(10),
+                header_read_timeout: Duration::from_secs(10),
             },
             school: SchoolConfig {
                 name: "Школа".into(),
@@ -219,6 +233,7 @@ impl Default for Config {
                 logins_per_minute_per_ip: 300,
                 logins_per_minute_per_account: 10,
                 connections_per_user: 5,
+                anonymous_per_ip: 20,
                 session_members: 1_000,
                 attachment_bytes: 10 * 1024 * 1024,
                 uploads_per_minute: 30,
@@ -240,6 +255,9 @@ impl Default for Config {
                 turn_secret: None,
                 turn_ttl: Duration::from_secs(3600),
                 p2p_timeout: Duration::from_secs(15),
+            },
+            metrics: MetricsConfig {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             },
         }
     }
@@ -271,6 +289,7 @@ keys! {
     "server.tls_key" => server.tls_key;
     "server.max_connections" => server.max_connections;
     "server.shutdown_timeout" => server.shutdown_timeout;
+    "server.header_read_timeout" => server.header_read_timeout;
     "school.name" => school.name;
     "school.timezone" => school.timezone;
     "school.language" => school.language;
@@ -291,6 +310,7 @@ keys! {
     "limits.logins_per_minute_per_ip" => limits.logins_per_minute_per_ip;
     "limits.logins_per_minute_per_account" => limits.logins_per_minute_per_account;
     "limits.connections_per_user" => limits.connections_per_user;
+    "limits.anonymous_per_ip" => limits.anonymous_per_ip;
     "limits.session_members" => limits.session_members;
     "limits.attachment_bytes" => limits.attachment_bytes;
     "limits.uploads_per_minute" => limits.uploads_per_minute;
@@ -308,6 +328,7 @@ keys! {
     "media.turn_secret" => media.turn_secret;
     "media.turn_ttl" => media.turn_ttl;
     "media.p2p_timeout" => media.p2p_timeout;
+    "metrics.listen" => metrics.listen;
 }
 
 /// The environment variable that sets `key`: `KONSULT_` and the key in capitals, `.` as `_`.
@@ -450,6 +471,12 @@ impl Config {
         }
         if l.connections_per_user == 0 {
             return fail("limits.connections_per_user", "must be at least 1");
+        }
+        if l.anonymous_per_ip == 0 {
+            return fail("limits.anonymous_per_ip", "must be at least 1");
+        }
+        if self.server.header_read_timeout.is_zero() {
+            return fail("server.header_read_timeout", "must be longer than 0s");
         }
         if l.session_members < 2 {
             return fail("limits.session_members", "must be at least 2");

@@ -135,6 +135,16 @@ impl FromRaw for SocketAddr {
     }
 }
 
+/// An empty string means "not set".
+impl FromRaw for Option<SocketAddr> {
+    fn from_raw(raw: &Raw) -> Result<Self, String> {
+        match Option::<String>::from_raw(raw)? {
+            None => Ok(None),
+            Some(_) => SocketAddr::from_raw(raw).map(Some),
+        }
+    }
+}
+
 impl FromRaw for LogFormat {
     fn from_raw(raw: &Raw) -> Result<Self, String> {
         match String::from_raw(raw)?.as_str() {

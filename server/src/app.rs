@@ -25,6 +25,8 @@ pub struct App {
     pub chat: Chat,
     /// Open WebSocket connections (authenticated or not), against `server.max_connections`.
     pub sockets: AtomicUsize,
+    /// WebSocket connections waiting for `hello`, per address (`limits.anonymous_per_ip`).
+    pub anonymous: Arc<crate::ws::Anonymous>,
     pub drain: Arc<Drain>,
     pub metrics: PrometheusHandle,
     /// The school's hub.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod hub_handle;
 pub mod ice;
+pub mod listen;
 pub mod logging;
 pub mod login_guard;
 pub mod media_link;

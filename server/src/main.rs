@@ -63,6 +63,17 @@ fn main() -> ExitCode {
         },
         Command::User(_) | Command::Purge(_) => None,
     };
+    // So is the metrics listener's address.
+    let metrics_listener = match (&cli.command, config.metrics.listen) {
+        (Command::Serve(_), Some(addr)) => match bind_metrics(addr) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("konsult: config key `metrics.listen`: cannot listen on {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     if let Err(e) = logging::init(&config.log) {
         eprintln!("konsult: {e}");
         return ExitCode::from(2);
@@ -81,6 +92,7 @@ fn main() -> ExitCode {
         timezone,
         tls,
         media_socket,
+        metrics_listener,
     };
     match runtime.block_on(run(cli.command, config, served)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +108,15 @@ struct Served {
     timezone: jiff::tz::TimeZone,
     tls: Option<tokio_rustls::TlsAcceptor>,
     media_socket: Option<konsult_media::MediaSockets>,
+    /// `metrics.listen`, bound; `None` when metrics are not served.
+    metrics_listener: Option<std::net::TcpListener>,
+}
+
+/// Binds the metrics listener (non-blocking, for tokio to take over).
+fn bind_metrics(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 async fn run(command: Command, config: Config, served: Served) -> anyhow::Result<()> {
@@ -184,12 +205,31 @@ async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
+    let metrics = match served.metrics_listener {
+        Some(listener) => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "metrics listening");
+            // Before the listening line, which tests and scripts wait for.
+            println!("Konsult metrics on http://{addr}/metrics");
+            Some(listener)
+        }
+        None => None,
+    };
     tracing::info!(addr = %local, "listening");
     println!(
         "Konsult listening on http://{local} (pid {})",
         std::process::id()
     );
-    serve::serve(app, inputs, listener, served.tls, shutdown_signal()).await
+    serve::serve(
+        app,
+        inputs,
+        listener,
+        served.tls,
+        metrics,
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

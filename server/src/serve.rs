@@ -46,6 +46,7 @@ pub async fn build(
         store,
         directory,
         sockets: AtomicUsize::new(0),
+        anonymous: crate::ws::Anonymous::new(config.limits.anonymous_per_ip),
         drain: Drain::new(),
         metrics: crate::metrics::install(),
         hub,
@@ -75,21 +76,34 @@ pub fn start_media(app: &App, sockets: konsult_media::MediaSockets) -> anyhow::R
     Ok(())
 }
 
-/// Serves until `shutdown` resolves (over TLS when `tls` is given), then drains: no new
-/// connections, every socket closed with 1001 after `server_shutdown`, pending writes flushed,
-/// within `server.shutdown_timeout`.
+/// Serves until `shutdown` resolves (over TLS when `tls` is given; `/metrics` on
+/// `metrics` when given), then drains: no new connections, every socket closed with 1001
+/// after `server_shutdown`, pending writes flushed, within `server.shutdown_timeout`.
 pub async fn serve(
     app: Arc<App>,
     inputs: HubInputs,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = tokio::spawn(crate::hub::run(app.clone(), inputs));
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let router = http::router(app.clone());
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
+    let listening = |router, tls| crate::listen::Listening {
+        router,
+        tls,
+        header_read_timeout: app.config.server.header_read_timeout,
+        shutdown_timeout: timeout,
+    };
+    let metrics = metrics.map(|listener| {
+        let how = listening(http::metrics_router(app.clone()), None);
+        let mut stopping = drain.watch();
+        tokio::spawn(crate::listen::serve(listener, how, async move {
+            crate::drain::stopped(&mut stopping).await;
+        }))
+    });
     let shutdown = {
         let drain = drain.clone();
         async move {
@@ -98,30 +112,18 @@ pub async fn serve(
             drain.begin();
         }
     };
-    match tls {
-        Some(acceptor) => crate::tls::serve(listener, acceptor, router, shutdown).await,
-        None => {
-            use axum::serve::ListenerExt;
-            // Replies are small and latency matters: no Nagle delay.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::trace!(error = %e, "TCP_NODELAY failed");
-                }
-            });
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        }
-    }
-    // axum has stopped accepting and finished plain HTTP requests; upgraded WebSocket
+    let how = listening(http::router(app.clone()), tls);
+    crate::listen::serve(listener, how, shutdown).await;
+    // The listener has stopped accepting and finished plain HTTP requests; upgraded WebSocket
     // connections are tracked by the drain.
     if tokio::time::timeout(timeout, drain.idle()).await.is_err() {
         tracing::warn!("shutdown timeout: dropping the connections still open");
     }
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        // The metrics listener stopped with the drain; its last scrape may still be running.
+        let _ended = tokio::time::timeout(timeout, metrics).await;
+    }
     if hub.await.is_err() {
         tracing::error!("the hub task failed");
     }

@@ -85,12 +85,15 @@ impl Launch {
         }
     }
 
-    /// `konsult serve` on a free loopback port (the SFU's too), in and on the data folder `data`.
+    /// `konsult serve` on a free loopback port (the SFU's and the metrics listener's too), in and
+    /// on the data folder `data`.
     pub fn konsult(bin: impl Into<PathBuf>, data: &Path) -> Launch {
         let mut launch = Launch::new(bin, &["serve", "--listen", "127.0.0.1:0", "--data"]);
         launch.args.push(data.into());
         launch.dir = Some(data.to_path_buf());
-        launch.env("KONSULT_MEDIA_LISTEN", "127.0.0.1:0")
+        launch
+            .env("KONSULT_MEDIA_LISTEN", "127.0.0.1:0")
+            .env("KONSULT_METRICS_LISTEN", "127.0.0.1:0")
     }
 
     /// Sets a variable (a later one of the same name wins).
@@ -274,6 +277,12 @@ pub fn parse_banner(line: &str) -> Option<(SocketAddr, u32)> {
     Some((addr.parse().ok()?, pid.parse().ok()?))
 }
 
+/// `Konsult metrics on http://127.0.0.1:PORT/metrics` → the metrics listener's address.
+pub fn parse_metrics_line(line: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix("Konsult metrics on http://")?;
+    rest.strip_suffix("/metrics")?.parse().ok()
+}
+
 /// Keeps the lines of `pipe`, echoing them when `KONSULT_TEST_ECHO` is set.
 fn collect_stderr(pipe: std::process::ChildStderr, into: Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
@@ -360,5 +369,9 @@ mod tests {
         let (addr, _) =
             parse_banner("Konsult listening on https://127.0.0.1:443 (pid 5)").expect("tls banner");
         assert_eq!(addr.port(), 443);
+        let metrics = parse_metrics_line("Konsult metrics on http://127.0.0.1:9464/metrics")
+            .expect("metrics line");
+        assert_eq!(metrics.port(), 9464);
+        assert!(parse_metrics_line("Konsult listening on http://127.0.0.1:1 (pid 5)").is_none());
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::http::http_request;
 use crate::portal::TEST_PORTAL;
-use crate::process::{Launch, Process, TempDir, konsult_binary};
+use crate::process::{Launch, Process, TempDir, konsult_binary, parse_metrics_line};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -48,6 +48,8 @@ impl ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`metrics.listen`), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The server's own pid (not the watchdog's).
     pub pid: u32,
     /// Everything the server printed on stdout before it listened (the admin password...).
@@ -79,8 +81,10 @@ impl Server {
         let log = std::env::var("KONSULT_TEST_LOG").unwrap_or("info".into());
         let launch = launch.env("RUST_LOG", &log);
         let process = Process::start(&launch).unwrap_or_else(|e| panic!("{e:#}"));
+        let metrics_addr = process.banner.iter().find_map(|l| parse_metrics_line(l));
         Server {
             addr: process.addr,
+            metrics_addr,
             pid: process.pid,
             banner: process.banner.clone(),
             data: data.to_path_buf(),
@@ -97,6 +101,12 @@ impl Server {
     /// `ws://addr/ws`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// The Prometheus text of the metrics listener; panics when metrics are not served.
+    pub fn metrics(&self) -> String {
+        let addr = self.metrics_addr.expect("the server serves no metrics");
+        http_request(addr, "GET", "/metrics", &[], b"").text()
     }
 
     /// What the server wrote to stderr so far.

@@ -72,6 +72,22 @@ impl WsClient {
         self.stream.send(Message::text(value.to_string())).await
     }
 
+    /// Sends a text frame; an error when the connection is gone (for tests the server cuts off).
+    pub async fn try_send_text(
+        &mut self,
+        text: &str,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.stream.send(Message::text(text.to_string())).await
+    }
+
+    /// Sends a frame; an error when the connection is gone.
+    pub async fn try_send_message(
+        &mut self,
+        msg: Message,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.stream.send(msg).await
+    }
+
     pub async fn send_message(&mut self, msg: Message) {
         self.stream.send(msg).await.expect("send");
     }

@@ -334,7 +334,7 @@ async fn a_stalled_client_is_cut_off_and_slows_nobody_else() {
         }
         rounds += 1;
         if rounds % 20 == 0 {
-            let metrics = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+            let metrics = server.metrics();
             if metrics.contains("konsult_closes_total{code=\"4009\"}") {
                 cut_off = true;
                 break;

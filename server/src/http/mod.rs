@@ -1,4 +1,5 @@
-//! HTTP routes: health, metrics, login, the WebSocket upgrade and the web client.
+//! HTTP routes: health, login, the WebSocket upgrade and the web client on the public port;
+//! `/metrics` alone on the metrics listener.
 
 mod admin;
 mod attachments;
@@ -27,7 +28,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/api/login", post(login::login))
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
@@ -98,6 +98,14 @@ async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
         "protocol": konsult_protocol::PROTOCOL_VERSION,
         "connections": app.directory.len(),
     }))
+}
+
+/// The metrics listener's only route (`metrics.listen`), never served on the public port.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(app)
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
 }
 
 /// Prometheus text exposition.

@@ -79,13 +79,22 @@ impl Drop for Registered<'_> {
 }
 
 /// Runs a connection from upgrade to close.
-pub async fn run(app: Arc<App>, mut socket: WebSocket, peer: SocketAddr) {
+/// `anonymous` is the connection's place in its address's share of sockets before `hello`,
+/// given back when the handshake ends.
+pub async fn run(
+    app: Arc<App>,
+    mut socket: WebSocket,
+    peer: SocketAddr,
+    anonymous: super::anonymous::AnonymousSlot,
+) {
     let _drain = app.drain.guard();
     metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
     let _slot = SocketSlot(app.clone());
     // Every await that is not the idle loop is boxed: the task keeps, for its whole life,
     // room for the largest state of its future, and most connections spend theirs idle.
-    let (user, resume) = match Box::pin(handshake(&app, &mut socket)).await {
+    let handshake = Box::pin(handshake(&app, &mut socket)).await;
+    drop(anonymous);
+    let (user, resume) = match handshake {
         Ok(hello) => hello,
         Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
         Err(None) => return,
@@ -107,7 +116,9 @@ async fn send_direct(socket: &mut WebSocket, msg: &ServerMessage, re: Option<&Ri
 }
 
 /// Waits for a valid `hello` until the deadline: the user and the resume token they gave.
-/// `Err(Some(code))` closes with that code, `Err(None)` means the socket is gone.
+/// The first frame must be `hello`: any other (malformed, binary, another type) gets an
+/// `error` and close 4001. `Err(Some(code))` closes with that code, `Err(None)` means the
+/// socket is gone.
 async fn handshake(
     app: &App,
     socket: &mut WebSocket,
@@ -127,7 +138,7 @@ async fn handshake(
             Ok(Some(Ok(Message::Binary(_)))) => {
                 let msg = ServerMessage::error(ErrorCode::BadRequest, BINARY_REFUSED);
                 Box::pin(send_direct(socket, &msg, None)).await;
-                continue;
+                return Err(Some(CloseCode::Unauthorized));
             }
             Ok(Some(Ok(Message::Close(_)))) => return Err(None),
             Ok(Some(Ok(_))) => continue,
@@ -137,7 +148,7 @@ async fn handshake(
             Err(e) => {
                 let msg = ServerMessage::error(e.code, e.message);
                 send_direct(socket, &msg, e.rid.as_ref()).await;
-                continue;
+                return Err(Some(CloseCode::Unauthorized));
             }
         };
         count_in(envelope.msg.type_name());
@@ -146,7 +157,7 @@ async fn handshake(
         else {
             let msg = ServerMessage::error(ErrorCode::Unauthorized, "send hello first");
             send_direct(socket, &msg, re).await;
-            continue;
+            return Err(Some(CloseCode::Unauthorized));
         };
         if *v != PROTOCOL_VERSION {
             let msg = ServerMessage::error(
@@ -305,7 +316,13 @@ async fn serve(
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        ctx.error(None, ErrorCode::BadRequest, BINARY_REFUSED);
+                        if !bucket.allow(std::time::Instant::now()) {
+                            if let Some(code) = refuse(app, &ctx, &bucket, None) {
+                                break Some(code);
+                            }
+                        } else {
+                            ctx.error(None, ErrorCode::BadRequest, BINARY_REFUSED);
+                        }
                     }
                     Some(Ok(Message::Close(_))) => break None,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -352,36 +369,50 @@ async fn serve(
     code
 }
 
-/// Handles one text frame; returns a close code when the client must be cut off.
+/// Handles one text frame; returns a close code when the client must be cut off. Every
+/// frame takes a token from the bucket first, a malformed one too.
 fn on_text(
     app: &Arc<App>,
     ctx: &ConnCtx,
     bucket: &mut TokenBucket,
     text: &str,
 ) -> Option<CloseCode> {
-    let envelope = match decode_client_frame(text) {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            ctx.error(e.rid.as_ref(), e.code, e.message);
-            return None;
-        }
-    };
-    count_in(envelope.msg.type_name());
-    if !bucket.allow(std::time::Instant::now()) {
-        if bucket.refused_in_row > FLOOD_TOLERANCE + app.config.limits.message_burst {
-            return Some(CloseCode::RateLimited);
-        }
-        ctx.error(
-            envelope.rid.as_ref(),
-            ErrorCode::RateLimited,
-            format!(
-                "more than {} messages per second; slow down",
-                app.config.limits.messages_per_second
-            ),
-        );
-        return None;
+    let allowed = bucket.allow(std::time::Instant::now());
+    let decoded = decode_client_frame(text);
+    if !allowed {
+        let rid = match &decoded {
+            Ok(envelope) => {
+                count_in(envelope.msg.type_name());
+                envelope.rid.as_ref()
+            }
+            Err(e) => e.rid.as_ref(),
+        };
+        return refuse(app, ctx, bucket, rid);
     }
-    crate::dispatch::handle(app, ctx, envelope);
+    match decoded {
+        Ok(envelope) => {
+            count_in(envelope.msg.type_name());
+            crate::dispatch::handle(app, ctx, envelope);
+        }
+        Err(e) => ctx.error(e.rid.as_ref(), e.code, e.message),
+    }
+    None
+}
+
+/// Answers a frame the bucket refused with `rate_limited`, or returns 4008 when the client
+/// went on flooding past the burst and the tolerance.
+fn refuse(app: &App, ctx: &ConnCtx, bucket: &TokenBucket, rid: Option<&Rid>) -> Option<CloseCode> {
+    if bucket.refused_in_row > FLOOD_TOLERANCE + app.config.limits.message_burst {
+        return Some(CloseCode::RateLimited);
+    }
+    ctx.error(
+        rid,
+        ErrorCode::RateLimited,
+        format!(
+            "more than {} messages per second; slow down",
+            app.config.limits.messages_per_second
+        ),
+    );
     None
 }
 
@@ -434,7 +465,7 @@ mod tests {
     use super::*;
 
     /// The size of the future a function returns, without calling it.
-    fn future_size<A, B, C, F: std::future::Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
+    fn future_size4<A, B, C, D, F: std::future::Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 
@@ -443,9 +474,12 @@ mod tests {
     /// before they were, 2,248 after).
     #[test]
     fn the_connection_task_stays_small() {
-        let size = future_size(|app: Arc<App>, socket: WebSocket, peer: SocketAddr| {
-            run(app, socket, peer)
-        });
+        let size = future_size4(
+            |app: Arc<App>,
+             socket: WebSocket,
+             peer: SocketAddr,
+             slot: super::super::anonymous::AnonymousSlot| run(app, socket, peer, slot),
+        );
         eprintln!("connection future: {size} bytes");
         assert!(size <= 3 * 1024, "the connection future is {size} bytes");
     }

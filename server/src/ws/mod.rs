@@ -1,14 +1,19 @@
 //! The WebSocket endpoint: upgrade with buffers sized for many idle connections, then one task
 //! per connection (`conn`) that owns the socket.
 
+mod anonymous;
 mod conn;
+mod origin;
 mod rate;
+
+pub use anonymous::Anonymous;
 
 use crate::app::App;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use konsult_protocol::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,13 +32,31 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &app.config.server.allowed_origins) {
+    let scheme = if app.config.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    if !origin::allowed(&headers, scheme, &app.config.server.allowed_origins) {
         tracing::debug!(%peer, "websocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     if app.drain.is_stopping() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    // A share per address for sockets before `hello`, taken before the global budget so that
+    // one address's silent sockets cannot use it up.
+    let Some(anonymous) = app.anonymous.admit(peer.ip()) else {
+        tracing::debug!(%peer, "too many connections waiting for hello from one address");
+        return crate::http::ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "more than {} connections from this address are waiting for hello",
+                app.config.limits.anonymous_per_ip
+            ),
+        )
+        .into_response();
+    };
     let open = app.sockets.fetch_add(1, Ordering::AcqRel);
     if open >= app.config.server.max_connections {
         app.sockets.fetch_sub(1, Ordering::AcqRel);
@@ -53,61 +76,5 @@ pub async fn upgrade(
                 tracing::debug!(error = %e, "websocket upgrade failed");
             }
         })
-        .on_upgrade(move |socket| conn::run(app, socket, peer))
-}
-
-/// A browser page may open `/ws` only from the server's own origin or an allowed one; clients
-/// that are not browsers send no `Origin` and are judged by their token alone.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    if allowed
-        .iter()
-        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().expect("host"));
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().expect("origin"));
-        }
-        h
-    }
-
-    #[test]
-    fn origins() {
-        let allowed = vec!["https://portal.school.example".to_string()];
-        assert!(origin_allowed(&headers(None, "k:8080"), &allowed));
-        assert!(origin_allowed(
-            &headers(Some("http://k:8080"), "k:8080"),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            &headers(Some("https://portal.school.example"), "k"),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("https://evil.example"), "k:8080"),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://k:8081"), "k:8080"),
-            &allowed
-        ));
-        assert!(!origin_allowed(&headers(Some("null"), "k:8080"), &allowed));
-    }
+        .on_upgrade(move |socket| conn::run(app, socket, peer, anonymous))
 }

@@ -18,7 +18,7 @@ async fn concurrent_sends_share_commits_and_metrics_count_them() {
     for n in 0..3 {
         send(&mut teacher, thread, &format!("m-{n}"), "раз").await;
     }
-    let metrics = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+    let metrics = server.metrics();
     assert!(
         metrics.contains("konsult_chat_messages_stored_total 3"),
         "{metrics}"
@@ -43,7 +43,7 @@ async fn concurrent_sends_share_commits_and_metrics_count_them() {
         assert_eq!(task.await.expect("sender").len(), 200);
     }
     let elapsed = started.elapsed();
-    let metrics = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+    let metrics = server.metrics();
     let value = |name: &str| -> f64 {
         metrics
             .lines()

@@ -8,7 +8,7 @@ mod network;
 mod p2p;
 mod sfu;
 
-use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{Server, ServerOptions, WsClient};
 use konsult_tests::rtc::{Counters, MediaLink, PeerOptions, Route, TrackStats};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -77,7 +77,7 @@ fn track(counters: &Counters, stream: i64, kind: &str) -> TrackStats {
 
 /// Reads one counter or gauge from /metrics (summing its label sets).
 fn metric(server: &Server, name: &str) -> f64 {
-    let text = http_request(server.addr, "GET", "/metrics", &[], b"").text();
+    let text = server.metrics();
     text.lines()
         .filter(|l| {
             l.strip_prefix(name)
