@@ -1,6 +1,7 @@
 //! What Konsult hands out and leaves on disk, black-box: the CSV export a spreadsheet opens
 //! without running formulas, a data folder only the server's account can read whatever the
-//! umask, and attachment names that cannot hide their real extension with bidirectional text.
+//! umask, attachment names that cannot hide their real extension with bidirectional text; and
+//! the account import naming the right lines in a file saved on Windows.
 
 use konsult_testkit::process::{Launch, Process, TempDir, konsult_binary};
 use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
@@ -299,4 +300,31 @@ async fn attachment_names_lose_bidirectional_controls() {
     let disposition = download.header("content-disposition").expect("disposition");
     assert!(!disposition.contains("%E2%80%AE"), "{disposition}");
     assert!(disposition.contains("invoicefdp.exe.png"), "{disposition}");
+}
+
+#[test]
+fn an_import_saved_with_windows_line_ends_names_the_right_lines() {
+    let server = Server::start(ServerOptions::demo());
+    let admin = server.login("admin", "demo");
+    let auth = format!("Bearer {admin}");
+    for end in ["\r\n", "\r", "\n"] {
+        let text = [
+            "login;name;role;class",
+            "ivanov;Иван Иванов;student;10B",
+            "sidorov;С;pilot;10B",
+            "",
+        ]
+        .join(end);
+        let preview = http_request(
+            server.addr,
+            "POST",
+            "/api/admin/users/import?dry_run=true",
+            &[("authorization", &auth), ("content-type", "text/csv")],
+            text.as_bytes(),
+        );
+        assert_eq!(preview.status, 200, "{}", preview.text());
+        let preview = preview.json();
+        assert_eq!(preview["rows"][0]["line"], 2, "{end:?}: {preview}");
+        assert_eq!(preview["errors"][0]["line"], 3, "{end:?}: {preview}");
+    }
 }
