@@ -3,8 +3,8 @@
 
 #![no_main]
 
-use konsult_protocol::frame::encode_client_frame;
 use konsult_protocol::decode_client_frame;
+use konsult_protocol::frame::encode_client_frame;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,7 @@
 //! Konsult's wire protocol, version 1: the JSON messages a client and the server exchange over
 //! `/ws`, their error and close codes, default limits, and the frame decoder that turns a text
-//! frame into a typed message or a precise error. Types only: no IO, no logic.
+//! frame into a typed message or a precise error; also the HTTP API's JSON bodies (`http`) and
+//! the account import's CSV format (`import`). Types and parsing only: no IO.
 //!
 //! The protocol only grows: a tag or field, once published, is never renamed or reused.
 //! `docs/protocol.md` documents every message, and the golden fixtures in `tests/fixtures/`
@@ -9,7 +10,9 @@
 pub mod client;
 pub mod codes;
 pub mod frame;
+pub mod http;
 pub mod ids;
+pub mod import;
 pub mod limits;
 pub mod model;
 pub mod server;

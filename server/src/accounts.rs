@@ -5,6 +5,8 @@ use crate::auth::{generate_password, generate_secret, hash_password};
 use crate::store::Store;
 use crate::store::users::NewUser;
 use konsult_config::Config;
+use konsult_protocol::import;
+pub use konsult_protocol::import::{LineError, parse_subjects};
 use konsult_protocol::model::Role;
 use std::collections::HashSet;
 use std::io::Read;
@@ -162,53 +164,16 @@ pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
     Ok(store.insert_users_if_missing(&users).await?)
 }
 
-/// Checks one account's fields.
+/// Checks one account's fields (the import's rules, [`import::check_account`]).
 fn validate(user: &NewUser) -> Result<(), AccountError> {
-    let valid_login = !user.login.is_empty()
-        && user.login.len() <= 64
-        && user
-            .login
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if !valid_login {
-        return Err(AccountError::Invalid(format!(
-            "login {:?}: use 1 to 64 letters, digits, '.', '_', '-' or '@'",
-            user.login
-        )));
-    }
-    if user.name.trim().is_empty() || user.name.chars().count() > 200 {
-        return Err(AccountError::Invalid(
-            "name must be 1 to 200 characters".to_string(),
-        ));
-    }
-    if user.role == Role::Student && user.class.is_none() {
-        return Err(AccountError::Invalid("a student needs a class".to_string()));
-    }
-    for subject in &user.subjects {
-        if subject.is_empty()
-            || subject.len() > 64
-            || !subject
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(AccountError::Invalid(format!(
-                "subject {subject:?}: use letters, digits, '_' or '-'"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Splits a subjects cell: `math physics`, `math;physics` or `math,physics`.
-pub fn parse_subjects(cell: &str) -> Vec<String> {
-    let mut out: Vec<String> = cell
-        .split([' ', ';', ',', '|'])
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    import::check_account(
+        &user.login,
+        &user.name,
+        user.role,
+        user.class.as_deref(),
+        &user.subjects,
+    )
+    .map_err(AccountError::Invalid)
 }
 
 /// An account for `konsult user add`, password included (generated when not given).
@@ -260,19 +225,6 @@ pub struct ImportRow {
     generated: bool,
 }
 
-/// A problem with one line of an import.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LineError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
 /// What an import would do: the rows that are fine and every line that is not.
 #[derive(Debug, Default)]
 pub struct ImportPlan {
@@ -288,111 +240,35 @@ pub struct Imported {
     pub generated: Vec<(String, String)>,
 }
 
-/// Reads and checks a whole CSV file without touching the database: every bad line is
-/// reported with its number.
+/// Reads and checks a whole CSV file without touching the database ([`import::parse`]):
+/// every bad line is reported with its number; missing passwords are generated.
 pub fn plan_import(text: &str) -> ImportPlan {
-    let mut plan = ImportPlan::default();
-    let fatal = |message: String| ImportPlan {
-        rows: Vec::new(),
-        errors: vec![LineError { line: 1, message }],
-    };
-    let first_line = text.lines().next().unwrap_or_default();
-    // Spreadsheets in Russian locales export with `;`.
-    let delimiter = if first_line.contains(';') && !first_line.contains(',') {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h
-            .iter()
-            .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
-            .collect(),
-        Err(e) => return fatal(e.to_string()),
-    };
-    const KNOWN: [&str; 6] = ["login", "name", "role", "class", "subjects", "password"];
-    if let Some(unknown) = headers.iter().find(|h| !KNOWN.contains(&h.as_str())) {
-        return fatal(format!(
-            "unknown column {unknown:?}; columns are {}",
-            KNOWN.join(", ")
-        ));
-    }
-    for required in ["login", "name", "role"] {
-        if !headers.iter().any(|h| h == required) {
-            return fatal(format!("missing column {required:?}"));
-        }
-    }
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let mut seen = HashSet::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                plan.errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                });
-                continue;
+    let parsed = import::parse(text);
+    let rows = parsed
+        .rows
+        .into_iter()
+        .map(|row| {
+            let generated = row.password.is_none();
+            ImportRow {
+                line: row.line,
+                password: row.password.unwrap_or_else(generate_password),
+                user: NewUser {
+                    login: row.login,
+                    name: row.name,
+                    role: row.role,
+                    class: row.class,
+                    subjects: row.subjects,
+                    password_hash: None,
+                    external_id: None,
+                },
+                generated,
             }
-        };
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let mut fail = |message: String| plan.errors.push(LineError { line, message });
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        if record.len() != headers.len() {
-            fail(format!(
-                "{} fields, the header has {}",
-                record.len(),
-                headers.len()
-            ));
-            continue;
-        }
-        let get = |name: &str| col(name).and_then(|i| record.get(i)).unwrap_or_default();
-        let Some(role) = Role::parse(&get("role").to_lowercase()) else {
-            fail(format!(
-                "role {:?}: use student, teacher, support or admin",
-                get("role")
-            ));
-            continue;
-        };
-        let user = NewUser {
-            login: get("login").to_string(),
-            name: get("name").to_string(),
-            role,
-            class: Some(get("class").to_string()).filter(|c| !c.is_empty()),
-            subjects: parse_subjects(get("subjects")),
-            password_hash: None,
-            external_id: None,
-        };
-        if let Err(e) = validate(&user) {
-            fail(e.to_string());
-            continue;
-        }
-        if !seen.insert(user.login.to_lowercase()) {
-            fail(format!("login {:?} appears twice in the file", user.login));
-            continue;
-        }
-        let given = get("password");
-        let generated = given.is_empty();
-        plan.rows.push(ImportRow {
-            line,
-            password: if generated {
-                generate_password()
-            } else {
-                given.to_string()
-            },
-            user,
-            generated,
-        });
+        })
+        .collect();
+    ImportPlan {
+        rows,
+        errors: parsed.errors,
     }
-    plan
 }
 
 /// Plans an import against the database too: logins that exist already are errors.
@@ -546,29 +422,4 @@ pub async fn portal_user(
         .await
         .map_err(store_error)?
         .ok_or(AuthError::NoAccount)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn import_reports_every_bad_line() {
-        let text = "login,name,role,class\nstudent1,Иван,student,9A\nbad login,Пётр,student,9A\n\
-                    ok2,Олег,student,9A\nx,Икс,pilot,9A\n";
-        let plan = plan_import(text);
-        let lines: Vec<usize> = plan.errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![3, 5]);
-        assert!(plan.errors[1].message.contains("pilot"));
-        assert_eq!(plan.rows.len(), 2);
-        let text = "login;name;role;class;subjects\nt1;Учитель;teacher;;math physics\n";
-        let plan = plan_import(text);
-        assert!(plan.errors.is_empty());
-        assert_eq!(plan.rows[0].user.subjects, vec!["math", "physics"]);
-        let plan = plan_import("login,name\na,A\n");
-        assert!(plan.errors[0].message.contains("missing column \"role\""));
-        let plan = plan_import("login,name,role,class\na,A,student,9A\nA,B,student,9A\n");
-        assert_eq!(plan.errors[0].line, 3);
-        assert!(plan.errors[0].message.contains("twice"));
-    }
 }

@@ -30,6 +30,7 @@ macro_rules! delegate {
 pub mod attachments;
 pub mod message_writer;
 pub mod messages;
+pub mod private;
 pub mod records;
 pub mod school;
 pub mod threads;

@@ -4,14 +4,10 @@
 use crate::{Store, StoreError};
 use konsult_protocol::UserId;
 use konsult_protocol::model::HoursSlot;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A link on `/help`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HelpLink {
-    pub title: String,
-    pub url: String,
-}
+/// A link on `/help`: the type `PUT /api/admin/help-links` takes.
+pub use konsult_protocol::http::HelpLink;
 
 /// One line of the audit log.
 #[derive(Clone, Debug, Serialize)]

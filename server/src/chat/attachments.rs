@@ -7,6 +7,7 @@ use super::ChatError;
 use super::sniff::{self, Sniffed};
 use crate::store::Store;
 use crate::store::attachments::NewAttachment;
+use crate::store::private;
 use crate::store::users::User;
 use konsult_protocol::model::{AttachmentInfo, Role};
 use konsult_protocol::{AttachmentId, UserId};
@@ -129,10 +130,11 @@ fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
         return Ok(sha256);
     }
     let folder = path.parent().unwrap_or(dir);
-    std::fs::create_dir_all(folder)?;
+    // 0700 folders and 0600 files, whatever the umask: for the school's eyes only.
+    private::dir(folder)?;
     let temp = folder.join(format!(".{sha256}.{}", crate::auth::generate_secret(4)));
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = private::create_new(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, &path)?;
@@ -145,8 +147,14 @@ fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     written.map(|()| sha256)
 }
 
-/// A safe file name: the last path part of what the client sent, without control characters
-/// or quotes, ending with the extension of the sniffed type.
+/// Whether `c` reorders the text around it (U+202A–U+202E, U+2066–U+2069): a name such as
+/// `invoice\u{202E}fdp.exe` would show as `invoiceexe.pdf`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A safe file name: the last path part of what the client sent, without control characters,
+/// bidirectional controls or quotes, ending with the extension of the sniffed type.
 fn file_name(claimed: Option<&str>, kind: Sniffed) -> String {
     let base = claimed
         .unwrap_or_default()
@@ -155,7 +163,9 @@ fn file_name(claimed: Option<&str>, kind: Sniffed) -> String {
         .unwrap_or_default();
     let mut name: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | ';' | '<' | '>'))
+        .filter(|c| {
+            !c.is_control() && !is_bidi_control(*c) && !matches!(c, '"' | '\'' | ';' | '<' | '>')
+        })
         .take(MAX_NAME_CHARS)
         .collect::<String>()
         .trim()
@@ -245,5 +255,9 @@ mod tests {
         assert_eq!(file_name(Some("a\"b\r\n.png"), sniff::PNG), "ab.png");
         assert_eq!(file_name(None, sniff::PNG), "attachment.png");
         assert_eq!(file_name(Some(".hidden"), sniff::PNG), "hidden.png");
+        assert_eq!(
+            file_name(Some("invoice\u{202E}fdp\u{2066}.pdf"), sniff::PDF),
+            "invoicefdp.pdf"
+        );
     }
 }

@@ -8,11 +8,11 @@ use super::error::ApiError;
 use crate::accounts::{self, AddUser, LineError};
 use crate::app::App;
 use crate::auth::{generate_password, hash_password};
-use crate::store::school::HelpLink;
 use crate::store::users::{User, UserFilter};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use konsult_protocol::http::{HelpLink, NewUserBody, SubjectBody};
 use konsult_protocol::model::{HoursSlot, Role};
 use konsult_protocol::{CloseCode, ErrorCode, UserId};
 use serde::{Deserialize, Serialize};
@@ -80,17 +80,6 @@ pub async fn list_users(
     let users = app.store.list_users(&filter, LIST_LIMIT).await?;
     let views: Vec<UserView> = users.iter().map(UserView::from).collect();
     Ok(Json(json!({ "users": views })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewUserBody {
-    login: String,
-    name: String,
-    role: String,
-    class: Option<String>,
-    #[serde(default)]
-    subjects: Vec<String>,
-    password: Option<String>,
 }
 
 pub async fn create_user(
@@ -379,11 +368,6 @@ pub async fn subjects(
         .map(|(code, name, staff)| json!({"code": code, "name": name, "staff": staff}))
         .collect();
     Ok(Json(json!({ "subjects": subjects })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SubjectBody {
-    name: String,
 }
 
 /// `PUT /api/admin/subjects/{code}`: add a subject or rename it.

@@ -222,6 +222,17 @@ fn view(row: RecordRow, tz: &jiff::tz::TimeZone) -> RecordView {
     }
 }
 
+/// A cell a spreadsheet will not run: one that begins with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`, so that it is read as text (OWASP's rule against CSV
+/// injection).
+fn inert(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn to_csv(views: &[RecordView]) -> String {
     let mut out = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -245,7 +256,7 @@ fn to_csv(views: &[RecordView]) -> String {
     for v in views {
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
         let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-        let _ = out.write_record([
+        let cells = [
             v.id.to_string(),
             v.form.clone(),
             v.mode.clone(),
@@ -260,7 +271,8 @@ fn to_csv(views: &[RecordView]) -> String {
             num(v.duration_secs),
             v.outcome.clone(),
             v.confidential.to_string(),
-        ]);
+        ];
+        let _ = out.write_record(cells.into_iter().map(inert));
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -7,17 +7,12 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use konsult_protocol::ErrorCode;
+use konsult_protocol::http::LoginRequest;
 use konsult_protocol::model::UserInfo;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
-
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    login: String,
-    password: String,
-}
 
 #[derive(Serialize)]
 pub struct LoginResponse {

@@ -26,10 +26,23 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating when missing) the database in `data_dir` and migrates it.
     pub(crate) async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Invalid(format!("data folder {}: {e}", data_dir.display())))?;
+        let invalid = |path: &Path, e: std::io::Error| {
+            StoreError::Invalid(format!("data folder {}: {e}", path.display()))
+        };
+        crate::private::dir(data_dir).map_err(|e| invalid(data_dir, e))?;
+        // The database is made here, 0600, before SQLite opens it: SQLite gives its WAL and
+        // shared-memory files the database's mode.
+        let db = data_dir.join(DB_FILE);
+        crate::private::file(&db).map_err(|e| invalid(&db, e))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            let path = std::path::PathBuf::from(name);
+            crate::private::tighten(&path, crate::private::FILE_MODE)
+                .map_err(|e| invalid(&path, e))?;
+        }
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(DB_FILE))
+            .filename(&db)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: every commit is fsynced to the WAL, so an acknowledged write survives a
