@@ -15,6 +15,9 @@ use std::path::Path;
 pub enum AccountError {
     #[error("{0}")]
     Invalid(String),
+    /// A given password under the floor (`check_password`).
+    #[error("{0}")]
+    WeakPassword(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{path}: {reason}")]
@@ -162,6 +165,27 @@ pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
     Ok(store.insert_users_if_missing(&users).await?)
 }
 
+/// The shortest password an admin may set or import, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The floor for a password an admin sets or imports: at least `MIN_PASSWORD_CHARS`
+/// characters and not the login itself. Generated passwords are longer
+/// (`crate::auth::GENERATED_PASSWORD_CHARS`); the demo school's published `demo` is not an
+/// admin's choice and is not checked.
+pub fn check_password(login: &str, password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AccountError::WeakPassword(format!(
+            "the password of {login:?} is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.trim().to_lowercase() == login.trim().to_lowercase() {
+        return Err(AccountError::WeakPassword(format!(
+            "the password of {login:?} is the login itself"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks one account's fields.
 fn validate(user: &NewUser) -> Result<(), AccountError> {
     let valid_login = !user.login.is_empty()
@@ -236,6 +260,9 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
         external_id: None,
     };
     validate(&user)?;
+    if generated.is_none() {
+        check_password(&user.login, &password)?;
+    }
     if store.user_by_login(&user.login).await?.is_some() {
         return Err(AccountError::Invalid(format!(
             "login {:?} already exists",
@@ -265,6 +292,9 @@ pub struct ImportRow {
 pub struct LineError {
     pub line: usize,
     pub message: String,
+    /// `weak_password` when the line's password is under the floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<konsult_protocol::ErrorCode>,
 }
 
 impl std::fmt::Display for LineError {
@@ -294,7 +324,11 @@ pub fn plan_import(text: &str) -> ImportPlan {
     let mut plan = ImportPlan::default();
     let fatal = |message: String| ImportPlan {
         rows: Vec::new(),
-        errors: vec![LineError { line: 1, message }],
+        errors: vec![LineError {
+            line: 1,
+            message,
+            code: None,
+        }],
     };
     let first_line = text.lines().next().unwrap_or_default();
     // Spreadsheets in Russian locales export with `;`.
@@ -337,12 +371,19 @@ pub fn plan_import(text: &str) -> ImportPlan {
                 plan.errors.push(LineError {
                     line,
                     message: e.to_string(),
+                    code: None,
                 });
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
-        let mut fail = |message: String| plan.errors.push(LineError { line, message });
+        let mut fail = |message: String| {
+            plan.errors.push(LineError {
+                line,
+                message,
+                code: None,
+            })
+        };
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -381,6 +422,14 @@ pub fn plan_import(text: &str) -> ImportPlan {
         }
         let given = get("password");
         let generated = given.is_empty();
+        if !generated && let Err(e) = check_password(&user.login, given) {
+            plan.errors.push(LineError {
+                line,
+                message: e.to_string(),
+                code: Some(konsult_protocol::ErrorCode::WeakPassword),
+            });
+            continue;
+        }
         plan.rows.push(ImportRow {
             line,
             password: if generated {
@@ -410,6 +459,7 @@ pub async fn check_import(store: &Store, text: &str) -> Result<ImportPlan, Accou
             plan.errors.push(LineError {
                 line: row.line,
                 message: format!("login {:?} already exists", row.user.login),
+                code: None,
             });
         }
     }
@@ -486,11 +536,11 @@ fn hash_all(passwords: &[String]) -> Vec<String> {
 }
 
 /// The account for a school portal token: created on first sight, its name, role, class and
-/// subjects refreshed from the claims afterwards.
+/// subjects refreshed from the claims afterwards; `true` beside it when its role changed.
 pub async fn portal_user(
     store: &Store,
     claims: &crate::auth::PortalClaims,
-) -> Result<crate::store::users::User, crate::auth::AuthError> {
+) -> Result<(crate::store::users::User, bool), crate::auth::AuthError> {
     use crate::auth::AuthError;
     let bad = |e: AccountError| AuthError::BadClaims(e.to_string());
     let user = NewUser {
@@ -508,6 +558,7 @@ pub async fn portal_user(
     };
     validate(&user).map_err(bad)?;
     let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
+    let mut role_changed = false;
     match store
         .user_by_external_id(&claims.sub)
         .await
@@ -518,6 +569,7 @@ pub async fn portal_user(
                 && existing.role == user.role
                 && existing.class == user.class
                 && existing.subjects == user.subjects;
+            role_changed = existing.role != user.role;
             if !same {
                 store
                     .update_portal_user(existing.id, &user)
@@ -541,11 +593,12 @@ pub async fn portal_user(
             tracing::info!("created an account from a portal token");
         }
     }
-    store
+    let user = store
         .user_by_external_id(&claims.sub)
         .await
         .map_err(store_error)?
-        .ok_or(AuthError::NoAccount)
+        .ok_or(AuthError::NoAccount)?;
+    Ok((user, role_changed))
 }
 
 #[cfg(test)]
