@@ -324,11 +324,28 @@ fn short_secrets_stop_start_up_with_exit_2_naming_the_key() {
     let dir = TempDir::new("secrets");
     let data = dir.0.join("data");
     let data = data.to_str().expect("utf-8 path");
+    let short = [("KONSULT_AUTH_JWT_SECRET", "only-31-bytes-of-secret-0123456")];
+    // Every command checks the configuration; this one ends by itself even where a short
+    // secret would be taken (a server would then serve on).
     let (code, _, err) = run_cli(
-        &["serve", "--data", data],
-        &[("KONSULT_AUTH_JWT_SECRET", "only-31-bytes-of-secret-0123456")],
+        &[
+            "user",
+            "add",
+            "--data",
+            data,
+            "--login",
+            "petrova",
+            "--name",
+            "Мария Петрова",
+            "--role",
+            "teacher",
+        ],
+        &short,
         &dir.0,
     );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("auth.jwt_secret"), "{err}");
+    let (code, _, err) = run_cli(&["serve", "--data", data], &short, &dir.0);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("auth.jwt_secret"), "{err}");
     assert!(err.contains("32 bytes"), "{err}");
