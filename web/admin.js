@@ -4,7 +4,7 @@
 
 import { addStrings, currentLang, setLang, t } from './i18n.js';
 import { ADMIN_STRINGS } from './admin/words.js';
-import { api, failure, forget, remember, signedIn, whenExpired } from './admin/api.js';
+import { api, failure, forget, logout, remember, signedIn, whenExpired } from './admin/api.js';
 import { fillSelects, loadDirectories } from './admin/directories.js';
 import { $, draw } from './admin/page.js';
 import * as dialogs from './admin/dialogs.js';
@@ -108,7 +108,10 @@ async function open(view) {
 
 function wire() {
   $('#lang').addEventListener('click', switchLanguage);
-  $('#logout').addEventListener('click', () => signOut());
+  $('#logout').addEventListener('click', () => {
+    logout();
+    signOut();
+  });
   $('#login-form').addEventListener('submit', signIn);
   for (const screen of [dialogs, importing, ...Object.values(SCREENS)]) screen.wire();
   whenExpired(signOut);

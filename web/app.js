@@ -180,7 +180,17 @@ langButton.addEventListener('click', () => {
   app.session?.rerender();
   if (!app.session) showHome();
 });
-logoutButton.addEventListener('click', () => logout());
+logoutButton.addEventListener('click', () => {
+  revoke(app.token);
+  logout();
+});
+
+/// Ends the token on the server (`POST /api/logout`), so that a copy of it stops working.
+function revoke(token) {
+  if (!token) return;
+  fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` }, keepalive: true })
+    .catch(() => {});
+}
 
 /// Diagnostics for the connection indicator and the browser tests: decoded video frames.
 window.konsult = {

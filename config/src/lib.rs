@@ -85,6 +85,9 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// The shortest `auth.jwt_secret` or `auth.portal_secret` accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// `[auth]`: access tokens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuthConfig {
@@ -501,6 +504,17 @@ impl Config {
                 "auth.portal_secret",
                 "auth.portal_issuer and auth.portal_secret go together",
             );
+        }
+        for (key, secret) in [
+            ("auth.jwt_secret", &self.auth.jwt_secret),
+            ("auth.portal_secret", &self.auth.portal_secret),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
+                return fail(
+                    key,
+                    "must be at least 32 bytes (64 hex digits are a good choice)",
+                );
+            }
         }
         if self.auth.token_ttl.is_zero() {
             return fail("auth.token_ttl", "must be longer than 0s");

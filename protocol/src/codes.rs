@@ -29,11 +29,14 @@ pub enum ErrorCode {
     Unavailable,
     /// The server failed; the request may be retried.
     Internal,
+    /// A password an admin set or imported is under the floor: shorter than 8 characters or
+    /// the same as the login.
+    WeakPassword,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::Unauthorized,
@@ -45,6 +48,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedVersion,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::WeakPassword,
     ];
 
     /// The wire spelling, also used as a metrics label.
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::WeakPassword => "weak_password",
         }
     }
 }

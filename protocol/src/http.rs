@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct LoginRequest {
     pub login: String,
     pub password: String,
+    /// The device token of an earlier login, for clients that keep no cookies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {

@@ -2,6 +2,7 @@
 //! text in, the accounts it describes and every bad line out. Pure: it neither reads the
 //! database nor makes passwords; the server does both with what this returns.
 
+use crate::ErrorCode;
 use crate::model::Role;
 use std::collections::HashSet;
 
@@ -47,6 +48,36 @@ impl std::fmt::Debug for ImportedAccount {
 pub struct LineError {
     pub line: usize,
     pub message: String,
+    /// `weak_password` when the line's password is under the floor ([`check_password`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+impl LineError {
+    fn new(line: usize, message: String) -> LineError {
+        LineError {
+            line,
+            message,
+            code: None,
+        }
+    }
+}
+
+/// The shortest password an admin may set or import, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The floor for a password an admin sets or imports: at least [`MIN_PASSWORD_CHARS`]
+/// characters and not the login itself. The message says what is wrong.
+pub fn check_password(login: &str, password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password of {login:?} is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    if password.trim().to_lowercase() == login.trim().to_lowercase() {
+        return Err(format!("the password of {login:?} is the login itself"));
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for LineError {
@@ -125,7 +156,7 @@ pub fn parse(text: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let fatal = |message: String| Parsed {
         rows: Vec::new(),
-        errors: vec![LineError { line: 1, message }],
+        errors: vec![LineError::new(1, message)],
     };
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if first_line.contains(';') && !first_line.contains(',') {
@@ -163,15 +194,12 @@ pub fn parse(text: &str) -> Parsed {
             Ok(record) => record,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
-                parsed.errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                });
+                parsed.errors.push(LineError::new(line, e.to_string()));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
-        let mut fail = |message: String| parsed.errors.push(LineError { line, message });
+        let mut fail = |message: String| parsed.errors.push(LineError::new(line, message));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -215,6 +243,16 @@ pub fn parse(text: &str) -> Parsed {
                 "login {:?} appears twice in the file",
                 account.login
             ));
+            continue;
+        }
+        if let Some(password) = &account.password
+            && let Err(message) = check_password(&account.login, password)
+        {
+            parsed.errors.push(LineError {
+                line,
+                message,
+                code: Some(ErrorCode::WeakPassword),
+            });
             continue;
         }
         parsed.rows.push(account);

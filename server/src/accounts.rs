@@ -17,6 +17,9 @@ use std::path::Path;
 pub enum AccountError {
     #[error("{0}")]
     Invalid(String),
+    /// A given password under the floor (`check_password`).
+    #[error("{0}")]
+    WeakPassword(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{path}: {reason}")]
@@ -164,6 +167,13 @@ pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
     Ok(store.insert_users_if_missing(&users).await?)
 }
 
+/// The floor for a password an admin sets or imports ([`import::check_password`]).
+/// Generated passwords are longer (`crate::auth::GENERATED_PASSWORD_CHARS`); the demo school's
+/// published `demo` is not an admin's choice and is not checked.
+pub fn check_password(login: &str, password: &str) -> Result<(), AccountError> {
+    import::check_password(login, password).map_err(AccountError::WeakPassword)
+}
+
 /// Checks one account's fields (the import's rules, [`import::check_account`]).
 fn validate(user: &NewUser) -> Result<(), AccountError> {
     import::check_account(
@@ -201,6 +211,9 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
         external_id: None,
     };
     validate(&user)?;
+    if generated.is_none() {
+        check_password(&user.login, &password)?;
+    }
     if store.user_by_login(&user.login).await?.is_some() {
         return Err(AccountError::Invalid(format!(
             "login {:?} already exists",
@@ -286,6 +299,7 @@ pub async fn check_import(store: &Store, text: &str) -> Result<ImportPlan, Accou
             plan.errors.push(LineError {
                 line: row.line,
                 message: format!("login {:?} already exists", row.user.login),
+                code: None,
             });
         }
     }
@@ -362,11 +376,11 @@ fn hash_all(passwords: &[String]) -> Vec<String> {
 }
 
 /// The account for a school portal token: created on first sight, its name, role, class and
-/// subjects refreshed from the claims afterwards.
+/// subjects refreshed from the claims afterwards; `true` beside it when its role changed.
 pub async fn portal_user(
     store: &Store,
     claims: &crate::auth::PortalClaims,
-) -> Result<crate::store::users::User, crate::auth::AuthError> {
+) -> Result<(crate::store::users::User, bool), crate::auth::AuthError> {
     use crate::auth::AuthError;
     let bad = |e: AccountError| AuthError::BadClaims(e.to_string());
     let user = NewUser {
@@ -384,6 +398,7 @@ pub async fn portal_user(
     };
     validate(&user).map_err(bad)?;
     let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
+    let mut role_changed = false;
     match store
         .user_by_external_id(&claims.sub)
         .await
@@ -394,6 +409,7 @@ pub async fn portal_user(
                 && existing.role == user.role
                 && existing.class == user.class
                 && existing.subjects == user.subjects;
+            role_changed = existing.role != user.role;
             if !same {
                 store
                     .update_portal_user(existing.id, &user)
@@ -417,9 +433,10 @@ pub async fn portal_user(
             tracing::info!("created an account from a portal token");
         }
     }
-    store
+    let user = store
         .user_by_external_id(&claims.sub)
         .await
         .map_err(store_error)?
-        .ok_or(AuthError::NoAccount)
+        .ok_or(AuthError::NoAccount)?;
+    Ok((user, role_changed))
 }

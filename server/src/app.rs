@@ -35,6 +35,10 @@ pub struct App {
     pub media: std::sync::OnceLock<Arc<dyn MediaSink>>,
     /// Login attempts per address and per account.
     pub logins: crate::login_guard::LoginGuard,
+    /// Device tokens, which let a login guard tell the owner's devices from others.
+    pub devices: crate::device::DeviceTokens,
+    /// Tokens ended by `POST /api/logout`.
+    pub revoked: crate::revoked::Revoked,
     /// The school's time zone, for reports and consultation hours.
     pub timezone: jiff::tz::TimeZone,
 }
@@ -46,7 +50,11 @@ impl App {
         token: &str,
     ) -> Result<crate::store::users::User, crate::auth::AuthError> {
         use crate::auth::{AuthError, Identity};
-        let user = match self.tokens.verify(token)? {
+        let verified = self.tokens.verify_token(token)?;
+        if self.revoked.contains(&verified.id) {
+            return Err(AuthError::Revoked);
+        }
+        let user = match verified.identity {
             Identity::Local {
                 user,
                 token_version,
@@ -57,7 +65,16 @@ impl App {
                 .ok()
                 .flatten()
                 .filter(|u| u.token_version == token_version),
-            Identity::Portal(claims) => Some(accounts::portal_user(&self.store, &claims).await?),
+            Identity::Portal(claims) => {
+                let (user, role_changed) = accounts::portal_user(&self.store, &claims).await?;
+                if role_changed {
+                    // What the old role allowed ends with it, as a deactivation ends it.
+                    self.directory
+                        .close_user(user.id, konsult_protocol::CloseCode::AccountDisabled);
+                    self.user_changed(&user).await;
+                }
+                Some(user)
+            }
         };
         user.filter(|u| u.active).ok_or(AuthError::NoAccount)
     }

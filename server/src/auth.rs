@@ -19,6 +19,8 @@ pub enum AuthError {
     Expired,
     #[error("account not found or deactivated")]
     NoAccount,
+    #[error("token revoked by logout")]
+    Revoked,
     #[error("the portal token's claims are unusable: {0}")]
     BadClaims(String),
 }
@@ -32,6 +34,10 @@ struct Claims {
     exp: u64,
     /// The account's token version when issued; a reset or deactivation bumps it.
     tv: i64,
+    /// The token's own id, for revoking it alone (`POST /api/logout`). Tokens issued before
+    /// it existed lack it and are known by their signature.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    jti: String,
 }
 
 /// Claims the school portal signs: who the user is in the school.
@@ -44,6 +50,9 @@ pub struct PortalClaims {
     pub class: Option<String>,
     #[serde(default)]
     pub subjects: Vec<String>,
+    /// Expiry (Unix seconds); checked by the decoder, kept for revocation.
+    #[serde(default)]
+    pub exp: u64,
 }
 
 impl PortalClaims {
@@ -61,6 +70,16 @@ pub enum Identity {
     Local { user: UserId, token_version: i64 },
     /// A portal token; the account may not exist yet.
     Portal(PortalClaims),
+}
+
+/// A valid token: who it proves, and its id and expiry for revocation.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub identity: Identity,
+    /// The `jti` of Konsult's tokens; the signature of others (unique to each token).
+    pub id: String,
+    /// Expiry, Unix seconds: a revocation need not outlive it.
+    pub expires: u64,
 }
 
 /// Signs and checks tokens.
@@ -115,6 +134,7 @@ impl Tokens {
             iat,
             exp: iat + self.ttl.as_secs(),
             tv: token_version,
+            jti: generate_secret(16),
         };
         // HS256 signing of a plain struct does not fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -123,6 +143,12 @@ impl Tokens {
 
     /// Checks a token's signature, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_token(token).map(|v| v.identity)
+    }
+
+    /// Checks a token's signature, issuer and expiry, and names it for revocation.
+    pub fn verify_token(&self, token: &str) -> Result<Verified, AuthError> {
+        let signature = token.rsplit('.').next().unwrap_or_default().to_string();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_issuer(&[ISSUER]);
@@ -133,9 +159,17 @@ impl Tokens {
                     .sub
                     .parse()
                     .map_err(|_| AuthError::InvalidToken)?;
-                return Ok(Identity::Local {
-                    user: UserId(id),
-                    token_version: data.claims.tv,
+                return Ok(Verified {
+                    identity: Identity::Local {
+                        user: UserId(id),
+                        token_version: data.claims.tv,
+                    },
+                    id: if data.claims.jti.is_empty() {
+                        signature
+                    } else {
+                        data.claims.jti
+                    },
+                    expires: data.claims.exp,
                 });
             }
             Err(e) if is_expired(&e) => return Err(AuthError::Expired),
@@ -148,7 +182,11 @@ impl Tokens {
         validation.leeway = 30;
         validation.set_issuer(&[issuer]);
         match jsonwebtoken::decode::<PortalClaims>(token, key, &validation) {
-            Ok(data) => Ok(Identity::Portal(data.claims)),
+            Ok(data) => Ok(Verified {
+                expires: data.claims.exp,
+                identity: Identity::Portal(data.claims),
+                id: signature,
+            }),
             Err(e) if is_expired(&e) => Err(AuthError::Expired),
             Err(_) => Err(AuthError::InvalidToken),
         }
@@ -179,12 +217,15 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// The length of generated passwords.
+pub const GENERATED_PASSWORD_CHARS: usize = 12;
+
 /// A random password people can type: 12 characters without look-alikes.
 pub fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..12)
+    (0..GENERATED_PASSWORD_CHARS)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
@@ -205,6 +246,12 @@ mod tests {
     fn tokens_round_trip_and_reject_forgeries() {
         let tokens = Tokens::new(b"secret-one", None, Duration::from_secs(60)).expect("key");
         let token = tokens.issue(UserId(7), 3);
+        let again = tokens.issue(UserId(7), 3);
+        assert_ne!(
+            tokens.verify_token(&token).expect("valid").id,
+            tokens.verify_token(&again).expect("valid").id,
+            "two logins in the same second get tokens of their own"
+        );
         match tokens.verify(&token) {
             Ok(Identity::Local {
                 user,

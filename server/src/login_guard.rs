@@ -1,5 +1,8 @@
-//! Bounds on login attempts: a rate per source address, and for each account a limit on
-//! failures with a lockout that doubles while the guessing goes on.
+//! Bounds on login attempts: a rate per source address, and a limit on failures with a
+//! lockout that doubles while the guessing goes on, counted apart for each account's untrusted
+//! devices together and for each of its trusted devices (those holding its device token,
+//! `crate::device`) alone: whoever hammers an account locks out only untrusted devices and
+//! their own.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,13 +33,31 @@ struct Failures {
     last_seen: Instant,
 }
 
+/// Whose failures an attempt counts towards.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// Every device without the account's device token, together.
+    Untrusted(String),
+    /// One device holding a valid device token for the account: its id.
+    Device(String),
+}
+
+impl Key {
+    fn new(login: &str, device: Option<&str>) -> Key {
+        match device {
+            Some(id) => Key::Device(id.to_string()),
+            None => Key::Untrusted(crate::device::normalize(login)),
+        }
+    }
+}
+
 /// Counts login attempts.
 #[derive(Debug)]
 pub struct LoginGuard {
     per_ip_limit: u32,
     per_account_limit: u32,
     per_ip: Mutex<HashMap<IpAddr, Window>>,
-    per_account: Mutex<HashMap<String, Failures>>,
+    per_account: Mutex<HashMap<Key, Failures>>,
 }
 
 impl LoginGuard {
@@ -49,11 +70,19 @@ impl LoginGuard {
         }
     }
 
-    /// Counts an attempt; `Err(retry_after)` when the address or the account must wait.
-    pub fn attempt(&self, ip: IpAddr, login: &str, now: Instant) -> Result<(), Duration> {
+    /// Counts an attempt on `login` from `device` (the id of a valid device token for this
+    /// login, if one came); `Err(retry_after)` when the address, or the account from such a
+    /// device, must wait.
+    pub fn attempt(
+        &self,
+        ip: IpAddr,
+        login: &str,
+        device: Option<&str>,
+        now: Instant,
+    ) -> Result<(), Duration> {
         {
             let per_account = lock(&self.per_account);
-            if let Some(f) = per_account.get(&normalize(login))
+            if let Some(f) = per_account.get(&Key::new(login, device))
                 && let Some(until) = f.locked_until
                 && until > now
             {
@@ -81,21 +110,24 @@ impl LoginGuard {
         Ok(())
     }
 
-    /// A wrong password for `login`: counts towards its lockout.
-    pub fn failed(&self, login: &str, now: Instant) {
+    /// A wrong password for `login` from `device`: counts towards the lockout of that device,
+    /// or of the account's untrusted devices.
+    pub fn failed(&self, login: &str, device: Option<&str>, now: Instant) {
         let mut per_account = lock(&self.per_account);
         if per_account.len() > SWEEP_AT {
             per_account.retain(|_, f| now.duration_since(f.last_seen) < MAX_LOCKOUT);
         }
-        let f = per_account.entry(normalize(login)).or_insert(Failures {
-            window: Window {
-                start: now,
-                count: 0,
-            },
-            lockouts: 0,
-            locked_until: None,
-            last_seen: now,
-        });
+        let f = per_account
+            .entry(Key::new(login, device))
+            .or_insert(Failures {
+                window: Window {
+                    start: now,
+                    count: 0,
+                },
+                lockouts: 0,
+                locked_until: None,
+                last_seen: now,
+            });
         f.last_seen = now;
         if now.duration_since(f.window.start) >= WINDOW {
             f.window = Window {
@@ -117,14 +149,11 @@ impl LoginGuard {
         }
     }
 
-    /// A successful login clears the account's failures.
-    pub fn succeeded(&self, login: &str) {
-        lock(&self.per_account).remove(&normalize(login));
+    /// A successful login clears the failures of the device it came from (or of the
+    /// account's untrusted devices).
+    pub fn succeeded(&self, login: &str, device: Option<&str>) {
+        lock(&self.per_account).remove(&Key::new(login, device));
     }
-}
-
-fn normalize(login: &str) -> String {
-    login.trim().to_lowercase()
 }
 
 /// The maps hold plain counters: a panic elsewhere cannot leave them inconsistent, so a
@@ -143,11 +172,11 @@ mod tests {
         let ip: IpAddr = [10, 0, 0, 1].into();
         let t = Instant::now();
         for _ in 0..3 {
-            assert!(guard.attempt(ip, "a", t).is_ok());
+            assert!(guard.attempt(ip, "a", None, t).is_ok());
         }
-        assert!(guard.attempt(ip, "a", t).is_err());
-        assert!(guard.attempt([10, 0, 0, 2].into(), "a", t).is_ok());
-        assert!(guard.attempt(ip, "a", t + WINDOW).is_ok());
+        assert!(guard.attempt(ip, "a", None, t).is_err());
+        assert!(guard.attempt([10, 0, 0, 2].into(), "a", None, t).is_ok());
+        assert!(guard.attempt(ip, "a", None, t + WINDOW).is_ok());
     }
 
     #[test]
@@ -156,22 +185,46 @@ mod tests {
         let ip: IpAddr = [10, 0, 0, 1].into();
         let t = Instant::now();
         for _ in 0..3 {
-            assert!(guard.attempt(ip, "Student1", t).is_ok());
-            guard.failed("student1", t);
+            assert!(guard.attempt(ip, "Student1", None, t).is_ok());
+            guard.failed("student1", None, t);
         }
-        let wait = guard.attempt(ip, "student1", t).expect_err("locked");
+        let wait = guard.attempt(ip, "student1", None, t).expect_err("locked");
         assert_eq!(wait, FIRST_LOCKOUT);
         assert!(
-            guard.attempt(ip, "student2", t).is_ok(),
+            guard.attempt(ip, "student2", None, t).is_ok(),
             "other accounts unaffected"
         );
         let t2 = t + FIRST_LOCKOUT;
         for _ in 0..3 {
-            assert!(guard.attempt(ip, "student1", t2).is_ok());
-            guard.failed("student1", t2);
+            assert!(guard.attempt(ip, "student1", None, t2).is_ok());
+            guard.failed("student1", None, t2);
         }
-        assert_eq!(guard.attempt(ip, "student1", t2), Err(FIRST_LOCKOUT * 2));
-        guard.succeeded("student1");
-        assert!(guard.attempt(ip, "student1", t2).is_ok());
+        assert_eq!(
+            guard.attempt(ip, "student1", None, t2),
+            Err(FIRST_LOCKOUT * 2)
+        );
+        guard.succeeded("student1", None);
+        assert!(guard.attempt(ip, "student1", None, t2).is_ok());
+    }
+
+    #[test]
+    fn a_trusted_device_is_judged_on_its_own() {
+        let guard = LoginGuard::new(1000, 3);
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert!(guard.attempt(ip, "teacher1", None, t).is_ok());
+            guard.failed("teacher1", None, t);
+        }
+        assert!(guard.attempt(ip, "teacher1", None, t).is_err());
+        assert!(
+            guard.attempt(ip, "teacher1", Some("own"), t).is_ok(),
+            "the owner's device still gets in"
+        );
+        for _ in 0..3 {
+            guard.failed("teacher1", Some("own"), t);
+        }
+        assert!(guard.attempt(ip, "teacher1", Some("own"), t).is_err());
+        assert!(guard.attempt(ip, "teacher1", Some("other"), t).is_ok());
     }
 }

@@ -33,6 +33,8 @@ pub async fn build(
         .zip(config.auth.portal_secret.clone().map(String::into_bytes));
     let tokens = Tokens::new(secret.as_bytes(), portal, config.auth.token_ttl)
         .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
+    let devices = crate::device::DeviceTokens::new(secret.as_bytes())
+        .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
     let directory = Arc::new(Directory::default());
     let (hub, inputs) = HubHandle::channel(config.hub.input_queue);
     let app = Arc::new(App {
@@ -55,6 +57,8 @@ pub async fn build(
             config.limits.logins_per_minute_per_ip,
             config.limits.logins_per_minute_per_account,
         ),
+        devices,
+        revoked: crate::revoked::Revoked::default(),
         timezone,
         config,
     });

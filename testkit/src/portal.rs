@@ -19,7 +19,7 @@ pub struct Portal {
 /// The portal of the black-box tests (`ServerOptions::with_portal`).
 pub const TEST_PORTAL: Portal = Portal {
     issuer: "https://portal.school.example",
-    secret: "portal-shared-secret",
+    secret: "portal-shared-secret-of-the-black-box-tests",
 };
 
 /// The portal the load generator configures Konsult with.

@@ -98,7 +98,7 @@ async function mediaStats(page) {
 }
 
 async function metric(name) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(server.metricsUrl)).text();
   return text.split('\n')
     .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);

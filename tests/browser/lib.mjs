@@ -21,14 +21,22 @@ async function freePort() {
 }
 
 /// Starts `konsult serve --demo` in a fresh data folder; `env` adds KONSULT_* settings.
+/// `/metrics` is on a listener of its own, at `metricsUrl`.
 export async function startServer(env = {}) {
   const data = mkdtempSync(join(tmpdir(), 'konsult-browser-'));
   const port = await freePort();
   const udp = await freePort();
+  const metricsPort = await freePort();
   // The server refuses unknown KONSULT_* settings: the runner's own variable is not one.
   const { KONSULT_BIN: bin, ...inherited } = process.env;
   const child = spawn(bin, ['serve', '--demo', '--data', data, '--listen', `127.0.0.1:${port}`], {
-    env: { ...inherited, KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`, RUST_LOG: 'warn', ...env },
+    env: {
+      ...inherited,
+      KONSULT_MEDIA_LISTEN: `127.0.0.1:${udp}`,
+      KONSULT_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+      RUST_LOG: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -50,7 +58,8 @@ export async function startServer(env = {}) {
     rmSync(data, { recursive: true, force: true });
   };
   process.on('exit', stop);
-  return { url, port, data, stop, log: () => log };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  return { url, port, metricsUrl, data, stop, log: () => log };
 }
 
 /// Headless Chromium with a fake camera and microphone that needs no permission prompt.

@@ -156,7 +156,7 @@ async fn a_message_before_hello_closes_with_4001_and_the_deadline_with_4000() {
 
 #[tokio::test]
 async fn forged_expired_and_wrong_version_hellos_are_closed() {
-    let secret = "test-secret-for-tokens";
+    let secret = "test-secret-for-tokens-at-least-32-bytes";
     let server = Server::start(ServerOptions::demo().env("KONSULT_AUTH_JWT_SECRET", secret));
 
     let forged = sign(
@@ -208,7 +208,7 @@ async fn portal_tokens_create_the_user_on_first_sight() {
         "sub": "ivanov.p", "name": "Пётр Иванов", "role": "student", "class": "10B",
         "iss": "https://portal.school.example", "exp": unix_now() + 600,
     });
-    let token = sign(b"portal-shared-secret", &claims);
+    let token = sign(b"portal-shared-secret-of-the-black-box-tests", &claims);
     let (_a, first) = WsClient::connect_with_token(&server, &token).await;
     assert_eq!(first["user"]["login"], "ivanov.p");
     assert_eq!(first["user"]["name"], "Пётр Иванов");
@@ -217,7 +217,7 @@ async fn portal_tokens_create_the_user_on_first_sight() {
     assert_eq!(first["user"]["id"], second["user"]["id"], "created once");
 
     let wrong_issuer = sign(
-        b"portal-shared-secret",
+        b"portal-shared-secret-of-the-black-box-tests",
         &json!({"sub": "x", "name": "X", "role": "student", "class": "9A",
                 "iss": "https://elsewhere.example", "exp": unix_now() + 600}),
     );

@@ -195,7 +195,10 @@ async fn tls_serves_https_and_wss_when_a_certificate_is_configured() {
         ServerOptions::demo()
             .env("KONSULT_SERVER_TLS_CERT", cert_path.to_str().expect("path"))
             .env("KONSULT_SERVER_TLS_KEY", key_path.to_str().expect("path"))
-            .env("KONSULT_AUTH_JWT_SECRET", "tls-test-secret"),
+            .env(
+                "KONSULT_AUTH_JWT_SECRET",
+                "tls-test-secret-at-least-thirty-two-bytes",
+            ),
     );
 
     let mut roots = rustls::RootCertStore::empty();
@@ -230,7 +233,8 @@ async fn tls_serves_https_and_wss_when_a_certificate_is_configured() {
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": "2", "iss": "konsult", "iat": now, "exp": now + 600, "tv": 0}),
-        &jsonwebtoken::EncodingKey::from_secret(b"tls-test-secret").expect("key"),
+        &jsonwebtoken::EncodingKey::from_secret(b"tls-test-secret-at-least-thirty-two-bytes")
+            .expect("key"),
     )
     .expect("sign");
     let tcp = tokio::net::TcpStream::connect(server.addr)

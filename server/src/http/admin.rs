@@ -135,6 +135,9 @@ pub async fn create_user(
 fn account_error(e: accounts::AccountError) -> ApiError {
     match e {
         accounts::AccountError::Store(e) => e.into(),
+        accounts::AccountError::WeakPassword(message) => {
+            ApiError::new(ErrorCode::WeakPassword, message)
+        }
         other => {
             let message = other.to_string();
             let code = if message.contains("already exists") {
@@ -233,10 +236,16 @@ pub async fn import_users(
 
 fn import_refused(errors: &[LineError]) -> ApiError {
     let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
-    ApiError::new(
-        ErrorCode::BadRequest,
-        format!("nothing was imported: {}", shown.join("; ")),
-    )
+    // Only weak passwords stand in the way: say so with its own code.
+    let code = if errors
+        .iter()
+        .all(|e| e.code == Some(ErrorCode::WeakPassword))
+    {
+        ErrorCode::WeakPassword
+    } else {
+        ErrorCode::BadRequest
+    };
+    ApiError::new(code, format!("nothing was imported: {}", shown.join("; ")))
 }
 
 /// Tells the hub about every active account (after a bulk change).
@@ -270,6 +279,9 @@ pub async fn reset_password(
             .map_err(|_| ApiError::new(ErrorCode::Internal, "hashing failed"))?
     };
     app.store.set_password(user.id, &hash).await?;
+    // The reset ends every session the old password opened, as a deactivation does.
+    app.directory
+        .close_user(user.id, CloseCode::AccountDisabled);
     audit(
         &app,
         &caller,

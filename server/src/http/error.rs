@@ -31,9 +31,10 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self.code {
-            ErrorCode::BadRequest | ErrorCode::UnknownType | ErrorCode::UnsupportedVersion => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::BadRequest
+            | ErrorCode::UnknownType
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::WeakPassword => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

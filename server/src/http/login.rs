@@ -1,4 +1,5 @@
-//! `POST /api/login`: a password for a token.
+//! `POST /api/login`: a password for a token (and a device token, so that this device stays
+//! trusted when others hammer the account); `POST /api/logout`: the token ends on the server.
 
 use super::error::ApiError;
 use crate::app::App;
@@ -6,6 +7,8 @@ use crate::auth::verify_password;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use konsult_protocol::ErrorCode;
 use konsult_protocol::http::LoginRequest;
 use konsult_protocol::model::UserInfo;
@@ -20,6 +23,8 @@ pub struct LoginResponse {
     /// Seconds until the token expires.
     expires_in: u64,
     user: UserInfo,
+    /// This device's token for the account; browsers get it as the `konsult_device` cookie too.
+    device_token: String,
 }
 
 /// A hash to verify against when the login does not exist, so that a wrong login and a wrong
@@ -29,8 +34,9 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| crate::auth::hash_passwor
 pub async fn login(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<LoginResponse>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     if req.login.len() > 128 || req.password.len() > 1024 {
         return Err(ApiError::new(
@@ -38,7 +44,25 @@ pub async fn login(
             "login or password too long",
         ));
     }
-    if let Err(wait) = app.logins.attempt(peer.ip(), &req.login, Instant::now()) {
+    // A device token counts only when it is valid and names this very login.
+    let device = req
+        .device_token
+        .as_deref()
+        .into_iter()
+        .chain(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(crate::device::from_cookie_header),
+        )
+        .filter(|t| t.len() <= 2048)
+        .find_map(|t| app.devices.device_for(t, &req.login));
+    let device = device.as_deref();
+    if let Err(wait) = app
+        .logins
+        .attempt(peer.ip(), &req.login, device, Instant::now())
+    {
         metrics::counter!(crate::metrics::LOGINS, "outcome" => "rate_limited").increment(1);
         return Err(ApiError::new(
             ErrorCode::RateLimited,
@@ -61,7 +85,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && user.active => user,
         _ => {
-            app.logins.failed(&req.login, Instant::now());
+            app.logins.failed(&req.login, device, Instant::now());
             metrics::counter!(crate::metrics::LOGINS, "outcome" => "rejected").increment(1);
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -69,12 +93,38 @@ pub async fn login(
             ));
         }
     };
-    app.logins.succeeded(&req.login);
+    app.logins.succeeded(&req.login, device);
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
-    tracing::info!(user = %user.id, "login");
-    Ok(Json(LoginResponse {
-        token: app.tokens.issue(user.id, user.token_version),
-        expires_in: app.config.auth.token_ttl.as_secs(),
-        user: user.info(),
-    }))
+    tracing::info!(user = %user.id, trusted_device = device.is_some(), "login");
+    let device_token = app.devices.issue(&user.login);
+    let cookie = crate::device::cookie(&device_token, app.config.server.tls_cert.is_some());
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(LoginResponse {
+            token: app.tokens.issue(user.id, user.token_version),
+            expires_in: app.config.auth.token_ttl.as_secs(),
+            user: user.info(),
+            device_token,
+        }),
+    ))
+}
+
+/// `POST /api/logout`: the bearer token stops working for the rest of its lifetime, on HTTP
+/// and WebSocket alike.
+pub async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = super::bearer::bearer_token(&headers)?;
+    let verified = app
+        .tokens
+        .verify_token(token)
+        .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    app.revoked.revoke(verified.id, verified.expires, now);
+    metrics::counter!(crate::metrics::LOGINS, "outcome" => "logout").increment(1);
+    Ok(Json(serde_json::json!({ "ok": true })))
 }

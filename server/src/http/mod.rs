@@ -28,7 +28,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/login", post(login::login))
+        .route(
+            "/api/login",
+            post(login::login).layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            )),
+        )
+        .route("/api/logout", post(login::logout))
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
         .route("/api/hours", get(hours::get_own).put(hours::put_own))
