@@ -50,6 +50,23 @@ try {
   await student.fill('#ask-topic', 'Показываю решение на экране');
   await student.click('#ask-submit');
   await teacher.click('.offer .offer-accept');
+  // Each side's link and what the hub says of it, as it changes: printed if the session leaves
+  // the direct path.
+  const accepted = Date.now();
+  const timeline = [];
+  const seen = new Map();
+  const watch = setInterval(async () => {
+    for (const [name, page] of [['teacher', teacher], ['student', student]]) {
+      const now = await page.evaluate(() => {
+        const p = window.konsult.peer();
+        return p && `${p.path} ${p.connection}/${p.signaling} hub: ${p.media} ${(p.members ?? []).map((m) => m.media).join('/')}`;
+      }).catch(() => null);
+      if (now && seen.get(name) !== now) {
+        seen.set(name, now);
+        timeline.push(`${((Date.now() - accepted) / 1000).toFixed(1)} s ${name}: ${now}`);
+      }
+    }
+  }, 250);
   await Promise.all([teacher.waitForSelector('.session'), student.waitForSelector('.session')]);
   await student.click('.session .screen');
   await student.waitForSelector('.session .screen[aria-pressed=true]');
@@ -58,9 +75,11 @@ try {
     throw err;
   });
   const path = await teacher.textContent('.media-path');
+  clearInterval(watch);
   if (!/напрямую/.test(path)) {
     // Say why the session left the direct path: each side's link and what the hub said.
-    for (const page of [teacher, student]) console.error(JSON.stringify(await page.evaluate(() => window.konsult.peer())), page.errors);
+    console.error(timeline.join('\n'));
+    for (const page of [teacher, student]) console.error(page.errors);
   }
   assert.match(path, /напрямую/, `the session stayed peer to peer (${(Date.now() - started) / 1000} s in)`);
   await teacher.waitForFunction(() => document.querySelectorAll('.tile.remote.screen').length === 1);
