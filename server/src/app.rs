@@ -26,7 +26,7 @@ pub struct App {
     /// Open WebSocket connections (authenticated or not), against `server.max_connections`.
     pub sockets: AtomicUsize,
     /// WebSocket connections waiting for `hello`, per address (`limits.anonymous_per_ip`).
-    pub anonymous: Arc<crate::ws::Anonymous>,
+    pub anonymous: Arc<crate::anonymous::Anonymous>,
     pub drain: Arc<Drain>,
     pub metrics: PrometheusHandle,
     /// The school's hub.

@@ -48,7 +48,7 @@ pub async fn build(
         store,
         directory,
         sockets: AtomicUsize::new(0),
-        anonymous: crate::ws::Anonymous::new(config.limits.anonymous_per_ip),
+        anonymous: crate::anonymous::Anonymous::new(config.limits.anonymous_per_ip),
         drain: Drain::new(),
         metrics: crate::metrics::install(),
         hub,

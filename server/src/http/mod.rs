@@ -6,7 +6,7 @@ mod attachments;
 mod audit;
 mod bearer;
 mod consultations;
-mod error;
+pub mod error;
 mod help;
 mod hours;
 mod login;

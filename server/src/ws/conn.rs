@@ -85,7 +85,7 @@ pub async fn run(
     app: Arc<App>,
     mut socket: WebSocket,
     peer: SocketAddr,
-    anonymous: super::anonymous::AnonymousSlot,
+    anonymous: crate::anonymous::AnonymousSlot,
 ) {
     let _drain = app.drain.guard();
     metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
@@ -478,7 +478,7 @@ mod tests {
             |app: Arc<App>,
              socket: WebSocket,
              peer: SocketAddr,
-             slot: super::super::anonymous::AnonymousSlot| run(app, socket, peer, slot),
+             slot: crate::anonymous::AnonymousSlot| run(app, socket, peer, slot),
         );
         eprintln!("connection future: {size} bytes");
         assert!(size <= 3 * 1024, "the connection future is {size} bytes");

@@ -1,12 +1,9 @@
 //! The WebSocket endpoint: upgrade with buffers sized for many idle connections, then one task
 //! per connection (`conn`) that owns the socket.
 
-mod anonymous;
 mod conn;
 mod origin;
 mod rate;
-
-pub use anonymous::Anonymous;
 
 use crate::app::App;
 use axum::extract::ws::WebSocketUpgrade;
@@ -48,7 +45,7 @@ pub async fn upgrade(
     // one address's silent sockets cannot use it up.
     let Some(anonymous) = app.anonymous.admit(peer.ip()) else {
         tracing::debug!(%peer, "too many connections waiting for hello from one address");
-        return crate::http::ApiError::new(
+        return crate::http::error::ApiError::new(
             ErrorCode::RateLimited,
             format!(
                 "more than {} connections from this address are waiting for hello",
