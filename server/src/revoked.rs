@@ -1,5 +1,6 @@
 //! Tokens revoked by `POST /api/logout`: each token's id until the token would have expired,
-//! swept once it has.
+//! swept once it has. The store keeps them too (`revoked_tokens`), so a restart starts from
+//! them; this is the copy every request checks.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +12,13 @@ pub struct Revoked {
 }
 
 impl Revoked {
+    /// The revocations the store kept, `(id, expires)`.
+    pub fn from_kept(kept: Vec<(String, u64)>) -> Revoked {
+        Revoked {
+            ids: Mutex::new(kept.into_iter().collect()),
+        }
+    }
+
     /// Revokes the token `id` until `expires`; entries past their expiry are swept meanwhile.
     pub fn revoke(&self, id: String, expires: u64, now: u64) {
         let mut ids = lock(&self.ids);

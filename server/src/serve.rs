@@ -35,6 +35,8 @@ pub async fn build(
         .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
     let devices = crate::device::DeviceTokens::new(secret.as_bytes())
         .map_err(|e| anyhow::anyhow!("config key `auth.jwt_secret`: {e}"))?;
+    let revoked =
+        crate::revoked::Revoked::from_kept(store.revoked_tokens(crate::auth::unix_now()).await?);
     let directory = Arc::new(Directory::default());
     let (hub, inputs) = HubHandle::channel(config.hub.input_queue);
     let app = Arc::new(App {
@@ -58,7 +60,7 @@ pub async fn build(
             config.limits.logins_per_minute_per_account,
         ),
         devices,
-        revoked: crate::revoked::Revoked::default(),
+        revoked,
         timezone,
         config,
     });

@@ -34,6 +34,7 @@ pub mod private;
 pub mod records;
 pub mod school;
 pub mod threads;
+pub mod tokens;
 pub mod users;
 
 /// The database handle shared by the server's tasks: one interface, whatever the backend.

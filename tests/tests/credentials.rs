@@ -223,6 +223,27 @@ async fn logout_revokes_the_token_on_http_and_websocket() {
 }
 
 #[test]
+fn a_logout_outlives_a_restart() {
+    let dir = TempDir::new("logout");
+    let mut first = Server::start_in(&dir.0, ServerOptions::demo());
+    let token = first.login("teacher3", "demo");
+    let other = first.login("teacher3", "demo");
+    assert_eq!(call(&first, "POST", "/api/logout", &token, b"").status, 200);
+    first.signal("TERM");
+    first.wait_exit(Duration::from_secs(10)).expect("stopped");
+
+    let second = Server::start_in(&dir.0, ServerOptions::demo());
+    let after = call(&second, "GET", "/api/hours", &token, b"");
+    assert_eq!(
+        after.status,
+        401,
+        "revoked before the restart: {}",
+        after.text()
+    );
+    assert_eq!(call(&second, "GET", "/api/hours", &other, b"").status, 200);
+}
+
+#[test]
 fn admin_set_and_imported_passwords_have_a_floor() {
     let server = Server::start(ServerOptions::demo());
     let admin = server.login("admin", "demo");

@@ -120,10 +120,11 @@ pub async fn logout(
         .tokens
         .verify_token(token)
         .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::auth::unix_now();
+    // Kept first, so that an answered logout survives a restart.
+    app.store
+        .revoke_token(&verified.id, verified.expires, now)
+        .await?;
     app.revoked.revoke(verified.id, verified.expires, now);
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "logout").increment(1);
     Ok(Json(serde_json::json!({ "ok": true })))

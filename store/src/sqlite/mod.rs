@@ -8,6 +8,7 @@ pub(crate) mod messages;
 mod records;
 mod school;
 mod threads;
+mod tokens;
 mod users;
 
 use crate::{DB_FILE, StoreError};
