@@ -66,6 +66,15 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
 }
 
+/// `[store]`: where what lasts is kept.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct StoreConfig {
+    /// A PostgreSQL database (`postgres://user:password@host:port/database`) for everything
+    /// durable; `None` (empty): SQLite in `server.data`. Attachments stay files in
+    /// `server.data` either way.
+    pub url: Option<String>,
+}
+
 /// `[school]`: the school this server serves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SchoolConfig {
@@ -187,6 +196,7 @@ pub struct MetricsConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub school: SchoolConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
@@ -209,6 +219,7 @@ impl Default for Config {
                 shutdown_timeout: Duration::from_secs(10),
                 header_read_timeout: Duration::from_secs(10),
             },
+            store: StoreConfig { url: None },
             school: SchoolConfig {
                 name: "Школа".into(),
                 timezone: "Europe/Moscow".into(),
@@ -293,6 +304,7 @@ keys! {
     "server.max_connections" => server.max_connections;
     "server.shutdown_timeout" => server.shutdown_timeout;
     "server.header_read_timeout" => server.header_read_timeout;
+    "store.url" => store.url;
     "school.name" => school.name;
     "school.timezone" => school.timezone;
     "school.language" => school.language;
@@ -492,6 +504,14 @@ impl Config {
         }
         if self.hub.grace.is_zero() {
             return fail("hub.grace", "must be longer than 0s");
+        }
+        if let Some(url) = &self.store.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return fail(
+                "store.url",
+                "expected empty (SQLite in server.data) or postgres://user@host:port/database",
+            );
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return fail(

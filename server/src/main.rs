@@ -123,7 +123,9 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
     match command {
         Command::Serve(serve) => run_server(config, serve.demo, served).await,
         Command::User(UserCommand::Add(add)) => {
-            let store = store::Store::open(&config.server.data).await?;
+            let store =
+                store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
+                    .await?;
             let role = Role::parse(&add.role).with_context(|| {
                 format!(
                     "role {:?}: use student, teacher, support or admin",
@@ -154,7 +156,9 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
             Ok(())
         }
         Command::Purge(purge) => {
-            let store = store::Store::open(&config.server.data).await?;
+            let store =
+                store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
+                    .await?;
             let dir = config
                 .server
                 .data
@@ -167,7 +171,9 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
             Ok(())
         }
         Command::User(UserCommand::Import { file }) => {
-            let store = store::Store::open(&config.server.data).await?;
+            let store =
+                store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
+                    .await?;
             let imported = accounts::import_users(&store, &file).await?;
             println!(
                 "imported {} accounts from {}",

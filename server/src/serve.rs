@@ -24,7 +24,7 @@ pub async fn build(
     config: Config,
     timezone: jiff::tz::TimeZone,
 ) -> anyhow::Result<(Arc<App>, HubInputs)> {
-    let store = Store::open(&config.server.data).await?;
+    let store = Store::open_configured(config.store.url.as_deref(), &config.server.data).await?;
     let secret = accounts::jwt_secret(&config)?;
     let portal = config
         .auth

@@ -19,18 +19,37 @@ pub trait Transient {
 }
 
 impl Transient for StoreError {
-    /// SQLite stayed locked past the busy timeout, or no pooled connection came free in time.
+    /// SQLite stayed locked past the busy timeout; PostgreSQL gave up a transaction for
+    /// another's sake, was unreachable or is restarting; or no pooled connection came free in
+    /// time.
     fn is_transient(&self) -> bool {
         match self {
-            StoreError::Db(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Db(sqlx::Error::Database(e)) => e
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                // SQLITE_BUSY and SQLITE_LOCKED, with any extended code.
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                if let Some(pg) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    return pg_transient(pg.code());
+                }
+                e.code()
+                    .and_then(|code| code.parse::<i32>().ok())
+                    // SQLITE_BUSY and SQLITE_LOCKED, with any extended code.
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+            }
             _ => false,
         }
     }
+}
+
+/// Whether a PostgreSQL SQLSTATE names a failure the same statement may survive when tried
+/// again: a serialization failure (40001), a deadlock (40P01), a lost or refused connection
+/// (class 08), too many connections (53300), or a server shutting down or starting (57P01,
+/// 57P02, 57P03).
+fn pg_transient(sqlstate: &str) -> bool {
+    matches!(
+        sqlstate,
+        "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"
+    ) || sqlstate.starts_with("08")
 }
 
 /// How long a write that keeps failing transiently is tried again before it is given up.

@@ -1,8 +1,10 @@
 //! Konsult's storage: the [`Store`] every part of the server reads and writes through, the
-//! backends behind it (SQLite in `sqlite/`), the migrations, and all of the SQL. Nothing
-//! outside this crate sees a pool, a connection or a query.
+//! backends behind it (SQLite in `sqlite/`, PostgreSQL in `postgres/`), their migrations
+//! (`migrations/`, `migrations-pg/`), and all of the SQL. Nothing outside this crate sees a
+//! pool, a connection or a query.
 
 mod error;
+mod postgres;
 mod sqlite;
 
 pub use error::{RETRY_FOR, StoreError, Transient, retry_transient};
@@ -21,6 +23,7 @@ macro_rules! delegate {
             pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                 match &self.backend {
                     $crate::Backend::Sqlite(db) => db.$name($($arg),*).await,
+                    $crate::Backend::Postgres(db) => db.$name($($arg),*).await,
                 }
             }
         )*
@@ -47,6 +50,7 @@ pub struct Store {
 #[derive(Clone, Debug)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 /// The database file inside the data folder.
@@ -60,11 +64,57 @@ impl Store {
         })
     }
 
+    /// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/database`)
+    /// and migrates it.
+    pub async fn open_url(url: &str) -> Result<Store, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Invalid(format!(
+                "store.url {:?}: expected postgres://user@host:port/database",
+                redact(url)
+            )));
+        }
+        Ok(Store {
+            backend: Backend::Postgres(postgres::PgStore::open(url).await?),
+        })
+    }
+
+    /// The store the configuration names: PostgreSQL at `url` when one is given (config
+    /// `store.url`), else SQLite in `data_dir`.
+    pub async fn open_configured(url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+        match url {
+            Some(url) => Store::open_url(url).await,
+            None => Store::open(data_dir).await,
+        }
+    }
+
+    /// Which database this is, for logs: `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
     /// Closes the database after the writes in flight.
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(db) => db.close().await,
+            Backend::Postgres(db) => db.close().await,
         }
+    }
+}
+
+/// `url` without the password it may carry, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! thread's history.
 
 use crate::messages::{NewMessage, Page, SendOutcome};
-use crate::{Backend, Store, StoreError, sqlite};
+use crate::{Backend, Store, StoreError, postgres, sqlite};
 use konsult_protocol::ThreadId;
 use konsult_protocol::model::ChatMessage;
 
@@ -17,6 +17,7 @@ pub struct MessageWriter {
 #[derive(Debug)]
 enum WriterBackend {
     Sqlite(sqlite::messages::Writer),
+    Postgres(postgres::messages::Writer),
 }
 
 impl MessageWriter {
@@ -28,6 +29,7 @@ impl MessageWriter {
     ) -> Result<Vec<SendOutcome>, StoreError> {
         match &mut self.backend {
             WriterBackend::Sqlite(writer) => writer.write(batch).await,
+            WriterBackend::Postgres(writer) => writer.write(batch).await,
         }
     }
 }
@@ -37,6 +39,7 @@ impl Store {
     pub fn message_writer(&self) -> MessageWriter {
         let backend = match &self.backend {
             Backend::Sqlite(db) => WriterBackend::Sqlite(db.message_writer()),
+            Backend::Postgres(db) => WriterBackend::Postgres(db.message_writer()),
         };
         MessageWriter { backend }
     }

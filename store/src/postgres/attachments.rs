@@ -1,0 +1,112 @@
+//! Attachments' rows and retention in PostgreSQL. The files stay under the data folder,
+//! which every node must share when several serve.
+
+use super::PgStore;
+use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows, ThreadAccess};
+use crate::{StoreError, now_ms};
+use konsult_protocol::{ThreadId, UserId};
+
+impl PgStore {
+    pub(crate) async fn insert_attachment(
+        &self,
+        attachment: &NewAttachment<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO attachments (id, sha256, name, content_type, size, uploader, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&attachment.id.0)
+        .bind(attachment.sha256)
+        .bind(attachment.name)
+        .bind(attachment.content_type)
+        .bind(attachment.size as i64)
+        .bind(attachment.uploader.0)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>, StoreError> {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT sha256, name, content_type, size, uploader FROM attachments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(sha256, name, content_type, size, uploader)| AttachmentRow {
+                sha256,
+                name,
+                content_type,
+                size: size.max(0) as u64,
+                uploader: UserId(uploader),
+            },
+        ))
+    }
+
+    pub(crate) async fn attachment_access(
+        &self,
+        id: &str,
+        user: UserId,
+        admin: bool,
+    ) -> Result<Option<ThreadAccess>, StoreError> {
+        // An admin reads as an outsider only threads of their own school.
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT t.id, EXISTS (SELECT 1 FROM thread_members tm \
+             WHERE tm.thread_id = t.id AND tm.user_id = $1) AS member \
+             FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
+             JOIN threads t ON t.id = m.thread_id \
+             WHERE ma.attachment_id = $2 AND NOT ($3 AND t.support_service) \
+             AND (EXISTS (SELECT 1 FROM thread_members tm \
+                          WHERE tm.thread_id = t.id AND tm.user_id = $1) \
+                  OR ($3 AND NOT t.confidential \
+                      AND t.school_id = (SELECT school_id FROM users WHERE id = $1))) \
+             ORDER BY member DESC, t.id LIMIT 1",
+        )
+        .bind(user.0)
+        .bind(id)
+        .bind(admin)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(thread, member)| ThreadAccess {
+            thread: ThreadId(thread),
+            member,
+        }))
+    }
+
+    pub(crate) async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Their message_attachments rows go with them (ON DELETE CASCADE).
+        let messages = sqlx::query("DELETE FROM messages WHERE ts < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // An upload younger than the cutoff may still be about to be sent: it stays.
+        let mut shas: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM attachments WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+             RETURNING sha256",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let attachments = shas.len() as u64;
+        shas.sort();
+        shas.dedup();
+        let orphaned: Vec<String> = sqlx::query_scalar(
+            "SELECT s FROM unnest($1::TEXT[]) AS s WHERE NOT EXISTS \
+             (SELECT 1 FROM attachments a WHERE a.sha256 = s) ORDER BY s",
+        )
+        .bind(&shas)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(PurgedRows {
+            messages,
+            attachments,
+            orphaned,
+        })
+    }
+}

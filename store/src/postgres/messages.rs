@@ -1,0 +1,374 @@
+//! Chat messages in PostgreSQL: history pages, and the writer's transaction per batch. The
+//! batch first locks its threads' rows in id order, so writers on several connections (or
+//! nodes) never deadlock on each other; per thread, `seq` comes from the locked row
+//! incremented in the same transaction as the insert, so it is gap-free; `UNIQUE (sender,
+//! client_id)` makes a retry find the original message. A batch of plain text sends takes
+//! the fast path of [`super::bulk`]; anything else is stored one by one here.
+
+use super::{PgStore, bulk, threads};
+use crate::messages::{NewMessage, Page, Refusal, SendOutcome};
+use crate::{StoreError, Transient, now_ms};
+use konsult_protocol::model::{AttachmentInfo, ChatMessage};
+use konsult_protocol::{AttachmentId, ClientId, MessageId, RequestId, ThreadId, UserId};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `id, thread_id, seq, sender, text, ts, client_id` of a message.
+type MessageRow = (i64, i64, i64, i64, String, i64, String);
+
+/// `SELECT` of every message column, followed by a constant condition.
+macro_rules! select_messages {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, thread_id, seq, sender, text, ts, client_id FROM messages ",
+            $condition
+        )
+    };
+}
+
+fn message_from_row(row: MessageRow) -> ChatMessage {
+    let (id, thread, seq, from, text, ts, client_id) = row;
+    ChatMessage {
+        id: MessageId(id),
+        thread: ThreadId(thread),
+        seq,
+        from: UserId(from),
+        text,
+        ts,
+        client_id: ClientId(client_id),
+        attachments: Vec::new(),
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn history(
+        &self,
+        thread: ThreadId,
+        page: Page,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let fetch = i64::from(limit) + 1;
+        let rows: Vec<MessageRow> = match page {
+            Page::Latest => {
+                sqlx::query_as(select_messages!(
+                    "WHERE thread_id = $1 ORDER BY seq DESC LIMIT $2"
+                ))
+                .bind(thread.0)
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Page::Before(before) => {
+                sqlx::query_as(select_messages!(
+                    "WHERE thread_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                ))
+                .bind(thread.0)
+                .bind(before)
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Page::After(after) => {
+                sqlx::query_as(select_messages!(
+                    "WHERE thread_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+                ))
+                .bind(thread.0)
+                .bind(after)
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        let has_more = rows.len() > limit as usize;
+        let mut messages: Vec<ChatMessage> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(message_from_row)
+            .collect();
+        if !matches!(page, Page::After(_)) {
+            messages.reverse();
+        }
+        if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+            let (low, high) = (first.seq, last.seq);
+            let attached = attachments_between(&mut conn, thread, low, high).await?;
+            for (message_id, info) in attached {
+                if let Some(m) = messages.iter_mut().find(|m| m.id.0 == message_id) {
+                    m.attachments.push(info);
+                }
+            }
+        }
+        Ok((messages, has_more))
+    }
+
+    pub(crate) fn message_writer(&self) -> Writer {
+        Writer {
+            pool: self.pool.clone(),
+            conn: None,
+        }
+    }
+}
+
+/// The attachments of a thread's messages with seq in `low..=high`, by message, in order.
+async fn attachments_between(
+    conn: &mut PgConnection,
+    thread: ThreadId,
+    low: i64,
+    high: i64,
+) -> Result<Vec<(i64, AttachmentInfo)>, StoreError> {
+    let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT ma.message_id, a.id, a.name, a.content_type, a.size \
+         FROM messages m JOIN message_attachments ma ON ma.message_id = m.id \
+         JOIN attachments a ON a.id = ma.attachment_id \
+         WHERE m.thread_id = $1 AND m.seq BETWEEN $2 AND $3 \
+         ORDER BY ma.message_id, ma.position",
+    )
+    .bind(thread.0)
+    .bind(low)
+    .bind(high)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(message, id, name, content_type, size)| {
+            (
+                message,
+                AttachmentInfo {
+                    id: AttachmentId(id),
+                    name,
+                    content_type,
+                    size: size.max(0) as u64,
+                },
+            )
+        })
+        .collect())
+}
+
+/// One message with its attachments.
+async fn message(
+    conn: &mut PgConnection,
+    id: MessageId,
+) -> Result<Option<ChatMessage>, StoreError> {
+    let row: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE id = $1"))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(mut message) = row.map(message_from_row) else {
+        return Ok(None);
+    };
+    let attached = attachments_between(conn, message.thread, message.seq, message.seq).await?;
+    message.attachments = attached.into_iter().map(|(_, info)| info).collect();
+    Ok(Some(message))
+}
+
+/// How many times a batch is tried when it fails transiently (a serialization failure, a
+/// deadlock, a lost connection, or another writer's concurrent insert of the same
+/// `client_id`), before the senders are told it failed and retry themselves.
+const TRIES: u32 = 5;
+
+/// The chat writer's side of PostgreSQL: a connection of its own, outside the pool's turnover.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pool: PgPool,
+    /// Opened on the first batch, and again after a failed one in case it is broken.
+    conn: Option<PgConnection>,
+}
+
+impl Writer {
+    pub(crate) async fn write(
+        &mut self,
+        batch: &[NewMessage<'_>],
+    ) -> Result<Vec<SendOutcome>, StoreError> {
+        let mut pause = Duration::from_millis(10);
+        let mut tries = 1;
+        loop {
+            let written = self.try_write(batch).await;
+            match written {
+                Err(e) if tries < TRIES && (e.is_transient() || is_client_id_race(&e)) => {
+                    tracing::warn!(error = %e, tries, "chat batch failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                    tries += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn try_write(
+        &mut self,
+        batch: &[NewMessage<'_>],
+    ) -> Result<Vec<SendOutcome>, StoreError> {
+        let connection = match &mut self.conn {
+            Some(connection) => connection,
+            slot @ None => slot.insert(self.pool.acquire().await?.detach()),
+        };
+        let written = write_batch(connection, batch).await;
+        if written.is_err() {
+            self.conn = None;
+        }
+        written
+    }
+}
+
+/// Whether `e` is another writer's commit of the same `(sender, client_id)` between this
+/// batch's check and its insert: tried again, the batch finds that message as a duplicate.
+fn is_client_id_race(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(db))
+        if db.constraint() == Some("messages_sender_client_id_key"))
+}
+
+async fn write_batch(
+    conn: &mut PgConnection,
+    batch: &[NewMessage<'_>],
+) -> Result<Vec<SendOutcome>, StoreError> {
+    let now = now_ms();
+    let mut tx = conn.begin().await?;
+    let mut threads: Vec<i64> = batch.iter().map(|send| send.thread.0).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    // Row locks in one order for every writer: two batches touching the same threads queue
+    // instead of deadlocking.
+    sqlx::query("SELECT id FROM threads WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&threads)
+        .fetch_all(&mut *tx)
+        .await?;
+    let outcomes = match bulk::write(&mut tx, batch, now).await? {
+        Some(outcomes) => outcomes,
+        None => {
+            let mut members = HashMap::new();
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for send in batch {
+                outcomes.push(write_one(&mut tx, send, now, &mut members).await?);
+            }
+            outcomes
+        }
+    };
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Stores one send inside the batch's transaction. A refusal writes nothing; an `Err` is a
+/// storage failure that aborts the batch.
+async fn write_one(
+    tx: &mut PgConnection,
+    send: &NewMessage<'_>,
+    now: i64,
+    members: &mut HashMap<ThreadId, Arc<Vec<UserId>>>,
+) -> Result<SendOutcome, StoreError> {
+    let earlier: Option<(i64, i64)> =
+        sqlx::query_as("SELECT id, thread_id FROM messages WHERE sender = $1 AND client_id = $2")
+            .bind(send.sender.0)
+            .bind(&send.client_id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((id, thread)) = earlier {
+        if thread != send.thread.0 {
+            return Ok(SendOutcome::Refused(Refusal::ClientIdReused));
+        }
+        return match message(tx, MessageId(id)).await? {
+            Some(message) => Ok(SendOutcome::Duplicate(message)),
+            None => Err(StoreError::Invalid(format!("message {id} vanished"))),
+        };
+    }
+    let member = threads::standing(tx, send.thread, send.sender)
+        .await?
+        .is_some_and(|s| s.member);
+    if !member {
+        return Ok(SendOutcome::Refused(Refusal::NoThread(send.thread)));
+    }
+    let mut attachments = Vec::with_capacity(send.attachments.len());
+    for id in send.attachments {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT name, content_type, size FROM attachments WHERE id = $1 AND uploader = $2",
+        )
+        .bind(&id.0)
+        .bind(send.sender.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name, content_type, size)) = row else {
+            return Ok(SendOutcome::Refused(Refusal::NoAttachment(id.clone())));
+        };
+        attachments.push(AttachmentInfo {
+            id: id.clone(),
+            name,
+            content_type,
+            size: size.max(0) as u64,
+        });
+    }
+    let row: Option<(i64, Option<i64>, bool)> = sqlx::query_as(
+        "UPDATE threads SET last_seq = last_seq + 1, last_at = $1 WHERE id = $2 \
+         RETURNING last_seq, request_id, answered",
+    )
+    .bind(now)
+    .bind(send.thread.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((seq, request, answered)) = row else {
+        return Ok(SendOutcome::Refused(Refusal::NoThread(send.thread)));
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (thread_id, seq, sender, text, ts, client_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(send.thread.0)
+    .bind(seq)
+    .bind(send.sender.0)
+    .bind(send.text)
+    .bind(now)
+    .bind(&send.client_id.0)
+    .fetch_one(&mut *tx)
+    .await?;
+    for (position, attachment) in attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO message_attachments (message_id, attachment_id, position) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(&attachment.id.0)
+        .bind(position as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // The sender has read their own message.
+    sqlx::query("UPDATE thread_members SET read_seq = $1 WHERE thread_id = $2 AND user_id = $3")
+        .bind(seq)
+        .bind(send.thread.0)
+        .bind(send.sender.0)
+        .execute(&mut *tx)
+        .await?;
+    let answered = match request {
+        Some(request) if !answered && send.answers_requests => {
+            sqlx::query("UPDATE threads SET answered = TRUE WHERE id = $1")
+                .bind(send.thread.0)
+                .execute(&mut *tx)
+                .await?;
+            Some(RequestId(request))
+        }
+        _ => None,
+    };
+    let thread_members = match members.get(&send.thread) {
+        Some(m) => m.clone(),
+        None => {
+            let m = Arc::new(threads::members(tx, send.thread).await?);
+            members.insert(send.thread, m.clone());
+            m
+        }
+    };
+    Ok(SendOutcome::Stored {
+        message: ChatMessage {
+            id: MessageId(id),
+            thread: send.thread,
+            seq,
+            from: send.sender,
+            text: send.text.to_string(),
+            ts: now,
+            client_id: send.client_id.clone(),
+            attachments,
+        },
+        members: thread_members,
+        answered,
+    })
+}

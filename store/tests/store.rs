@@ -1,0 +1,532 @@
+//! The store's behaviour, the same on every backend: accounts and the directory's search,
+//! threads and the support service, the chat's guarantees under concurrent senders, the
+//! consultation record, the audit log, revoked tokens, and which failures are transient.
+
+mod backend;
+
+use backend::{Kind, TestStore};
+use konsult_protocol::model::{Form, Mode, Role, ThreadKind};
+use konsult_protocol::{ClientId, RequestId, SessionId, ThreadId, UserId};
+use konsult_store::messages::{NewMessage, Page, Refusal, SendOutcome};
+use konsult_store::records::{NextIds, Record, RecordFilter, RecordKey};
+use konsult_store::threads::NewThread;
+use konsult_store::users::{NewUser, UserFilter};
+use konsult_store::{Store, StoreError, Transient};
+
+on_both! {
+    logins_are_unique_whatever_their_case,
+    the_directory_folds_cyrillic_case_and_yo,
+    concurrent_senders_get_gap_free_seqs_and_retries_find_the_original,
+    a_batch_is_stored_in_one_commit,
+    refused_sends_store_nothing,
+    support_staff_join_the_service_and_admins_leave_it,
+    a_second_write_of_a_record_key_updates_it,
+    the_audit_log_is_append_only,
+    revoked_tokens_are_kept_until_they_expire,
+}
+
+fn user(login: &str, name: &str, role: Role, class: Option<&str>) -> NewUser {
+    NewUser {
+        login: login.into(),
+        name: name.into(),
+        role,
+        class: class.map(String::from),
+        subjects: if role == Role::Teacher {
+            vec!["math".into()]
+        } else {
+            Vec::new()
+        },
+        password_hash: None,
+        external_id: None,
+    }
+}
+
+fn thread(members: &[UserId], support_service: bool) -> NewThread {
+    NewThread {
+        kind: ThreadKind::Group,
+        title: "t".into(),
+        members: members.to_vec(),
+        class: None,
+        request: None,
+        session: None,
+        created_by: None,
+        support_service,
+        opening: Vec::new(),
+    }
+}
+
+async fn logins_are_unique_whatever_their_case(db: TestStore) {
+    let store = &db.store;
+    let ids = store
+        .insert_users(&[user("Anna", "Анна", Role::Teacher, None)])
+        .await
+        .expect("insert");
+    let found = store
+        .user_by_login("aNNA")
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.id, ids[0]);
+    assert_eq!(found.subjects, vec!["math".to_string()]);
+    let again = store
+        .insert_users(&[user("ANNA", "Другая", Role::Student, None)])
+        .await;
+    assert!(again.is_err(), "a login differing only in case is refused");
+    assert_eq!(
+        store
+            .existing_logins(&["anna".into(), "boris".into()])
+            .await
+            .expect("existing"),
+        vec!["Anna".to_string()]
+    );
+    let created = store
+        .insert_users_if_missing(&[
+            user("anna", "Анна", Role::Teacher, None),
+            user("boris", "Борис", Role::Student, Some("7А")),
+        ])
+        .await
+        .expect("if missing");
+    assert_eq!(created, 1);
+    assert!(!store.has_admin().await.expect("has admin"));
+    assert_eq!(store.active_users().await.expect("active").len(), 2);
+    db.finish().await;
+}
+
+async fn the_directory_folds_cyrillic_case_and_yo(db: TestStore) {
+    let store = &db.store;
+    store
+        .insert_users(&[
+            user("s1", "Ёлкина Мария", Role::Student, Some("7А")),
+            user("s2", "Елисеев Пётр", Role::Student, Some("7Б")),
+            user("s3", "Смирнов Иван", Role::Student, Some("7А")),
+            user("t1", "Ёжиков Олег", Role::Teacher, None),
+        ])
+        .await
+        .expect("insert");
+    let names = |found: Vec<konsult_store::users::DirectoryStudent>| {
+        found.into_iter().map(|s| s.name).collect::<Vec<_>>()
+    };
+    let (found, more) = store
+        .student_directory(None, Some("ЕЛК"), 10)
+        .await
+        .expect("search");
+    assert_eq!(names(found), vec!["Ёлкина Мария"]);
+    assert!(!more);
+    let (found, _) = store
+        .student_directory(None, Some("петр"), 10)
+        .await
+        .expect("search");
+    assert_eq!(
+        names(found),
+        vec!["Елисеев Пётр"],
+        "ё in a name matches е typed"
+    );
+    let (found, more) = store
+        .student_directory(Some("7А"), None, 1)
+        .await
+        .expect("class");
+    assert_eq!(names(found), vec!["Ёлкина Мария"]);
+    assert!(more, "a second student of 7А is left over");
+    let listed = store
+        .list_users(
+            &UserFilter {
+                q: Some("ИВАН".into()),
+                ..UserFilter::default()
+            },
+            10,
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        store.classes().await.expect("classes"),
+        vec![("7А".to_string(), 2), ("7Б".to_string(), 1)]
+    );
+    db.finish().await;
+}
+
+/// Every sender's sends, each on a writer of its own, all at once into one thread.
+async fn concurrent_senders_get_gap_free_seqs_and_retries_find_the_original(db: TestStore) {
+    const SENDERS: usize = 8;
+    const EACH: usize = 25;
+    let store = &db.store;
+    let people: Vec<NewUser> = (0..SENDERS)
+        .map(|i| user(&format!("u{i}"), &format!("User {i}"), Role::Student, None))
+        .collect();
+    let ids = store.insert_users(&people).await.expect("users");
+    let (thread_id, _) = store
+        .create_thread(&thread(&ids, false))
+        .await
+        .expect("thread");
+
+    let mut tasks = Vec::new();
+    for (i, sender) in ids.iter().copied().enumerate() {
+        let store: Store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut writer = store.message_writer();
+            let mut stored = Vec::new();
+            for n in 0..EACH {
+                let client_id = ClientId(format!("c{i}-{n}"));
+                let text = format!("{i}:{n}");
+                let send = NewMessage {
+                    sender,
+                    answers_requests: false,
+                    thread: thread_id,
+                    client_id: &client_id,
+                    text: &text,
+                    attachments: &[],
+                };
+                // Every fifth send goes twice in one batch: the second is the first's retry.
+                let batch = if n % 5 == 0 {
+                    vec![send, send]
+                } else {
+                    vec![send]
+                };
+                let outcomes = writer.write(&batch).await.expect("write");
+                let SendOutcome::Stored { message, .. } = &outcomes[0] else {
+                    panic!("first send not stored: {outcomes:?}");
+                };
+                if let Some(SendOutcome::Duplicate(original)) = outcomes.get(1) {
+                    assert_eq!(original.id, message.id, "a retry returns the original");
+                } else if batch.len() == 2 {
+                    panic!("the retry in the same batch was not a duplicate: {outcomes:?}");
+                }
+                stored.push(message.clone());
+                // A retry in a later batch finds the original too.
+                let again = writer.write(&[send]).await.expect("retry");
+                match &again[0] {
+                    SendOutcome::Duplicate(original) => {
+                        assert_eq!(original.id, message.id);
+                        assert_eq!(original.seq, message.seq);
+                    }
+                    other => panic!("a retry was stored again: {other:?}"),
+                }
+            }
+            stored
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.expect("sender").into_iter().map(|m| m.seq));
+    }
+    seqs.sort_unstable();
+    let expected: Vec<i64> = (1..=(SENDERS * EACH) as i64).collect();
+    assert_eq!(seqs, expected, "seqs are gap-free from 1 and never repeat");
+    let (history, more) = store
+        .history(thread_id, Page::Latest, 1_000)
+        .await
+        .expect("history");
+    assert!(!more);
+    assert_eq!(history.len(), SENDERS * EACH, "each send stored once");
+    let summary = store
+        .summary(ids[0], thread_id)
+        .await
+        .expect("summary")
+        .expect("member");
+    assert_eq!(summary.last_seq, (SENDERS * EACH) as i64);
+    db.finish().await;
+}
+
+async fn a_batch_is_stored_in_one_commit(db: TestStore) {
+    let store = &db.store;
+    let ids = store
+        .insert_users(&[
+            user("a", "A", Role::Student, None),
+            user("b", "B", Role::Teacher, None),
+        ])
+        .await
+        .expect("users");
+    let (first, _) = store
+        .create_thread(&thread(&ids, false))
+        .await
+        .expect("thread");
+    let (second, _) = store
+        .create_thread(&thread(&ids, false))
+        .await
+        .expect("thread");
+    let client_ids: Vec<ClientId> = (0..40).map(|n| ClientId(format!("b{n}"))).collect();
+    let batch: Vec<NewMessage> = client_ids
+        .iter()
+        .enumerate()
+        .map(|(n, client_id)| NewMessage {
+            sender: ids[n % 2],
+            answers_requests: n % 2 == 1,
+            thread: if n % 3 == 0 { first } else { second },
+            client_id,
+            text: "hello",
+            attachments: &[],
+        })
+        .collect();
+    let outcomes = store.message_writer().write(&batch).await.expect("write");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, SendOutcome::Stored { .. }))
+    );
+    for thread in [first, second] {
+        let seqs: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                SendOutcome::Stored { message, .. } if message.thread == thread => {
+                    Some(message.seq)
+                }
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+        assert_eq!(seqs, expected, "in batch order, gap-free");
+    }
+    if db.kind == Kind::Postgres {
+        // Every row of the batch was written by one transaction: one commit for all senders.
+        let transactions = db
+            .scalar_raw("SELECT count(DISTINCT xmin::TEXT) FROM messages")
+            .await;
+        assert_eq!(transactions, 1);
+    }
+    assert_eq!(db.scalar_raw("SELECT count(*) FROM messages").await, 40);
+    db.finish().await;
+}
+
+async fn refused_sends_store_nothing(db: TestStore) {
+    let store = &db.store;
+    let ids = store
+        .insert_users(&[
+            user("a", "A", Role::Student, None),
+            user("b", "B", Role::Student, None),
+            user("c", "C", Role::Student, None),
+        ])
+        .await
+        .expect("users");
+    let (first, _) = store
+        .create_thread(&thread(&ids[..2], false))
+        .await
+        .expect("thread");
+    let (second, _) = store
+        .create_thread(&thread(&ids[..2], false))
+        .await
+        .expect("thread");
+    let reused = ClientId("same".into());
+    let outsider = ClientId("outsider".into());
+    let mut writer = store.message_writer();
+    let send = |thread: ThreadId, sender: UserId, client_id| NewMessage {
+        sender,
+        answers_requests: false,
+        thread,
+        client_id,
+        text: "x",
+        attachments: &[],
+    };
+    let outcomes = writer
+        .write(&[send(first, ids[0], &reused), send(first, ids[2], &outsider)])
+        .await
+        .expect("write");
+    assert!(matches!(outcomes[0], SendOutcome::Stored { .. }));
+    assert!(matches!(&outcomes[1], SendOutcome::Refused(Refusal::NoThread(t)) if *t == first));
+    let outcomes = writer
+        .write(&[send(second, ids[0], &reused)])
+        .await
+        .expect("write");
+    assert!(matches!(
+        &outcomes[0],
+        SendOutcome::Refused(Refusal::ClientIdReused)
+    ));
+    assert_eq!(db.scalar_raw("SELECT count(*) FROM messages").await, 1);
+    db.finish().await;
+}
+
+async fn support_staff_join_the_service_and_admins_leave_it(db: TestStore) {
+    let store = &db.store;
+    let ids = store
+        .insert_users(&[
+            user("student", "S", Role::Student, None),
+            user("psych", "P", Role::Support, None),
+        ])
+        .await
+        .expect("users");
+    let (service, _) = store
+        .create_thread(&thread(&ids[..1], true))
+        .await
+        .expect("thread");
+    assert_eq!(store.members(service).await.expect("members"), ids);
+    let later = store
+        .insert_users(&[user("psych2", "P2", Role::Support, None)])
+        .await
+        .expect("later")[0];
+    let standing = store
+        .standing(service, later)
+        .await
+        .expect("standing")
+        .expect("thread");
+    assert!(
+        standing.member,
+        "support staff created later joins the service"
+    );
+    assert!(standing.confidential && standing.support_service);
+    assert!(!standing.may_read(Role::Admin));
+    db.execute_raw(&format!(
+        "UPDATE users SET role = 'admin' WHERE id = {}",
+        later.0
+    ))
+    .await
+    .expect("make admin");
+    let standing = store
+        .standing(service, later)
+        .await
+        .expect("standing")
+        .expect("thread");
+    assert!(
+        !standing.member,
+        "an administrator leaves the service's threads"
+    );
+    db.finish().await;
+}
+
+fn record(key: RecordKey, outcome: &'static str) -> Record {
+    Record {
+        key,
+        form: Form::Individual,
+        mode: Mode::Online,
+        subject: "math".into(),
+        topic: "fractions".into(),
+        staff: None,
+        students: Vec::new(),
+        session: None,
+        thread: None,
+        requested_at_ms: None,
+        started_at_ms: None,
+        ended_at_ms: None,
+        wait_secs: None,
+        outcome,
+        confidential: false,
+    }
+}
+
+async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
+    let store = &db.store;
+    let request = RecordKey::Request(RequestId(4));
+    let session = RecordKey::Session(SessionId(9));
+    let asked = Record {
+        requested_at_ms: Some(1_000),
+        session: Some(SessionId(7)),
+        ..record(request, "in_progress")
+    };
+    let held = Record {
+        started_at_ms: Some(2_000),
+        ended_at_ms: Some(5_000),
+        ..record(request, "held")
+    };
+    let started = Record {
+        session: Some(SessionId(9)),
+        started_at_ms: Some(3_000),
+        ..record(session, "in_progress")
+    };
+    let ended = Record {
+        session: Some(SessionId(9)),
+        ended_at_ms: Some(4_000),
+        ..record(session, "held")
+    };
+    store.write_records(&[asked, started]).await.expect("write");
+    store.write_records(&[held, ended]).await.expect("write");
+    let rows = store
+        .records(&RecordFilter::default(), 10)
+        .await
+        .expect("records");
+    assert_eq!(rows.len(), 2, "one record per key: {rows:?}");
+    assert_eq!(rows[0].requested_at, Some(1_000));
+    assert_eq!(rows[0].started_at, Some(2_000));
+    assert_eq!(rows[0].ended_at, Some(5_000));
+    assert_eq!(rows[0].outcome, "held");
+    assert_eq!(rows[1].started_at, Some(3_000));
+    assert_eq!(rows[1].ended_at, Some(4_000));
+    assert_eq!(
+        store.next_ids().await.expect("next ids"),
+        NextIds {
+            request: 5,
+            session: 10
+        }
+    );
+    db.finish().await;
+}
+
+async fn the_audit_log_is_append_only(db: TestStore) {
+    let store = &db.store;
+    store
+        .audit(
+            None,
+            "user.create",
+            Some("anna"),
+            serde_json::json!({"role": "teacher"}),
+        )
+        .await
+        .expect("audit");
+    let log = store.audit_log(None, 10).await.expect("log");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].details["role"], "teacher");
+    let update = db
+        .execute_raw("UPDATE audit_log SET action = 'forged'")
+        .await;
+    assert!(update.is_err(), "an audit entry cannot be changed");
+    let delete = db.execute_raw("DELETE FROM audit_log").await;
+    assert!(delete.is_err(), "an audit entry cannot be deleted");
+    assert_eq!(
+        store.audit_log(None, 10).await.expect("log")[0].action,
+        "user.create"
+    );
+    db.finish().await;
+}
+
+async fn revoked_tokens_are_kept_until_they_expire(db: TestStore) {
+    let store = &db.store;
+    store.revoke_token("old", 100, 50).await.expect("revoke");
+    store.revoke_token("new", 1_000, 50).await.expect("revoke");
+    store
+        .revoke_token("new", 2_000, 50)
+        .await
+        .expect("revoke again");
+    // Revoking at 500 sweeps what expired before it.
+    store
+        .revoke_token("third", 3_000, 500)
+        .await
+        .expect("revoke");
+    let mut kept = store.revoked_tokens(500).await.expect("kept");
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec![("new".to_string(), 2_000), ("third".to_string(), 3_000)]
+    );
+    db.finish().await;
+}
+
+/// The failures PostgreSQL reports for a transaction given up for another's sake are
+/// transient (the write is tried again); a constraint violation is not.
+#[tokio::test]
+async fn postgres_serialization_failures_and_deadlocks_are_transient() {
+    let db = TestStore::open(Kind::Postgres).await;
+    let raise = |sqlstate: &str| {
+        format!("DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{sqlstate}'; END $$")
+    };
+    for (sqlstate, transient) in [
+        ("40001", true),
+        ("40P01", true),
+        ("57P01", true),
+        ("23505", false),
+        ("42601", false),
+    ] {
+        let e = db.execute_raw(&raise(sqlstate)).await.expect_err("raised");
+        assert_eq!(
+            StoreError::Db(e).is_transient(),
+            transient,
+            "SQLSTATE {sqlstate}"
+        );
+    }
+    let unreachable = Store::open_url("postgres://postgres@127.0.0.1:1/none").await;
+    match unreachable {
+        Err(e) => assert!(e.is_transient(), "a refused connection is transient: {e}"),
+        Ok(_) => panic!("connected to port 1"),
+    }
+    assert!(matches!(
+        Store::open_url("mysql://x@y/z").await,
+        Err(StoreError::Invalid(_))
+    ));
+    db.finish().await;
+}
