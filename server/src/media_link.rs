@@ -21,7 +21,7 @@ use konsult_signaling::{ConnId, Input, MediaCommand};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// The SFU's room of one school's session: the school in the high 32 bits of the id the SFU
+/// The SFU's room of one school's session: the school in the high 31 bits of the id the SFU
 /// keys its rooms by, the school's session id in the low 32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MediaRoom {
@@ -32,9 +32,10 @@ pub struct MediaRoom {
 impl MediaRoom {
     /// The id the SFU knows the room by; `None` when either id does not fit its 32 bits.
     pub fn key(self) -> Option<SessionId> {
-        let fits = |n: i64| (0..=i64::from(u32::MAX)).contains(&n);
-        (fits(self.school.0) && fits(self.session.0))
-            .then_some(SessionId((self.school.0 << 32) | self.session.0))
+        // The school's 31 bits keep the key positive, as session ids are.
+        let school_fits = (0..=i64::from(i32::MAX)).contains(&self.school.0);
+        let session_fits = (0..=i64::from(u32::MAX)).contains(&self.session.0);
+        (school_fits && session_fits).then_some(SessionId((self.school.0 << 32) | self.session.0))
     }
 
     /// The school and session of a room the SFU names.
@@ -210,10 +211,11 @@ mod tests {
         assert_eq!(MediaRoom::of_key(ka), a);
         assert_eq!(MediaRoom::of_key(kb), b);
         let last = MediaRoom {
-            school: SchoolId(i64::from(u32::MAX)),
+            school: SchoolId(i64::from(i32::MAX)),
             session: SessionId(i64::from(u32::MAX)),
         };
         assert_eq!(MediaRoom::of_key(last.key().unwrap()), last);
+        assert!(last.key().unwrap().0 > 0);
         let past = MediaRoom {
             school: SchoolId(1),
             session: SessionId(1 << 32),
