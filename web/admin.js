@@ -7,6 +7,7 @@ import { ADMIN_STRINGS } from './admin/words.js';
 import { api, failure, forget, logout, remember, signedIn, whenExpired } from './admin/api.js';
 import { fillSelects, loadDirectories } from './admin/directories.js';
 import { $, draw } from './admin/page.js';
+import { currentSchool } from './school.js';
 import * as dialogs from './admin/dialogs.js';
 import * as importing from './admin/import.js';
 import * as users from './admin/users.js';
@@ -67,6 +68,9 @@ async function signIn(event) {
   const error = $('#login-error');
   error.textContent = '';
   const body = { login: form.elements.login.value.trim(), password: form.elements.password.value };
+  // The school the main page signed into on this browser, or the one the address names.
+  const school = currentSchool();
+  if (school) body.school = school;
   let answer;
   try {
     answer = await api('POST', '/api/login', body);

@@ -4,6 +4,7 @@
 import { h, replace } from './dom.js';
 import { currentLang, setLang, setSubjectNames, t } from './i18n.js';
 import { Connection } from './ws.js';
+import { currentSchool, listSchools, rememberSchool, schoolFromPath, schoolQuery } from './school.js';
 import { createStudentHome } from './student.js';
 import { createTeacherHome } from './teacher.js';
 import { SessionView } from './session.js';
@@ -77,16 +78,33 @@ function renderHeader() {
   logoutButton.textContent = t('logout');
   logoutButton.hidden = !app.user;
   document.getElementById('help-link').textContent = t('help.link');
-  document.getElementById('help-link').href = currentLang() === 'en' ? '/help?lang=en' : '/help';
+  const school = schoolFromPath();
+  const help = school ? `/s/${school}/help` : '/help';
+  document.getElementById('help-link').href = currentLang() === 'en' ? `${help}?lang=en` : help;
   replace(headerUser, app.user ? `${app.user.name} (${t('role.' + app.user.role)})` : '');
 }
 
-function renderLogin(message = '') {
+/// The school field of the login form: a select when the server has several schools and the
+/// address names none (the last choice preselected), else nothing to ask.
+async function schoolField() {
+  if (schoolFromPath()) return null;
+  const schools = await listSchools();
+  if (schools.length < 2) return null;
+  const remembered = currentSchool();
+  const select = h('select', { id: 'login-school', name: 'school', required: true },
+    h('option', { value: '' }, t('login.school.choose')),
+    ...schools.map((s) => h('option', { value: s.code, selected: s.code === remembered }, s.name)));
+  return select;
+}
+
+async function renderLogin(message = '') {
   const error = h('p', { class: 'error', role: 'alert', id: 'login-error' }, message);
+  const school = await schoolField();
   const login = h('input', { id: 'login-name', name: 'login', autocomplete: 'username', required: true, autocapitalize: 'none' });
   const password = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const form = h('form', { class: 'card login', 'aria-labelledby': 'login-heading' },
     h('h2', { id: 'login-heading' }, t('login.heading')),
+    ...(school ? [h('label', { for: 'login-school' }, t('login.school')), school] : []),
     h('label', { for: 'login-name' }, t('login.login')), login,
     h('label', { for: 'login-password' }, t('login.password')), password,
     h('button', { type: 'submit', class: 'primary' }, t('login.submit')),
@@ -95,23 +113,27 @@ function renderLogin(message = '') {
     event.preventDefault();
     error.textContent = '';
     try {
+      const code = school ? school.value : currentSchool();
+      const credentials = { login: login.value.trim(), password: password.value };
+      if (code) credentials.school = code;
       const res = await fetch('/api/login', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ login: login.value.trim(), password: password.value }),
+        body: JSON.stringify(credentials),
       });
       if (res.status === 401) throw new Error(t('login.failed'));
       if (res.status === 429) throw new Error(t('login.limited'));
       const body = await res.json();
       if (!res.ok) throw new Error(t('login.error', { msg: body.message ?? res.status }));
       sessionStorage.setItem(TOKEN_KEY, body.token);
+      rememberSchool(code);
       await start(body.token);
     } catch (err) {
       error.textContent = err.message;
     }
   });
   replace(main, form);
-  login.focus();
+  (school && !school.value ? school : login).focus();
 }
 
 function setBanner(state) {
@@ -130,7 +152,7 @@ function setBanner(state) {
 /// rename shows from the next sign-in or reload; if they cannot be had, the built-in names serve.
 async function loadSubjectNames() {
   try {
-    const res = await fetch('/api/help');
+    const res = await fetch(`/api/help${schoolQuery()}`);
     if (!res.ok) return;
     const help = await res.json();
     setSubjectNames(help.staff.flatMap((person) => person.subjects));

@@ -75,12 +75,13 @@ pub struct StoreConfig {
     pub url: Option<String>,
 }
 
-/// `[school]`: the school this server serves.
+/// `[school]`: the first school of a new database, and the defaults of `konsult school add`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SchoolConfig {
-    /// The school's name, shown in the web client and on `/help`.
+    /// The first school's name (and the default of `school add`), shown on `/help`.
     pub name: String,
-    /// IANA time zone for consultation hours and reports.
+    /// IANA time zone for consultation hours and reports, of the first school (and the
+    /// default of `school add`).
     pub timezone: String,
     /// The language of the texts the server writes itself, such as automatic replies.
     pub language: Language,

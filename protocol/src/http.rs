@@ -13,12 +13,16 @@ pub struct LoginRequest {
     /// The device token of an earlier login, for clients that keep no cookies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
+    /// The code of the user's school; may be left out while the server has one school.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginRequest")
             .field("login", &self.login)
+            .field("school", &self.school)
             .finish_non_exhaustive()
     }
 }

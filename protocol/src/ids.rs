@@ -19,6 +19,11 @@ macro_rules! numeric_id {
 }
 
 numeric_id!(
+    /// A school: every account, thread and record belongs to one, and nothing of one school
+    /// is visible from another.
+    SchoolId
+);
+numeric_id!(
     /// A user account (student, teacher, support staff or admin).
     UserId
 );

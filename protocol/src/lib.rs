@@ -24,7 +24,9 @@ pub use frame::{
     DecodeError, Envelope, Rid, decode_client_frame, decode_server_frame, encode_client_frame,
     encode_server_frame,
 };
-pub use ids::{AttachmentId, ClientId, MessageId, RequestId, SessionId, ThreadId, UserId};
+pub use ids::{
+    AttachmentId, ClientId, MessageId, RequestId, SchoolId, SessionId, ThreadId, UserId,
+};
 pub use server::ServerMessage;
 pub use signal::{SdpType, SignalData, SignalPeer};
 

@@ -5,6 +5,7 @@ use crate::auth::{generate_password, generate_secret, hash_password};
 use crate::store::Store;
 use crate::store::users::NewUser;
 use konsult_config::Config;
+use konsult_protocol::SchoolId;
 use konsult_protocol::import;
 pub use konsult_protocol::import::{LineError, parse_subjects};
 use konsult_protocol::model::Role;
@@ -62,16 +63,16 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Creates the `admin` account with a random password when no administrator exists, and
-/// returns the password so it can be shown once.
-pub async fn ensure_admin(store: &Store) -> Result<Option<String>, AccountError> {
-    if store.has_admin().await? {
+/// Creates the `admin` account of `school` with a random password when the school has no
+/// administrator, and returns the password so it can be shown once.
+pub async fn ensure_admin(store: &Store, school: SchoolId) -> Result<Option<String>, AccountError> {
+    if store.has_admin(school).await? {
         return Ok(None);
     }
     let password = generate_password();
     let hash = hash_off_thread(password.clone()).await;
     let admin = NewUser {
-        login: unused_login(store, "admin").await?,
+        login: unused_login(store, school, "admin").await?,
         name: "Администратор".into(),
         role: Role::Admin,
         class: None,
@@ -79,18 +80,18 @@ pub async fn ensure_admin(store: &Store) -> Result<Option<String>, AccountError>
         password_hash: Some(hash),
         external_id: None,
     };
-    store.insert_users(&[admin]).await?;
+    store.insert_users(school, &[admin]).await?;
     Ok(Some(password))
 }
 
-async fn unused_login(store: &Store, base: &str) -> Result<String, AccountError> {
+async fn unused_login(store: &Store, school: SchoolId, base: &str) -> Result<String, AccountError> {
     for n in 0..100 {
         let login = if n == 0 {
             base.to_string()
         } else {
             format!("{base}{n}")
         };
-        if store.user_by_login(&login).await?.is_none() {
+        if store.user_by_login(school, &login).await?.is_none() {
             return Ok(login);
         }
     }
@@ -112,9 +113,10 @@ pub const DEMO_SUBJECTS: [(&str, &str); 3] = [
     ("russian", "Русский язык"),
 ];
 
-/// Seeds the demo school; accounts that exist already are left as they are.
-pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
-    store.ensure_subjects(&DEMO_SUBJECTS).await?;
+/// Seeds the demo school's accounts into `school`; accounts that exist already are left as
+/// they are.
+pub async fn seed_demo(store: &Store, school: SchoolId) -> Result<usize, AccountError> {
+    store.ensure_subjects(school, &DEMO_SUBJECTS).await?;
     // Every demo account shares the published password `demo`, so one hash serves them all.
     let hash = hash_off_thread("demo".into()).await;
     let staff = |login: &str, name: &str, role: Role, subjects: &[&str]| NewUser {
@@ -164,7 +166,7 @@ pub async fn seed_demo(store: &Store) -> Result<usize, AccountError> {
             external_id: None,
         });
     }
-    Ok(store.insert_users_if_missing(&users).await?)
+    Ok(store.insert_users_if_missing(school, &users).await?)
 }
 
 /// The floor for a password an admin sets or imports ([`import::check_password`]).
@@ -197,8 +199,13 @@ pub struct AddUser {
     pub password: Option<String>,
 }
 
-/// `konsult user add`: creates one account; returns the password when it was generated.
-pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, AccountError> {
+/// `konsult user add`: creates one account in `school`; returns the password when it was
+/// generated.
+pub async fn add_user(
+    store: &Store,
+    school: SchoolId,
+    add: AddUser,
+) -> Result<Option<String>, AccountError> {
     let generated = add.password.is_none().then(generate_password);
     let password = add.password.or(generated.clone()).unwrap_or_default();
     let user = NewUser {
@@ -214,7 +221,7 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
     if generated.is_none() {
         check_password(&user.login, &password)?;
     }
-    if store.user_by_login(&user.login).await?.is_some() {
+    if store.user_by_login(school, &user.login).await?.is_some() {
         return Err(AccountError::Invalid(format!(
             "login {:?} already exists",
             user.login
@@ -224,7 +231,7 @@ pub async fn add_user(store: &Store, add: AddUser) -> Result<Option<String>, Acc
         password_hash: Some(hash_off_thread(password).await),
         ..user
     };
-    store.insert_users(&[user]).await?;
+    store.insert_users(school, &[user]).await?;
     Ok(generated)
 }
 
@@ -284,12 +291,17 @@ pub fn plan_import(text: &str) -> ImportPlan {
     }
 }
 
-/// Plans an import against the database too: logins that exist already are errors.
-pub async fn check_import(store: &Store, text: &str) -> Result<ImportPlan, AccountError> {
+/// Plans an import into `school` against the database too: logins that exist there already
+/// are errors.
+pub async fn check_import(
+    store: &Store,
+    school: SchoolId,
+    text: &str,
+) -> Result<ImportPlan, AccountError> {
     let mut plan = plan_import(text);
     let logins: Vec<String> = plan.rows.iter().map(|r| r.user.login.clone()).collect();
     let taken: HashSet<String> = store
-        .existing_logins(&logins)
+        .existing_logins(school, &logins)
         .await?
         .into_iter()
         .map(|l| l.to_lowercase())
@@ -307,12 +319,13 @@ pub async fn check_import(store: &Store, text: &str) -> Result<ImportPlan, Accou
     Ok(plan)
 }
 
-/// Imports CSV text: every row, or none when any line has an error.
+/// Imports CSV text into `school`: every row, or none when any line has an error.
 pub async fn import_text(
     store: &Store,
+    school: SchoolId,
     text: &str,
 ) -> Result<Result<Imported, Vec<LineError>>, AccountError> {
-    let plan = check_import(store, text).await?;
+    let plan = check_import(store, school, text).await?;
     if !plan.errors.is_empty() {
         return Ok(Err(plan.errors));
     }
@@ -331,15 +344,19 @@ pub async fn import_text(
             ..row.user
         });
     }
-    store.insert_users(&users).await?;
+    store.insert_users(school, &users).await?;
     Ok(Ok(Imported {
         created: users.len(),
         generated,
     }))
 }
 
-/// `konsult user import FILE.csv`: all rows or none.
-pub async fn import_users(store: &Store, path: &Path) -> Result<Imported, AccountError> {
+/// `konsult user import FILE.csv`: all rows or none, into `school`.
+pub async fn import_users(
+    store: &Store,
+    school: SchoolId,
+    path: &Path,
+) -> Result<Imported, AccountError> {
     let file_error = |reason: String| AccountError::File {
         path: path.display().to_string(),
         reason,
@@ -348,7 +365,7 @@ pub async fn import_users(store: &Store, path: &Path) -> Result<Imported, Accoun
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
         .map_err(|e| file_error(e.to_string()))?;
-    match import_text(store, &text).await? {
+    match import_text(store, school, &text).await? {
         Ok(imported) => Ok(imported),
         Err(errors) => {
             let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
@@ -375,10 +392,11 @@ fn hash_all(passwords: &[String]) -> Vec<String> {
     })
 }
 
-/// The account for a school portal token: created on first sight, its name, role, class and
+/// The account for a school portal token in `school`: created on first sight, its name, role, class and
 /// subjects refreshed from the claims afterwards; `true` beside it when its role changed.
 pub async fn portal_user(
     store: &Store,
+    school: SchoolId,
     claims: &crate::auth::PortalClaims,
 ) -> Result<(crate::store::users::User, bool), crate::auth::AuthError> {
     use crate::auth::AuthError;
@@ -400,7 +418,7 @@ pub async fn portal_user(
     let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
     let mut role_changed = false;
     match store
-        .user_by_external_id(&claims.sub)
+        .user_by_external_id(school, &claims.sub)
         .await
         .map_err(store_error)?
     {
@@ -419,7 +437,7 @@ pub async fn portal_user(
         }
         None => {
             if store
-                .user_by_login(&user.login)
+                .user_by_login(school, &user.login)
                 .await
                 .map_err(store_error)?
                 .is_some()
@@ -429,12 +447,15 @@ pub async fn portal_user(
                     user.login
                 )));
             }
-            store.insert_users(&[user]).await.map_err(store_error)?;
+            store
+                .insert_users(school, &[user])
+                .await
+                .map_err(store_error)?;
             tracing::info!("created an account from a portal token");
         }
     }
     let user = store
-        .user_by_external_id(&claims.sub)
+        .user_by_external_id(school, &claims.sub)
         .await
         .map_err(store_error)?
         .ok_or(AuthError::NoAccount)?;

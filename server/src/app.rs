@@ -6,7 +6,7 @@ use crate::auth::Tokens;
 use crate::chat::Chat;
 use crate::directory::Directory;
 use crate::drain::Drain;
-use crate::hub_handle::{HubHandle, MediaSink};
+use crate::hub_handle::MediaSink;
 use crate::store::Store;
 use konsult_config::Config;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -29,8 +29,8 @@ pub struct App {
     pub anonymous: Arc<crate::anonymous::Anonymous>,
     pub drain: Arc<Drain>,
     pub metrics: PrometheusHandle,
-    /// The school's hub.
-    pub hub: HubHandle,
+    /// The schools served, each with its hub.
+    pub schools: Arc<crate::schools::Schools>,
     /// The SFU, set once at start-up when its socket is bound.
     pub media: std::sync::OnceLock<Arc<dyn MediaSink>>,
     /// Login attempts per address and per account.
@@ -39,7 +39,8 @@ pub struct App {
     pub devices: crate::device::DeviceTokens,
     /// Tokens ended by `POST /api/logout`.
     pub revoked: crate::revoked::Revoked,
-    /// The school's time zone, for reports and consultation hours.
+    /// `school.timezone`: the time zone of a school whose own is not set yet, and the
+    /// default of `konsult school add`.
     pub timezone: jiff::tz::TimeZone,
 }
 
@@ -66,7 +67,11 @@ impl App {
                 .flatten()
                 .filter(|u| u.token_version == token_version),
             Identity::Portal(claims) => {
-                let (user, role_changed) = accounts::portal_user(&self.store, &claims).await?;
+                let school = crate::schools::resolve(&self.store, claims.school.as_deref())
+                    .await
+                    .map_err(|e| AuthError::BadClaims(e.to_string()))?;
+                let (user, role_changed) =
+                    accounts::portal_user(&self.store, school.id, &claims).await?;
                 if role_changed {
                     // What the old role allowed ends with it, as a deactivation ends it.
                     self.directory
@@ -81,9 +86,22 @@ impl App {
 }
 
 impl App {
-    /// Tells the hub that an account was created or changed.
+    /// A school's time zone: its own, else `school.timezone`.
+    pub fn school_timezone(&self, school: konsult_protocol::SchoolId) -> jiff::tz::TimeZone {
+        self.schools
+            .get(school)
+            .map(|s| s.timezone.clone())
+            .unwrap_or_else(|| self.timezone.clone())
+    }
+
+    /// Tells the hub of the user's school that an account was created or changed (a school
+    /// whose hub has not started reads its accounts when it starts).
     pub async fn user_changed(&self, user: &crate::store::users::User) {
-        self.hub
+        let Some(school) = self.schools.get(user.school) else {
+            return;
+        };
+        school
+            .hub
             .send(konsult_signaling::Input::UserChanged {
                 user: user.info(),
                 active: user.active,

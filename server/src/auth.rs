@@ -50,6 +50,9 @@ pub struct PortalClaims {
     pub class: Option<String>,
     #[serde(default)]
     pub subjects: Vec<String>,
+    /// The code of the user's school; may be left out while the server has one school.
+    #[serde(default)]
+    pub school: Option<String>,
     /// Expiry (Unix seconds); checked by the decoder, kept for revocation.
     #[serde(default)]
     pub exp: u64,

@@ -1,4 +1,5 @@
-//! The command line: `konsult serve`, `konsult user add|import`, `konsult purge`.
+//! The command line: `konsult serve`, `konsult school add|list`, `konsult user add|import`,
+//! `konsult purge`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub struct Common {
 pub enum Command {
     /// Run the server.
     Serve(Serve),
+    /// Manage the schools this server serves.
+    #[command(subcommand)]
+    School(SchoolCommand),
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -65,6 +69,27 @@ pub struct Serve {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SchoolCommand {
+    /// Create a school, with its administrator account (the password is printed once).
+    Add(AddSchool),
+    /// List the schools: code, name, time zone.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct AddSchool {
+    /// 1 to 32 of a-z, 0-9 and -: what logins and /s/<code>/ name the school by
+    #[arg(long)]
+    pub code: String,
+    /// The school's name [default: school.name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The school's time zone, such as Europe/Samara [default: school.timezone]
+    #[arg(long)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create one account.
     Add(AddUser),
@@ -73,11 +98,17 @@ pub enum UserCommand {
     Import {
         /// The CSV file (`,` or `;` separated, UTF-8)
         file: PathBuf,
+        /// The school's code; may be left out while there is one school
+        #[arg(long)]
+        school: Option<String>,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct AddUser {
+    /// The school's code; may be left out while there is one school
+    #[arg(long)]
+    pub school: Option<String>,
     #[arg(long)]
     pub login: String,
     /// Full name, as others see it

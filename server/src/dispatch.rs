@@ -41,7 +41,16 @@ pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) 
                 rid: rid.clone(),
                 msg,
             };
-            if let Err(busy) = app.hub.try_send(input) {
+            // The connection opened its school's hub at hello.
+            let Some(school) = app.schools.get(ctx.user.school) else {
+                ctx.error(
+                    rid.as_ref(),
+                    ErrorCode::Unavailable,
+                    "your school is unavailable",
+                );
+                return;
+            };
+            if let Err(busy) = school.hub.try_send(input) {
                 ctx.error(rid.as_ref(), ErrorCode::Unavailable, busy.to_string());
             }
         }

@@ -1,4 +1,4 @@
-//! Runs the school's hub: one task owns the sans-IO `signaling::Hub`, feeds it what
+//! Runs a school's hub: one task per school owns its sans-IO `signaling::Hub`, feeds it what
 //! connections, storage and the SFU report, asks it for its deadlines, and carries out what it
 //! wants done (messages through the directory, threads through chat, records through storage,
 //! media through the SFU).
@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::chat::NewThread;
 use crate::hub_handle::HubInputs;
 use crate::records::RecordWriter;
+use crate::schools::School;
 use crate::store::{now_ms, retry_transient};
 use crate::wire;
 use crate::wording;
@@ -42,22 +43,24 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
     }
 }
 
-/// Runs the hub until every handle is gone or shutdown begins.
-pub async fn run(app: Arc<App>, inputs: HubInputs) {
+/// Runs the hub of `school` until every handle is gone or shutdown begins: fed with that
+/// school's accounts, hours and ids only, writing its records and threads into that school.
+pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
     let HubInputs(mut rx) = inputs;
-    let seeds = match crate::records::id_seeds(&app.store).await {
+    let tz = &school.timezone;
+    let seeds = match crate::records::id_seeds(&app.store, school.id).await {
         Ok(seeds) => seeds,
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the last ids; the hub does not start");
+            tracing::error!(error = %e, school = %school.code, "cannot read the last ids; the hub does not start");
             return;
         }
     };
-    let mut hub = Hub::new(hub_config(&app.config), seeds, now(&app.timezone));
-    match app.store.active_users().await {
+    let mut hub = Hub::new(hub_config(&app.config), seeds, now(tz));
+    match app.store.active_users(school.id).await {
         Ok(users) => {
             for user in users {
                 hub.handle_input(
-                    now(&app.timezone),
+                    now(tz),
                     Input::UserChanged {
                         user: user.info(),
                         active: true,
@@ -67,32 +70,32 @@ pub async fn run(app: Arc<App>, inputs: HubInputs) {
         }
         Err(e) => tracing::error!(error = %e, "cannot load users into the hub"),
     }
-    match app.store.all_hours().await {
+    match app.store.all_hours(school.id).await {
         Ok(all) => {
             for (user, hours) in all {
-                hub.handle_input(now(&app.timezone), Input::HoursChanged { user, hours });
+                hub.handle_input(now(tz), Input::HoursChanged { user, hours });
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot load consultation hours into the hub"),
     }
-    let records = RecordWriter::start(app.store.clone());
+    let records = RecordWriter::start(app.store.clone(), school.id);
     let mut stopping = app.drain.watch();
     loop {
         let deadline = hub.poll_timeout().map(Instant::from_std);
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
-                hub.handle_input(now(&app.timezone), input);
+                hub.handle_input(now(tz), input);
             }
-            _ = sleep_until_some(deadline) => hub.handle_timeout(now(&app.timezone)),
+            _ = sleep_until_some(deadline) => hub.handle_timeout(now(tz)),
             _ = crate::drain::stopped(&mut stopping) => break,
         }
         while let Some(output) = hub.poll_output() {
-            execute(&app, &records, output).await;
+            execute(&app, &school, &records, output).await;
         }
     }
     while let Some(output) = hub.poll_output() {
-        execute(&app, &records, output).await;
+        execute(&app, &school, &records, output).await;
     }
     records.close().await;
 }
@@ -105,7 +108,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 }
 
 /// Carries out one output of the hub.
-async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
+async fn execute(app: &Arc<App>, school: &Arc<School>, records: &RecordWriter, output: Output) {
     match output {
         Output::Send { to, msg, re } => deliver(app, to, &msg, re.as_ref()),
         Output::CreateThread { purpose, spec } => {
@@ -116,19 +119,23 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
                 .filter_map(|m| wording::opening(language, m))
                 .collect();
             let app = app.clone();
+            let school = school.clone();
             tokio::spawn(async move {
                 let thread = retry_transient("thread creation", || {
-                    app.chat.create_thread(NewThread {
-                        kind: spec.kind,
-                        title: spec.title.clone(),
-                        members: spec.members.clone(),
-                        class: spec.class.clone(),
-                        request: spec.request,
-                        session: spec.session,
-                        created_by: None,
-                        support_service: spec.confidential,
-                        opening: opening.clone(),
-                    })
+                    app.chat.create_thread(
+                        school.id,
+                        NewThread {
+                            kind: spec.kind,
+                            title: spec.title.clone(),
+                            members: spec.members.clone(),
+                            class: spec.class.clone(),
+                            request: spec.request,
+                            session: spec.session,
+                            created_by: None,
+                            support_service: spec.confidential,
+                            opening: opening.clone(),
+                        },
+                    )
                 })
                 .await
                 .map(|t| t.id)
@@ -136,11 +143,14 @@ async fn execute(app: &Arc<App>, records: &RecordWriter, output: Output) {
                     tracing::error!(error = %e, ?purpose, "thread creation failed");
                     "storage failed".to_string()
                 });
-                app.hub.send(Input::ThreadReady { purpose, thread }).await;
+                school
+                    .hub
+                    .send(Input::ThreadReady { purpose, thread })
+                    .await;
             });
         }
         Output::Record(record) => records.write(record).await,
-        Output::Media(command) => media(app, command),
+        Output::Media(command) => media(app, school, command),
     }
 }
 
@@ -177,10 +187,10 @@ fn deliver(app: &App, to: Recipients, msg: &ServerMessage, re: Option<&konsult_p
     }
 }
 
-/// Hands media work to the SFU.
-fn media(app: &App, command: MediaCommand) {
+/// Hands media work to the SFU, in rooms of the school's own.
+fn media(app: &App, school: &School, command: MediaCommand) {
     match app.media.get() {
-        Some(sink) => sink.command(command),
+        Some(sink) => sink.command(school.id, command),
         None => {
             if let MediaCommand::Signal { conn, .. } = command {
                 let msg = ServerMessage::error(

@@ -3,6 +3,7 @@
 //! task (`hub.rs`) so that connections, HTTP handlers and the SFU's adapter can hold them
 //! without importing the task that needs them all.
 
+use konsult_protocol::SchoolId;
 use konsult_signaling::{Input, MediaCommand};
 use tokio::sync::mpsc;
 
@@ -43,8 +44,8 @@ impl HubHandle {
     }
 }
 
-/// Where the hub's media work goes: the SFU.
+/// Where the hubs' media work goes: the SFU, shared by every school's hub.
 pub trait MediaSink: Send + Sync + std::fmt::Debug {
-    /// Takes one command without waiting.
-    fn command(&self, command: MediaCommand);
+    /// Takes one command of `school`'s hub without waiting.
+    fn command(&self, school: SchoolId, command: MediaCommand);
 }

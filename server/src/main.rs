@@ -1,13 +1,13 @@
 //! `konsult`: the consultation server for schools. Parses the command line and configuration,
-//! then serves or manages accounts.
+//! then serves or manages schools and accounts.
 
 mod cli;
 
-use konsult_server::{accounts, logging, serve, store};
+use konsult_server::{accounts, logging, schools, serve, store};
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, UserCommand};
+use cli::{Cli, Command, SchoolCommand, UserCommand};
 use konsult_config::{Config, Sources};
 use konsult_protocol::model::Role;
 use std::process::ExitCode;
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Command::User(_) | Command::Purge(_) => None,
+        Command::School(_) | Command::User(_) | Command::Purge(_) => None,
     };
     // So is the metrics listener's address.
     let metrics_listener = match (&cli.command, config.metrics.listen) {
@@ -122,10 +122,48 @@ fn bind_metrics(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpList
 async fn run(command: Command, config: Config, served: Served) -> anyhow::Result<()> {
     match command {
         Command::Serve(serve) => run_server(config, serve.demo, served).await,
+        Command::School(SchoolCommand::Add(add)) => {
+            let store =
+                store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
+                    .await?;
+            let name = add.name.unwrap_or_else(|| config.school.name.clone());
+            let timezone = add
+                .timezone
+                .unwrap_or_else(|| config.school.timezone.clone());
+            jiff::tz::TimeZone::get(&timezone)
+                .with_context(|| format!("time zone {timezone:?}"))?;
+            if name.trim().is_empty() {
+                anyhow::bail!("the school needs a name (--name)");
+            }
+            let id = store
+                .create_school(&add.code, name.trim(), &timezone)
+                .await?;
+            let school = store
+                .school_by_id(id)
+                .await?
+                .context("the new school vanished")?;
+            println!("created school {} ({})", school.code, school.name);
+            if let Some(password) = accounts::ensure_admin(&store, id).await? {
+                println!("  administrator login: admin");
+                println!("  password: {password}");
+                println!("This password is shown only once: keep it safe.");
+            }
+            Ok(())
+        }
+        Command::School(SchoolCommand::List) => {
+            let store =
+                store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
+                    .await?;
+            for school in store.schools().await? {
+                println!("{}\t{}\t{}", school.code, school.name, school.timezone);
+            }
+            Ok(())
+        }
         Command::User(UserCommand::Add(add)) => {
             let store =
                 store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
                     .await?;
+            let school = command_school(&store, &config, add.school.as_deref()).await?;
             let role = Role::parse(&add.role).with_context(|| {
                 format!(
                     "role {:?}: use student, teacher, support or admin",
@@ -135,6 +173,7 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
             let login = add.login.clone();
             let generated = accounts::add_user(
                 &store,
+                school,
                 accounts::AddUser {
                     login: add.login,
                     name: add.name,
@@ -170,11 +209,12 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
             );
             Ok(())
         }
-        Command::User(UserCommand::Import { file }) => {
+        Command::User(UserCommand::Import { file, school }) => {
             let store =
                 store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
                     .await?;
-            let imported = accounts::import_users(&store, &file).await?;
+            let school = command_school(&store, &config, school.as_deref()).await?;
+            let imported = accounts::import_users(&store, school, &file).await?;
             println!(
                 "imported {} accounts from {}",
                 imported.created,
@@ -191,21 +231,47 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
     }
 }
 
+/// The school a `user` command names with `--school`, else the only one (a database without
+/// schools gets its first, from config, as the server would).
+async fn command_school(
+    store: &store::Store,
+    config: &Config,
+    code: Option<&str>,
+) -> anyhow::Result<konsult_protocol::SchoolId> {
+    if code.is_none() {
+        schools::ensure_first(store, &config.school).await?;
+    }
+    Ok(schools::resolve(store, code).await?.id)
+}
+
 async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Result<()> {
     let listen = config.server.listen;
-    let (app, inputs) = serve::build(config, served.timezone).await?;
+    let app = serve::build(config, served.timezone).await?;
     if let Some(sockets) = served.media_socket {
         serve::start_media(&app, sockets)?;
     }
     if demo {
-        let created = accounts::seed_demo(&app.store).await?;
+        let school = schools::demo_school(&app.store, &app.config.school).await?;
+        let created = accounts::seed_demo(&app.store, school).await?;
         tracing::info!(created, "demo school ready (all passwords: demo)");
     }
-    if let Some(password) = accounts::ensure_admin(&app.store).await? {
-        println!("Konsult created the administrator account.");
-        println!("  login:    admin");
-        println!("  password: {password}");
-        println!("This password is shown only once: keep it safe.");
+    schools::ensure_first(&app.store, &app.config.school).await?;
+    let all = app.store.schools().await?;
+    let several = all.len() > 1;
+    for school in all {
+        if let Some(password) = accounts::ensure_admin(&app.store, school.id).await? {
+            if several {
+                println!(
+                    "Konsult created the administrator account of school {}.",
+                    school.code
+                );
+            } else {
+                println!("Konsult created the administrator account.");
+            }
+            println!("  login:    admin");
+            println!("  password: {password}");
+            println!("This password is shown only once: keep it safe.");
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -227,15 +293,7 @@ async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Resul
         "Konsult listening on http://{local} (pid {})",
         std::process::id()
     );
-    serve::serve(
-        app,
-        inputs,
-        listener,
-        served.tls,
-        metrics,
-        shutdown_signal(),
-    )
-    .await
+    serve::serve(app, listener, served.tls, metrics, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -3,6 +3,7 @@
 
 use crate::store::records::Record;
 use crate::store::{self, Store, StoreError, retry_transient};
+use konsult_protocol::SchoolId;
 use konsult_signaling::{ConsultationRecord, IdSeeds, RecordKey};
 use tokio::sync::mpsc;
 
@@ -11,7 +12,7 @@ const QUEUE: usize = 65_536;
 /// Records written per transaction at most.
 const BATCH: usize = 512;
 
-/// Writes records in the background, many per transaction.
+/// Writes one school's records in the background, many per transaction.
 #[derive(Debug)]
 pub struct RecordWriter {
     tx: mpsc::Sender<Record>,
@@ -19,13 +20,15 @@ pub struct RecordWriter {
 }
 
 impl RecordWriter {
-    pub fn start(store: Store) -> RecordWriter {
+    pub fn start(store: Store, school: SchoolId) -> RecordWriter {
         let (tx, mut rx) = mpsc::channel::<Record>(QUEUE);
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                let written =
-                    retry_transient("consultation records", || store.write_records(&batch)).await;
+                let written = retry_transient("consultation records", || {
+                    store.write_records(school, &batch)
+                })
+                .await;
                 if let Err(e) = written {
                     tracing::error!(error = %e, count = batch.len(), "writing consultation records failed");
                 }
@@ -72,9 +75,10 @@ fn row(r: ConsultationRecord) -> Record {
     }
 }
 
-/// The hub's next request and session ids: past every id the record or a thread has seen.
-pub async fn id_seeds(store: &Store) -> Result<IdSeeds, StoreError> {
-    let next = store.next_ids().await?;
+/// The next request and session ids of a school's hub: past every id its record or threads
+/// have seen.
+pub async fn id_seeds(store: &Store, school: SchoolId) -> Result<IdSeeds, StoreError> {
+    let next = store.next_ids(school).await?;
     Ok(IdSeeds {
         next_request: next.request,
         next_session: next.session,

@@ -1,4 +1,4 @@
-//! Wiring: builds the shared state from the configuration, runs the hub's task, the
+//! Wiring: builds the shared state from the configuration, runs each school's hub, the
 //! directory's sweeper and the SFU, serves HTTP and WebSocket on a listener, and drains on
 //! shutdown.
 
@@ -7,7 +7,6 @@ use crate::auth::Tokens;
 use crate::chat::Chat;
 use crate::directory::Directory;
 use crate::drain::Drain;
-use crate::hub_handle::{HubHandle, HubInputs};
 use crate::login_guard::LoginGuard;
 use crate::store::Store;
 use crate::{accounts, http};
@@ -18,12 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// Opens storage and builds the shared state for `config` in the school's `timezone` (checked
-/// once, at start-up); the hub's inputs are for [`serve`] to run the hub on.
-pub async fn build(
-    config: Config,
-    timezone: jiff::tz::TimeZone,
-) -> anyhow::Result<(Arc<App>, HubInputs)> {
+/// Opens storage and builds the shared state for `config`, with `timezone` (`school.timezone`,
+/// checked once, at start-up) for schools that have none of their own; [`serve`] starts the
+/// schools' hubs.
+pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Result<Arc<App>> {
     let store = Store::open_configured(config.store.url.as_deref(), &config.server.data).await?;
     let secret = accounts::jwt_secret(&config)?;
     let portal = config
@@ -38,7 +35,6 @@ pub async fn build(
     let revoked =
         crate::revoked::Revoked::from_kept(store.revoked_tokens(crate::auth::unix_now()).await?);
     let directory = Arc::new(Directory::default());
-    let (hub, inputs) = HubHandle::channel(config.hub.input_queue);
     let app = Arc::new(App {
         tokens,
         chat: Chat::new(
@@ -53,7 +49,7 @@ pub async fn build(
         anonymous: crate::anonymous::Anonymous::new(config.limits.anonymous_per_ip),
         drain: Drain::new(),
         metrics: crate::metrics::install(),
-        hub,
+        schools: Arc::new(crate::schools::Schools::default()),
         media: std::sync::OnceLock::new(),
         logins: LoginGuard::new(
             config.limits.logins_per_minute_per_ip,
@@ -64,7 +60,7 @@ pub async fn build(
         timezone,
         config,
     });
-    Ok((app, inputs))
+    Ok(app)
 }
 
 /// Starts the SFU on its bound sockets and hands the hub's media work to it.
@@ -72,7 +68,7 @@ pub fn start_media(app: &App, sockets: konsult_media::MediaSockets) -> anyhow::R
     let sink = crate::media_link::start(
         &app.config.media,
         app.directory.clone(),
-        app.hub.clone(),
+        app.schools.clone(),
         &app.drain,
         sockets,
     )?;
@@ -87,13 +83,12 @@ pub fn start_media(app: &App, sockets: konsult_media::MediaSockets) -> anyhow::R
 /// after `server_shutdown`, pending writes flushed, within `server.shutdown_timeout`.
 pub async fn serve(
     app: Arc<App>,
-    inputs: HubInputs,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let hub = tokio::spawn(crate::hub::run(app.clone(), inputs));
+    app.schools.open_all(&app).await?;
     let sweeper = tokio::spawn(sweep(app.clone()));
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
@@ -130,8 +125,10 @@ pub async fn serve(
         // The metrics listener stopped with the drain; its last scrape may still be running.
         let _ended = tokio::time::timeout(timeout, metrics).await;
     }
-    if hub.await.is_err() {
-        tracing::error!("the hub task failed");
+    for hub in app.schools.take_hub_tasks() {
+        if hub.await.is_err() {
+            tracing::error!("a hub task failed");
+        }
     }
     app.store.close().await;
     tracing::info!("stopped");

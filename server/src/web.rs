@@ -1,4 +1,5 @@
-//! The browser client: every file of `web/`, embedded in the binary and served from one table.
+//! The browser client: every file of `web/`, embedded in the binary and served from one table;
+//! its pages also under `/s/<code>/`, where they sign into that school.
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,6 +46,7 @@ const FILES: &[WebFile] = &[
     web_file!("/media.js", JS, "media.js"),
     web_file!("/chat.js", JS, "chat.js"),
     web_file!("/hours.js", JS, "hours.js"),
+    web_file!("/school.js", JS, "school.js"),
     web_file!("/admin", HTML, "admin.html"),
     web_file!("/admin.js", JS, "admin.js"),
     web_file!("/admin.css", CSS, "admin.css"),
@@ -62,13 +64,27 @@ const FILES: &[WebFile] = &[
     web_file!("/admin/audit.js", JS, "admin/audit.js"),
 ];
 
+/// The pages served again under `/s/<code>`: the client reads the school from the address
+/// (its files are loaded from the root).
+const SCHOOL_PAGES: &[(&str, &str)] = &[
+    ("/s/{code}", "/"),
+    ("/s/{code}/", "/"),
+    ("/s/{code}/admin", "/admin"),
+];
+
 /// Routes for the web client's files, for a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    FILES.iter().fold(Router::new(), |router, file| {
+    let router = FILES.iter().fold(Router::new(), |router, file| {
         router.route(
             file.path,
             get(move |headers: HeaderMap| serve(file, headers)),
         )
+    });
+    SCHOOL_PAGES.iter().fold(router, |router, (route, page)| {
+        match FILES.iter().find(|file| file.path == *page) {
+            Some(file) => router.route(route, get(move |headers: HeaderMap| serve(file, headers))),
+            None => router,
+        }
     })
 }
 

@@ -49,8 +49,8 @@ impl Store {
         /// An upload by its id.
         pub async fn attachment(&self, id: &str) -> Result<Option<AttachmentRow>, StoreError>;
         /// A thread holding a message with the attachment that `user` may read: one they are a
-        /// member of first, else, for an admin, one that is not confidential (never one of the
-        /// support service, member or not). `None` when there is none.
+        /// member of first, else, for an admin, one of their school that is not confidential
+        /// (never one of the support service, member or not). `None` when there is none.
         pub async fn attachment_access(&self, id: &str, user: UserId, admin: bool) -> Result<Option<ThreadAccess>, StoreError>;
         /// Deletes messages older than `cutoff` (milliseconds), then attachments older than it
         /// that no message refers to any more, in one transaction.

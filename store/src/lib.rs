@@ -36,6 +36,7 @@ pub mod messages;
 pub mod private;
 pub mod records;
 pub mod school;
+pub mod schools;
 pub mod threads;
 pub mod tokens;
 pub mod users;

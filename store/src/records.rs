@@ -3,7 +3,7 @@
 
 use crate::{Store, StoreError};
 use konsult_protocol::model::{Form, Mode};
-use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
+use konsult_protocol::{RequestId, SchoolId, SessionId, ThreadId, UserId};
 
 /// What identifies a consultation across its writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +82,13 @@ pub struct RecordRow {
 
 impl Store {
     delegate! {
-        /// The next request and session ids: past every id the record or a thread has seen.
-        pub async fn next_ids(&self) -> Result<NextIds, StoreError>;
-        /// Inserts or updates records in one transaction; the latest write of a key wins, and
+        /// The school's next request and session ids: past every id its record or threads have
+        /// seen (each school's hub counts its own).
+        pub async fn next_ids(&self, school: SchoolId) -> Result<NextIds, StoreError>;
+        /// Inserts or updates records of the school in one transaction; the latest write of a key wins, and
         /// times already known are kept when an update lacks them.
-        pub async fn write_records(&self, records: &[Record]) -> Result<(), StoreError>;
-        /// At most `limit` consultations the filter selects, by the time they happened.
-        pub async fn records(&self, filter: &RecordFilter<'_>, limit: i64) -> Result<Vec<RecordRow>, StoreError>;
+        pub async fn write_records(&self, school: SchoolId, records: &[Record]) -> Result<(), StoreError>;
+        /// At most `limit` consultations of the school the filter selects, by the time they happened.
+        pub async fn records(&self, school: SchoolId, filter: &RecordFilter<'_>, limit: i64) -> Result<Vec<RecordRow>, StoreError>;
     }
 }

@@ -1,9 +1,9 @@
-//! Consultation hours, the links on the public help page, and the append-only audit log: the
+//! A school's own consultation hours, the links on the public help page, and the append-only audit log: the
 //! rows, and the [`Store`] methods that read and write them.
 
 use crate::{Store, StoreError};
-use konsult_protocol::UserId;
 use konsult_protocol::model::HoursSlot;
+use konsult_protocol::{SchoolId, UserId};
 use serde::Serialize;
 
 /// A link on `/help`: the type `PUT /api/admin/help-links` takes.
@@ -26,17 +26,17 @@ impl Store {
     delegate! {
         /// A staff member's weekly hours.
         pub async fn hours_of(&self, user: UserId) -> Result<Vec<HoursSlot>, StoreError>;
-        /// Everyone's hours, for the hub at start and the help page.
-        pub async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError>;
-        /// Replaces a staff member's hours.
+        /// The hours of everyone in the school, for the hub at start and the help page.
+        pub async fn all_hours(&self, school: SchoolId) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError>;
+        /// Replaces a staff member's hours (in the staff member's school).
         pub async fn set_hours(&self, user: UserId, hours: &[HoursSlot]) -> Result<(), StoreError>;
         /// The links on `/help`, in order.
-        pub async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError>;
+        pub async fn help_links(&self, school: SchoolId) -> Result<Vec<HelpLink>, StoreError>;
         /// Replaces the links on `/help`.
-        pub async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError>;
+        pub async fn set_help_links(&self, school: SchoolId, links: &[HelpLink]) -> Result<(), StoreError>;
         /// Appends to the audit log.
-        pub async fn audit(&self, actor: Option<UserId>, action: &str, target: Option<&str>, details: serde_json::Value) -> Result<(), StoreError>;
+        pub async fn audit(&self, school: SchoolId, actor: Option<UserId>, action: &str, target: Option<&str>, details: serde_json::Value) -> Result<(), StoreError>;
         /// The newest audit entries, before `before` (an id) when given.
-        pub async fn audit_log(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+        pub async fn audit_log(&self, school: SchoolId, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::{Store, StoreError};
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
-use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
+use konsult_protocol::{RequestId, SchoolId, SessionId, ThreadId, UserId};
 
 /// A thread to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,14 +84,15 @@ pub enum ReadMark {
 
 impl Store {
     delegate! {
-        /// Creates a thread with its members and opening messages in one transaction; it is
-        /// confidential when a support staff member is in it or it is the support service's
-        /// (whose active staff all become members). Returns its id and last seq.
-        pub async fn create_thread(&self, thread: &NewThread) -> Result<(ThreadId, i64), StoreError>;
+        /// Creates a thread of `school` with its members and opening messages in one
+        /// transaction; it is confidential when a support staff member is in it or it is the
+        /// support service's (whose active staff of the school all become members). Returns its id and last seq.
+        pub async fn create_thread(&self, school: SchoolId, thread: &NewThread) -> Result<(ThreadId, i64), StoreError>;
         /// The personal thread of these two people opened with `create_thread` (not a
         /// request's or a session's), if there is one.
-        pub async fn personal_thread(&self, a: UserId, b: UserId) -> Result<Option<ThreadId>, StoreError>;
-        /// The user's standing in a thread, `None` when the thread does not exist.
+        pub async fn personal_thread(&self, school: SchoolId, a: UserId, b: UserId) -> Result<Option<ThreadId>, StoreError>;
+        /// The user's standing in a thread, `None` when the thread does not exist or belongs
+        /// to another school than the user's (so no school's admin reaches another's).
         pub async fn standing(&self, thread: ThreadId, user: UserId) -> Result<Option<Standing>, StoreError>;
         /// The members of a thread, by id.
         pub async fn members(&self, thread: ThreadId) -> Result<Vec<UserId>, StoreError>;

@@ -6,7 +6,7 @@ mod backend;
 
 use backend::{Kind, TestStore};
 use konsult_protocol::model::{Form, Mode, Role, ThreadKind};
-use konsult_protocol::{ClientId, RequestId, SessionId, ThreadId, UserId};
+use konsult_protocol::{ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId};
 use konsult_store::messages::{NewMessage, Page, Refusal, SendOutcome};
 use konsult_store::records::{NextIds, Record, RecordFilter, RecordKey};
 use konsult_store::threads::NewThread;
@@ -23,6 +23,15 @@ on_both! {
     a_second_write_of_a_record_key_updates_it,
     the_audit_log_is_append_only,
     revoked_tokens_are_kept_until_they_expire,
+    schools_keep_their_people_apart,
+}
+
+/// The school a test's rows belong to.
+async fn main_school(store: &Store) -> SchoolId {
+    store
+        .create_school("main", "Main", "Europe/Moscow")
+        .await
+        .expect("school")
 }
 
 fn user(login: &str, name: &str, role: Role, class: Option<&str>) -> NewUser {
@@ -57,63 +66,71 @@ fn thread(members: &[UserId], support_service: bool) -> NewThread {
 
 async fn logins_are_unique_whatever_their_case(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     let ids = store
-        .insert_users(&[user("Anna", "Анна", Role::Teacher, None)])
+        .insert_users(school, &[user("Anna", "Анна", Role::Teacher, None)])
         .await
         .expect("insert");
     let found = store
-        .user_by_login("aNNA")
+        .user_by_login(school, "aNNA")
         .await
         .expect("lookup")
         .expect("found");
     assert_eq!(found.id, ids[0]);
     assert_eq!(found.subjects, vec!["math".to_string()]);
     let again = store
-        .insert_users(&[user("ANNA", "Другая", Role::Student, None)])
+        .insert_users(school, &[user("ANNA", "Другая", Role::Student, None)])
         .await;
     assert!(again.is_err(), "a login differing only in case is refused");
     assert_eq!(
         store
-            .existing_logins(&["anna".into(), "boris".into()])
+            .existing_logins(school, &["anna".into(), "boris".into()])
             .await
             .expect("existing"),
         vec!["Anna".to_string()]
     );
     let created = store
-        .insert_users_if_missing(&[
-            user("anna", "Анна", Role::Teacher, None),
-            user("boris", "Борис", Role::Student, Some("7А")),
-        ])
+        .insert_users_if_missing(
+            school,
+            &[
+                user("anna", "Анна", Role::Teacher, None),
+                user("boris", "Борис", Role::Student, Some("7А")),
+            ],
+        )
         .await
         .expect("if missing");
     assert_eq!(created, 1);
-    assert!(!store.has_admin().await.expect("has admin"));
-    assert_eq!(store.active_users().await.expect("active").len(), 2);
+    assert!(!store.has_admin(school).await.expect("has admin"));
+    assert_eq!(store.active_users(school).await.expect("active").len(), 2);
     db.finish().await;
 }
 
 async fn the_directory_folds_cyrillic_case_and_yo(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     store
-        .insert_users(&[
-            user("s1", "Ёлкина Мария", Role::Student, Some("7А")),
-            user("s2", "Елисеев Пётр", Role::Student, Some("7Б")),
-            user("s3", "Смирнов Иван", Role::Student, Some("7А")),
-            user("t1", "Ёжиков Олег", Role::Teacher, None),
-        ])
+        .insert_users(
+            school,
+            &[
+                user("s1", "Ёлкина Мария", Role::Student, Some("7А")),
+                user("s2", "Елисеев Пётр", Role::Student, Some("7Б")),
+                user("s3", "Смирнов Иван", Role::Student, Some("7А")),
+                user("t1", "Ёжиков Олег", Role::Teacher, None),
+            ],
+        )
         .await
         .expect("insert");
     let names = |found: Vec<konsult_store::users::DirectoryStudent>| {
         found.into_iter().map(|s| s.name).collect::<Vec<_>>()
     };
     let (found, more) = store
-        .student_directory(None, Some("ЕЛК"), 10)
+        .student_directory(school, None, Some("ЕЛК"), 10)
         .await
         .expect("search");
     assert_eq!(names(found), vec!["Ёлкина Мария"]);
     assert!(!more);
     let (found, _) = store
-        .student_directory(None, Some("петр"), 10)
+        .student_directory(school, None, Some("петр"), 10)
         .await
         .expect("search");
     assert_eq!(
@@ -122,13 +139,14 @@ async fn the_directory_folds_cyrillic_case_and_yo(db: TestStore) {
         "ё in a name matches е typed"
     );
     let (found, more) = store
-        .student_directory(Some("7А"), None, 1)
+        .student_directory(school, Some("7А"), None, 1)
         .await
         .expect("class");
     assert_eq!(names(found), vec!["Ёлкина Мария"]);
     assert!(more, "a second student of 7А is left over");
     let listed = store
         .list_users(
+            school,
             &UserFilter {
                 q: Some("ИВАН".into()),
                 ..UserFilter::default()
@@ -139,7 +157,7 @@ async fn the_directory_folds_cyrillic_case_and_yo(db: TestStore) {
         .expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
-        store.classes().await.expect("classes"),
+        store.classes(school).await.expect("classes"),
         vec![("7А".to_string(), 2), ("7Б".to_string(), 1)]
     );
     db.finish().await;
@@ -150,12 +168,13 @@ async fn concurrent_senders_get_gap_free_seqs_and_retries_find_the_original(db: 
     const SENDERS: usize = 8;
     const EACH: usize = 25;
     let store = &db.store;
+    let school = main_school(store).await;
     let people: Vec<NewUser> = (0..SENDERS)
         .map(|i| user(&format!("u{i}"), &format!("User {i}"), Role::Student, None))
         .collect();
-    let ids = store.insert_users(&people).await.expect("users");
+    let ids = store.insert_users(school, &people).await.expect("users");
     let (thread_id, _) = store
-        .create_thread(&thread(&ids, false))
+        .create_thread(school, &thread(&ids, false))
         .await
         .expect("thread");
 
@@ -229,19 +248,23 @@ async fn concurrent_senders_get_gap_free_seqs_and_retries_find_the_original(db: 
 
 async fn a_batch_is_stored_in_one_commit(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     let ids = store
-        .insert_users(&[
-            user("a", "A", Role::Student, None),
-            user("b", "B", Role::Teacher, None),
-        ])
+        .insert_users(
+            school,
+            &[
+                user("a", "A", Role::Student, None),
+                user("b", "B", Role::Teacher, None),
+            ],
+        )
         .await
         .expect("users");
     let (first, _) = store
-        .create_thread(&thread(&ids, false))
+        .create_thread(school, &thread(&ids, false))
         .await
         .expect("thread");
     let (second, _) = store
-        .create_thread(&thread(&ids, false))
+        .create_thread(school, &thread(&ids, false))
         .await
         .expect("thread");
     let client_ids: Vec<ClientId> = (0..40).map(|n| ClientId(format!("b{n}"))).collect();
@@ -289,20 +312,24 @@ async fn a_batch_is_stored_in_one_commit(db: TestStore) {
 
 async fn refused_sends_store_nothing(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     let ids = store
-        .insert_users(&[
-            user("a", "A", Role::Student, None),
-            user("b", "B", Role::Student, None),
-            user("c", "C", Role::Student, None),
-        ])
+        .insert_users(
+            school,
+            &[
+                user("a", "A", Role::Student, None),
+                user("b", "B", Role::Student, None),
+                user("c", "C", Role::Student, None),
+            ],
+        )
         .await
         .expect("users");
     let (first, _) = store
-        .create_thread(&thread(&ids[..2], false))
+        .create_thread(school, &thread(&ids[..2], false))
         .await
         .expect("thread");
     let (second, _) = store
-        .create_thread(&thread(&ids[..2], false))
+        .create_thread(school, &thread(&ids[..2], false))
         .await
         .expect("thread");
     let reused = ClientId("same".into());
@@ -336,20 +363,24 @@ async fn refused_sends_store_nothing(db: TestStore) {
 
 async fn support_staff_join_the_service_and_admins_leave_it(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     let ids = store
-        .insert_users(&[
-            user("student", "S", Role::Student, None),
-            user("psych", "P", Role::Support, None),
-        ])
+        .insert_users(
+            school,
+            &[
+                user("student", "S", Role::Student, None),
+                user("psych", "P", Role::Support, None),
+            ],
+        )
         .await
         .expect("users");
     let (service, _) = store
-        .create_thread(&thread(&ids[..1], true))
+        .create_thread(school, &thread(&ids[..1], true))
         .await
         .expect("thread");
     assert_eq!(store.members(service).await.expect("members"), ids);
     let later = store
-        .insert_users(&[user("psych2", "P2", Role::Support, None)])
+        .insert_users(school, &[user("psych2", "P2", Role::Support, None)])
         .await
         .expect("later")[0];
     let standing = store
@@ -403,6 +434,7 @@ fn record(key: RecordKey, outcome: &'static str) -> Record {
 
 async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     let request = RecordKey::Request(RequestId(4));
     let session = RecordKey::Session(SessionId(9));
     let asked = Record {
@@ -425,10 +457,16 @@ async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
         ended_at_ms: Some(4_000),
         ..record(session, "held")
     };
-    store.write_records(&[asked, started]).await.expect("write");
-    store.write_records(&[held, ended]).await.expect("write");
+    store
+        .write_records(school, &[asked, started])
+        .await
+        .expect("write");
+    store
+        .write_records(school, &[held, ended])
+        .await
+        .expect("write");
     let rows = store
-        .records(&RecordFilter::default(), 10)
+        .records(school, &RecordFilter::default(), 10)
         .await
         .expect("records");
     assert_eq!(rows.len(), 2, "one record per key: {rows:?}");
@@ -439,7 +477,7 @@ async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
     assert_eq!(rows[1].started_at, Some(3_000));
     assert_eq!(rows[1].ended_at, Some(4_000));
     assert_eq!(
-        store.next_ids().await.expect("next ids"),
+        store.next_ids(school).await.expect("next ids"),
         NextIds {
             request: 5,
             session: 10
@@ -450,8 +488,10 @@ async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
 
 async fn the_audit_log_is_append_only(db: TestStore) {
     let store = &db.store;
+    let school = main_school(store).await;
     store
         .audit(
+            school,
             None,
             "user.create",
             Some("anna"),
@@ -459,7 +499,7 @@ async fn the_audit_log_is_append_only(db: TestStore) {
         )
         .await
         .expect("audit");
-    let log = store.audit_log(None, 10).await.expect("log");
+    let log = store.audit_log(school, None, 10).await.expect("log");
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].details["role"], "teacher");
     let update = db
@@ -469,7 +509,7 @@ async fn the_audit_log_is_append_only(db: TestStore) {
     let delete = db.execute_raw("DELETE FROM audit_log").await;
     assert!(delete.is_err(), "an audit entry cannot be deleted");
     assert_eq!(
-        store.audit_log(None, 10).await.expect("log")[0].action,
+        store.audit_log(school, None, 10).await.expect("log")[0].action,
         "user.create"
     );
     db.finish().await;
@@ -494,6 +534,108 @@ async fn revoked_tokens_are_kept_until_they_expire(db: TestStore) {
         kept,
         vec![("new".to_string(), 2_000), ("third".to_string(), 3_000)]
     );
+    db.finish().await;
+}
+
+async fn schools_keep_their_people_apart(db: TestStore) {
+    let store = &db.store;
+    let north = main_school(store).await;
+    let south = store
+        .create_school("South", "South", "Asia/Yekaterinburg")
+        .await
+        .expect("school");
+    assert!(
+        store.create_school("MAIN", "Again", "UTC").await.is_err(),
+        "a code is taken whatever its case"
+    );
+    assert_eq!(
+        store
+            .school_by_code("SOUTH")
+            .await
+            .expect("by code")
+            .map(|s| s.id),
+        Some(south)
+    );
+    let schools: Vec<String> = store
+        .schools()
+        .await
+        .expect("schools")
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
+    assert_eq!(schools, vec!["main".to_string(), "south".to_string()]);
+    let north_people = store
+        .insert_users(
+            north,
+            &[
+                user("anna", "Анна", Role::Student, Some("7А")),
+                user("admin", "Админ", Role::Admin, None),
+            ],
+        )
+        .await
+        .expect("north");
+    // The same login in another school is another account.
+    let south_people = store
+        .insert_users(
+            south,
+            &[
+                user("anna", "Анна Юг", Role::Student, Some("7А")),
+                user("psych", "Психолог", Role::Support, None),
+                user("admin", "Админ Юг", Role::Admin, None),
+            ],
+        )
+        .await
+        .expect("south");
+    let found = store
+        .user_by_login(south, "ANNA")
+        .await
+        .expect("login")
+        .expect("found");
+    assert_eq!((found.id, found.school), (south_people[0], south));
+    assert_eq!(
+        store.class_students(north, "7А").await.expect("class"),
+        vec![north_people[0]]
+    );
+    assert_eq!(store.help_links(south).await.expect("links").len(), 2);
+    let (north_thread, _) = store
+        .create_thread(north, &thread(&north_people[..1], true))
+        .await
+        .expect("thread");
+    assert_eq!(
+        store.members(north_thread).await.expect("members"),
+        vec![north_people[0]],
+        "the other school's support staff is not in this school's service"
+    );
+    let (open_thread, _) = store
+        .create_thread(north, &thread(&north_people[..1], false))
+        .await
+        .expect("thread");
+    let north_admin = store
+        .standing(open_thread, north_people[1])
+        .await
+        .expect("standing")
+        .expect("seen");
+    assert!(north_admin.may_read(Role::Admin));
+    assert_eq!(
+        store
+            .standing(open_thread, south_people[2])
+            .await
+            .expect("standing"),
+        None,
+        "another school's admin does not see the thread"
+    );
+    store
+        .audit(north, None, "north.only", None, serde_json::json!({}))
+        .await
+        .expect("audit");
+    assert!(
+        store
+            .audit_log(south, None, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert_eq!(store.next_ids(south).await.expect("ids").request, 1);
     db.finish().await;
 }
 

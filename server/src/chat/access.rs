@@ -25,16 +25,22 @@ pub async fn require_read(
 /// The audit log's action for an admin reading a thread they are not in.
 pub const OUTSIDER_READ: &str = "thread.read";
 
-/// Writes who read which thread they are not a member of (the time is the entry's). The read
-/// is refused when this cannot be written: no unaudited reads.
+/// Writes who read which thread they are not a member of (the time is the entry's), in the
+/// reader's school's log. The read is refused when this cannot be written: no unaudited reads.
 pub async fn audit_outsider_read(
     store: &Store,
     reader: UserId,
     thread: ThreadId,
     details: serde_json::Value,
 ) -> Result<(), ChatError> {
+    let school = store
+        .user_by_id(reader)
+        .await?
+        .map(|u| u.school)
+        .ok_or_else(|| no_thread(thread))?;
     store
         .audit(
+            school,
             Some(reader),
             OUTSIDER_READ,
             Some(&thread.to_string()),

@@ -63,7 +63,7 @@ pub async fn plan(
                 ));
             }
             for member in &members {
-                active_user(store, *member).await?;
+                active_user(store, creator, *member).await?;
             }
             members.push(creator.id);
             Ok(Plan::Create(NewThread {
@@ -85,7 +85,7 @@ pub async fn plan(
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| ChatError::BadRequest("a class thread needs `class`".into()))?;
-            let mut members = class_students(store, &class).await?;
+            let mut members = class_students(store, creator, &class).await?;
             if members.is_empty() {
                 return Err(ChatError::NotFound(format!(
                     "class {class} has no active students"
@@ -124,7 +124,7 @@ async fn personal(
             "a personal thread has exactly one other member".into(),
         ));
     };
-    let other = active_user(store, *other).await?;
+    let other = active_user(store, creator, *other).await?;
     let pair_ok = match creator.role {
         Role::Student => other.role.is_staff(),
         Role::Teacher | Role::Support => other.role == Role::Student,
@@ -137,7 +137,7 @@ async fn personal(
                 .into(),
         ));
     }
-    if let Some(existing) = existing_personal(store, creator.id, other.id).await? {
+    if let Some(existing) = existing_personal(store, creator, other.id).await? {
         return Ok(Plan::Existing(existing));
     }
     let (student, staff) = if creator.role == Role::Student {
@@ -179,26 +179,31 @@ fn non_empty(title: String) -> Result<String, ChatError> {
     Ok(title)
 }
 
-async fn active_user(store: &Store, id: UserId) -> Result<User, ChatError> {
+/// An active user of the creator's school: someone of another school does not exist here.
+async fn active_user(store: &Store, creator: &User, id: UserId) -> Result<User, ChatError> {
     match store.user_by_id(id).await? {
-        Some(user) if user.active => Ok(user),
+        Some(user) if user.active && user.school == creator.school => Ok(user),
         _ => Err(ChatError::NotFound(format!("user {id} does not exist"))),
     }
 }
 
-async fn class_students(store: &Store, class: &str) -> Result<Vec<UserId>, ChatError> {
-    Ok(store.class_students(class).await?)
+async fn class_students(
+    store: &Store,
+    creator: &User,
+    class: &str,
+) -> Result<Vec<UserId>, ChatError> {
+    Ok(store.class_students(creator.school, class).await?)
 }
 
 /// The personal thread of these two people opened with `create_thread` (not a request's or a
 /// session's), if there is one, as `a` sees it.
 async fn existing_personal(
     store: &Store,
-    a: UserId,
+    a: &User,
     b: UserId,
 ) -> Result<Option<ThreadSummary>, ChatError> {
-    let Some(id) = store.personal_thread(a, b).await? else {
+    let Some(id) = store.personal_thread(a.school, a.id, b).await? else {
         return Ok(None);
     };
-    Ok(store.summary(a, id).await?)
+    Ok(store.summary(a.id, id).await?)
 }

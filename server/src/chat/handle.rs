@@ -182,8 +182,12 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                         match create::plan(&requester.app.store, &requester.user, request).await? {
                             Plan::Existing(thread) => thread,
                             Plan::Create(new) => {
-                                chat.create_thread_except(new, Some(requester.reply.conn))
-                                    .await?
+                                chat.create_thread_except(
+                                    requester.user.school,
+                                    new,
+                                    Some(requester.reply.conn),
+                                )
+                                .await?
                             }
                         };
                     requester.send(&ServerMessage::ThreadAdded { thread });

@@ -20,7 +20,7 @@ pub use crate::store::threads::{NewThread, OpeningRow};
 use crate::store::{Store, StoreError, Transient};
 use crate::wire;
 use konsult_protocol::model::ThreadSummary;
-use konsult_protocol::{ErrorCode, ServerMessage, ThreadId, UserId};
+use konsult_protocol::{ErrorCode, SchoolId, ServerMessage, ThreadId, UserId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -138,15 +138,21 @@ impl Chat {
         &self.attachments_dir
     }
 
-    /// Creates a thread with its members and tells the online ones with `thread_added`.
-    pub async fn create_thread(&self, new: NewThread) -> Result<ThreadSummary, ChatError> {
-        self.create_thread_except(new, None).await
+    /// Creates a thread of `school` with its members and tells the online ones with
+    /// `thread_added`.
+    pub async fn create_thread(
+        &self,
+        school: SchoolId,
+        new: NewThread,
+    ) -> Result<ThreadSummary, ChatError> {
+        self.create_thread_except(school, new, None).await
     }
 
     /// Creates a thread; every connection of its members but `except` (the creator's, which
     /// gets the reply) is told with `thread_added`.
     pub async fn create_thread_except(
         &self,
+        school: SchoolId,
         new: NewThread,
         except: Option<ConnId>,
     ) -> Result<ThreadSummary, ChatError> {
@@ -156,7 +162,7 @@ impl Chat {
         for message in &mut new.opening {
             message.client_id = format!("{SERVER_CLIENT_ID_PREFIX}{}", message.client_id);
         }
-        let (id, last_seq) = self.store.create_thread(&new).await?;
+        let (id, last_seq) = self.store.create_thread(school, &new).await?;
         if new.support_service {
             // The store added the service's active staff: tell them too. The thread exists,
             // so a failure here only costs them the notice, never the thread.

@@ -77,7 +77,10 @@ pub async fn list_users(
         class: query.class.filter(|c| !c.is_empty()),
         active: query.active,
     };
-    let users = app.store.list_users(&filter, LIST_LIMIT).await?;
+    let users = app
+        .store
+        .list_users(caller.0.school, &filter, LIST_LIMIT)
+        .await?;
     let views: Vec<UserView> = users.iter().map(UserView::from).collect();
     Ok(Json(json!({ "users": views })))
 }
@@ -98,6 +101,7 @@ pub async fn create_user(
     let login = body.login.trim().to_string();
     let generated = accounts::add_user(
         &app.store,
+        caller.0.school,
         AddUser {
             login: login.clone(),
             name: body.name.trim().to_string(),
@@ -115,7 +119,7 @@ pub async fn create_user(
     .map_err(account_error)?;
     let user = app
         .store
-        .user_by_login(&login)
+        .user_by_login(caller.0.school, &login)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the new account vanished"))?;
     app.user_changed(&user).await;
@@ -179,7 +183,7 @@ pub async fn import_users(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the file is not UTF-8 text"))?;
     if query.dry_run {
-        let plan = accounts::check_import(&app.store, &text)
+        let plan = accounts::check_import(&app.store, caller.0.school, &text)
             .await
             .map_err(account_error)?;
         let preview: Vec<PreviewRow> = plan
@@ -200,17 +204,17 @@ pub async fn import_users(
             "errors": plan.errors,
         })));
     }
-    match accounts::import_text(&app.store, &text)
+    match accounts::import_text(&app.store, caller.0.school, &text)
         .await
         .map_err(account_error)?
     {
         Ok(imported) => {
             for (login, _) in &imported.generated {
-                if let Some(user) = app.store.user_by_login(login).await? {
+                if let Some(user) = app.store.user_by_login(caller.0.school, login).await? {
                     app.user_changed(&user).await;
                 }
             }
-            reload_users(&app).await?;
+            reload_users(&app, caller.0.school).await?;
             audit(
                 &app,
                 &caller,
@@ -248,18 +252,21 @@ fn import_refused(errors: &[LineError]) -> ApiError {
     ApiError::new(code, format!("nothing was imported: {}", shown.join("; ")))
 }
 
-/// Tells the hub about every active account (after a bulk change).
-async fn reload_users(app: &App) -> Result<(), ApiError> {
-    for user in app.store.active_users().await? {
+/// Tells the school's hub about every active account (after a bulk change).
+async fn reload_users(app: &App, school: konsult_protocol::SchoolId) -> Result<(), ApiError> {
+    for user in app.store.active_users(school).await? {
         app.user_changed(&user).await;
     }
     Ok(())
 }
 
-async fn target(app: &App, id: i64) -> Result<User, ApiError> {
+/// The account an admin acts on: one of the admin's own school (another school's account
+/// does not exist here).
+async fn target(app: &App, caller: &Caller, id: i64) -> Result<User, ApiError> {
     app.store
         .user_by_id(UserId(id))
         .await?
+        .filter(|user| user.school == caller.0.school)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user {id}")))
 }
 
@@ -270,7 +277,7 @@ pub async fn reset_password(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let user = target(&app, id).await?;
+    let user = target(&app, &caller, id).await?;
     let password = generate_password();
     let hash = {
         let password = password.clone();
@@ -301,7 +308,7 @@ pub async fn set_active(
     active: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let user = target(&app, id).await?;
+    let user = target(&app, &caller, id).await?;
     if user.id == caller.0.id && !active {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -309,7 +316,7 @@ pub async fn set_active(
         ));
     }
     app.store.set_active(user.id, active).await?;
-    let user = target(&app, id).await?;
+    let user = target(&app, &caller, id).await?;
     app.user_changed(&user).await;
     if !active {
         app.directory
@@ -348,7 +355,7 @@ pub async fn set_user_hours(
     body: Result<Json<Vec<HoursSlot>>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let user = target(&app, id).await?;
+    let user = target(&app, &caller, id).await?;
     let Json(hours) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     super::hours::store_hours(&app, &user, hours.clone()).await?;
     audit(
@@ -364,7 +371,7 @@ pub async fn set_user_hours(
 
 pub async fn classes(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    super::students::class_list(&app).await
+    super::students::class_list(&app, caller.0.school).await
 }
 
 pub async fn subjects(
@@ -374,7 +381,7 @@ pub async fn subjects(
     caller.require_admin()?;
     let subjects: Vec<Value> = app
         .store
-        .subjects_with_staff()
+        .subjects_with_staff(caller.0.school)
         .await?
         .into_iter()
         .map(|(code, name, staff)| json!({"code": code, "name": name, "staff": staff}))
@@ -404,7 +411,9 @@ pub async fn put_subject(
             "a subject code of letters, digits, '_' or '-', and a name of 1 to 100 characters",
         ));
     }
-    app.store.upsert_subject(&code, &name).await?;
+    app.store
+        .upsert_subject(caller.0.school, &code, &name)
+        .await?;
     audit(
         &app,
         &caller,
@@ -421,7 +430,9 @@ pub async fn get_links(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(json!({ "links": app.store.help_links().await? })))
+    Ok(Json(
+        json!({ "links": app.store.help_links(caller.0.school).await? }),
+    ))
 }
 
 /// `PUT /api/admin/help-links`: the useful links on `/help`, in order.
@@ -446,7 +457,7 @@ pub async fn put_links(
             ));
         }
     }
-    app.store.set_help_links(&links).await?;
+    app.store.set_help_links(caller.0.school, &links).await?;
     audit(
         &app,
         &caller,
@@ -472,6 +483,9 @@ pub async fn audit_log(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
-    let entries = app.store.audit_log(query.before, limit).await?;
+    let entries = app
+        .store
+        .audit_log(caller.0.school, query.before, limit)
+        .await?;
     Ok(Json(json!({ "entries": entries })))
 }

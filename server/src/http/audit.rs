@@ -9,7 +9,7 @@ use serde_json::Value;
 pub async fn audit(app: &App, caller: &Caller, action: &str, target: Option<&str>, details: Value) {
     if let Err(e) = app
         .store
-        .audit(Some(caller.0.id), action, target, details)
+        .audit(caller.0.school, Some(caller.0.id), action, target, details)
         .await
     {
         tracing::error!(error = %e, action, "writing the audit log failed");

@@ -96,9 +96,14 @@ fn local(ms: Option<i64>, tz: &jiff::tz::TimeZone) -> Option<String> {
     )
 }
 
-/// The records a filter selects, as the administration sees them.
-async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> {
-    let tz = app.timezone.clone();
+/// The records of the school a filter selects, as the administration sees them, in the
+/// school's time zone.
+async fn fetch(
+    app: &App,
+    school: konsult_protocol::SchoolId,
+    filter: &Filter,
+) -> Result<Vec<RecordView>, ApiError> {
+    let tz = app.school_timezone(school);
     let from = given(&filter.from)
         .map(|v| bound(v, &tz, false))
         .transpose()?;
@@ -135,8 +140,9 @@ async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> 
         Some(t) => {
             let user = match t.parse::<i64>() {
                 Ok(id) => app.store.user_by_id(konsult_protocol::UserId(id)).await?,
-                Err(_) => app.store.user_by_login(t).await?,
-            };
+                Err(_) => app.store.user_by_login(school, t).await?,
+            }
+            .filter(|user| user.school == school);
             Some(
                 user.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user {t:?}")))?
                     .id,
@@ -153,7 +159,7 @@ async fn fetch(app: &App, filter: &Filter) -> Result<Vec<RecordView>, ApiError> 
         class: given(&filter.class),
         outcome,
     };
-    let rows = app.store.records(&records, MAX_ROWS).await?;
+    let rows = app.store.records(school, &records, MAX_ROWS).await?;
     let views = rows.into_iter().map(|row| view(row, &tz)).collect();
     Ok(views)
 }
@@ -165,7 +171,7 @@ pub async fn list(
     Query(filter): Query<Filter>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let views = fetch(&app, &filter).await?;
+    let views = fetch(&app, caller.0.school, &filter).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -311,7 +317,7 @@ pub async fn summary(
     Query(filter): Query<Filter>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let views = fetch(&app, &filter).await?;
+    let views = fetch(&app, caller.0.school, &filter).await?;
     let mut by_form: std::collections::BTreeMap<String, Tally> = Default::default();
     let mut by_teacher: std::collections::BTreeMap<String, Tally> = Default::default();
     let mut by_month: std::collections::BTreeMap<String, Tally> = Default::default();

@@ -1,13 +1,17 @@
 //! `GET /help`: the school's public page on how students get help (items 6 and 14 of the
 //! regulation): the six forms, who helps with what and when, and useful links. No login; plain
-//! HTML that reads well on a parent's phone. `GET /api/help` gives the same as JSON.
+//! HTML that reads well on a parent's phone. `GET /api/help` gives the same as JSON. With
+//! several schools each has its page at `/s/<code>/help` (and `/api/help?school=<code>`), and
+//! `/help` lists the schools.
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::store::schools::School;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
+use konsult_protocol::ErrorCode;
 use konsult_protocol::model::{HoursSlot, Mode, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +23,31 @@ pub struct Lang {
     lang: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SchoolQuery {
+    school: Option<String>,
+}
+
+/// The school a page is about: the one named, else the only one. `None` when several schools
+/// and none named.
+async fn chosen(app: &App, code: Option<&str>) -> Result<Option<School>, ApiError> {
+    match crate::schools::resolve(&app.store, code).await {
+        Ok(school) => Ok(Some(school)),
+        Err(crate::schools::ResolveError::Ambiguous(_)) => Ok(None),
+        Err(crate::schools::ResolveError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::new(ErrorCode::NotFound, e.to_string())),
+    }
+}
+
+/// The school's name on its page: its own, else `school.name`.
+fn school_name(app: &App, school: &School) -> String {
+    if school.name.is_empty() {
+        app.config.school.name.clone()
+    } else {
+        school.name.clone()
+    }
+}
+
 /// One staff member as the page lists them.
 struct Helper {
     name: String,
@@ -27,9 +56,9 @@ struct Helper {
     hours: Vec<HoursSlot>,
 }
 
-async fn helpers(app: &App) -> Result<Vec<Helper>, ApiError> {
-    let users = app.store.active_users().await?;
-    let hours: HashMap<_, _> = app.store.all_hours().await?.into_iter().collect();
+async fn helpers(app: &App, school: &School) -> Result<Vec<Helper>, ApiError> {
+    let users = app.store.active_users(school.id).await?;
+    let hours: HashMap<_, _> = app.store.all_hours(school.id).await?.into_iter().collect();
     let mut out: Vec<Helper> = users
         .into_iter()
         .filter(|u| u.role.is_staff())
@@ -54,9 +83,18 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
-pub async fn json(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
-    let names: HashMap<String, String> = app.store.subjects().await?.into_iter().collect();
-    let staff: Vec<Value> = helpers(&app)
+pub async fn json(
+    State(app): State<Arc<App>>,
+    Query(query): Query<SchoolQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(school) = chosen(&app, query.school.as_deref()).await? else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "this server has several schools: name one with ?school=<code> (GET /api/schools)",
+        ));
+    };
+    let names: HashMap<String, String> = app.store.subjects(school.id).await?.into_iter().collect();
+    let staff: Vec<Value> = helpers(&app, &school)
         .await?
         .into_iter()
         .map(|h| {
@@ -68,11 +106,17 @@ pub async fn json(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> 
             })
         })
         .collect();
+    let timezone = if school.timezone.is_empty() {
+        app.config.school.timezone.clone()
+    } else {
+        school.timezone.clone()
+    };
     Ok(Json(json!({
-        "school": app.config.school.name,
-        "timezone": app.config.school.timezone,
+        "school": school_name(&app, &school),
+        "code": school.code,
+        "timezone": timezone,
         "staff": staff,
-        "links": app.store.help_links().await?,
+        "links": app.store.help_links(school.id).await?,
     })))
 }
 
@@ -117,6 +161,7 @@ struct Words {
     regulation: &'static str,
     login: &'static str,
     footer: &'static str,
+    choose_school: &'static str,
 }
 
 const RU: Words = Words {
@@ -161,6 +206,7 @@ const RU: Words = Words {
     regulation: "Порядок оказания учебно-методической помощи обучающимся",
     login: "Войти в Konsult",
     footer: "Данные учеников хранятся на сервере школы.",
+    choose_school: "Выберите школу",
 };
 
 const EN: Words = Words {
@@ -205,18 +251,80 @@ const EN: Words = Words {
     regulation: "The school's procedure for helping students",
     login: "Sign in to Konsult",
     footer: "Student data stays on the school's server.",
+    choose_school: "Choose your school",
 };
 
-pub async fn page(
-    State(app): State<Arc<App>>,
-    Query(lang): Query<Lang>,
-) -> Result<impl IntoResponse, ApiError> {
-    let w = if lang.lang.as_deref() == Some("en") {
+fn words(lang: &Lang) -> &'static Words {
+    if lang.lang.as_deref() == Some("en") {
         &EN
     } else {
         &RU
+    }
+}
+
+/// `GET /help`: the school's page; with several schools, the list of their pages.
+pub async fn page(
+    State(app): State<Arc<App>>,
+    Query(lang): Query<Lang>,
+) -> Result<Html<String>, ApiError> {
+    let w = words(&lang);
+    match chosen(&app, None).await {
+        Ok(Some(school)) => school_page(&app, &school, "/", w).await,
+        Ok(None) | Err(_) => school_list(&app, w).await,
+    }
+}
+
+/// `GET /s/{code}/help`: one school's page.
+pub async fn page_of(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(lang): Query<Lang>,
+) -> Result<Html<String>, ApiError> {
+    let Some(school) = chosen(&app, Some(&code)).await? else {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such school"));
     };
-    let names: HashMap<String, String> = app.store.subjects().await?.into_iter().collect();
+    let home = format!("/s/{}/", school.code);
+    school_page(&app, &school, &home, words(&lang)).await
+}
+
+/// The schools of this server, each with a link to its page.
+async fn school_list(app: &App, w: &Words) -> Result<Html<String>, ApiError> {
+    let mut html = String::with_capacity(4 * 1024);
+    html.push_str(&format!(
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/help.css\"></head><body>\
+         <header><div><h1>{title}</h1><p class=\"lead\">{choose}</p></div>\
+         <nav><a href=\"{other_href}\">{other}</a></nav></header><main><section><ul class=\"schools\">",
+        lang = w.lang,
+        title = w.title,
+        choose = w.choose_school,
+        other_href = w.other.0,
+        other = w.other.1,
+    ));
+    for school in app.store.schools().await? {
+        html.push_str(&format!(
+            "<li><a href=\"/s/{code}/help{query}\">{name}</a></li>",
+            code = esc(&school.code),
+            query = if w.lang == "en" { "?lang=en" } else { "" },
+            name = esc(&school_name(app, &school)),
+        ));
+    }
+    html.push_str(&format!(
+        "</ul></section></main><footer>{}</footer></body></html>",
+        w.footer
+    ));
+    Ok(Html(html))
+}
+
+/// One school's page; `home` is where its web client is served.
+async fn school_page(
+    app: &App,
+    school: &School,
+    home: &str,
+    w: &Words,
+) -> Result<Html<String>, ApiError> {
+    let names: HashMap<String, String> = app.store.subjects(school.id).await?.into_iter().collect();
     let subject_name = |code: &str| {
         if code == konsult_signaling::SUPPORT_SUBJECT {
             w.psychologist.to_string()
@@ -224,7 +332,9 @@ pub async fn page(
             names.get(code).cloned().unwrap_or_else(|| code.to_string())
         }
     };
-    let school = esc(&app.config.school.name);
+    let school_id = school.id;
+    let helpers = helpers(app, school).await?;
+    let school = esc(&school_name(app, school));
     let mut html = String::with_capacity(16 * 1024);
     html.push_str(&format!(
         "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
@@ -232,7 +342,7 @@ pub async fn page(
          <title>{title} — {school}</title><link rel=\"stylesheet\" href=\"/help.css\"></head><body>\
          <header><div><h1>{title}</h1><p class=\"lead\">{school}</p></div>\
          <nav><a href=\"{other_href}\" hreflang=\"{other_lang}\">{other}</a></nav></header><main>\
-         <section><p>{lead}</p><a class=\"cta\" href=\"/\">{login}</a></section>",
+         <section><p>{lead}</p><a class=\"cta\" href=\"{home}\">{login}</a></section>",
         lang = w.lang,
         title = w.title,
         lead = w.lead,
@@ -240,6 +350,7 @@ pub async fn page(
         other_lang = if w.lang == "ru" { "en" } else { "ru" },
         other = w.other.1,
         login = w.login,
+        home = esc(home),
     ));
     html.push_str(&format!(
         "<section><h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
@@ -264,7 +375,7 @@ pub async fn page(
         "<section><h2>{}</h2><p class=\"muted\">{}</p><div class=\"staff\">",
         w.who_title, w.who_lead
     ));
-    for helper in helpers(&app).await? {
+    for helper in helpers {
         let subjects = if helper.role == Role::Support {
             w.psychologist.to_string()
         } else {
@@ -307,7 +418,7 @@ pub async fn page(
     }
     html.push_str("</div></section>");
     html.push_str(&format!("<section><h2>{}</h2><ul>", w.links_title));
-    for link in app.store.help_links().await? {
+    for link in app.store.help_links(school_id).await? {
         html.push_str(&format!(
             "<li><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></li>",
             esc(&link.url),

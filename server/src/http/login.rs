@@ -44,6 +44,14 @@ pub async fn login(
             "login or password too long",
         ));
     }
+    if req.school.as_ref().is_some_and(|s| s.len() > 64) {
+        return Err(ApiError::new(ErrorCode::TooLarge, "school code too long"));
+    }
+    let school = crate::schools::resolve(&app.store, req.school.as_deref())
+        .await
+        .map_err(school_error)?;
+    // Logins are unique per school: the guards and device tokens count per school and login.
+    let account = format!("{}/{}", school.code, req.login.trim());
     // A device token counts only when it is valid and names this very login.
     let device = req
         .device_token
@@ -57,11 +65,11 @@ pub async fn login(
                 .flat_map(crate::device::from_cookie_header),
         )
         .filter(|t| t.len() <= 2048)
-        .find_map(|t| app.devices.device_for(t, &req.login));
+        .find_map(|t| app.devices.device_for(t, &account));
     let device = device.as_deref();
     if let Err(wait) = app
         .logins
-        .attempt(peer.ip(), &req.login, device, Instant::now())
+        .attempt(peer.ip(), &account, device, Instant::now())
     {
         metrics::counter!(crate::metrics::LOGINS, "outcome" => "rate_limited").increment(1);
         return Err(ApiError::new(
@@ -73,7 +81,7 @@ pub async fn login(
         )
         .retry_after(wait));
     }
-    let user = app.store.user_by_login(req.login.trim()).await?;
+    let user = app.store.user_by_login(school.id, req.login.trim()).await?;
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
@@ -85,7 +93,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && user.active => user,
         _ => {
-            app.logins.failed(&req.login, device, Instant::now());
+            app.logins.failed(&account, device, Instant::now());
             metrics::counter!(crate::metrics::LOGINS, "outcome" => "rejected").increment(1);
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -93,10 +101,12 @@ pub async fn login(
             ));
         }
     };
-    app.logins.succeeded(&req.login, device);
+    app.logins.succeeded(&account, device);
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
-    tracing::info!(user = %user.id, trusted_device = device.is_some(), "login");
-    let device_token = app.devices.issue(&user.login);
+    tracing::info!(user = %user.id, school = %school.code, trusted_device = device.is_some(), "login");
+    let device_token = app
+        .devices
+        .issue(&format!("{}/{}", school.code, user.login));
     let cookie = crate::device::cookie(&device_token, app.config.server.tls_cert.is_some());
     Ok((
         [(header::SET_COOKIE, cookie)],
@@ -107,6 +117,15 @@ pub async fn login(
             device_token,
         }),
     ))
+}
+
+/// A school that cannot be chosen: `400 bad_request` naming why (several schools and none
+/// named, or an unknown code).
+fn school_error(e: crate::schools::ResolveError) -> ApiError {
+    match e {
+        crate::schools::ResolveError::Store(e) => e.into(),
+        e => ApiError::new(ErrorCode::BadRequest, e.to_string()),
+    }
 }
 
 /// `POST /api/logout`: the bearer token stops working for the rest of its lifetime, on HTTP

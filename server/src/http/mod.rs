@@ -10,6 +10,7 @@ pub mod error;
 mod help;
 mod hours;
 mod login;
+mod schools;
 mod students;
 
 pub use bearer::Caller;
@@ -44,6 +45,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/attachments", post(attachments::upload))
         .route("/api/attachments/{id}", get(attachments::download))
         .route("/help", get(help::page))
+        .route("/s/{code}/help", get(help::page_of))
+        .route("/api/schools", get(schools::list))
         .route("/help.css", get(help::css))
         .route("/help/regulation", get(help::regulation))
         .route("/api/help", get(help::json))

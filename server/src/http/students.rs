@@ -55,21 +55,27 @@ pub async fn list(
             format!("q is at most {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let (students, more) = app.store.student_directory(class, q, LIST_LIMIT).await?;
+    let (students, more) = app
+        .store
+        .student_directory(caller.0.school, class, q, LIST_LIMIT)
+        .await?;
     Ok(Json(json!({ "students": students, "more": more })))
 }
 
 /// `GET /api/classes`: `{classes: [{class, students}]}`, the classes with active students.
 pub async fn classes(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     require_staff(&caller)?;
-    class_list(&app).await
+    class_list(&app, caller.0.school).await
 }
 
-/// `{classes: [{class, students}]}`: what staff and the admin screens list.
-pub async fn class_list(app: &App) -> Result<Json<Value>, ApiError> {
+/// `{classes: [{class, students}]}` of a school: what staff and the admin screens list.
+pub async fn class_list(
+    app: &App,
+    school: konsult_protocol::SchoolId,
+) -> Result<Json<Value>, ApiError> {
     let classes: Vec<Value> = app
         .store
-        .classes()
+        .classes(school)
         .await?
         .into_iter()
         .map(|(class, students)| json!({"class": class, "students": students}))

@@ -210,6 +210,17 @@ async fn serve(
     resume_from: Option<String>,
 ) -> Option<CloseCode> {
     let limits = &app.config.limits;
+    // The user's school's hub, started now if this is the school's first connection since
+    // it was created.
+    let school = match app.schools.open(app, user.school).await {
+        Ok(school) => school,
+        Err(e) => {
+            tracing::error!(error = %e, user = %user.id, "the user's school cannot be served");
+            let msg = ServerMessage::error(ErrorCode::Unavailable, "your school is unavailable");
+            Box::pin(send_direct(socket, &msg, None)).await;
+            return Some(CloseCode::InternalError);
+        }
+    };
     let (outbox, mut rx, signal) = Outbox::new(limits.outbox_messages);
     let ctx = ConnCtx {
         id: app.directory.next_id(),
@@ -253,7 +264,7 @@ async fn serve(
         resume,
         live: true,
     };
-    Box::pin(app.hub.send(konsult_signaling::Input::Connected {
+    Box::pin(school.hub.send(konsult_signaling::Input::Connected {
         conn: ctx.id,
         user: user.info(),
         resumed,
@@ -358,7 +369,8 @@ async fn serve(
     }
     registered.park(unsent);
     Box::pin(
-        app.hub
+        school
+            .hub
             .send(konsult_signaling::Input::Disconnected { conn: ctx.id }),
     )
     .await;

@@ -7,6 +7,7 @@ mod bulk;
 pub(crate) mod messages;
 mod records;
 mod school;
+mod schools;
 mod threads;
 mod tokens;
 mod users;
@@ -16,10 +17,6 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The school every row belongs to while the store serves one school: the rows are written
-/// with the schema's `school_id` so that a database made now needs no rebuild for many.
-pub(crate) const SCHOOL: i64 = 1;
 
 /// A PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -41,21 +38,6 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations-pg").run(&pool).await?;
-        // The school of the rows written while one school is served, with the default links
-        // of its help page when it is new.
-        let mut tx = pool.begin().await?;
-        let created = sqlx::query(
-            "INSERT INTO schools (id, code, name, timezone, created_at) \
-             VALUES ($1, 'main', '', '', $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(SCHOOL)
-        .bind(crate::now_ms())
-        .execute(&mut *tx)
-        .await?;
-        if created.rows_affected() == 1 {
-            school::default_help_links(&mut tx, SCHOOL).await?;
-        }
-        tx.commit().await?;
         Ok(PgStore { pool })
     }
 

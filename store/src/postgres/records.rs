@@ -1,9 +1,10 @@
 //! The consultation record in PostgreSQL: one upsert per record, read back with the names of
 //! the people in it.
 
-use super::{PgStore, SCHOOL};
+use super::PgStore;
 use crate::records::{NextIds, Record, RecordFilter, RecordKey, RecordRow};
 use crate::{StoreError, now_ms};
+use konsult_protocol::SchoolId;
 use sqlx::Row;
 
 /// The upsert of one record, ending with its conflict target: a later write of the same key
@@ -32,7 +33,7 @@ macro_rules! upsert_record {
 }
 
 impl PgStore {
-    pub(crate) async fn next_ids(&self) -> Result<NextIds, StoreError> {
+    pub(crate) async fn next_ids(&self, school: SchoolId) -> Result<NextIds, StoreError> {
         let (request, session): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT max(r), max(s) FROM ( \
                SELECT max(request_id) AS r, max(session_id) AS s FROM consultations \
@@ -40,7 +41,7 @@ impl PgStore {
                UNION ALL SELECT max(request_id), max(session_id) FROM threads \
                 WHERE school_id = $1) AS ids",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_one(&self.pool)
         .await?;
         Ok(NextIds {
@@ -49,7 +50,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn write_records(&self, records: &[Record]) -> Result<(), StoreError> {
+    pub(crate) async fn write_records(
+        &self,
+        school: SchoolId,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for r in records {
             let happened = r.started_at_ms.or(r.requested_at_ms).unwrap_or_else(now_ms);
@@ -66,7 +71,7 @@ impl PgStore {
                 ),
             };
             let id: i64 = sqlx::query_scalar(sql)
-                .bind(SCHOOL)
+                .bind(school.0)
                 .bind(request_id)
                 .bind(session_id)
                 .bind(r.form.as_str())
@@ -104,6 +109,7 @@ impl PgStore {
 
     pub(crate) async fn records(
         &self,
+        school: SchoolId,
         filter: &RecordFilter<'_>,
         limit: i64,
     ) -> Result<Vec<RecordRow>, StoreError> {
@@ -134,7 +140,7 @@ impl PgStore {
         .bind(filter.subject)
         .bind(filter.class)
         .bind(filter.outcome)
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record_from_row).collect()

@@ -1,11 +1,11 @@
 //! Consultation hours, the links on the public help page, and the append-only audit log in
 //! PostgreSQL (a trigger refuses any change to a written audit entry).
 
-use super::{PgStore, SCHOOL};
+use super::PgStore;
 use crate::school::{AuditEntry, HelpLink};
 use crate::{StoreError, now_ms};
-use konsult_protocol::UserId;
 use konsult_protocol::model::{HoursSlot, Mode};
+use konsult_protocol::{SchoolId, UserId};
 use sqlx::PgConnection;
 
 /// `id, ts, actor, actor login, action, target, details` of an audit entry.
@@ -56,12 +56,15 @@ impl PgStore {
         Ok(rows.into_iter().map(slot_from_row).collect())
     }
 
-    pub(crate) async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
+    pub(crate) async fn all_hours(
+        &self,
+        school: SchoolId,
+    ) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
         let rows: Vec<(i64, String, i64, String, String, String)> = sqlx::query_as(
             "SELECT user_id, subject, weekday, start, \"end\", mode FROM hours \
              WHERE school_id = $1 ORDER BY user_id, weekday, start",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(UserId, Vec<HoursSlot>)> = Vec::new();
@@ -104,11 +107,11 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError> {
+    pub(crate) async fn help_links(&self, school: SchoolId) -> Result<Vec<HelpLink>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT title, url FROM help_links WHERE school_id = $1 ORDER BY position, id",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -117,10 +120,14 @@ impl PgStore {
             .collect())
     }
 
-    pub(crate) async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError> {
+    pub(crate) async fn set_help_links(
+        &self,
+        school: SchoolId,
+        links: &[HelpLink],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM help_links WHERE school_id = $1")
-            .bind(SCHOOL)
+            .bind(school.0)
             .execute(&mut *tx)
             .await?;
         for (i, link) in links.iter().enumerate() {
@@ -128,7 +135,7 @@ impl PgStore {
                 "INSERT INTO help_links (school_id, title, url, position) \
                  VALUES ($1, $2, $3, $4)",
             )
-            .bind(SCHOOL)
+            .bind(school.0)
             .bind(&link.title)
             .bind(&link.url)
             .bind(i as i64)
@@ -141,6 +148,7 @@ impl PgStore {
 
     pub(crate) async fn audit(
         &self,
+        school: SchoolId,
         actor: Option<UserId>,
         action: &str,
         target: Option<&str>,
@@ -150,7 +158,7 @@ impl PgStore {
             "INSERT INTO audit_log (school_id, ts, actor, action, target, details) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(now_ms())
         .bind(actor.map(|a| a.0))
         .bind(action)
@@ -163,6 +171,7 @@ impl PgStore {
 
     pub(crate) async fn audit_log(
         &self,
+        school: SchoolId,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
@@ -174,7 +183,7 @@ impl PgStore {
         )
         .bind(before)
         .bind(limit)
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -1,10 +1,10 @@
 //! Chat threads in PostgreSQL: creating them, members and standing, read marks, thread lists.
 
-use super::{PgStore, SCHOOL};
+use super::PgStore;
 use crate::threads::{NewThread, OpeningRow, ReadMark, Standing, opening_read_seq};
 use crate::{StoreError, now_ms};
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
-use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
+use konsult_protocol::{RequestId, SchoolId, SessionId, ThreadId, UserId};
 use sqlx::PgConnection;
 
 /// `id, kind, title, last_seq, read_seq, request_id, answered, session_id` of a listed thread.
@@ -48,6 +48,7 @@ macro_rules! select_summaries {
 impl PgStore {
     pub(crate) async fn create_thread(
         &self,
+        school: SchoolId,
         new: &NewThread,
     ) -> Result<(ThreadId, i64), StoreError> {
         let now = now_ms();
@@ -58,7 +59,7 @@ impl PgStore {
              confidential, support_service, created_by, created_at, last_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(new.kind.as_str())
         .bind(&new.title)
         .bind(&new.class)
@@ -90,7 +91,7 @@ impl PgStore {
             )
             .bind(id)
             .bind(now)
-            .bind(SCHOOL)
+            .bind(school.0)
             .bind(Role::Support.as_str())
             .execute(&mut *tx)
             .await?;
@@ -102,6 +103,7 @@ impl PgStore {
 
     pub(crate) async fn personal_thread(
         &self,
+        school: SchoolId,
         a: UserId,
         b: UserId,
     ) -> Result<Option<ThreadId>, StoreError> {
@@ -109,12 +111,14 @@ impl PgStore {
             "SELECT t.id FROM threads t \
              JOIN thread_members ma ON ma.thread_id = t.id AND ma.user_id = $1 \
              JOIN thread_members mb ON mb.thread_id = t.id AND mb.user_id = $2 \
-             WHERE t.kind = 'personal' AND t.request_id IS NULL AND t.session_id IS NULL \
+             WHERE t.school_id = $3 AND t.kind = 'personal' AND t.request_id IS NULL \
+             AND t.session_id IS NULL \
              AND (SELECT count(*) FROM thread_members m WHERE m.thread_id = t.id) = 2 \
              ORDER BY t.id LIMIT 1",
         )
         .bind(a.0)
         .bind(b.0)
+        .bind(school.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(ThreadId))
@@ -201,8 +205,8 @@ impl PgStore {
     }
 }
 
-/// The user's standing in a thread, on `conn` (the chat writer's transaction, or a pooled
-/// connection).
+/// The user's standing in a thread of their own school (a thread of another school is as
+/// good as missing), on `conn` (the chat writer's transaction, or a pooled connection).
 pub(super) async fn standing(
     conn: &mut PgConnection,
     thread: ThreadId,
@@ -210,7 +214,8 @@ pub(super) async fn standing(
 ) -> Result<Option<Standing>, StoreError> {
     let row: Option<(bool, bool, bool)> = sqlx::query_as(
         "SELECT t.confidential, t.support_service, EXISTS (SELECT 1 FROM thread_members m \
-         WHERE m.thread_id = t.id AND m.user_id = $1) FROM threads t WHERE t.id = $2",
+         WHERE m.thread_id = t.id AND m.user_id = $1) FROM threads t WHERE t.id = $2 \
+         AND t.school_id = (SELECT school_id FROM users WHERE id = $1)",
     )
     .bind(user.0)
     .bind(thread.0)

@@ -2,18 +2,18 @@
 //! index `users_login` keys on; the directory's search folds names in Rust, as SQLite's does,
 //! so both backends find the same people.
 
-use super::{PgStore, SCHOOL};
+use super::PgStore;
 use crate::users::{DirectoryStudent, NewUser, User, UserFilter, fold_name};
 use crate::{StoreError, now_ms};
-use konsult_protocol::UserId;
 use konsult_protocol::model::Role;
+use konsult_protocol::{SchoolId, UserId};
 use sqlx::{PgConnection, Row};
 
 /// `SELECT` of every user column, followed by a constant condition.
 macro_rules! select_user {
     ($condition:literal) => {
         concat!(
-            "SELECT id, login, name, role, class, password_hash, active, token_version, ",
+            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, ",
             "(SELECT array_agg(subject ORDER BY subject) FROM user_subjects ",
             "WHERE user_id = users.id) AS subjects FROM users ",
             $condition
@@ -26,6 +26,7 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
     let subjects: Option<Vec<String>> = row.try_get("subjects")?;
     Ok(User {
         id: UserId(row.try_get("id")?),
+        school: SchoolId(row.try_get("school_id")?),
         login: row.try_get("login")?,
         name: row.try_get("name")?,
         role: Role::parse(&role)
@@ -39,11 +40,15 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
 }
 
 impl PgStore {
-    pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+    pub(crate) async fn user_by_login(
+        &self,
+        school: SchoolId,
+        login: &str,
+    ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(select_user!(
             "WHERE school_id = $1 AND lower(login) = lower($2)"
         ))
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(login)
         .fetch_optional(&self.pool)
         .await?;
@@ -60,53 +65,59 @@ impl PgStore {
 
     pub(crate) async fn user_by_external_id(
         &self,
+        school: SchoolId,
         external: &str,
     ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(select_user!("WHERE school_id = $1 AND external_id = $2"))
-            .bind(SCHOOL)
+            .bind(school.0)
             .bind(external)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub(crate) async fn active_users(&self) -> Result<Vec<User>, StoreError> {
+    pub(crate) async fn active_users(&self, school: SchoolId) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(select_user!("WHERE school_id = $1 AND active ORDER BY id"))
-            .bind(SCHOOL)
+            .bind(school.0)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user_from_row).collect()
     }
 
-    pub(crate) async fn has_admin(&self) -> Result<bool, StoreError> {
+    pub(crate) async fn has_admin(&self, school: SchoolId) -> Result<bool, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM users WHERE school_id = $1 AND role = 'admin' \
              AND active)",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_one(&self.pool)
         .await?)
     }
 
     pub(crate) async fn existing_logins(
         &self,
+        school: SchoolId,
         logins: &[String],
     ) -> Result<Vec<String>, StoreError> {
         let folded: Vec<String> = logins.iter().map(|l| l.to_lowercase()).collect();
         Ok(sqlx::query_scalar(
             "SELECT login FROM users WHERE school_id = $1 AND lower(login) = ANY($2)",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(&folded)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    pub(crate) async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn insert_users(
+        &self,
+        school: SchoolId,
+        users: &[NewUser],
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
-            ids.push(insert_user(&mut tx, user).await?);
+            ids.push(insert_user(&mut tx, school, user).await?);
         }
         tx.commit().await?;
         Ok(ids)
@@ -114,6 +125,7 @@ impl PgStore {
 
     pub(crate) async fn insert_users_if_missing(
         &self,
+        school: SchoolId,
         users: &[NewUser],
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -122,12 +134,12 @@ impl PgStore {
             let exists: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM users WHERE school_id = $1 AND lower(login) = lower($2)",
             )
-            .bind(SCHOOL)
+            .bind(school.0)
             .bind(&user.login)
             .fetch_optional(&mut *tx)
             .await?;
             if exists.is_none() {
-                insert_user(&mut tx, user).await?;
+                insert_user(&mut tx, school, user).await?;
                 created += 1;
             }
         }
@@ -137,6 +149,7 @@ impl PgStore {
 
     pub(crate) async fn ensure_subjects(
         &self,
+        school: SchoolId,
         subjects: &[(&str, &str)],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -145,7 +158,7 @@ impl PgStore {
                 "INSERT INTO subjects (school_id, code, name) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
             )
-            .bind(SCHOOL)
+            .bind(school.0)
             .bind(code)
             .bind(name)
             .execute(&mut *tx)
@@ -155,10 +168,13 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) async fn subjects(
+        &self,
+        school: SchoolId,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT code, name FROM subjects WHERE school_id = $1 ORDER BY code")
-                .bind(SCHOOL)
+                .bind(school.0)
                 .fetch_all(&self.pool)
                 .await?,
         )
@@ -189,6 +205,7 @@ impl PgStore {
     /// Users matching a filter, by name; the text search is done in Rust, as on SQLite.
     pub(crate) async fn list_users(
         &self,
+        school: SchoolId,
         filter: &UserFilter,
         limit: usize,
     ) -> Result<Vec<User>, StoreError> {
@@ -197,7 +214,7 @@ impl PgStore {
              AND ($3::TEXT IS NULL OR class = $3) AND ($4::BOOLEAN IS NULL OR active = $4) \
              ORDER BY name, id"
         ))
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(filter.role.map(Role::as_str))
         .bind(&filter.class)
         .bind(filter.active)
@@ -248,6 +265,7 @@ impl PgStore {
     /// and ё as е with [`fold_name`], the same function SQLite's search uses.
     pub(crate) async fn student_directory(
         &self,
+        school: SchoolId,
         class: Option<&str>,
         q: Option<&str>,
         limit: usize,
@@ -257,7 +275,7 @@ impl PgStore {
              AND active AND ($2::TEXT IS NULL OR class = $2) \
              ORDER BY class IS NULL, class, name, id",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(class)
         .fetch_all(&self.pool)
         .await?;
@@ -278,22 +296,26 @@ impl PgStore {
         Ok((students, more))
     }
 
-    pub(crate) async fn classes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) async fn classes(&self, school: SchoolId) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT class, count(*) FROM users WHERE school_id = $1 AND class IS NOT NULL \
              AND active AND role = 'student' GROUP BY class ORDER BY class",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    pub(crate) async fn class_students(&self, class: &str) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn class_students(
+        &self,
+        school: SchoolId,
+        class: &str,
+    ) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM users WHERE school_id = $1 AND class = $2 AND role = 'student' \
              AND active ORDER BY id",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(class)
         .fetch_all(&self.pool)
         .await?;
@@ -302,23 +324,29 @@ impl PgStore {
 
     pub(crate) async fn subjects_with_staff(
         &self,
+        school: SchoolId,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT s.code, s.name, (SELECT count(*) FROM user_subjects us JOIN users u \
              ON u.id = us.user_id WHERE us.subject = s.code AND u.school_id = s.school_id \
              AND u.active) FROM subjects s WHERE s.school_id = $1 ORDER BY s.name",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    pub(crate) async fn upsert_subject(&self, code: &str, name: &str) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_subject(
+        &self,
+        school: SchoolId,
+        code: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO subjects (school_id, code, name) VALUES ($1, $2, $3) \
              ON CONFLICT (school_id, code) DO UPDATE SET name = excluded.name",
         )
-        .bind(SCHOOL)
+        .bind(school.0)
         .bind(code)
         .bind(name)
         .execute(&self.pool)
@@ -327,12 +355,16 @@ impl PgStore {
     }
 }
 
-async fn insert_user(tx: &mut PgConnection, user: &NewUser) -> Result<UserId, StoreError> {
+async fn insert_user(
+    tx: &mut PgConnection,
+    school: SchoolId,
+    user: &NewUser,
+) -> Result<UserId, StoreError> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (school_id, login, name, role, class, password_hash, external_id, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
-    .bind(SCHOOL)
+    .bind(school.0)
     .bind(&user.login)
     .bind(&user.name)
     .bind(user.role.as_str())

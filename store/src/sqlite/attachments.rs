@@ -57,6 +57,7 @@ impl SqliteStore {
              FROM message_attachments ma JOIN messages m ON m.id = ma.message_id \
              JOIN threads t ON t.id = m.thread_id \
              WHERE ma.attachment_id = ?2 AND NOT (?3 AND t.support_service = 1) \
+             AND t.school_id = (SELECT school_id FROM users WHERE id = ?1) \
              AND (member OR (?3 AND t.confidential = 0)) \
              ORDER BY member DESC, t.id LIMIT 1",
         )

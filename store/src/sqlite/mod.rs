@@ -7,6 +7,7 @@ mod checkpoint;
 pub(crate) mod messages;
 mod records;
 mod school;
+mod schools;
 mod threads;
 mod tokens;
 mod users;
@@ -77,3 +78,6 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
+
+#[cfg(test)]
+mod schools_tests;

@@ -4,6 +4,7 @@
 use super::SqliteStore;
 use crate::records::{NextIds, Record, RecordFilter, RecordKey, RecordRow};
 use crate::{StoreError, now_ms};
+use konsult_protocol::SchoolId;
 use sqlx::Row;
 
 /// The upsert of one record, ending with its conflict target: a later write of the same key
@@ -11,9 +12,10 @@ use sqlx::Row;
 macro_rules! upsert_record {
     ($conflict:literal) => {
         concat!(
-            "INSERT INTO consultations (request_id, session_id, form, mode, subject, topic, ",
-            "staff_id, thread_id, requested_at, started_at, ended_at, wait_secs, outcome, ",
-            "confidential, happened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+            "INSERT INTO consultations (school_id, request_id, session_id, form, mode, subject, ",
+            "topic, staff_id, thread_id, requested_at, started_at, ended_at, wait_secs, ",
+            "outcome, confidential, happened_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
             $conflict,
             " DO UPDATE SET session_id = coalesce(excluded.session_id, session_id), ",
             "form = excluded.form, mode = excluded.mode, subject = excluded.subject, ",
@@ -29,12 +31,15 @@ macro_rules! upsert_record {
 }
 
 impl SqliteStore {
-    pub(crate) async fn next_ids(&self) -> Result<NextIds, StoreError> {
+    pub(crate) async fn next_ids(&self, school: SchoolId) -> Result<NextIds, StoreError> {
         let (request, session): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT max(r), max(s) FROM ( \
                SELECT max(request_id) AS r, max(session_id) AS s FROM consultations \
-               UNION ALL SELECT max(request_id), max(session_id) FROM threads)",
+               WHERE school_id = ?1 \
+               UNION ALL SELECT max(request_id), max(session_id) FROM threads \
+               WHERE school_id = ?1)",
         )
+        .bind(school.0)
         .fetch_one(&self.pool)
         .await?;
         Ok(NextIds {
@@ -43,23 +48,28 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) async fn write_records(&self, records: &[Record]) -> Result<(), StoreError> {
+    pub(crate) async fn write_records(
+        &self,
+        school: SchoolId,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         for r in records {
             let happened = r.started_at_ms.or(r.requested_at_ms).unwrap_or_else(now_ms);
             let (sql, request_id, session_id) = match r.key {
                 RecordKey::Request(id) => (
-                    upsert_record!("ON CONFLICT (request_id)"),
+                    upsert_record!("ON CONFLICT (school_id, request_id)"),
                     Some(id.0),
                     r.session.map(|s| s.0),
                 ),
                 RecordKey::Session(id) => (
-                    upsert_record!("ON CONFLICT (session_id) WHERE request_id IS NULL"),
+                    upsert_record!("ON CONFLICT (school_id, session_id) WHERE request_id IS NULL"),
                     None,
                     Some(r.session.unwrap_or(id).0),
                 ),
             };
             let id: i64 = sqlx::query_scalar(sql)
+                .bind(school.0)
                 .bind(request_id)
                 .bind(session_id)
                 .bind(r.form.as_str())
@@ -98,6 +108,7 @@ impl SqliteStore {
 
     pub(crate) async fn records(
         &self,
+        school: SchoolId,
         filter: &RecordFilter<'_>,
         limit: i64,
     ) -> Result<Vec<RecordRow>, StoreError> {
@@ -114,7 +125,7 @@ impl SqliteStore {
                AND (?8 IS NULL OR (c.confidential = 0 AND EXISTS (SELECT 1 FROM \
                     consultation_students cs JOIN users u ON u.id = cs.user_id \
                     WHERE cs.consultation_id = c.id AND u.class = ?8))) \
-               AND (?9 IS NULL OR c.outcome = ?9) \
+               AND (?9 IS NULL OR c.outcome = ?9) AND c.school_id = ?10 \
              ORDER BY c.happened_at, c.id LIMIT ?5",
         )
         .bind(filter.from)
@@ -126,6 +137,7 @@ impl SqliteStore {
         .bind(filter.subject)
         .bind(filter.class)
         .bind(filter.outcome)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record_from_row).collect()
@@ -188,6 +200,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("konsult-records-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = SqliteStore::open(&dir).await.unwrap();
+        let school = store.create_school("main", "School", "UTC").await.unwrap();
+        let other = store.create_school("other", "Other", "UTC").await.unwrap();
         let request = RecordKey::Request(RequestId(4));
         let session = RecordKey::Session(SessionId(9));
         let asked = Record {
@@ -210,10 +224,22 @@ mod tests {
             ended_at_ms: Some(4_000),
             ..record(session, "held")
         };
-        store.write_records(&[asked, started]).await.unwrap();
-        store.write_records(&[held, ended]).await.unwrap();
+        store
+            .write_records(school, &[asked, started])
+            .await
+            .unwrap();
+        store.write_records(school, &[held, ended]).await.unwrap();
+        // The same keys in another school are its own consultations.
+        let elsewhere = Record {
+            requested_at_ms: Some(1_500),
+            ..record(request, "deferred")
+        };
+        store.write_records(other, &[elsewhere]).await.unwrap();
 
-        let rows = store.records(&RecordFilter::default(), 10).await.unwrap();
+        let rows = store
+            .records(school, &RecordFilter::default(), 10)
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 2, "one record per key: {rows:?}");
         let by_request = &rows[0];
         assert_eq!(by_request.requested_at, Some(1_000));
@@ -225,10 +251,27 @@ mod tests {
         assert_eq!(by_session.ended_at, Some(4_000));
         assert_eq!(by_session.outcome, "held");
         assert_eq!(
-            store.next_ids().await.unwrap(),
+            store.next_ids(school).await.unwrap(),
             NextIds {
                 request: 5,
                 session: 10
+            }
+        );
+        let theirs = store
+            .records(other, &RecordFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            theirs.len(),
+            1,
+            "the other school's record only: {theirs:?}"
+        );
+        assert_eq!(theirs[0].outcome, "deferred");
+        assert_eq!(
+            store.next_ids(other).await.unwrap(),
+            NextIds {
+                request: 5,
+                session: 1
             }
         );
         store.close().await;

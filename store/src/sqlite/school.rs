@@ -4,8 +4,8 @@
 use super::SqliteStore;
 use crate::school::{AuditEntry, HelpLink};
 use crate::{StoreError, now_ms};
-use konsult_protocol::UserId;
 use konsult_protocol::model::{HoursSlot, Mode};
+use konsult_protocol::{SchoolId, UserId};
 
 /// `id, ts, actor, actor login, action, target, details` of an audit entry.
 type AuditRow = (
@@ -32,11 +32,15 @@ impl SqliteStore {
     }
 
     /// Everyone's hours, for the hub at start and the help page.
-    pub(crate) async fn all_hours(&self) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
+    pub(crate) async fn all_hours(
+        &self,
+        school: SchoolId,
+    ) -> Result<Vec<(UserId, Vec<HoursSlot>)>, StoreError> {
         let rows: Vec<(i64, String, i64, String, String, String)> = sqlx::query_as(
             "SELECT user_id, subject, weekday, start, \"end\", mode FROM hours \
-             ORDER BY user_id, weekday, start",
+             WHERE school_id = ? ORDER BY user_id, weekday, start",
         )
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<(UserId, Vec<HoursSlot>)> = Vec::new();
@@ -63,15 +67,15 @@ impl SqliteStore {
             .await?;
         for slot in hours {
             sqlx::query(
-                "INSERT INTO hours (user_id, subject, weekday, start, \"end\", mode) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO hours (school_id, user_id, subject, weekday, start, \"end\", mode) \
+                 SELECT school_id, id, ?, ?, ?, ?, ? FROM users WHERE id = ?",
             )
-            .bind(user.0)
             .bind(&slot.subject)
             .bind(i64::from(slot.weekday))
             .bind(&slot.start)
             .bind(&slot.end)
             .bind(slot.mode.as_str())
+            .bind(user.0)
             .execute(&mut *tx)
             .await?;
         }
@@ -79,29 +83,39 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn help_links(&self) -> Result<Vec<HelpLink>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT title, url FROM help_links ORDER BY position, id")
-                .fetch_all(&self.pool)
-                .await?;
+    pub(crate) async fn help_links(&self, school: SchoolId) -> Result<Vec<HelpLink>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT title, url FROM help_links WHERE school_id = ? ORDER BY position, id",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(title, url)| HelpLink { title, url })
             .collect())
     }
 
-    pub(crate) async fn set_help_links(&self, links: &[HelpLink]) -> Result<(), StoreError> {
+    pub(crate) async fn set_help_links(
+        &self,
+        school: SchoolId,
+        links: &[HelpLink],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM help_links")
+        sqlx::query("DELETE FROM help_links WHERE school_id = ?")
+            .bind(school.0)
             .execute(&mut *tx)
             .await?;
         for (i, link) in links.iter().enumerate() {
-            sqlx::query("INSERT INTO help_links (title, url, position) VALUES (?, ?, ?)")
-                .bind(&link.title)
-                .bind(&link.url)
-                .bind(i as i64)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO help_links (school_id, title, url, position) VALUES (?, ?, ?, ?)",
+            )
+            .bind(school.0)
+            .bind(&link.title)
+            .bind(&link.url)
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -110,14 +124,17 @@ impl SqliteStore {
     /// Appends to the audit log.
     pub(crate) async fn audit(
         &self,
+        school: SchoolId,
         actor: Option<UserId>,
         action: &str,
         target: Option<&str>,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (school_id, ts, actor, action, target, details) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
+        .bind(school.0)
         .bind(now_ms())
         .bind(actor.map(|a| a.0))
         .bind(action)
@@ -131,16 +148,19 @@ impl SqliteStore {
     /// The newest audit entries, before `before` (an id) when given.
     pub(crate) async fn audit_log(
         &self,
+        school: SchoolId,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT a.id, a.ts, a.actor, u.login, a.action, a.target, a.details \
                  FROM audit_log a LEFT JOIN users u ON u.id = a.actor \
-                 WHERE (?1 IS NULL OR a.id < ?1) ORDER BY a.id DESC LIMIT ?2",
+                 WHERE (?1 IS NULL OR a.id < ?1) AND a.school_id = ?3 \
+                 ORDER BY a.id DESC LIMIT ?2",
         )
         .bind(before)
         .bind(limit)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

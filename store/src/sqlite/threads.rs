@@ -4,7 +4,7 @@ use super::SqliteStore;
 use crate::threads::{NewThread, OpeningRow, ReadMark, Standing, opening_read_seq};
 use crate::{StoreError, now_ms};
 use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
-use konsult_protocol::{RequestId, SessionId, ThreadId, UserId};
+use konsult_protocol::{RequestId, SchoolId, SessionId, ThreadId, UserId};
 use sqlx::SqliteConnection;
 
 /// `id, kind, title, last_seq, read_seq, request_id, answered, session_id` of a listed thread.
@@ -39,16 +39,18 @@ macro_rules! select_summaries {
 impl SqliteStore {
     pub(crate) async fn create_thread(
         &self,
+        school: SchoolId,
         new: &NewThread,
     ) -> Result<(ThreadId, i64), StoreError> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let confidential = new.support_service || has_support_member(&mut tx, &new.members).await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO threads (kind, title, class, request_id, session_id, confidential, \
-             support_service, created_by, created_at, last_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO threads (school_id, kind, title, class, request_id, session_id, \
+             confidential, support_service, created_by, created_at, last_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
+        .bind(school.0)
         .bind(new.kind.as_str())
         .bind(&new.title)
         .bind(&new.class)
@@ -77,11 +79,12 @@ impl SqliteStore {
             // moment. Later staff join through the triggers of migration 0006.
             sqlx::query(
                 "INSERT OR IGNORE INTO thread_members (thread_id, user_id, joined_at) \
-                 SELECT ?, id, ? FROM users WHERE role = ? AND active = 1",
+                 SELECT ?, id, ? FROM users WHERE role = ? AND active = 1 AND school_id = ?",
             )
             .bind(id)
             .bind(now)
             .bind(Role::Support.as_str())
+            .bind(school.0)
             .execute(&mut *tx)
             .await?;
         }
@@ -92,6 +95,7 @@ impl SqliteStore {
 
     pub(crate) async fn personal_thread(
         &self,
+        school: SchoolId,
         a: UserId,
         b: UserId,
     ) -> Result<Option<ThreadId>, StoreError> {
@@ -100,11 +104,13 @@ impl SqliteStore {
              JOIN thread_members ma ON ma.thread_id = t.id AND ma.user_id = ? \
              JOIN thread_members mb ON mb.thread_id = t.id AND mb.user_id = ? \
              WHERE t.kind = 'personal' AND t.request_id IS NULL AND t.session_id IS NULL \
+             AND t.school_id = ? \
              AND (SELECT COUNT(*) FROM thread_members m WHERE m.thread_id = t.id) = 2 \
              ORDER BY t.id LIMIT 1",
         )
         .bind(a.0)
         .bind(b.0)
+        .bind(school.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(ThreadId))
@@ -192,7 +198,7 @@ impl SqliteStore {
     }
 }
 
-/// The user's standing in a thread, on `conn` (the chat writer's transaction, or a pooled
+/// The user's standing in a thread of their own school, on `conn` (the chat writer's transaction, or a pooled
 /// connection).
 pub(super) async fn standing(
     conn: &mut SqliteConnection,
@@ -201,7 +207,8 @@ pub(super) async fn standing(
 ) -> Result<Option<Standing>, StoreError> {
     let row: Option<(i64, i64, i64)> = sqlx::query_as(
         "SELECT t.confidential, t.support_service, EXISTS (SELECT 1 FROM thread_members m \
-         WHERE m.thread_id = t.id AND m.user_id = ?) FROM threads t WHERE t.id = ?",
+         WHERE m.thread_id = t.id AND m.user_id = ?1) FROM threads t WHERE t.id = ?2 \
+         AND t.school_id = (SELECT school_id FROM users WHERE id = ?1)",
     )
     .bind(user.0)
     .bind(thread.0)

@@ -3,15 +3,15 @@
 use super::SqliteStore;
 use crate::users::{DirectoryStudent, NewUser, User, UserFilter, fold_name};
 use crate::{StoreError, now_ms};
-use konsult_protocol::UserId;
 use konsult_protocol::model::Role;
+use konsult_protocol::{SchoolId, UserId};
 use sqlx::{Row, Sqlite, Transaction};
 
 /// `SELECT` of every user column, followed by a constant condition.
 macro_rules! select_user {
     ($condition:literal) => {
         concat!(
-            "SELECT id, login, name, role, class, password_hash, active, token_version, ",
+            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, ",
             "(SELECT group_concat(subject, ',') FROM user_subjects WHERE user_id = users.id) ",
             "AS subjects FROM users ",
             $condition
@@ -31,6 +31,7 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
     subjects.sort();
     Ok(User {
         id: UserId(row.try_get("id")?),
+        school: SchoolId(row.try_get("school_id")?),
         login: row.try_get("login")?,
         name: row.try_get("name")?,
         role: Role::parse(&role)
@@ -44,8 +45,13 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
 }
 
 impl SqliteStore {
-    pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(select_user!("WHERE login = ?"))
+    pub(crate) async fn user_by_login(
+        &self,
+        school: SchoolId,
+        login: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(select_user!("WHERE school_id = ? AND login = ?"))
+            .bind(school.0)
             .bind(login)
             .fetch_optional(&self.pool)
             .await?;
@@ -62,9 +68,11 @@ impl SqliteStore {
 
     pub(crate) async fn user_by_external_id(
         &self,
+        school: SchoolId,
         external: &str,
     ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(select_user!("WHERE external_id = ?"))
+        let row = sqlx::query(select_user!("WHERE school_id = ? AND external_id = ?"))
+            .bind(school.0)
             .bind(external)
             .fetch_optional(&self.pool)
             .await?;
@@ -72,33 +80,39 @@ impl SqliteStore {
     }
 
     /// Every active user, for the hub's directory of people.
-    pub(crate) async fn active_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(select_user!("WHERE active = 1 ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+    pub(crate) async fn active_users(&self, school: SchoolId) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(select_user!(
+            "WHERE school_id = ? AND active = 1 ORDER BY id"
+        ))
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     /// Whether any active admin exists.
-    pub(crate) async fn has_admin(&self) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1")
-                .fetch_one(&self.pool)
-                .await?;
+    pub(crate) async fn has_admin(&self, school: SchoolId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM users WHERE school_id = ? AND role = 'admin' AND active = 1",
+        )
+        .bind(school.0)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 
     /// Logins among `logins` that already exist (case-insensitive).
     pub(crate) async fn existing_logins(
         &self,
+        school: SchoolId,
         logins: &[String],
     ) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
         for chunk in logins.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             // Only `?` placeholders are formatted in; the values are bound.
-            let sql = format!("SELECT login FROM users WHERE login IN ({marks})");
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            let sql = format!("SELECT login FROM users WHERE school_id = ? AND login IN ({marks})");
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(school.0);
             for login in chunk {
                 q = q.bind(login);
             }
@@ -108,11 +122,15 @@ impl SqliteStore {
     }
 
     /// Creates users in one transaction: all of them or none.
-    pub(crate) async fn insert_users(&self, users: &[NewUser]) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn insert_users(
+        &self,
+        school: SchoolId,
+        users: &[NewUser],
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(users.len());
         for user in users {
-            ids.push(insert_user(&mut tx, user).await?);
+            ids.push(insert_user(&mut tx, school, user).await?);
         }
         tx.commit().await?;
         Ok(ids)
@@ -122,17 +140,20 @@ impl SqliteStore {
     /// many were created.
     pub(crate) async fn insert_users_if_missing(
         &self,
+        school: SchoolId,
         users: &[NewUser],
     ) -> Result<usize, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut created = 0;
         for user in users {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login = ?")
-                .bind(&user.login)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE school_id = ? AND login = ?")
+                    .bind(school.0)
+                    .bind(&user.login)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if exists.is_none() {
-                insert_user(&mut tx, user).await?;
+                insert_user(&mut tx, school, user).await?;
                 created += 1;
             }
         }
@@ -143,11 +164,13 @@ impl SqliteStore {
     /// Adds subjects with display names, keeping existing names.
     pub(crate) async fn ensure_subjects(
         &self,
+        school: SchoolId,
         subjects: &[(&str, &str)],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         for (code, name) in subjects {
-            sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
+            sqlx::query("INSERT OR IGNORE INTO subjects (school_id, code, name) VALUES (?, ?, ?)")
+                .bind(school.0)
                 .bind(code)
                 .bind(name)
                 .execute(&mut *tx)
@@ -158,9 +181,13 @@ impl SqliteStore {
     }
 
     /// Every subject as `(code, name)`.
-    pub(crate) async fn subjects(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) async fn subjects(
+        &self,
+        school: SchoolId,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         Ok(
-            sqlx::query_as("SELECT code, name FROM subjects ORDER BY code")
+            sqlx::query_as("SELECT code, name FROM subjects WHERE school_id = ? ORDER BY code")
+                .bind(school.0)
                 .fetch_all(&self.pool)
                 .await?,
         )
@@ -184,7 +211,11 @@ impl SqliteStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        insert_subjects(&mut tx, id, &user.subjects).await?;
+        let school: i64 = sqlx::query_scalar("SELECT school_id FROM users WHERE id = ?")
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_subjects(&mut tx, SchoolId(school), id, &user.subjects).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -192,12 +223,14 @@ impl SqliteStore {
 
 async fn insert_user(
     tx: &mut Transaction<'_, Sqlite>,
+    school: SchoolId,
     user: &NewUser,
 ) -> Result<UserId, StoreError> {
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (login, name, role, class, password_hash, external_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO users (school_id, login, name, role, class, password_hash, external_id, \
+         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
+    .bind(school.0)
     .bind(&user.login)
     .bind(&user.name)
     .bind(user.role.as_str())
@@ -207,17 +240,19 @@ async fn insert_user(
     .bind(now_ms())
     .fetch_one(&mut **tx)
     .await?;
-    insert_subjects(tx, UserId(id), &user.subjects).await?;
+    insert_subjects(tx, school, UserId(id), &user.subjects).await?;
     Ok(UserId(id))
 }
 
 async fn insert_subjects(
     tx: &mut Transaction<'_, Sqlite>,
+    school: SchoolId,
     id: UserId,
     subjects: &[String],
 ) -> Result<(), StoreError> {
     for subject in subjects {
-        sqlx::query("INSERT OR IGNORE INTO subjects (code, name) VALUES (?, ?)")
+        sqlx::query("INSERT OR IGNORE INTO subjects (school_id, code, name) VALUES (?, ?, ?)")
+            .bind(school.0)
             .bind(subject)
             .bind(subject)
             .execute(&mut **tx)
@@ -236,16 +271,18 @@ impl SqliteStore {
     /// SQLite folds only ASCII case, and names are Cyrillic.
     pub(crate) async fn list_users(
         &self,
+        school: SchoolId,
         filter: &UserFilter,
         limit: usize,
     ) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(select_user!(
             "WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR class = ?2) \
-             AND (?3 IS NULL OR active = ?3) ORDER BY name, id"
+             AND (?3 IS NULL OR active = ?3) AND school_id = ?4 ORDER BY name, id"
         ))
         .bind(filter.role.map(Role::as_str))
         .bind(&filter.class)
         .bind(filter.active)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         let q = filter.q.as_ref().map(|q| q.trim().to_lowercase());
@@ -296,15 +333,18 @@ impl SqliteStore {
     /// At most `limit` rows; the flag says whether more matched.
     pub(crate) async fn student_directory(
         &self,
+        school: SchoolId,
         class: Option<&str>,
         q: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<DirectoryStudent>, bool), StoreError> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
             "SELECT id, name, class FROM users WHERE role = 'student' AND active = 1 \
-             AND (?1 IS NULL OR class = ?1) ORDER BY class IS NULL, class, name, id",
+             AND (?1 IS NULL OR class = ?1) AND school_id = ?2 \
+             ORDER BY class IS NULL, class, name, id",
         )
         .bind(class)
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?;
         let q = q.map(fold_name).filter(|q| !q.is_empty());
@@ -325,20 +365,27 @@ impl SqliteStore {
     }
 
     /// Classes with their number of active students.
-    pub(crate) async fn classes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) async fn classes(&self, school: SchoolId) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT class, count(*) FROM users WHERE class IS NOT NULL AND active = 1 \
-             AND role = 'student' GROUP BY class ORDER BY class",
+            "SELECT class, count(*) FROM users WHERE school_id = ? AND class IS NOT NULL \
+             AND active = 1 AND role = 'student' GROUP BY class ORDER BY class",
         )
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?)
     }
 
     /// The active students of a class, by id.
-    pub(crate) async fn class_students(&self, class: &str) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn class_students(
+        &self,
+        school: SchoolId,
+        class: &str,
+    ) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM users WHERE class = ? AND role = 'student' AND active = 1 ORDER BY id",
+            "SELECT id FROM users WHERE school_id = ? AND class = ? AND role = 'student' \
+             AND active = 1 ORDER BY id",
         )
+        .bind(school.0)
         .bind(class)
         .fetch_all(&self.pool)
         .await?;
@@ -348,22 +395,31 @@ impl SqliteStore {
     /// Subjects with their display names and how many active staff help with each.
     pub(crate) async fn subjects_with_staff(
         &self,
+        school: SchoolId,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT s.code, s.name, (SELECT count(*) FROM user_subjects us JOIN users u \
-             ON u.id = us.user_id WHERE us.subject = s.code AND u.active = 1) \
-             FROM subjects s ORDER BY s.name",
+             ON u.id = us.user_id WHERE us.subject = s.code AND u.active = 1 \
+             AND u.school_id = s.school_id) \
+             FROM subjects s WHERE s.school_id = ? ORDER BY s.name",
         )
+        .bind(school.0)
         .fetch_all(&self.pool)
         .await?)
     }
 
     /// Adds a subject or renames it.
-    pub(crate) async fn upsert_subject(&self, code: &str, name: &str) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_subject(
+        &self,
+        school: SchoolId,
+        code: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO subjects (code, name) VALUES (?, ?) \
-             ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+            "INSERT INTO subjects (school_id, code, name) VALUES (?, ?, ?) \
+             ON CONFLICT (school_id, code) DO UPDATE SET name = excluded.name",
         )
+        .bind(school.0)
         .bind(code)
         .bind(name)
         .execute(&self.pool)

@@ -1,0 +1,234 @@
+//! The schools this server serves: each one's context (id, code, name, time zone) and the
+//! handle of its own hub. A school's hub starts when the server starts, or on first use for a
+//! school created since (`konsult school add` while the server runs); nothing of one school
+//! reaches another's hub.
+
+use crate::app::App;
+use crate::hub_handle::{HubHandle, HubInputs};
+use crate::store::schools::School as SchoolRow;
+use crate::store::{Store, StoreError};
+use konsult_protocol::SchoolId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::task::JoinHandle;
+
+/// One school as the running server holds it.
+#[derive(Debug)]
+pub struct School {
+    pub id: SchoolId,
+    /// What logins and `/s/<code>/` name it by.
+    pub code: String,
+    pub name: String,
+    /// For consultation hours and reports.
+    pub timezone: jiff::tz::TimeZone,
+    /// The school's hub: presence, queues and sessions of this school only.
+    pub hub: HubHandle,
+}
+
+/// The directory of running schools (id -> school), and the hub tasks to wait for at shutdown.
+#[derive(Debug, Default)]
+pub struct Schools {
+    /// Never held across an `.await`.
+    by_id: RwLock<HashMap<SchoolId, Arc<School>>>,
+    /// Every hub task started, for shutdown to wait on.
+    hubs: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Why a school cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SchoolError {
+    #[error("no school {0}")]
+    Unknown(String),
+    #[error("school {code:?}: time zone {timezone:?}: {reason}")]
+    TimeZone {
+        code: String,
+        timezone: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The school's time zone, `fallback` when it is empty (the school an earlier version's data
+/// moved into, before its first start fills it).
+pub fn timezone_of(
+    row: &SchoolRow,
+    fallback: &jiff::tz::TimeZone,
+) -> Result<jiff::tz::TimeZone, SchoolError> {
+    if row.timezone.is_empty() {
+        return Ok(fallback.clone());
+    }
+    jiff::tz::TimeZone::get(&row.timezone).map_err(|e| SchoolError::TimeZone {
+        code: row.code.clone(),
+        timezone: row.timezone.clone(),
+        reason: e.to_string(),
+    })
+}
+
+impl Schools {
+    /// A running school, without waiting; `None` when its hub has not started.
+    pub fn get(&self, id: SchoolId) -> Option<Arc<School>> {
+        self.by_id.read().ok()?.get(&id).cloned()
+    }
+
+    /// How many schools are running.
+    pub fn len(&self) -> usize {
+        self.by_id.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether no school is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The running school `id`, starting its hub when it is not running yet.
+    pub async fn open(&self, app: &Arc<App>, id: SchoolId) -> Result<Arc<School>, SchoolError> {
+        if let Some(school) = self.get(id) {
+            return Ok(school);
+        }
+        let row = app
+            .store
+            .school_by_id(id)
+            .await?
+            .ok_or_else(|| SchoolError::Unknown(id.to_string()))?;
+        self.start(app, row)
+    }
+
+    /// Starts every school in the database (at start-up).
+    pub async fn open_all(&self, app: &Arc<App>) -> Result<(), SchoolError> {
+        for row in app.store.schools().await? {
+            if self.get(row.id).is_none() {
+                self.start(app, row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers a school and spawns its hub, unless another caller did first.
+    fn start(&self, app: &Arc<App>, row: SchoolRow) -> Result<Arc<School>, SchoolError> {
+        let timezone = timezone_of(&row, &app.timezone)?;
+        let (hub, inputs) = HubHandle::channel(app.config.hub.input_queue);
+        let school = Arc::new(School {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            timezone,
+            hub,
+        });
+        {
+            let mut by_id = self
+                .by_id
+                .write()
+                .map_err(|_| SchoolError::Unknown(school.code.clone()))?;
+            if let Some(running) = by_id.get(&school.id) {
+                // Another request started it while this one read the row.
+                return Ok(running.clone());
+            }
+            by_id.insert(school.id, school.clone());
+        }
+        self.spawn_hub(app, school.clone(), inputs);
+        Ok(school)
+    }
+
+    fn spawn_hub(&self, app: &Arc<App>, school: Arc<School>, inputs: HubInputs) {
+        let task = tokio::spawn(crate::hub::run(app.clone(), school, inputs));
+        if let Ok(mut hubs) = self.hubs.lock() {
+            hubs.push(task);
+        }
+    }
+
+    /// The hub tasks started so far, taken for shutdown to wait on.
+    pub fn take_hub_tasks(&self) -> Vec<JoinHandle<()>> {
+        self.hubs
+            .lock()
+            .map(|mut hubs| std::mem::take(&mut *hubs))
+            .unwrap_or_default()
+    }
+}
+
+/// Which school a login, a token or a command names: the one with `code`, else the only
+/// school there is. Several schools and no code: an error naming their codes.
+pub async fn resolve(store: &Store, code: Option<&str>) -> Result<SchoolRow, ResolveError> {
+    match code.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => store
+            .school_by_code(&code.to_ascii_lowercase())
+            .await?
+            .ok_or_else(|| ResolveError::Unknown(code.to_string())),
+        None => {
+            let mut all = store.schools().await?;
+            match all.len() {
+                0 => Err(ResolveError::NoSchool),
+                1 => Ok(all.remove(0)),
+                _ => Err(ResolveError::Ambiguous(
+                    all.into_iter().map(|s| s.code).collect(),
+                )),
+            }
+        }
+    }
+}
+
+/// Why no school could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no school with code {0:?}")]
+    Unknown(String),
+    #[error("there is no school yet: create one with `konsult school add`")]
+    NoSchool,
+    #[error("this server has several schools: name one ({})", .0.join(", "))]
+    Ambiguous(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The code of the school a new database starts with (and that an earlier version's data
+/// moved into).
+pub const FIRST_CODE: &str = "main";
+/// The code of the school `--demo` seeds.
+pub const DEMO_CODE: &str = "demo";
+
+/// Gives a database without schools its first one, `main`, named and placed from
+/// `school.name` and `school.timezone`; and gives those to a school that has none (the school
+/// an earlier version's data moved into).
+pub async fn ensure_first(
+    store: &Store,
+    config: &konsult_config::SchoolConfig,
+) -> Result<(), StoreError> {
+    let schools = store.schools().await?;
+    if schools.is_empty() {
+        store
+            .create_school(FIRST_CODE, &config.name, &config.timezone)
+            .await?;
+        tracing::info!(code = FIRST_CODE, "created the school");
+    }
+    for school in schools {
+        if school.name.is_empty() || school.timezone.is_empty() {
+            let name = if school.name.is_empty() {
+                &config.name
+            } else {
+                &school.name
+            };
+            let timezone = if school.timezone.is_empty() {
+                &config.timezone
+            } else {
+                &school.timezone
+            };
+            store.update_school(school.id, name, timezone).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The demo school, created from `school.name` and `school.timezone` when missing.
+pub async fn demo_school(
+    store: &Store,
+    config: &konsult_config::SchoolConfig,
+) -> Result<SchoolId, StoreError> {
+    match store.school_by_code(DEMO_CODE).await? {
+        Some(school) => Ok(school.id),
+        None => {
+            store
+                .create_school(DEMO_CODE, &config.name, &config.timezone)
+                .await
+        }
+    }
+}
