@@ -1,9 +1,10 @@
 //! What Konsult's black-box tests (`tests/`) and its load generator (`bench/`) share: starting
-//! the server binary, WebSocket clients that speak the protocol, portal tokens, and the VP8
+//! the server binary (on SQLite, or on a fresh PostgreSQL database), WebSocket clients that speak the protocol, portal tokens, and the VP8
 //! framing their synthetic media is read with.
 
 pub mod http;
 pub mod portal;
+pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod vp8;

@@ -347,6 +347,8 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // A data folder its servers kept in PostgreSQL takes that database with it.
+        crate::postgres::drop_database_of(&self.0);
         // Best effort: a server may still hold a file open on some systems.
         let _removed = std::fs::remove_dir_all(&self.0);
     }

@@ -19,6 +19,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Extra arguments after `serve`.
     pub args: Vec<String>,
+    /// Keep everything in a fresh PostgreSQL database (see [`crate::postgres`]) rather than
+    /// SQLite; `KONSULT_TEST_STORE=postgres` sets it for every server.
+    pub postgres: bool,
 }
 
 impl ServerOptions {
@@ -32,6 +35,13 @@ impl ServerOptions {
     /// Sets a `KONSULT_*` variable.
     pub fn env(mut self, name: &str, value: &str) -> ServerOptions {
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Keeps everything in a fresh PostgreSQL database, kept across restarts on the same
+    /// data folder and dropped with it.
+    pub fn on_postgres(mut self) -> ServerOptions {
+        self.postgres = true;
         self
     }
 
@@ -77,6 +87,13 @@ impl Server {
             launch.args.push("--demo".into());
         }
         launch.args.extend(options.args.iter().map(Into::into));
+        let store_given = options
+            .env
+            .iter()
+            .any(|(name, _)| name == "KONSULT_STORE_URL");
+        if (options.postgres || crate::postgres::everywhere()) && !store_given {
+            launch = launch.env("KONSULT_STORE_URL", &crate::postgres::database_for(data));
+        }
         launch.env.extend(options.env);
         let log = std::env::var("KONSULT_TEST_LOG").unwrap_or("info".into());
         let launch = launch.env("RUST_LOG", &log);

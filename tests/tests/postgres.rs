@@ -1,0 +1,180 @@
+//! The real `konsult` binary on PostgreSQL (`KONSULT_STORE_URL`, a fresh database per test):
+//! sign-in, a help request deferred to a thread with its record, and chat under concurrent
+//! senders through a SIGKILL and a restart, with nothing acknowledged lost.
+
+use konsult_testkit::process::TempDir;
+use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// A demo server on PostgreSQL whose message rate does not get in the way of bulk sends.
+fn on_postgres() -> ServerOptions {
+    ServerOptions::demo()
+        .on_postgres()
+        .env("KONSULT_LIMITS_MESSAGES_PER_SECOND", "100000")
+        .env("KONSULT_LIMITS_MESSAGE_BURST", "100000")
+        .env("KONSULT_LIMITS_OUTBOX_MESSAGES", "100000")
+}
+
+/// Sends `text-n` with client ids `tag-n` in windows of 20 until the connection is cut;
+/// returns the client ids acknowledged with `sent`.
+async fn send_until_cut(mut client: WsClient, thread: i64, tag: String) -> Vec<String> {
+    let mut acked = Vec::new();
+    let mut next = 0;
+    loop {
+        let end = next + 20;
+        for n in next..end {
+            let msg = json!({"type": "send", "thread": thread, "client_id": format!("{tag}-{n}"),
+                             "text": format!("сообщение {n}")});
+            if client.try_send_json(&msg).await.is_err() {
+                return acked;
+            }
+        }
+        let mut waiting = end - next;
+        while waiting > 0 {
+            let Some(reply) = client.recv_timeout(Duration::from_secs(5)).await else {
+                return acked;
+            };
+            if reply["type"] == "sent" {
+                acked.push(reply["message"]["client_id"].as_str().expect("id").into());
+                waiting -= 1;
+            }
+        }
+        next = end;
+    }
+}
+
+/// Every message of a thread, paging with `after`.
+async fn all_messages(client: &mut WsClient, thread: i64) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = client
+            .request(json!({"type": "history", "thread": thread, "after": after, "limit": 50}))
+            .await;
+        assert_eq!(page["type"], "history", "{page}");
+        let messages = page["messages"].as_array().expect("messages").clone();
+        if let Some(last) = messages.last() {
+            after = last["seq"].as_i64().expect("seq");
+        }
+        all.extend(messages);
+        if page["has_more"] != true {
+            return all;
+        }
+    }
+}
+
+/// The admin's view of the consultation record, once it shows a row.
+async fn first_record(server: &Server) -> Value {
+    let token = server.login("admin", "demo");
+    let auth = format!("Bearer {token}");
+    for _ in 0..50 {
+        let listed = http_request(
+            server.addr,
+            "GET",
+            "/api/consultations",
+            &[("authorization", &auth)],
+            b"",
+        );
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        let row = listed.json()["consultations"][0].clone();
+        if !row.is_null() {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no consultation recorded");
+}
+
+#[tokio::test]
+async fn a_server_on_postgres_keeps_requests_and_every_acknowledged_message_through_a_sigkill() {
+    let dir = TempDir::new("postgres");
+    let mut server = Server::start_in(&dir.0, on_postgres());
+    assert!(
+        !dir.0.join("konsult.db").exists(),
+        "nothing is kept in SQLite when store.url is set"
+    );
+
+    // A help request nobody is online for becomes a thread and a record.
+    let (mut asker, _) = WsClient::connect_as(&server, "student3").await;
+    let reply = asker
+        .request(
+            json!({"type": "request_help", "subject": "physics", "form": "individual",
+                        "mode": "online", "topic": "Закон Ома"}),
+        )
+        .await;
+    assert_eq!(reply["type"], "ok", "{reply}");
+    let deferred = asker.recv_type("request_deferred").await;
+    let request_thread = deferred["thread"].as_i64().expect("thread");
+    assert_eq!(first_record(&server).await["outcome"], "deferred");
+
+    // A teacher and five students send at once into two threads; the server dies mid-stream.
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
+    let mut students = Vec::new();
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        let (client, welcome) = WsClient::connect_as(&server, &format!("student{n}")).await;
+        ids.push(welcome["user"]["id"].as_i64().expect("id"));
+        students.push(client);
+    }
+    let added = teacher
+        .request(
+            json!({"type": "create_thread", "kind": "group", "title": "Группа",
+                        "members": ids}),
+        )
+        .await;
+    assert_eq!(added["type"], "thread_added", "{added}");
+    let group = added["thread"]["id"].as_i64().expect("thread");
+    let mut tasks = Vec::new();
+    for (n, client) in students.into_iter().enumerate() {
+        tasks.push(tokio::spawn(send_until_cut(client, group, format!("s{n}"))));
+    }
+    tasks.push(tokio::spawn(send_until_cut(teacher, group, "t".into())));
+    tasks.push(tokio::spawn(send_until_cut(
+        asker,
+        request_thread,
+        "asker".into(),
+    )));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(10)).expect("killed");
+    let mut acked: BTreeSet<String> = BTreeSet::new();
+    for task in tasks {
+        acked.extend(task.await.expect("sender"));
+    }
+    assert!(acked.len() > 50, "only {} acknowledged", acked.len());
+    eprintln!("{} messages acknowledged before SIGKILL", acked.len());
+    drop(server);
+
+    let server = Server::start_in(&dir.0, on_postgres());
+    let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;
+    let (mut asker, _) = WsClient::connect_as(&server, "student3").await;
+    let mut stored: BTreeMap<String, usize> = BTreeMap::new();
+    for (client, thread) in [(&mut teacher, group), (&mut asker, request_thread)] {
+        let messages = all_messages(client, thread).await;
+        let seqs: Vec<i64> = messages
+            .iter()
+            .map(|m| m["seq"].as_i64().expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "thread {thread} has a gap"
+        );
+        for m in messages {
+            *stored
+                .entry(m["client_id"].as_str().expect("id").to_string())
+                .or_default() += 1;
+        }
+    }
+    for (id, times) in &stored {
+        assert_eq!(*times, 1, "{id} stored {times} times");
+    }
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert_eq!(first_record(&server).await["topic"], "Закон Ома");
+}
