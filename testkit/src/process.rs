@@ -313,6 +313,11 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, String,
             cmd.env_remove(name);
         }
     }
+    // A command on a data folder whose servers keep their data in PostgreSQL uses it too.
+    let marker = cwd.join(crate::postgres::MARKER);
+    if marker.exists() && !env.iter().any(|(name, _)| *name == "KONSULT_STORE_URL") {
+        cmd.env("KONSULT_STORE_URL", crate::postgres::database_for(cwd));
+    }
     for (name, value) in env {
         cmd.env(name, value);
     }

@@ -405,7 +405,8 @@ async fn waiting_students_get_an_estimate_from_recent_consultations() {
 /// becomes a session once the lock is released, instead of failing with `internal`.
 #[tokio::test]
 async fn an_accept_survives_a_database_locked_past_the_busy_timeout() {
-    let server = Server::start(ServerOptions::demo());
+    // SQLite's lock, whatever KONSULT_TEST_STORE says.
+    let server = Server::start(ServerOptions::demo().env("KONSULT_STORE_URL", ""));
     let (mut teacher, _) = available(&server, "teacher3").await;
     let (mut student, _) = WsClient::connect_as(&server, "student1").await;
     let queued = student.request(ask("russian", "Деепричастия")).await;
