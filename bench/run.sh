@@ -7,6 +7,8 @@
 #   IDLE=2000 MEMBERS=1000 SUSTAIN=10 REPS=3 bench/run.sh     # a quicker pass
 #   ONLY="idle rtt" bench/run.sh      # some scenarios only
 #   ONLY="forward join" SUBSCRIBERS="50 100" bench/run.sh     # rows f and g, fewer subscribers
+#   ONLY=chat PG_URL=postgres://postgres@127.0.0.1:5432/konsult_bench bench/run.sh
+#                                     # row d on SQLite and on PostgreSQL (an empty database)
 #
 # Needs: Linux (/proc), `ulimit -n` of 20,000 (both processes inherit this shell's limit).
 set -euo pipefail
@@ -25,6 +27,8 @@ MEDIA_SECS=${MEDIA_SECS:-20}
 ONLY=${ONLY:-"hub idle rtt fanout chat pairing forward join"}
 OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
+# Row d again with the store in this PostgreSQL database, when set.
+PG_URL=${PG_URL:-}
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "fd limit: $(ulimit -n); results in $OUT" >&2
@@ -80,6 +84,14 @@ fi
 if wants chat; then
   run chat-group-commit chat "${COMMON[@]}" --target konsult --senders 1000 --rate 20000 --secs 10
   run chat-one-commit chat "${COMMON[@]}" --target konsult --senders 1 --closed-loop --secs 5
+  if [ -n "$PG_URL" ]; then
+    ON_PG=(--konsult-bin target/release/konsult --data "$DATA-postgres" --sources 16
+           --store-url "$PG_URL")
+    run chat-group-commit-postgres chat "${ON_PG[@]}" --target konsult --senders 1000 \
+      --rate 20000 --secs 10
+    run chat-one-commit-postgres chat "${ON_PG[@]}" --target konsult --senders 1 \
+      --closed-loop --secs 5
+  fi
 fi
 if wants pairing; then
   run pairing pairing "${COMMON[@]}" --target konsult --students "$STUDENTS" \

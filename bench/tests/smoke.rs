@@ -2,7 +2,7 @@
 //! clients, some round trips, a small broadcast and media to three subscribers through the
 //! SFU, so that the bench keeps working as the server changes. The real measurements are bench/run.sh's, on release builds.
 
-use konsult_bench::scenario::{Common, fanout, idle, media, rtt};
+use konsult_bench::scenario::{Common, chat, fanout, idle, media, rtt};
 use konsult_bench::target::Kind;
 use konsult_testkit::process::{TempDir, konsult_binary};
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ fn common(target: Kind, data: &std::path::Path) -> Common {
         konsult_bin: konsult_binary(),
         baseline_bin: PathBuf::from(env!("CARGO_BIN_EXE_konsult-baseline")),
         data: Some(data.to_path_buf()),
+        store_url: None,
         sources: 4,
         concurrency: 16,
     }
@@ -129,5 +130,34 @@ async fn media_reaches_every_subscriber_through_both_servers() {
             "{}",
             s.render()
         );
+    }
+}
+
+/// Row d on each store: every send of a short run acknowledged, on SQLite and on a fresh
+/// PostgreSQL database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_is_acknowledged_on_sqlite_and_on_postgres() {
+    for postgres in [false, true] {
+        let data = TempDir::new("bench-chat");
+        let mut common = common(Kind::Konsult, &data.0);
+        if postgres {
+            common.store_url = Some(konsult_testkit::postgres::database_for(&data.0));
+        }
+        let s = chat::run(
+            &common,
+            &chat::ChatArgs {
+                senders: 20,
+                rate: 400,
+                secs: 2,
+                closed_loop: false,
+                first: 30_000,
+            },
+        )
+        .await
+        .expect("chat scenario");
+        eprintln!("{}", s.render());
+        assert_eq!(s.get("errors"), Some(0.0), "{}", s.render());
+        assert!(s.get("acked").is_some_and(|n| n > 0.0), "{}", s.render());
+        assert_eq!(s.get("acked"), s.get("sent"), "{}", s.render());
     }
 }

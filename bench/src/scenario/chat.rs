@@ -114,7 +114,8 @@ pub async fn run(common: &Common, args: &ChatArgs) -> anyhow::Result<Summary> {
     let after = sample(target.pid)?;
     sort(&mut acks);
     let mut s = Summary::new("chat", common.target.name());
-    s.param("senders", args.senders)
+    s.param("store", common.store())
+        .param("senders", args.senders)
         .param("rate", if args.closed_loop { 0 } else { args.rate })
         .param("secs", args.secs)
         .param("closed_loop", args.closed_loop);

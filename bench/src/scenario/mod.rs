@@ -32,6 +32,10 @@ pub struct Common {
     /// Loopback source addresses to spread connections over (127.0.0.1 ..).
     #[arg(long, default_value_t = 16)]
     pub sources: usize,
+    /// Keep Konsult's data in this PostgreSQL database (`store.url`) instead of SQLite in the
+    /// data folder.
+    #[arg(long, env = "KONSULT_BENCH_STORE_URL")]
+    pub store_url: Option<String>,
     /// Handshakes in flight at once while a crowd connects.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -53,8 +57,22 @@ impl Common {
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain(
+                    self.store_url
+                        .iter()
+                        .map(|url| ("KONSULT_STORE_URL".to_string(), url.clone())),
+                )
                 .collect(),
             baseline_command: "ws",
+        }
+    }
+
+    /// Which store Konsult keeps its data in, for the summary.
+    pub fn store(&self) -> &'static str {
+        if self.store_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
         }
     }
 
