@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 /// schools' hubs.
 pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Result<Arc<App>> {
     let store = Store::open_configured(config.store.url.as_deref(), &config.server.data).await?;
+    tracing::info!(store = store.kind(), "storage open");
     let secret = accounts::jwt_secret(&config)?;
     let portal = config
         .auth
