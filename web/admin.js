@@ -7,7 +7,7 @@ import { ADMIN_STRINGS } from './admin/words.js';
 import { api, failure, forget, logout, remember, signedIn, whenExpired } from './admin/api.js';
 import { fillSelects, loadDirectories } from './admin/directories.js';
 import { $, draw } from './admin/page.js';
-import { currentSchool } from './school.js';
+import { currentSchool, listSchools, rememberSchool, schoolFromPath } from './school.js';
 import * as dialogs from './admin/dialogs.js';
 import * as importing from './admin/import.js';
 import * as users from './admin/users.js';
@@ -68,8 +68,9 @@ async function signIn(event) {
   const error = $('#login-error');
   error.textContent = '';
   const body = { login: form.elements.login.value.trim(), password: form.elements.password.value };
-  // The school the main page signed into on this browser, or the one the address names.
-  const school = currentSchool();
+  // The school chosen in the form, else the one the address names or chosen before.
+  const select = form.elements.school;
+  const school = select.hidden ? currentSchool() : select.value;
   if (school) body.school = school;
   let answer;
   try {
@@ -84,6 +85,7 @@ async function signIn(event) {
     return;
   }
   remember(answer.token, answer.user.login);
+  rememberSchool(school);
   await enter();
 }
 
@@ -110,6 +112,21 @@ async function open(view) {
   await draw(SCREENS[view].render);
 }
 
+/// Shows the school select of the sign-in form when the server has several schools and the
+/// address names none; the last choice is preselected.
+async function offerSchools() {
+  if (schoolFromPath()) return;
+  const schools = await listSchools();
+  if (schools.length < 2) return;
+  const select = $('#login-school');
+  const remembered = currentSchool();
+  select.replaceChildren(new Option(t('login.school.choose'), ''),
+    ...schools.map((s) => new Option(s.name, s.code, false, s.code === remembered)));
+  select.required = true;
+  select.hidden = false;
+  $('label[for=login-school]').hidden = false;
+}
+
 function wire() {
   $('#lang').addEventListener('click', switchLanguage);
   $('#logout').addEventListener('click', () => {
@@ -127,6 +144,7 @@ function wire() {
 
 wire();
 applyLanguage();
+offerSchools();
 if (signedIn()) {
   enter();
 } else {

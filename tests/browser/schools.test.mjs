@@ -18,7 +18,8 @@ function konsult(server, args) {
 const server = await startServer();
 const browser = await launchBrowser();
 try {
-  konsult(server, ['school', 'add', '--code', 'b', '--name', 'Школа Б']);
+  const added = konsult(server, ['school', 'add', '--code', 'b', '--name', 'Школа Б']);
+  const adminPassword = added.match(/password: (\S+)/)[1];
   konsult(server, ['user', 'add', '--school', 'b', '--login', 'student1', '--name', 'Ученица Б',
     '--role', 'student', '--class', '7B', '--password', PASSWORD]);
 
@@ -62,6 +63,21 @@ try {
   assert.equal(await pageB.getAttribute('#help-link', 'href'), '/s/b/help');
   await pageB.screenshot({ path: join(artifacts, 'schools-b-home.png') });
   await other.close();
+
+  // The administration's sign-in asks for the school too, and signs into the one chosen.
+  const admin = await browser.newContext();
+  const adminPage = await admin.newPage();
+  adminPage.on('pageerror', (e) => assert.fail(String(e)));
+  await adminPage.goto(server.url + '/admin');
+  await adminPage.waitForSelector('#login-school:not([hidden])');
+  await adminPage.selectOption('#login-school', 'b');
+  await adminPage.fill('#login-login', 'admin');
+  await adminPage.fill('#login-password', adminPassword);
+  await adminPage.click('#login-form button[type=submit]');
+  await adminPage.waitForFunction(() => document.body.textContent.includes('Ученица Б'));
+  assert.ok(!(await adminPage.textContent('body')).includes('Ученик 1'), "the demo school's students are not listed");
+  await adminPage.screenshot({ path: join(artifacts, 'schools-b-admin.png') });
+  await admin.close();
   console.log('schools: ok');
 } finally {
   await browser.close();

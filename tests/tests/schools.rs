@@ -23,6 +23,10 @@ fn cli(data: &Path, args: &[&str]) -> String {
 /// Two schools, `a` and `b`, each with a student `student`, a math teacher `teacher` and its
 /// admin `admin`; the same logins in both.
 fn two_schools() -> (TempDir, Server) {
+    two_schools_with(ServerOptions::default())
+}
+
+fn two_schools_with(options: ServerOptions) -> (TempDir, Server) {
     let dir = TempDir::new("schools");
     let data = dir.0.join("data");
     for code in ["a", "b"] {
@@ -58,7 +62,7 @@ fn two_schools() -> (TempDir, Server) {
             cli(&data, &args);
         }
     }
-    let server = Server::start_in(&data, ServerOptions::default());
+    let server = Server::start_in(&data, options);
     (dir, server)
 }
 
@@ -522,4 +526,51 @@ async fn nothing_of_one_school_is_visible_from_the_other() {
         "{list}"
     );
     assert_eq!(get(&server, "/s/nowhere/help").status, 404);
+}
+
+#[tokio::test]
+async fn a_portal_token_names_its_school() {
+    use konsult_testkit::portal::{TEST_PORTAL, sign, unix_now};
+    let (_dir, server) = two_schools_with(ServerOptions::default().with_portal());
+    let claims = |school: Option<&str>| {
+        let mut claims = json!({"sub": "p-777", "name": "Portal Pupil", "role": "student",
+            "class": "9A", "subjects": [], "iss": TEST_PORTAL.issuer, "exp": unix_now() + 600});
+        if let Some(school) = school {
+            claims["school"] = json!(school);
+        }
+        sign(TEST_PORTAL.secret.as_bytes(), &claims)
+    };
+    let (_pupil, welcome) = WsClient::connect_with_token(&server, &claims(Some("b"))).await;
+    assert_eq!(welcome["user"]["name"], "Portal Pupil", "{welcome}");
+    let users_b = call(
+        &server,
+        "GET",
+        "/api/admin/users",
+        &token(&server, "b", "admin2"),
+        b"",
+    )
+    .json();
+    assert!(
+        users_b.to_string().contains("p-777"),
+        "created in school b: {users_b}"
+    );
+    let users_a = call(
+        &server,
+        "GET",
+        "/api/admin/users",
+        &token(&server, "a", "admin2"),
+        b"",
+    )
+    .json();
+    assert!(!users_a.to_string().contains("p-777"), "{users_a}");
+
+    let mut unnamed = WsClient::connect(&server).await;
+    unnamed
+        .send_json(&json!({"type": "hello", "v": 1, "token": claims(None)}))
+        .await;
+    let refused = unnamed.recv().await;
+    assert_eq!(
+        refused["code"], "unauthorized",
+        "several schools: the token must name one: {refused}"
+    );
 }
