@@ -313,10 +313,21 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, String,
             cmd.env_remove(name);
         }
     }
-    // A command on a data folder whose servers keep their data in PostgreSQL uses it too.
-    let marker = cwd.join(crate::postgres::MARKER);
-    if marker.exists() && !env.iter().any(|(name, _)| *name == "KONSULT_STORE_URL") {
-        cmd.env("KONSULT_STORE_URL", crate::postgres::database_for(cwd));
+    // A command on a data folder (`--data`, else the working folder) whose servers keep their
+    // data in PostgreSQL uses that database too; under KONSULT_TEST_STORE=postgres a command
+    // that comes first makes it.
+    let data = args
+        .iter()
+        .position(|a| *a == "--data")
+        .and_then(|i| args.get(i + 1))
+        .map(Path::new)
+        .unwrap_or(cwd);
+    let kept = data.join(crate::postgres::MARKER).exists();
+    if (kept || crate::postgres::everywhere())
+        && !env.iter().any(|(name, _)| *name == "KONSULT_STORE_URL")
+        && std::fs::create_dir_all(data).is_ok()
+    {
+        cmd.env("KONSULT_STORE_URL", crate::postgres::database_for(data));
     }
     for (name, value) in env {
         cmd.env(name, value);
@@ -352,8 +363,16 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        // A data folder its servers kept in PostgreSQL takes that database with it.
+        // A data folder (this one, or one just inside it) whose servers kept their data in
+        // PostgreSQL takes that database with it.
         crate::postgres::drop_database_of(&self.0);
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for entry in entries.flatten() {
+                if entry.path().is_dir() {
+                    crate::postgres::drop_database_of(&entry.path());
+                }
+            }
+        }
         // Best effort: a server may still hold a file open on some systems.
         let _removed = std::fs::remove_dir_all(&self.0);
     }

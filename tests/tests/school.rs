@@ -176,7 +176,8 @@ async fn teachers_set_hours_that_students_see_and_requests_respect() {
 
 #[tokio::test]
 async fn admins_manage_accounts_and_everything_is_audited() {
-    let server = Server::start(ServerOptions::demo());
+    // The database file is opened below: SQLite, whatever KONSULT_TEST_STORE says.
+    let server = Server::start(ServerOptions::demo().env("KONSULT_STORE_URL", ""));
     let admin = server.login("admin", "demo");
     let teacher = server.login("teacher1", "demo");
 
