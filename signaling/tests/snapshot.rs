@@ -1,0 +1,628 @@
+//! A school's hub kept as a snapshot and rebuilt from it, as on another node after its owner
+//! died: the restored hub behaves as the original would have (a property over random inputs),
+//! queues, offers and sessions come back as they were, ids never repeat, and an unknown format
+//! is refused.
+
+use konsult_signaling::testing::{drive, sim};
+
+use konsult_protocol::model::{Form, Member, Mode, SessionRole, SetStatus};
+use konsult_protocol::{RequestId, Rid, ServerMessage, SessionId, ToHub, UserId};
+use konsult_signaling::{
+    ConnId, ConsultationRecord, HubConfig, HubSnapshot, MediaCommand, SNAPSHOT_FORMAT, ThreadSpec,
+};
+use proptest::prelude::*;
+use sim::{Sim, student, teacher};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// The snapshot through JSON and back, as the owner writes it and another node reads it.
+fn through_json(snapshot: &HubSnapshot) -> HubSnapshot {
+    let json = serde_json::to_string(snapshot).expect("a snapshot serialises");
+    serde_json::from_str(&json).expect("a snapshot reads back")
+}
+
+/// `sim`'s school moved: restored elsewhere from a snapshot taken now, every client back with
+/// its resume token. Returns the new school, with its mailboxes holding what clients were told
+/// on coming back.
+fn move_school(sim: &Sim, config: HubConfig) -> Sim {
+    let mut moved = sim.restored(config, through_json(&sim.hub.snapshot()));
+    for (user, resumed) in moved.reconnect_all() {
+        assert!(resumed, "user {user} resumes with their token");
+    }
+    moved
+}
+
+fn help(subject: &str, topic: &str) -> ToHub {
+    ToHub::RequestHelp {
+        subject: subject.into(),
+        form: Form::Individual,
+        mode: Mode::Online,
+        topic: topic.into(),
+        teacher: None,
+    }
+}
+
+fn set_status(status: SetStatus) -> ToHub {
+    ToHub::SetStatus { status }
+}
+
+/// What one connection was sent, with the `re` of each.
+type Mailbox = Vec<(ServerMessage, Option<Rid>)>;
+
+/// Everything a hub did after one step, for comparing two hubs step by step.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    mail: Vec<(ConnId, Mailbox)>,
+    records: Vec<ConsultationRecord>,
+    media: Vec<MediaCommand>,
+    threads: Vec<ThreadSpec>,
+    queues: Vec<Vec<RequestId>>,
+    sessions_of: Vec<Vec<SessionId>>,
+    /// The state as a snapshot holds it, but for deadlines and `session_state` versions (see
+    /// `comparable`).
+    state: serde_json::Value,
+}
+
+/// `session_state` versions differ between the two hubs by how many states the reconnection
+/// sent; clients only need them to grow, which `versions_grow_across_a_move` checks.
+fn without_version(msg: ServerMessage) -> ServerMessage {
+    match msg {
+        ServerMessage::SessionState {
+            session,
+            media,
+            members,
+            total,
+            floor,
+            hands,
+            ..
+        } => ServerMessage::SessionState {
+            session,
+            version: 0,
+            media,
+            members,
+            total,
+            floor,
+            hands,
+        },
+        other => other,
+    }
+}
+
+/// The snapshot, without what legitimately differs: pending deadlines (the restored hub holds
+/// grace deadlines for everyone who reconnected, which fire harmlessly) and versions.
+fn comparable(sim: &Sim) -> serde_json::Value {
+    let mut state = serde_json::to_value(sim.hub.snapshot()).expect("serialises");
+    let object = state.as_object_mut().expect("an object");
+    object.remove("timers");
+    if let Some(sessions) = object["sessions"]["sessions"].as_array_mut() {
+        for s in sessions {
+            s.as_object_mut().expect("an object").remove("version");
+        }
+    }
+    state
+}
+
+fn observe(sim: &mut Sim) -> Observed {
+    let mut mail: Vec<(ConnId, Mailbox)> = sim
+        .mail
+        .drain()
+        .map(|(conn, msgs)| {
+            let msgs = msgs
+                .into_iter()
+                .map(|(m, re)| (without_version(m), re))
+                .collect();
+            (conn, msgs)
+        })
+        .collect();
+    mail.sort_by_key(|(conn, _)| *conn);
+    Observed {
+        mail,
+        records: std::mem::take(&mut sim.records),
+        media: std::mem::take(&mut sim.media),
+        threads: std::mem::take(&mut sim.threads)
+            .into_iter()
+            .map(|(_, spec)| spec)
+            .collect(),
+        queues: ["math", "physics", "support", "history"]
+            .iter()
+            .map(|s| sim.hub.queued(s))
+            .collect(),
+        sessions_of: drive::USERS
+            .iter()
+            .map(|u| sim.hub.sessions_of(UserId(*u)))
+            .collect(),
+        state: comparable(sim),
+    }
+}
+
+fn clear(sim: &mut Sim) {
+    sim.mail.clear();
+    sim.records.clear();
+    sim.media.clear();
+    sim.threads.clear();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Random inputs drive a hub; at a random point its snapshot goes through JSON to a second
+    /// hub; every client reconnects to each with its resume token; from then on the same
+    /// inputs drive both and they do, tell and keep the same, step by step.
+    #[test]
+    fn a_restored_hub_behaves_as_the_original(
+        before in prop::collection::vec(any::<u8>(), 0..600),
+        after in prop::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let mut original = drive::school();
+        drive::run_on(&mut original, &before, clear);
+        clear(&mut original);
+        let mut restored = original.restored(drive::config(), through_json(&original.hub.snapshot()));
+        // The original goes on where the restored one does: past the ids it might have used.
+        original.hub.skip_ids_as_restore_does();
+        let resumed_original = original.reconnect_all();
+        let resumed_restored = restored.reconnect_all();
+        prop_assert_eq!(&resumed_original, &resumed_restored);
+        prop_assert!(resumed_restored.iter().all(|(_, resumed)| *resumed));
+        clear(&mut original);
+        clear(&mut restored);
+        prop_assert_eq!(comparable(&original), comparable(&restored));
+
+        let mut seen_original = Vec::new();
+        drive::run_on(&mut original, &after, |sim| seen_original.push(observe(sim)));
+        let mut seen_restored = Vec::new();
+        drive::run_on(&mut restored, &after, |sim| seen_restored.push(observe(sim)));
+        prop_assert_eq!(seen_original.len(), seen_restored.len());
+        for (step, (o, r)) in seen_original.iter().zip(&seen_restored).enumerate() {
+            prop_assert_eq!(o, r, "step {} after the move", step);
+        }
+    }
+}
+
+/// Teacher 1 (math) busy, so that requests queue; students 11.. connected.
+fn busy_school(students: i64) -> Sim {
+    let mut sim = Sim::new(HubConfig::default());
+    sim.connect(teacher(1, &["math"]));
+    sim.send(UserId(1), set_status(SetStatus::Busy));
+    for id in 0..students {
+        sim.connect(student(11 + id, "9A"));
+    }
+    sim
+}
+
+fn position_told(messages: &[ServerMessage]) -> Option<(RequestId, u32)> {
+    messages.iter().rev().find_map(|m| match m {
+        ServerMessage::RequestQueued { request } | ServerMessage::QueuePosition { request } => {
+            Some((request.id, request.position))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_queue_of_20_keeps_its_order_and_positions() {
+    let mut sim = busy_school(20);
+    for id in 0..20 {
+        sim.advance(Duration::from_secs(1));
+        sim.send(UserId(11 + id), help("math", "Дроби"));
+    }
+    let queue = sim.hub.queued("math");
+    assert_eq!(queue.len(), 20);
+    let mut moved = move_school(&sim, HubConfig::default());
+    assert_eq!(
+        moved.hub.queued("math"),
+        queue,
+        "the same requests in the same order"
+    );
+    for (i, request) in queue.iter().enumerate() {
+        let student = UserId(11 + i as i64);
+        let told = position_told(&moved.take(student));
+        assert_eq!(
+            told,
+            Some((*request, i as u32 + 1)),
+            "student {student} is told their place on coming back"
+        );
+    }
+    // The queue moves on from there: the head is offered once the teacher is free.
+    moved.send(UserId(1), set_status(SetStatus::Available));
+    assert_eq!(moved.offer_of(UserId(1)), Some(queue[0]));
+    moved.send(UserId(1), ToHub::Accept { request: queue[0] });
+    assert_eq!(
+        position_told(&moved.take(UserId(12))),
+        Some((queue[1], 1)),
+        "the second moved up"
+    );
+}
+
+#[test]
+fn an_offer_in_flight_is_answerable_after_the_move() {
+    let mut sim = busy_school(1);
+    sim.send(UserId(11), help("math", "Дроби"));
+    sim.send(UserId(1), set_status(SetStatus::Available));
+    let request = sim.offer_of(UserId(1)).expect("offered");
+    sim.advance(Duration::from_secs(10));
+    let mut moved = move_school(&sim, HubConfig::default());
+    let offer = moved
+        .last(UserId(1), "help_offer")
+        .expect("the offer again");
+    let ServerMessage::HelpOffer {
+        request: offered,
+        expires_in,
+    } = offer
+    else {
+        unreachable!()
+    };
+    assert_eq!(offered.id, request);
+    assert_eq!(expires_in, 20, "the time it had left");
+    moved.send(UserId(1), ToHub::Accept { request });
+    assert!(moved.last(UserId(11), "session_started").is_some());
+    assert!(moved.last(UserId(1), "session_started").is_some());
+}
+
+#[test]
+fn an_offer_left_unanswered_lapses_when_it_would_have() {
+    let mut sim = busy_school(1);
+    sim.send(UserId(11), help("math", "Дроби"));
+    sim.send(UserId(1), set_status(SetStatus::Available));
+    let request = sim.offer_of(UserId(1)).expect("offered");
+    sim.advance(Duration::from_secs(10));
+    let mut moved = move_school(&sim, HubConfig::default());
+    moved.take(UserId(1));
+    moved.advance(Duration::from_secs(19));
+    assert!(moved.last(UserId(1), "offer_withdrawn").is_none());
+    moved.advance(Duration::from_secs(2));
+    let withdrawn = moved.last(UserId(1), "offer_withdrawn");
+    assert_eq!(
+        withdrawn,
+        Some(ServerMessage::OfferWithdrawn { request }),
+        "30 s after it was made, 10 of them before the move"
+    );
+}
+
+/// A frontal session of teacher 1 with students 11, 12, 13 in it: 12 and 13 raised their
+/// hands, 11 has the floor.
+fn lesson() -> (Sim, SessionId) {
+    let mut sim = busy_school(5);
+    sim.send(
+        UserId(1),
+        ToHub::CreateSession {
+            form: Form::Frontal,
+            subject: "math".into(),
+            title: "ОГЭ".into(),
+            invite: vec![],
+            class: Some("9A".into()),
+            from_requests: vec![],
+        },
+    );
+    let Some(ServerMessage::SessionStarted { session }) = sim.last(UserId(1), "session_started")
+    else {
+        panic!("the session started")
+    };
+    let id = session.id;
+    for student in [11, 12, 13] {
+        sim.send(UserId(student), ToHub::JoinSession { session: id });
+    }
+    sim.send(UserId(12), ToHub::RaiseHand { session: id });
+    sim.send(UserId(13), ToHub::RaiseHand { session: id });
+    sim.send(UserId(11), ToHub::RaiseHand { session: id });
+    sim.send(
+        UserId(1),
+        ToHub::GrantFloor {
+            session: id,
+            user: UserId(11),
+        },
+    );
+    (sim, id)
+}
+
+fn last_state(sim: &mut Sim, user: UserId) -> (u64, Vec<Member>, Option<UserId>, Vec<UserId>) {
+    match sim.last(user, "session_state") {
+        Some(ServerMessage::SessionState {
+            version,
+            members,
+            floor,
+            hands,
+            ..
+        }) => (version, members, floor, hands),
+        other => panic!("no session_state for {user}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_lesson_keeps_its_host_hands_and_floor() {
+    let (mut sim, id) = lesson();
+    let (version, members, floor, hands) = last_state(&mut sim, UserId(1));
+    assert_eq!(floor, Some(UserId(11)));
+    assert_eq!(hands, vec![UserId(12), UserId(13)]);
+    let mut moved = move_school(&sim, HubConfig::default());
+    // The new owner's SFU hears who may publish: the host and the floor.
+    let policy = moved.media.iter().find_map(|c| match c {
+        MediaCommand::SetPolicy { session, policy } if *session == id => Some(policy.clone()),
+        _ => None,
+    });
+    let publishers: Vec<UserId> = policy
+        .expect("a policy for the new SFU")
+        .members
+        .iter()
+        .filter(|m| m.may_publish)
+        .map(|m| m.user)
+        .collect();
+    assert_eq!(publishers, vec![UserId(1), UserId(11)]);
+    for user in [11, 12, 13] {
+        let started = moved.of_type(UserId(user), "session_started");
+        assert_eq!(started.len(), 1, "user {user} is told of the session again");
+    }
+    let host_told = moved.take(UserId(1));
+    assert!(
+        host_told.iter().any(|m| m.type_name() == "session_started"),
+        "the host is told of the session again"
+    );
+    let (moved_version, moved_members, moved_floor, moved_hands) = host_told
+        .into_iter()
+        .rev()
+        .find_map(|m| match m {
+            ServerMessage::SessionState {
+                version,
+                members,
+                floor,
+                hands,
+                ..
+            } => Some((version, members, floor, hands)),
+            _ => None,
+        })
+        .expect("the host gets the session's state");
+    assert!(moved_version > version, "clients take the new state");
+    assert_eq!(moved_floor, floor);
+    assert_eq!(moved_hands, hands);
+    let roles = |members: &[Member]| -> Vec<(UserId, SessionRole)> {
+        members.iter().map(|m| (m.user.id, m.role)).collect()
+    };
+    assert_eq!(roles(&moved_members), roles(&members));
+    assert_eq!(
+        roles(&moved_members)[0],
+        (UserId(1), SessionRole::Host),
+        "the host is still the host"
+    );
+    // And the host still moderates.
+    moved.send(UserId(1), ToHub::RevokeFloor { session: id });
+    let (_, _, floor, _) = last_state(&mut moved, UserId(12));
+    assert_eq!(floor, None);
+}
+
+#[test]
+fn versions_grow_across_a_move() {
+    let (mut sim, id) = lesson();
+    // Snapshots lag behind: the old owner sent states after the one kept.
+    let snapshot = sim.hub.snapshot();
+    for _ in 0..5 {
+        sim.send(UserId(14), ToHub::JoinSession { session: id });
+        sim.send(UserId(14), ToHub::LeaveSession { session: id });
+    }
+    let (seen, ..) = last_state(&mut sim, UserId(1));
+    let mut moved = sim.restored(HubConfig::default(), through_json(&snapshot));
+    moved.reconnect_all();
+    let (version, ..) = last_state(&mut moved, UserId(1));
+    assert!(version > seen, "{version} after {seen}");
+}
+
+fn request_ids(sim: &mut Sim, users: &[i64]) -> Vec<RequestId> {
+    users
+        .iter()
+        .filter_map(|u| position_told(&sim.take(UserId(*u))).map(|(id, _)| id))
+        .collect()
+}
+
+#[test]
+fn ids_after_a_restore_never_repeat_one_issued_before() {
+    let (mut sim, lesson) = lesson();
+    sim.send(UserId(15), help("math", "Дроби"));
+    let mut issued: BTreeSet<i64> = request_ids(&mut sim, &[15]).iter().map(|r| r.0).collect();
+    let mut sessions: BTreeSet<i64> = BTreeSet::from([lesson.0]);
+    // The snapshot is written here; the owner goes on handing out ids before it dies.
+    let snapshot = sim.hub.snapshot();
+    sim.send(
+        UserId(15),
+        ToHub::CancelRequest {
+            request: RequestId(*issued.first().expect("a request")),
+        },
+    );
+    sim.send(UserId(15), help("math", "Степени"));
+    issued.extend(request_ids(&mut sim, &[15]).iter().map(|r| r.0));
+    sim.send(UserId(1), ToHub::EndSession { session: lesson });
+    sim.send(
+        UserId(1),
+        ToHub::CreateSession {
+            form: Form::Group,
+            subject: "math".into(),
+            title: "Повторение".into(),
+            invite: vec![UserId(11)],
+            class: None,
+            from_requests: vec![],
+        },
+    );
+    let Some(ServerMessage::SessionStarted { session }) = sim.last(UserId(1), "session_started")
+    else {
+        panic!("the second session started")
+    };
+    sessions.insert(session.id.0);
+    assert_eq!(issued.len(), 2);
+
+    let mut moved = sim.restored(HubConfig::default(), through_json(&snapshot));
+    moved.reconnect_all();
+    moved.take(UserId(15));
+    moved.send(
+        UserId(15),
+        ToHub::CancelRequest {
+            request: RequestId(*issued.first().expect("a request")),
+        },
+    );
+    moved.send(UserId(15), help("math", "Корни"));
+    let new_request = request_ids(&mut moved, &[15]);
+    assert_eq!(new_request.len(), 1);
+    assert!(
+        !issued.contains(&new_request[0].0),
+        "{new_request:?} is new"
+    );
+    moved.send(UserId(1), ToHub::EndSession { session: lesson });
+    moved.send(
+        UserId(1),
+        ToHub::CreateSession {
+            form: Form::Group,
+            subject: "math".into(),
+            title: "Повторение".into(),
+            invite: vec![UserId(12)],
+            class: None,
+            from_requests: vec![],
+        },
+    );
+    let Some(ServerMessage::SessionStarted { session }) = moved.last(UserId(1), "session_started")
+    else {
+        panic!("a session started after the move")
+    };
+    assert!(
+        !sessions.contains(&session.id.0),
+        "session {} is new",
+        session.id
+    );
+}
+
+#[test]
+fn an_unknown_format_is_refused() {
+    let (sim, _) = lesson();
+    let mut json = serde_json::to_value(sim.hub.snapshot()).expect("serialises");
+    assert_eq!(json["format"], SNAPSHOT_FORMAT);
+    json["format"] = serde_json::json!(SNAPSHOT_FORMAT + 1);
+    let error = serde_json::from_value::<HubSnapshot>(json)
+        .expect_err("a format this build does not know")
+        .to_string();
+    assert!(
+        error.contains(&format!(
+            "hub snapshot format {} is unknown",
+            SNAPSHOT_FORMAT + 1
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn who_does_not_come_back_loses_their_place_after_the_grace_period() {
+    let mut sim = busy_school(3);
+    for id in 11..=13 {
+        sim.send(UserId(id), help("math", "Дроби"));
+    }
+    let queue = sim.hub.queued("math");
+    let mut moved = sim.restored(HubConfig::default(), through_json(&sim.hub.snapshot()));
+    // Only teacher 1 and student 12 come back.
+    let info = moved.people[&UserId(12)].clone();
+    moved.connect_as(info, true);
+    let info = moved.people[&UserId(1)].clone();
+    moved.connect_as(info, true);
+    moved.advance(HubConfig::default().grace + Duration::from_secs(1));
+    assert_eq!(moved.hub.queued("math"), vec![queue[1]]);
+}
+
+#[test]
+fn changes_grow_with_what_a_snapshot_keeps() {
+    let mut sim = busy_school(2);
+    let before = sim.hub.changes();
+    sim.send(UserId(11), ToHub::ListTeachers { subject: None });
+    assert_eq!(sim.hub.changes(), before, "a read changes nothing kept");
+    sim.send(UserId(11), help("math", "Дроби"));
+    assert!(sim.hub.changes() > before);
+    let before = sim.hub.changes();
+    sim.advance(Duration::from_secs(2));
+    assert!(
+        sim.hub.changes() > before,
+        "a deadline passed (the queue's push)"
+    );
+}
+
+/// The snapshot of a school of 1,000 users with 20 live sessions of 25 and 60 requests queued:
+/// its size, and the time to take it, write it, read it and restore from it.
+#[test]
+fn snapshot_size_and_time() {
+    let mut sim = Sim::new(HubConfig::default());
+    for t in 1..=40 {
+        sim.connect(teacher(t, &["math", "physics", "russian"]));
+    }
+    for s in 0..960 {
+        let class = format!(
+            "{}{}",
+            5 + s / 100,
+            ["А", "Б", "В", "Г"][(s / 25 % 4) as usize]
+        );
+        sim.connect(student(1_000 + s, &class));
+    }
+    for t in 1..=20 {
+        let invite: Vec<UserId> = (0..24).map(|i| UserId(1_000 + (t - 1) * 24 + i)).collect();
+        sim.send(
+            UserId(t),
+            ToHub::CreateSession {
+                form: Form::Group,
+                subject: "math".into(),
+                title: format!("Группа {t}"),
+                invite: invite.clone(),
+                class: None,
+                from_requests: vec![],
+            },
+        );
+        let Some(ServerMessage::SessionStarted { session }) =
+            sim.last(UserId(t), "session_started")
+        else {
+            panic!("session {t} started")
+        };
+        for student in invite {
+            sim.send(
+                student,
+                ToHub::JoinSession {
+                    session: session.id,
+                },
+            );
+        }
+        sim.send(
+            UserId(1_000 + (t - 1) * 24),
+            ToHub::RaiseHand {
+                session: session.id,
+            },
+        );
+    }
+    for s in 0..60 {
+        sim.send(
+            UserId(1_500 + s),
+            help("physics", "Законы Ньютона, задача 3"),
+        );
+    }
+    assert_eq!(sim.hub.queued("physics").len(), 60);
+    assert_eq!(sim.hub.sessions_of(UserId(1_000)).len(), 1);
+
+    let rounds = 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(sim.hub.snapshot());
+    }
+    let take = started.elapsed() / rounds;
+    let snapshot = sim.hub.snapshot();
+    let started = Instant::now();
+    let mut json = String::new();
+    for _ in 0..rounds {
+        json = serde_json::to_string(&snapshot).expect("serialises");
+    }
+    let write = started.elapsed() / rounds;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let read: HubSnapshot = serde_json::from_str(&json).expect("reads");
+        std::hint::black_box(konsult_signaling::Hub::restore(
+            HubConfig::default(),
+            read,
+            sim.now(),
+        ));
+    }
+    let restore = started.elapsed() / rounds;
+    println!(
+        "snapshot of 1,000 users, 20 sessions of 25, 60 queued: {} bytes of JSON; \
+         take {take:?}, to JSON {write:?}, from JSON and restore {restore:?}",
+        json.len()
+    );
+    assert!(json.len() < 1_000_000, "{} bytes", json.len());
+    let moved = move_school(&sim, HubConfig::default());
+    assert_eq!(moved.hub.queued("physics"), sim.hub.queued("physics"));
+}
