@@ -185,6 +185,9 @@ pub(crate) struct RequestsState {
     pub queue_push_pending: Vec<String>,
     /// Subjects whose places behind the head are due at a timer.
     pub positions_pending: Vec<String>,
+    /// Subjects whose timer fired while their queue was empty: every place is told when it
+    /// next moves.
+    pub positions_due: Vec<String>,
     /// Recent handling times per subject (ms), for estimates.
     pub recent_handling: Vec<(String, Vec<u64>)>,
     pub next_request: i64,

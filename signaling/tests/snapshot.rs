@@ -142,6 +142,121 @@ fn clear(sim: &mut Sim) {
     sim.threads.clear();
 }
 
+/// Drives a hub with `before`, moves it through JSON (changed by `tamper` on the way: the
+/// identity but in `every_field_is_needed`) to a second hub, reconnects every client to both,
+/// then drives both with `after`: they must do, tell and keep the same, step by step.
+fn moved_hub_behaves_as_the_original(
+    before: &[u8],
+    after: &[u8],
+    tamper: &dyn Fn(&mut serde_json::Value),
+) -> Result<(), TestCaseError> {
+    let mut original = drive::school();
+    lesson_under_way(&mut original);
+    drive::run_on(&mut original, before, clear);
+    clear(&mut original);
+    let mut json = serde_json::to_value(original.hub.snapshot()).expect("serialises");
+    tamper(&mut json);
+    let Ok(snapshot) = serde_json::from_value::<HubSnapshot>(json) else {
+        return Err(TestCaseError::fail("the snapshot does not read back"));
+    };
+    let mut restored = original.restored(drive::config(), snapshot);
+    // The original goes on where the restored one does: past the ids it might have used, and
+    // with its clients told where they stand, as the restored one's are (it has not got what
+    // the connections missed, so they must be).
+    original.hub.skip_ids_as_restore_does();
+    let resumed_original = original.reconnect_all_replaying(false);
+    let resumed_restored = restored.reconnect_all();
+    prop_assert_eq!(&resumed_original, &resumed_restored);
+    prop_assert!(resumed_restored.iter().all(|(_, resumed)| *resumed));
+    clear(&mut original);
+    clear(&mut restored);
+    prop_assert_eq!(comparable(&original), comparable(&restored));
+
+    let mut seen_original = Vec::new();
+    drive::run_on(&mut original, after, |sim| seen_original.push(observe(sim)));
+    let mut seen_restored = Vec::new();
+    drive::run_on(&mut restored, after, |sim| seen_restored.push(observe(sim)));
+    prop_assert_eq!(seen_original.len(), seen_restored.len());
+    for (step, (o, r)) in seen_original.iter().zip(&seen_restored).enumerate() {
+        prop_assert_eq!(o, r, "step {} after the move", step);
+    }
+    Ok(())
+}
+
+/// In the driven school, before the random inputs: a frontal lesson of teacher 1 with class 9A
+/// (students 11, 12, 13): 12 and 13 raised hands, 11 has the floor, 13 is muted, the SFU says
+/// 12's media is connected; and teacher 2's group session took in student 14's request, while
+/// 15 waits behind 11 in the math queue (places behind the head are throttled).
+fn lesson_under_way(sim: &mut Sim) {
+    use konsult_protocol::model::{MediaState, TrackKind};
+    use konsult_signaling::Input;
+    sim.send(
+        UserId(1),
+        ToHub::CreateSession {
+            form: Form::Frontal,
+            subject: "math".into(),
+            title: "ОГЭ".into(),
+            invite: vec![UserId(14)],
+            class: Some("9A".into()),
+            from_requests: vec![],
+        },
+    );
+    let lesson = sim.hub.sessions_of(UserId(1))[0];
+    for student in [11, 12, 13, 14] {
+        sim.send(UserId(student), ToHub::JoinSession { session: lesson });
+    }
+    for student in [12, 13, 11] {
+        sim.send(UserId(student), ToHub::RaiseHand { session: lesson });
+    }
+    sim.send(
+        UserId(1),
+        ToHub::GrantFloor {
+            session: lesson,
+            user: UserId(11),
+        },
+    );
+    sim.send(
+        UserId(1),
+        ToHub::Mute {
+            session: lesson,
+            user: UserId(13),
+            kind: TrackKind::Audio,
+        },
+    );
+    sim.send(
+        UserId(1),
+        ToHub::RemoveMember {
+            session: lesson,
+            user: UserId(14),
+        },
+    );
+    sim.input(Input::Media {
+        session: lesson,
+        user: UserId(12),
+        state: MediaState::Connected,
+    });
+    for student in [14, 15, 11] {
+        sim.send(UserId(student), help("math", "Дроби"));
+    }
+    let taken = sim.hub.queued("math")[0];
+    sim.send(
+        UserId(2),
+        ToHub::CreateSession {
+            form: Form::Group,
+            subject: "math".into(),
+            title: "Дроби".into(),
+            invite: vec![],
+            class: None,
+            from_requests: vec![taken],
+        },
+    );
+    assert_eq!(sim.hub.queued("math").len(), 2, "14's request was taken in");
+}
+
+fn inputs() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..600)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -149,33 +264,149 @@ proptest! {
     /// hub; every client reconnects to each with its resume token; from then on the same
     /// inputs drive both and they do, tell and keep the same, step by step.
     #[test]
-    fn a_restored_hub_behaves_as_the_original(
-        before in prop::collection::vec(any::<u8>(), 0..600),
-        after in prop::collection::vec(any::<u8>(), 0..600),
-    ) {
-        let mut original = drive::school();
-        drive::run_on(&mut original, &before, clear);
-        clear(&mut original);
-        let mut restored = original.restored(drive::config(), through_json(&original.hub.snapshot()));
-        // The original goes on where the restored one does: past the ids it might have used.
-        original.hub.skip_ids_as_restore_does();
-        let resumed_original = original.reconnect_all();
-        let resumed_restored = restored.reconnect_all();
-        prop_assert_eq!(&resumed_original, &resumed_restored);
-        prop_assert!(resumed_restored.iter().all(|(_, resumed)| *resumed));
-        clear(&mut original);
-        clear(&mut restored);
-        prop_assert_eq!(comparable(&original), comparable(&restored));
+    fn a_restored_hub_behaves_as_the_original(before in inputs(), after in inputs()) {
+        moved_hub_behaves_as_the_original(&before, &after, &|_| {})?;
+    }
+}
 
-        let mut seen_original = Vec::new();
-        drive::run_on(&mut original, &after, |sim| seen_original.push(observe(sim)));
-        let mut seen_restored = Vec::new();
-        drive::run_on(&mut restored, &after, |sim| seen_restored.push(observe(sim)));
-        prop_assert_eq!(seen_original.len(), seen_restored.len());
-        for (step, (o, r)) in seen_original.iter().zip(&seen_restored).enumerate() {
-            prop_assert_eq!(o, r, "step {} after the move", step);
+/// Sets `field` of every object found at `path` (`*` for each element of an array).
+fn blank(json: &mut serde_json::Value, path: &[&str], field: &str, to: &serde_json::Value) {
+    match path.split_first() {
+        None => {
+            if let Some(object) = json.as_object_mut()
+                && object.contains_key(field)
+            {
+                object.insert(field.to_string(), to.clone());
+            }
+        }
+        Some((&"*", rest)) => {
+            for item in json.as_array_mut().into_iter().flatten() {
+                blank(item, rest, field, to);
+            }
+        }
+        Some((key, rest)) => {
+            let inner = match key.parse::<usize>() {
+                Ok(index) if json.is_array() => json.get_mut(index),
+                _ => json.get_mut(*key),
+            };
+            if let Some(inner) = inner {
+                blank(inner, rest, field, to);
+            }
         }
     }
+}
+
+/// The property above fails when any one field the driven school can reach is lost on the
+/// way (set to its empty value, as if the snapshot did not keep it). Slow (a few minutes), so
+/// run on demand: `cargo nextest run --workspace --run-ignored only -E 'test(every_field)'`.
+#[test]
+#[ignore = "slow: run on demand after changing the snapshot's format"]
+fn every_field_is_needed() {
+    use serde_json::{Value, json};
+    let fields: Vec<(&[&str], &str, Value)> = vec![
+        (&["people", "*"], "set_status", json!("away")),
+        (&["people", "*"], "idle_since", json!(0)),
+        (&["people", "*"], "gone_since", Value::Null),
+        (&["people", "*"], "offer", Value::Null),
+        (&["people", "*"], "request", Value::Null),
+        (&["people", "*"], "sessions", json!([])),
+        (&["people", "*"], "resume", json!([])),
+        (
+            &["people", "*"],
+            "info",
+            json!({"id": 99, "login": "", "name": "", "role": "student", "class": null, "subjects": []}),
+        ),
+        (&["requests", "requests", "*"], "student", json!(99)),
+        (&["requests", "requests", "*"], "subject", json!("")),
+        (&["requests", "requests", "*"], "topic", json!("")),
+        (&["requests", "requests", "*"], "teacher", Value::Null),
+        (&["requests", "requests", "*"], "requested", json!(0)),
+        (&["requests", "requests", "*"], "requested_ms", json!(0)),
+        (&["requests", "requests", "*"], "offered_to", Value::Null),
+        (&["requests", "requests", "*"], "declined", json!([])),
+        (&["requests", "requests", "*"], "told", Value::Null),
+        (&["requests"], "requests", json!([])),
+        (&["requests"], "queues", json!([])),
+        (&["requests"], "queue_push_pending", json!([])),
+        (&["requests"], "positions_pending", json!([])),
+        (&["requests"], "positions_due", json!([])),
+        (&["requests"], "recent_handling", json!([])),
+        (&["requests"], "next_request", json!(0)),
+        (&["sessions"], "next_session", json!(0)),
+        (&["sessions"], "sessions", json!([])),
+        (&["sessions", "sessions", "*"], "form", json!("frontal")),
+        (&["sessions", "sessions", "*"], "subject", json!("")),
+        (&["sessions", "sessions", "*"], "title", json!("")),
+        (&["sessions", "sessions", "*"], "host", json!(99)),
+        (&["sessions", "sessions", "*"], "class", Value::Null),
+        (&["sessions", "sessions", "*"], "media", json!("sfu")),
+        (&["sessions", "sessions", "*"], "thread", Value::Null),
+        (&["sessions", "sessions", "*"], "started", json!(0)),
+        (&["sessions", "sessions", "*"], "started_ms", json!(0)),
+        (&["sessions", "sessions", "*"], "members", json!([])),
+        (&["sessions", "sessions", "*"], "invited", json!([])),
+        (&["sessions", "sessions", "*"], "removed", json!([])),
+        (&["sessions", "sessions", "*"], "participants", json!([])),
+        (&["sessions", "sessions", "*"], "floor", Value::Null),
+        (&["sessions", "sessions", "*"], "hands", json!([])),
+        (
+            &["sessions", "sessions", "*"],
+            "record",
+            json!({"session": 99}),
+        ),
+        (&["sessions", "sessions", "*"], "requests", json!([])),
+        (&["sessions", "sessions", "*"], "pulled", json!([])),
+        (
+            &["sessions", "sessions", "*", "members", "*", "1"],
+            "role",
+            json!("member"),
+        ),
+        (
+            &["sessions", "sessions", "*", "members", "*", "1"],
+            "present",
+            json!(false),
+        ),
+        (
+            &["sessions", "sessions", "*", "members", "*", "1"],
+            "media",
+            json!("connecting"),
+        ),
+        (
+            &["sessions", "sessions", "*", "members", "*", "1"],
+            "muted",
+            json!([]),
+        ),
+        (&[], "timers", json!([])),
+    ];
+    let mut kept_anyway = Vec::new();
+    for (path, field, to) in fields {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 500,
+            max_shrink_iters: 0,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let tamper = |json: &mut Value| blank(json, path, field, &to);
+        let outcome = runner.run(&(inputs(), inputs()), |(before, after)| {
+            moved_hub_behaves_as_the_original(&before, &after, &tamper)
+        });
+        let name = format!("{}.{field}", path.join("."));
+        println!(
+            "{name}: {}",
+            if outcome.is_err() {
+                "needed"
+            } else {
+                "NOT caught"
+            }
+        );
+        if outcome.is_ok() {
+            kept_anyway.push(name);
+        }
+    }
+    assert!(
+        kept_anyway.is_empty(),
+        "lost without a difference: {kept_anyway:?}"
+    );
 }
 
 /// Teacher 1 (math) busy, so that requests queue; students 11.. connected.

@@ -150,7 +150,7 @@ impl Requests {
     /// settled at the end of every input, so there are none between inputs to keep.
     pub fn save(&self, at: Rebase) -> RequestsState {
         debug_assert!(
-            self.dirty_subjects.is_empty() && self.positions_due.is_empty(),
+            self.dirty_subjects.is_empty(),
             "invariant: no subject is left dirty between inputs"
         );
         let mut requests: Vec<RequestState> = self
@@ -192,6 +192,7 @@ impl Requests {
                 .collect(),
             queue_push_pending: self.queue_push_pending.iter().cloned().collect(),
             positions_pending: self.positions_pending.iter().cloned().collect(),
+            positions_due: self.positions_due.iter().cloned().collect(),
             recent_handling,
             next_request: self.next_request,
         }
@@ -241,7 +242,7 @@ impl Requests {
             dirty_subjects: BTreeSet::new(),
             queue_push_pending: state.queue_push_pending.into_iter().collect(),
             positions_pending: state.positions_pending.into_iter().collect(),
-            positions_due: BTreeSet::new(),
+            positions_due: state.positions_due.into_iter().collect(),
             recent_waits,
             next_request: state.next_request.max(1) + ID_SKIP,
         }

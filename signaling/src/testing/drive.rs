@@ -41,6 +41,8 @@ pub const USERS: [i64; 9] = [1, 2, 3, 7, 11, 12, 13, 14, 15];
 pub fn config() -> HubConfig {
     HubConfig {
         session_members: 6,
+        // Places behind the head are throttled from the second on.
+        immediate_positions: 1,
         ..HubConfig::default()
     }
 }

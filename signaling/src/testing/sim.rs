@@ -123,6 +123,14 @@ impl Sim {
     /// resume token of its old one, then the old connection ends (the restored hub never knew
     /// it). Returns, per user, whether the hub knew the token (the `welcome`'s `resumed`).
     pub fn reconnect_all(&mut self) -> Vec<(UserId, bool)> {
+        self.reconnect_all_replaying(true)
+    }
+
+    /// [`Sim::reconnect_all`]; `replayed`: whether the server has the messages the old
+    /// connections missed, so that a client whose token the hub knows resumes. Without them
+    /// (`false`), the hub is told the connection did not resume and tells each client where
+    /// it stands, as a restored hub does.
+    pub fn reconnect_all_replaying(&mut self, replayed: bool) -> Vec<(UserId, bool)> {
         let mut old: Vec<(ConnId, UserId)> = self.conn_user.iter().map(|(c, u)| (*c, *u)).collect();
         old.sort();
         let users: BTreeSet<UserId> = old.iter().map(|(_, u)| *u).collect();
@@ -138,7 +146,7 @@ impl Sim {
                 .is_some_and(|u| u == user);
             resumed.push((user, known));
             let info = self.people[&user].clone();
-            self.connect_as(info, known);
+            self.connect_as(info, known && replayed);
         }
         for (conn, _) in old {
             self.disconnect(conn);
