@@ -857,3 +857,142 @@ fn snapshot_size_and_time() {
     let moved = move_school(&sim, HubConfig::default());
     assert_eq!(moved.hub.queued("physics"), sim.hub.queued("physics"));
 }
+
+/// Drains a hub's outputs.
+fn outputs(hub: &mut konsult_signaling::Hub) -> Vec<konsult_signaling::Output> {
+    std::iter::from_fn(|| hub.poll_output()).collect()
+}
+
+/// A session whose chat was still being created when the snapshot was taken asks for it again
+/// after the move, and is announced once it exists.
+#[test]
+fn a_thread_being_created_is_asked_for_again() {
+    use konsult_signaling::{Hub, IdSeeds, Input, Now, Output, ThreadPurpose};
+    let start = Instant::now();
+    let now = Now {
+        mono: start,
+        unix_ms: 1_800_000_000_000,
+        utc_offset_secs: 0,
+    };
+    let mut hub = Hub::new(HubConfig::default(), IdSeeds::default(), now);
+    hub.handle_input(
+        now,
+        Input::Connected {
+            conn: ConnId(1),
+            user: teacher(1, &["math"]),
+            resumed: false,
+        },
+    );
+    hub.handle_input(
+        now,
+        Input::Connected {
+            conn: ConnId(2),
+            user: student(11, "9A"),
+            resumed: false,
+        },
+    );
+    hub.handle_input(
+        now,
+        Input::Message {
+            conn: ConnId(1),
+            rid: Some(Rid::Num(7)),
+            msg: ToHub::CreateSession {
+                form: Form::Group,
+                subject: "math".into(),
+                title: "Дроби".into(),
+                invite: vec![UserId(11)],
+                class: None,
+                from_requests: vec![],
+            },
+        },
+    );
+    let asked: Vec<(ThreadPurpose, ThreadSpec)> = outputs(&mut hub)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::CreateThread { purpose, spec } => Some((purpose, spec)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1);
+    // The owner dies before storage answers.
+    let later = Now {
+        mono: start + Duration::from_secs(5),
+        unix_ms: now.unix_ms + 5_000,
+        ..now
+    };
+    let mut moved = Hub::restore(HubConfig::default(), through_json(&hub.snapshot()), later);
+    let asked_again: Vec<(ThreadPurpose, ThreadSpec)> = outputs(&mut moved)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::CreateThread { purpose, spec } => Some((purpose, spec)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked_again, asked, "the same thread, asked for again");
+    moved.handle_input(
+        later,
+        Input::Connected {
+            conn: ConnId(3),
+            user: teacher(1, &["math"]),
+            resumed: true,
+        },
+    );
+    outputs(&mut moved);
+    moved.handle_input(
+        later,
+        Input::ThreadReady {
+            purpose: asked[0].0,
+            thread: Ok(konsult_protocol::ThreadId(500)),
+        },
+    );
+    let told = outputs(&mut moved);
+    let started = told.iter().any(|o| {
+        matches!(
+            o,
+            Output::Send { msg: ServerMessage::SessionStarted { session }, .. }
+                if session.thread == konsult_protocol::ThreadId(500)
+        )
+    });
+    assert!(started, "the host hears of the session: {told:?}");
+}
+
+/// A teacher's consultation hours come back with them: a request naming them outside their
+/// hours is still answered with when they are next available.
+#[test]
+fn consultation_hours_are_kept() {
+    use konsult_protocol::model::HoursSlot;
+    use konsult_signaling::Input;
+    let mut sim = busy_school(1);
+    // 1_800_000_000_000 ms is a Friday, 12:00 in Samara (+04:00): Monday's slot is not now.
+    let slot = HoursSlot {
+        subject: "math".into(),
+        weekday: 1,
+        start: "15:00".into(),
+        end: "16:00".into(),
+        mode: Mode::Online,
+    };
+    sim.input(Input::HoursChanged {
+        user: UserId(1),
+        hours: vec![slot],
+    });
+    let mut moved = move_school(&sim, HubConfig::default());
+    moved.take(UserId(11));
+    moved.send(
+        UserId(11),
+        ToHub::RequestHelp {
+            subject: "math".into(),
+            form: Form::Individual,
+            mode: Mode::Online,
+            topic: "Дроби".into(),
+            teacher: Some(UserId(1)),
+        },
+    );
+    let deferred = moved.last(UserId(11), "request_deferred");
+    let Some(ServerMessage::RequestDeferred { next_available, .. }) = deferred else {
+        panic!("deferred outside the teacher's hours: {deferred:?}")
+    };
+    assert!(
+        next_available.is_some_and(|at| at.ends_with("T15:00:00+04:00")),
+        "the next slot is told"
+    );
+}
