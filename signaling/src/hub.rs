@@ -12,6 +12,7 @@ use crate::people::People;
 use crate::refusal::{Asker, Handled};
 use crate::requests::{HelpAsked, Requests};
 use crate::sessions::{NewSession, Sessions};
+use crate::snapshot::{HubSnapshot, Rebase, TimerState};
 use crate::timers::{Timer, Timers};
 use konsult_protocol::model::{Form, HoursSlot, MediaState, SetStatus, Status, UserInfo};
 use konsult_protocol::{
@@ -30,6 +31,8 @@ pub struct Hub {
     requests: Requests,
     /// Live sessions.
     sessions: Sessions,
+    /// Grows with every input or deadline that may have changed what a snapshot keeps.
+    changes: u64,
 }
 
 impl Hub {
@@ -45,12 +48,104 @@ impl Hub {
             people: People::default(),
             requests: Requests::new(seeds.next_request),
             sessions: Sessions::new(seeds.next_session),
+            changes: 0,
         }
+    }
+
+    /// The school's live state as a value to keep durably: see [`HubSnapshot`].
+    pub fn snapshot(&self) -> HubSnapshot {
+        let at = Rebase(self.cx.now.mono);
+        let mut timers: Vec<TimerState> = self
+            .cx
+            .timers
+            .entries()
+            .map(|(deadline, timer)| TimerState {
+                at: at.offset(*deadline),
+                timer: timer.clone(),
+            })
+            .collect();
+        timers.sort_by(|a, b| (a.at, &a.timer).cmp(&(b.at, &b.timer)));
+        HubSnapshot::new(
+            self.cx.now.unix_ms,
+            self.people.save(at),
+            self.requests.save(at),
+            self.sessions.save(at),
+            timers,
+        )
+    }
+
+    /// Rebuilds a school's hub from its snapshot on another node (or after a restart), at
+    /// `now`: every deadline is rebased on `now` with the time it had left, and everyone who
+    /// was online is held as disconnected now, within their grace period, until they connect
+    /// again. Drain [`Hub::poll_output`] at once: the new owner's SFU gets each session's
+    /// rules, and threads still being created when the snapshot was taken are asked for again.
+    pub fn restore(config: HubConfig, snapshot: HubSnapshot, now: Now) -> Hub {
+        let at = Rebase(now.mono);
+        let HubSnapshot {
+            people,
+            requests,
+            sessions,
+            timers,
+            ..
+        } = snapshot;
+        let (people, dropped) = People::load(people, at);
+        let mut hub = Hub {
+            cx: Ctx {
+                now,
+                config,
+                timers: Timers::default(),
+                out: Outputs::default(),
+            },
+            people,
+            requests: Requests::load(requests, at),
+            sessions: Sessions::load(sessions, at),
+            changes: 0,
+        };
+        for TimerState { at: left, timer } in timers {
+            hub.cx.timers.set(at.instant(left), timer);
+        }
+        for user in dropped {
+            hub.cx.after(hub.cx.config.grace, Timer::Grace(user));
+        }
+        let Hub {
+            cx,
+            people,
+            requests,
+            sessions,
+            ..
+        } = &mut hub;
+        requests.resume_deferrals(people, cx);
+        sessions.resume_after_move(people, cx);
+        hub
+    }
+
+    /// Grows whenever something a snapshot keeps may have changed (and sometimes when nothing
+    /// did): the owner writes a new snapshot when it moved since the last one written.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The user a resume token the hub kept was issued to: after the school moved, a client
+    /// that comes back with it (and authenticates as that user) resumes, and the hub tells it
+    /// where it stands.
+    pub fn resume_of(&self, token: &str) -> Option<UserId> {
+        self.people.resume_of(token)
+    }
+
+    /// Skips the ids and `session_state` versions that [`Hub::restore`] skips, so that a test
+    /// can compare a hub with its restored copy message for message.
+    #[cfg(feature = "testing")]
+    pub fn skip_ids_as_restore_does(&mut self) {
+        self.requests.skip_ids();
+        self.sessions.skip_ids();
     }
 
     /// Handles one input at time `now`.
     pub fn handle_input(&mut self, now: Now, input: Input) {
         self.cx.now = now;
+        if changes_state(&input) {
+            self.changes += 1;
+        }
         match input {
             Input::Connected {
                 conn,
@@ -67,6 +162,7 @@ impl Hub {
             } => self.on_media_event(session, user, state),
             Input::UserChanged { user, active } => self.on_user_changed(user, active),
             Input::HoursChanged { user, hours } => self.on_hours_changed(user, hours),
+            Input::ResumeIssued { conn, token } => self.people.issue_resume(conn, token),
         }
         self.settle();
     }
@@ -75,6 +171,7 @@ impl Hub {
     pub fn handle_timeout(&mut self, now: Now) {
         self.cx.now = now;
         while let Some((at, timer)) = self.cx.timers.pop_due(now.mono) {
+            self.changes += 1;
             self.on_timer(at, timer);
         }
         self.settle();
@@ -118,6 +215,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         requests.match_requests(people, cx);
         requests.flush_positions(people, cx);
@@ -130,6 +228,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         match timer {
             Timer::Offer(request, teacher) => self.on_offer_expired(request, teacher, at),
@@ -166,6 +265,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         match msg {
             ToHub::SetStatus { status } => self.set_status(asker, status),
@@ -292,21 +392,24 @@ impl Hub {
     fn on_connected(&mut self, conn: ConnId, info: UserInfo, resumed: bool) {
         let id = info.id;
         let before = self.people.status_of(id);
-        self.people.connect(conn, info, self.cx.now.mono);
+        let moved = self.people.connect(conn, info, self.cx.now.mono);
         self.presence_changed(id, before);
-        if !resumed {
-            self.restore(conn, id);
+        // A client that resumed got every message it missed, unless those were lost with the
+        // node the school moved from.
+        if !resumed || moved {
+            self.tell_place(conn, id);
         }
     }
 
     /// Tells a (re)connecting user where they stand: their sessions, invitations, request and
     /// pending offer.
-    fn restore(&mut self, conn: ConnId, user: UserId) {
+    fn tell_place(&mut self, conn: ConnId, user: UserId) {
         let Hub {
             cx,
             people,
             requests,
             sessions,
+            ..
         } = self;
         for session in people.sessions_of(user) {
             sessions.restore_session(conn, user, session, people, cx);
@@ -329,6 +432,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         let user = dropped.user;
         if !dropped.last {
@@ -405,6 +509,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         let teacher = asker.user;
         let Some(request) = requests.take(teacher, id, people, cx) else {
@@ -423,6 +528,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         let plan = sessions.check_new(asker.user, new, people)?;
         let from_requests = plan.pulled_requests().to_vec();
@@ -452,6 +558,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            ..
         } = self;
         match purpose {
             ThreadPurpose::Request(id) => requests.thread_ready(id, thread, people, cx),
@@ -500,4 +607,15 @@ impl Hub {
         // Re-arm from a minute on, so that this slot is not found again.
         self.arm_hours_reminder(user, hours::a_minute_after(&self.cx.now));
     }
+}
+
+/// Whether an input may change what a snapshot keeps: reads and the `signal` relay do not.
+fn changes_state(input: &Input) -> bool {
+    !matches!(
+        input,
+        Input::Message {
+            msg: ToHub::ListTeachers { .. } | ToHub::ListQueue { .. } | ToHub::Signal { .. },
+            ..
+        }
+    )
 }

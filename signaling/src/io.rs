@@ -4,6 +4,7 @@ use konsult_protocol::model::{Form, HoursSlot, MediaState, Mode, ThreadKind, Tra
 use konsult_protocol::{
     RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, ToHub, UserId,
 };
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// One WebSocket connection, as the server numbers them.
@@ -53,6 +54,10 @@ pub enum Input {
     UserChanged { user: UserInfo, active: bool },
     /// A staff member's weekly consultation hours changed (or were loaded).
     HoursChanged { user: UserId, hours: Vec<HoursSlot> },
+    /// The server gave connection `conn` the resume token `token` (in its `welcome`). The hub
+    /// keeps the latest few of each user, so that after the school moves to another node a
+    /// client coming back with one is known ([`crate::Hub::resume_of`]).
+    ResumeIssued { conn: ConnId, token: String },
 }
 
 /// What a thread is being created for.
@@ -156,7 +161,7 @@ pub enum MediaCommand {
 }
 
 /// How a consultation ended up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     /// A live session is going on.
     InProgress,
@@ -181,7 +186,7 @@ impl Outcome {
 
 /// Which record an update is for: a help request's (and the session it led to), or a session
 /// created without a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecordKey {
     Request(RequestId),
     Session(SessionId),
@@ -189,7 +194,7 @@ pub enum RecordKey {
 
 /// A consultation as the administration's record keeps it. Written when it starts and again
 /// when its outcome is known; the latest write wins.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsultationRecord {
     pub key: RecordKey,
     pub form: Form,

@@ -16,6 +16,9 @@
 //!   their end and snapshots;
 //! - `hours.rs`: consultation hours, pure functions of slots and time.
 //!
+//! `snapshot.rs` is the format the hub's state is kept in durably ([`Hub::snapshot`],
+//! [`Hub::restore`]): each part turns its own state into its section and back.
+//!
 //! Beneath them: `ctx.rs` (the time, limits, timers and outbox lent to a part for one call),
 //! `outputs.rs`, `refusal.rs` (who asks, and the `error` they may get), `io.rs` (inputs and
 //! outputs), `timers.rs`, `staff.rs`, `ids.rs`, `config.rs`.
@@ -37,6 +40,7 @@ mod people;
 mod refusal;
 mod requests;
 mod sessions;
+mod snapshot;
 mod staff;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -49,3 +53,4 @@ pub use io::{
     OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
 };
 pub use people::SUPPORT_SUBJECT;
+pub use snapshot::{HubSnapshot, SNAPSHOT_FORMAT};

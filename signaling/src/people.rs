@@ -5,11 +5,16 @@ use crate::ids::IdMap;
 use crate::io::{ConnId, Output, Recipients};
 use crate::outputs::Outputs;
 use crate::refusal::{Asker, Handled, Refusal};
+use crate::snapshot::{PersonState, Rebase};
 use crate::staff::StaffIndex;
 use konsult_protocol::model::{Form, HoursSlot, Role, SetStatus, Status, TeacherInfo, UserInfo};
 use konsult_protocol::{RequestId, ServerMessage, SessionId, UserId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
+
+/// Resume tokens kept per user: one for each of their latest connections (a phone and a
+/// laptop, each reconnected once).
+const RESUME_TOKENS: usize = 4;
 
 /// The pseudo-subject served by support staff (the school psychologist) when their account
 /// lists no subjects: `request_help {subject: "support"}` reaches them.
@@ -26,6 +31,8 @@ pub(crate) struct People {
     conns: IdMap<ConnId, UserId>,
     /// Connections that asked for `list_teachers` and get `presence` updates.
     watchers: BTreeSet<ConnId>,
+    /// Whose connection each kept resume token was issued to.
+    resume_tokens: HashMap<String, UserId>,
 }
 
 /// A user as the hub tracks them.
@@ -50,6 +57,12 @@ struct Person {
     sessions: BTreeMap<SessionId, Form>,
     /// Weekly consultation hours (staff).
     hours: Vec<HoursSlot>,
+    /// Resume tokens of the latest connections, oldest first.
+    resume: Vec<String>,
+    /// Restored from a snapshot and not connected since: what the previous node sent this
+    /// user's clients is lost, so their next connection is told where they stand even when it
+    /// resumes.
+    moved: bool,
 }
 
 impl Person {
@@ -65,6 +78,8 @@ impl Person {
             request: None,
             sessions: BTreeMap::new(),
             hours: Vec::new(),
+            resume: Vec::new(),
+            moved: false,
         }
     }
 
@@ -140,14 +155,100 @@ impl People {
         self.staff.update(id, before, after);
     }
 
-    /// A connection passed `hello` as `info`.
-    pub fn connect(&mut self, conn: ConnId, info: UserInfo, now: Instant) {
+    /// A connection passed `hello` as `info`. Returns whether the user's school moved since
+    /// their last connection (their place must be told again, resumed or not).
+    pub fn connect(&mut self, conn: ConnId, info: UserInfo, now: Instant) -> bool {
         let id = info.id;
         self.upsert(info, true, now);
         self.conns.insert(conn, id);
         let person = self.people.get_mut(&id).expect("person was just upserted");
         person.conns.push(conn);
         person.gone_since = None;
+        std::mem::take(&mut person.moved)
+    }
+
+    /// Keeps the resume token the server gave a connection, forgetting the user's oldest.
+    pub fn issue_resume(&mut self, conn: ConnId, token: String) {
+        let Some(user) = self.conns.get(&conn).copied() else {
+            return;
+        };
+        let Some(person) = self.people.get_mut(&user) else {
+            return;
+        };
+        if person.resume.contains(&token) {
+            return;
+        }
+        person.resume.push(token.clone());
+        self.resume_tokens.insert(token, user);
+        while person.resume.len() > RESUME_TOKENS {
+            let oldest = person.resume.remove(0);
+            self.resume_tokens.remove(&oldest);
+        }
+    }
+
+    /// The user a kept resume token was issued to.
+    pub fn resume_of(&self, token: &str) -> Option<UserId> {
+        self.resume_tokens.get(token).copied()
+    }
+
+    /// Everyone the hub knows, in id order, as a snapshot keeps them.
+    pub fn save(&self, at: Rebase) -> Vec<PersonState> {
+        let mut people: Vec<PersonState> = self
+            .people
+            .values()
+            .map(|p| PersonState {
+                info: p.info.clone(),
+                active: p.active,
+                online: p.online(),
+                set_status: p.set_status,
+                idle_since: at.offset(p.idle_since),
+                gone_since: p.gone_since.map(|t| at.offset(t)),
+                offer: p.offer,
+                request: p.request,
+                sessions: p.sessions.iter().map(|(s, f)| (*s, *f)).collect(),
+                hours: p.hours.clone(),
+                resume: p.resume.clone(),
+            })
+            .collect();
+        people.sort_by_key(|p| p.info.id);
+        people
+    }
+
+    /// People restored from a snapshot, with no connection: those who were online dropped at
+    /// the restore (`at`) and are within their grace period from then, returned for the hub to
+    /// set their grace deadlines.
+    pub fn load(states: Vec<PersonState>, at: Rebase) -> (People, Vec<UserId>) {
+        let mut people = People::default();
+        let mut dropped = Vec::new();
+        for state in states {
+            let id = state.info.id;
+            let gone_since = if state.online {
+                dropped.push(id);
+                Some(at.0)
+            } else {
+                state.gone_since.map(|t| at.instant(t))
+            };
+            for token in &state.resume {
+                people.resume_tokens.insert(token.clone(), id);
+            }
+            let person = Person {
+                info: state.info,
+                active: state.active,
+                conns: Vec::new(),
+                set_status: state.set_status,
+                idle_since: at.instant(state.idle_since),
+                gone_since,
+                offer: state.offer,
+                request: state.request,
+                sessions: state.sessions.into_iter().collect(),
+                hours: state.hours,
+                resume: state.resume,
+                moved: true,
+            };
+            people.staff.update(id, None, person.served());
+            people.people.insert(id, person);
+        }
+        (people, dropped)
     }
 
     /// A connection closed; `None` for one the hub did not know.

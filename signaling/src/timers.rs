@@ -2,12 +2,14 @@
 //! cancelling a deadline costs nothing.
 
 use konsult_protocol::{RequestId, SessionId, UserId};
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// A deadline the hub set.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Timer {
     /// An offer to a teacher expires.
     Offer(RequestId, UserId),
@@ -41,6 +43,11 @@ impl Timers {
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Every deadline, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &(Instant, Timer)> + '_ {
+        self.heap.iter().map(|Reverse(entry)| entry)
     }
 
     /// Removes and returns a deadline that has passed.

@@ -12,6 +12,7 @@ use crate::ids::IdMap;
 use crate::io::{ConnId, ConsultationRecord, Outcome, RecordKey};
 use crate::people::People;
 use crate::refusal::{Asker, Handled, Refusal};
+use crate::snapshot::{ID_SKIP, Rebase, RequestState, RequestsState};
 use crate::timers::Timer;
 use konsult_protocol::limits::MAX_TOPIC_CHARS;
 use konsult_protocol::model::{DeferReason, Form, Mode, Role};
@@ -142,6 +143,127 @@ impl Requests {
             positions_due: BTreeSet::new(),
             recent_waits: HashMap::new(),
             next_request: next_request.max(1),
+        }
+    }
+
+    /// The open requests and queues, as a snapshot keeps them. Subjects marked dirty are
+    /// settled at the end of every input, so there are none between inputs to keep.
+    pub fn save(&self, at: Rebase) -> RequestsState {
+        debug_assert!(
+            self.dirty_subjects.is_empty(),
+            "invariant: no subject is left dirty between inputs"
+        );
+        let mut requests: Vec<RequestState> = self
+            .requests
+            .values()
+            .map(|r| RequestState {
+                id: r.id,
+                student: r.student,
+                subject: r.subject.clone(),
+                topic: r.topic.clone(),
+                form: r.form,
+                mode: r.mode,
+                teacher: r.teacher,
+                requested: at.offset(r.requested),
+                requested_ms: r.requested_ms,
+                offered_to: r.offered_to.map(|(t, until)| (t, at.offset(until))),
+                declined: r.declined.iter().copied().collect(),
+                told: r.told,
+                deferring: r.deferring,
+                next_available: r.next_available.clone(),
+            })
+            .collect();
+        requests.sort_by_key(|r| r.id);
+        let mut recent_handling: Vec<(String, Vec<u64>)> = self
+            .recent_waits
+            .iter()
+            .map(|(subject, took)| {
+                let ms = took.iter().map(|d| d.as_millis() as u64).collect();
+                (subject.clone(), ms)
+            })
+            .collect();
+        recent_handling.sort();
+        RequestsState {
+            requests,
+            queues: self
+                .queues
+                .iter()
+                .map(|(subject, q)| (subject.clone(), q.iter().copied().collect()))
+                .collect(),
+            queue_push_pending: self.queue_push_pending.iter().cloned().collect(),
+            positions_pending: self.positions_pending.iter().cloned().collect(),
+            positions_due: self.positions_due.iter().cloned().collect(),
+            recent_handling,
+            next_request: self.next_request,
+        }
+    }
+
+    /// Requests restored from a snapshot, rebased on `at`; ids go on past any the previous
+    /// owner may have handed out after the snapshot.
+    pub fn load(state: RequestsState, at: Rebase) -> Requests {
+        let requests = state
+            .requests
+            .into_iter()
+            .map(|r| {
+                let request = Request {
+                    id: r.id,
+                    student: r.student,
+                    subject: r.subject,
+                    topic: r.topic,
+                    form: r.form,
+                    mode: r.mode,
+                    teacher: r.teacher,
+                    requested: at.instant(r.requested),
+                    requested_ms: r.requested_ms,
+                    offered_to: r.offered_to.map(|(t, until)| (t, at.instant(until))),
+                    declined: r.declined.into_iter().collect(),
+                    told: r.told,
+                    deferring: r.deferring,
+                    next_available: r.next_available,
+                };
+                (r.id, request)
+            })
+            .collect();
+        let recent_waits = state
+            .recent_handling
+            .into_iter()
+            .map(|(subject, ms)| {
+                let took = ms.into_iter().map(Duration::from_millis).collect();
+                (subject, took)
+            })
+            .collect();
+        Requests {
+            requests,
+            queues: state
+                .queues
+                .into_iter()
+                .map(|(subject, q)| (subject, q.into_iter().collect()))
+                .collect(),
+            dirty_subjects: BTreeSet::new(),
+            queue_push_pending: state.queue_push_pending.into_iter().collect(),
+            positions_pending: state.positions_pending.into_iter().collect(),
+            positions_due: state.positions_due.into_iter().collect(),
+            recent_waits,
+            next_request: state.next_request.max(1) + ID_SKIP,
+        }
+    }
+
+    /// Skips the ids a restore skips (for tests that compare a hub with its restored copy).
+    #[cfg(feature = "testing")]
+    pub fn skip_ids(&mut self) {
+        self.next_request += ID_SKIP;
+    }
+
+    /// Asks again for the threads of requests being deferred when the snapshot was taken: the
+    /// answer went to the previous owner.
+    pub fn resume_deferrals(&mut self, people: &mut People, cx: &mut Ctx) {
+        let deferring: Vec<(RequestId, DeferReason)> = self
+            .requests
+            .values()
+            .filter_map(|r| r.deferring.map(|reason| (r.id, reason)))
+            .collect();
+        for (id, reason) in deferring {
+            self.defer(id, reason, people, cx);
         }
     }
 

@@ -6,6 +6,7 @@
 mod media;
 mod membership;
 mod moderation;
+mod saving;
 mod snapshots;
 mod start;
 

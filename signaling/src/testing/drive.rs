@@ -34,9 +34,21 @@ impl Bytes<'_> {
     }
 }
 
-const USERS: [i64; 9] = [1, 2, 3, 7, 11, 12, 13, 14, 15];
+/// The ids of the school's users: three teachers, a psychologist, five students.
+pub const USERS: [i64; 9] = [1, 2, 3, 7, 11, 12, 13, 14, 15];
 
-fn info(id: i64) -> konsult_protocol::model::UserInfo {
+/// The hub's limits in the driven school.
+pub fn config() -> HubConfig {
+    HubConfig {
+        session_members: 6,
+        // Places behind the head are throttled from the second on.
+        immediate_positions: 1,
+        ..HubConfig::default()
+    }
+}
+
+/// Who user `id` of [`USERS`] is.
+pub fn info(id: i64) -> konsult_protocol::model::UserInfo {
     match id {
         1 => teacher(1, &["math", "physics"]),
         2 => teacher(2, &["math"]),
@@ -47,24 +59,35 @@ fn info(id: i64) -> konsult_protocol::model::UserInfo {
     }
 }
 
-/// Runs the operations the bytes describe.
-pub fn run(data: &[u8]) {
-    let mut sim = Sim::new(HubConfig {
-        session_members: 6,
-        ..HubConfig::default()
-    });
+/// The driven school with everyone connected.
+pub fn school() -> Sim {
+    let mut sim = Sim::new(config());
     for id in USERS {
         sim.connect(info(id));
     }
+    sim
+}
+
+/// Runs the operations the bytes describe.
+pub fn run(data: &[u8]) {
+    let mut sim = school();
+    run_on(&mut sim, data, |sim| {
+        for id in USERS {
+            sim.take(UserId(id));
+        }
+    });
+}
+
+/// Runs the operations the bytes describe on `sim`, checking the invariants and calling
+/// `after` after each.
+pub fn run_on(sim: &mut Sim, data: &[u8], mut after: impl FnMut(&mut Sim)) {
     let mut bytes = Bytes { data, at: 0 };
     let mut steps = 0;
     while !bytes.done() && steps < 2_000 {
         steps += 1;
-        step(&mut sim, &mut bytes);
-        check(&sim);
-        for id in USERS {
-            sim.take(UserId(id));
-        }
+        step(sim, &mut bytes);
+        check(sim);
+        after(sim);
     }
 }
 

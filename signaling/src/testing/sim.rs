@@ -2,12 +2,12 @@
 //! hub's outputs are delivered to. Threads are "created" at once with fresh ids.
 
 use crate::{
-    ConnId, ConsultationRecord, Hub, HubConfig, IdSeeds, Input, MediaCommand, Now, Output,
-    Recipients,
+    ConnId, ConsultationRecord, Hub, HubConfig, HubSnapshot, IdSeeds, Input, MediaCommand, Now,
+    Output, Recipients,
 };
 use konsult_protocol::model::{Role, UserInfo};
 use konsult_protocol::{RequestId, Rid, ServerMessage, ThreadId, ToHub, UserId};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct Sim {
     pub media: Vec<MediaCommand>,
     pub threads: Vec<(ThreadId, crate::ThreadSpec)>,
     pub people: HashMap<UserId, UserInfo>,
+    /// The resume token each connection was given, as the server's `welcome` does.
+    pub resume: HashMap<ConnId, String>,
 }
 
 pub fn student(id: i64, class: &str) -> UserInfo {
@@ -90,7 +92,66 @@ impl Sim {
             media: Vec::new(),
             threads: Vec::new(),
             people: HashMap::new(),
+            resume: HashMap::new(),
         }
+    }
+
+    /// The same school on another node: a hub restored from `snapshot` at this sim's time,
+    /// with the same clients (their connections to the old node gone), clock and id sources,
+    /// and empty mailboxes.
+    pub fn restored(&self, config: HubConfig, snapshot: HubSnapshot) -> Sim {
+        let mut sim = Sim {
+            hub: Hub::restore(config, snapshot, self.now()),
+            start: self.start,
+            elapsed: self.elapsed,
+            next_conn: self.next_conn,
+            next_thread: self.next_thread,
+            conn_user: self.conn_user.clone(),
+            conn_of: self.conn_of.clone(),
+            mail: HashMap::new(),
+            records: Vec::new(),
+            media: Vec::new(),
+            threads: Vec::new(),
+            people: self.people.clone(),
+            resume: self.resume.clone(),
+        };
+        sim.drain();
+        sim
+    }
+
+    /// Every client reconnects as one whose server went away does: a new connection with the
+    /// resume token of its old one, then the old connection ends (the restored hub never knew
+    /// it). Returns, per user, whether the hub knew the token (the `welcome`'s `resumed`).
+    pub fn reconnect_all(&mut self) -> Vec<(UserId, bool)> {
+        self.reconnect_all_replaying(true)
+    }
+
+    /// [`Sim::reconnect_all`]; `replayed`: whether the server has the messages the old
+    /// connections missed, so that a client whose token the hub knows resumes. Without them
+    /// (`false`), the hub is told the connection did not resume and tells each client where
+    /// it stands, as a restored hub does.
+    pub fn reconnect_all_replaying(&mut self, replayed: bool) -> Vec<(UserId, bool)> {
+        let mut old: Vec<(ConnId, UserId)> = self.conn_user.iter().map(|(c, u)| (*c, *u)).collect();
+        old.sort();
+        let users: BTreeSet<UserId> = old.iter().map(|(_, u)| *u).collect();
+        let mut resumed = Vec::new();
+        for user in users {
+            let token = old
+                .iter()
+                .filter(|(_, u)| *u == user)
+                .find_map(|(c, _)| self.resume.get(c).cloned());
+            let known = token
+                .as_deref()
+                .and_then(|t| self.hub.resume_of(t))
+                .is_some_and(|u| u == user);
+            resumed.push((user, known));
+            let info = self.people[&user].clone();
+            self.connect_as(info, known && replayed);
+        }
+        for (conn, _) in old {
+            self.disconnect(conn);
+        }
+        resumed
     }
 
     pub fn now(&self) -> Now {
@@ -109,6 +170,11 @@ impl Sim {
 
     /// Connects a user (a new connection each call).
     pub fn connect(&mut self, user: UserInfo) -> ConnId {
+        self.connect_as(user, false)
+    }
+
+    /// Connects a user; `resumed`: the server found the client's resume token.
+    pub fn connect_as(&mut self, user: UserInfo, resumed: bool) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.conn_user.insert(conn, user.id);
@@ -117,8 +183,11 @@ impl Sim {
         self.input(Input::Connected {
             conn,
             user,
-            resumed: false,
+            resumed,
         });
+        let token = format!("resume-{}", conn.0);
+        self.resume.insert(conn, token.clone());
+        self.input(Input::ResumeIssued { conn, token });
         conn
     }
 
