@@ -119,6 +119,21 @@ return 0
     )
 });
 
+/// Raises an epoch counter to at least a floor, never lowers it.
+static RAISE_EPOCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if current < floor then
+  redis.call('SET', KEYS[1], floor)
+  return floor
+end
+return current
+",
+    )
+});
+
 /// The leases of one cluster's schools.
 #[derive(Clone, Debug)]
 pub struct Leases {
@@ -232,6 +247,21 @@ impl Leases {
             .query(redis::cmd("GET").arg(self.keys.epoch(school)))
             .await?;
         Ok(epoch.unwrap_or(0))
+    }
+
+    /// Raises the school's epoch counter to at least `floor` and returns the counter. The
+    /// database keeps each school's latest epoch too; if Redis lost its data (a restart
+    /// without persistence), the counter restarts below it and a new owner would be refused
+    /// by the database for good. That owner releases its lease, raises the counter to the
+    /// database's epoch, and acquires again under an epoch above it.
+    pub async fn raise_epoch(
+        &self,
+        school: &SchoolId,
+        floor: Epoch,
+    ) -> Result<Epoch, ClusterError> {
+        let mut call = RAISE_EPOCH.prepare_invoke();
+        call.key(self.keys.epoch(school)).arg(floor);
+        self.link.invoke(&call).await
     }
 
     /// Whether `fence` is still current: its node holds the school under its epoch.

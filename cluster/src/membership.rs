@@ -83,6 +83,8 @@ pub struct Claimer {
     owned: watch::Sender<BTreeMap<SchoolId, Epoch>>,
     /// Gains and losses, in order. A receiver that lags is told so and can read `owned`.
     events: broadcast::Sender<Event>,
+    /// Whether a round has registered the node yet; claims start from the round after.
+    registered: bool,
 }
 
 impl Claimer {
@@ -102,6 +104,7 @@ impl Claimer {
             held: Arc::new(Mutex::new(BTreeMap::new())),
             owned: watch::Sender::new(BTreeMap::new()),
             events: broadcast::Sender::new(1024),
+            registered: false,
         }
     }
 
@@ -133,11 +136,27 @@ impl Claimer {
     /// One round: drop leases whose validity ran out, renew the rest, heartbeat, then claim
     /// free schools up to the fair share and hand one surplus school back if others have
     /// fewer. An error from Redis ends the round early; leases are still dropped on time.
+    ///
+    /// The first round only registers the node: nodes started together see one another
+    /// before any of them claims, instead of the first one taking every school.
     pub async fn step(&mut self) -> Result<(), ClusterError> {
-        self.drop_lapsed();
+        let lapsed = self.drop_lapsed();
         self.renew().await?;
+        // Others may take a lapsed school now rather than when Redis expires its lease.
+        for fence in &lapsed {
+            self.leases.release(fence).await?;
+        }
         self.heartbeat().await?;
+        if !self.registered {
+            self.registered = true;
+            return Ok(());
+        }
         self.sweep().await
+    }
+
+    /// When the earliest lease held stops being valid here, if any lease is held.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        lock(&self.held).values().map(|h| h.valid_until).min()
     }
 
     /// Releases every lease, so other nodes take the schools at once, and leaves the
@@ -158,16 +177,19 @@ impl Claimer {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn drop_lapsed(&mut self) {
+    /// Stops acting, and reports [`LossReason::Lapsed`], for every lease whose local validity
+    /// has run out; returns their fences.
+    pub fn drop_lapsed(&mut self) -> Vec<Fence> {
         let now = Instant::now();
         let lapsed: Vec<Fence> = lock(&self.held)
             .values()
             .filter(|h| h.valid_until <= now)
             .map(|h| h.fence.clone())
             .collect();
-        for fence in lapsed {
-            self.lose(&fence, LossReason::Lapsed);
+        for fence in &lapsed {
+            self.lose(fence, LossReason::Lapsed);
         }
+        lapsed
     }
 
     async fn renew(&mut self) -> Result<(), ClusterError> {
@@ -335,13 +357,25 @@ impl Membership {
                 if let Err(e) = claimer.step().await {
                     tracing::warn!(node = %claimer.node.id, error = %e, "cluster round failed");
                 }
-                let pause = heartbeat.mul_f64(rand::rng().random_range(0.75..=1.0));
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stopped.changed() => break,
+                let next_round = tokio::time::Instant::now()
+                    + heartbeat.mul_f64(rand::rng().random_range(0.75..=1.0));
+                // Between rounds, wake at each lease's deadline too, so a loss is reported
+                // when it happens and not at the next round.
+                loop {
+                    let wake = claimer
+                        .next_deadline()
+                        .map(tokio::time::Instant::from_std)
+                        .map_or(next_round, |d| d.min(next_round));
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wake) => {}
+                        _ = stopped.changed() => return claimer,
+                    }
+                    if tokio::time::Instant::now() >= next_round {
+                        break;
+                    }
+                    claimer.drop_lapsed();
                 }
             }
-            claimer
         });
         Membership {
             id,

@@ -9,7 +9,12 @@ use konsult_cluster::{
 };
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 fn redis_url() -> String {
     std::env::var("KONSULT_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -223,6 +228,18 @@ async fn leases_are_exclusive_and_their_epochs_only_grow() {
         panic!("an expired lease is free");
     };
     assert_eq!(ft2.epoch, 2);
+
+    // Epochs the database has seen stay behind the next owner's, even if Redis forgot them.
+    assert!(short.release(&ft2).await.expect("release"));
+    assert_eq!(short.raise_epoch(&other, 10).await.expect("raise"), 10);
+    assert_eq!(
+        short.raise_epoch(&other, 4).await.expect("never lowered"),
+        10
+    );
+    let Acquired::Won(ft11) = short.acquire(&other, &a).await.expect("acquire") else {
+        panic!("free");
+    };
+    assert_eq!(ft11.epoch, 11);
     cluster.clean().await;
 }
 
@@ -317,6 +334,8 @@ async fn a_paused_holder_loses_its_school_and_its_stale_writes_are_refused() {
     let school = &schools[0];
     let mut paused = cluster.claimer("paused", timings);
     let mut events = paused.events();
+    paused.step().await.expect("first round: registers only");
+    assert_eq!(paused.fence(school), None);
     paused.step().await.expect("round");
     let old = paused
         .fence(school)
@@ -577,5 +596,160 @@ async fn bus_round_trip_latency() {
         at(0.99),
         times[times.len() - 1]
     );
+    cluster.clean().await;
+}
+
+/// A TCP relay to the real Redis that can be cut, as a network partition or a Redis restart
+/// cuts a node off: every relayed connection is dropped and new ones are closed at once.
+struct Relay {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        let target = redis_url()
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = tokio::spawn({
+            let cut = cut.clone();
+            let connections = connections.clone();
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let target = target.clone();
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut redis) = TcpStream::connect(&target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
+                        }
+                    });
+                    connections.lock().expect("lock").push(relay);
+                }
+            }
+        });
+        Relay {
+            addr,
+            cut,
+            connections,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+        if cut {
+            for relay in self.connections.lock().expect("lock").drain(..) {
+                relay.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_redis_stops_acting_when_its_lease_lapses_and_recovers() {
+    let cluster = Cluster::new();
+    let schools = cluster.add_schools(2).await;
+    let timings = quick();
+    let relay = Relay::start().await;
+    let cut_link = RedisLink::new(&relay.url(), timings.reply_timeout).expect("url");
+    let cut_off = Membership::start(Claimer::new(
+        cut_link,
+        cluster.keys.clone(),
+        node("cut-off"),
+        timings,
+    ));
+    within(Duration::from_secs(5), "both schools held", || async {
+        cut_off.owned().borrow().len() == 2
+    })
+    .await;
+    let mut events = cut_off.events();
+
+    let cut_at = Instant::now();
+    relay.cut(true);
+    let mut lapsed = Vec::new();
+    while lapsed.len() < 2 {
+        let event = tokio::time::timeout(timings.lease, events.recv())
+            .await
+            .expect("lost within a lease")
+            .expect("event");
+        match event {
+            Event::Lost {
+                fence,
+                reason: LossReason::Lapsed,
+            } => lapsed.push(fence),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // At most the local validity after the last renewal, which came at most a heartbeat
+    // (and a reply) before the cut.
+    let stopped_after = cut_at.elapsed();
+    assert!(
+        stopped_after <= timings.local_validity() + Duration::from_millis(200),
+        "{stopped_after:?}"
+    );
+    for school in &schools {
+        assert_eq!(cut_off.fence(school), None);
+    }
+
+    // Another node takes the schools once Redis expires the leases.
+    let other = cluster.member("other", timings);
+    within(
+        Duration::from_secs(6),
+        "the other node holds both",
+        || async { other.owned().borrow().len() == 2 },
+    )
+    .await;
+    let leases = cluster.leases(timings.lease);
+    for fence in &lapsed {
+        assert!(
+            !leases
+                .write_if_current(fence, "x", b"stale")
+                .await
+                .expect("write")
+        );
+    }
+
+    // The link comes back: the node rejoins and gets its fair share again, under new epochs.
+    relay.cut(false);
+    within(Duration::from_secs(10), "one school each", || async {
+        cut_off.owned().borrow().len() == 1 && other.owned().borrow().len() == 1
+    })
+    .await;
+    let back: Vec<(SchoolId, u64)> = cut_off
+        .owned()
+        .borrow()
+        .iter()
+        .map(|(s, e)| (s.clone(), *e))
+        .collect();
+    for (school, epoch) in back {
+        let old = lapsed
+            .iter()
+            .find(|f| f.school == school)
+            .expect("a school it had");
+        assert!(epoch > old.epoch);
+    }
+    drop((cut_off, other));
     cluster.clean().await;
 }
