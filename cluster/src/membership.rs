@@ -14,6 +14,7 @@ use crate::{ClusterError, Keys, NodeId, RedisLink, SchoolId, Timings};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::{broadcast, watch};
@@ -38,6 +39,13 @@ pub enum Event {
     Gained(Fence),
     /// The node must stop acting for the school at once; this fence is dead for good.
     Lost { fence: Fence, reason: LossReason },
+}
+
+/// The value of `reported_load` when the node reports no load of its own.
+const NO_REPORTED_LOAD: u64 = u64::MAX;
+
+fn store_load(cell: &AtomicU64, load: Option<u32>) {
+    cell.store(load.map_or(NO_REPORTED_LOAD, u64::from), Ordering::Relaxed);
 }
 
 /// A lease the node holds, and until when it may act on it.
@@ -71,8 +79,9 @@ fn current_fence(held: &HeldMap, school: &SchoolId) -> Option<Fence> {
 pub struct Claimer {
     /// The node's description; `load` and `schools` are refreshed at every heartbeat.
     node: NodeInfo,
-    /// A load the node reports instead of its count of schools.
-    reported_load: Option<u32>,
+    /// A load the node reports instead of its count of schools; [`NO_REPORTED_LOAD`] for
+    /// none. Shared with [`Membership::set_load`].
+    reported_load: Arc<AtomicU64>,
     timings: Timings,
     registry: Registry,
     leases: Leases,
@@ -96,7 +105,7 @@ impl Claimer {
         let placement = Placement::new(link, keys, registry.clone(), timings.lease);
         Claimer {
             node,
-            reported_load: None,
+            reported_load: Arc::new(AtomicU64::new(NO_REPORTED_LOAD)),
             timings,
             registry,
             leases,
@@ -128,9 +137,10 @@ impl Claimer {
         current_fence(&self.held, school)
     }
 
-    /// Reports `load` instead of the count of schools held; `None` goes back to the count.
-    pub fn set_load(&mut self, load: Option<u32>) {
-        self.reported_load = load;
+    /// Reports `load` instead of the count of schools held from the next heartbeat on;
+    /// `None` goes back to the count.
+    pub fn set_load(&self, load: Option<u32>) {
+        store_load(&self.reported_load, load);
     }
 
     /// One round: drop leases whose validity ran out, renew the rest, heartbeat, then claim
@@ -210,7 +220,8 @@ impl Claimer {
     async fn heartbeat(&mut self) -> Result<(), ClusterError> {
         let schools = u32::try_from(lock(&self.held).len()).unwrap_or(u32::MAX);
         self.node.schools = schools;
-        self.node.load = self.reported_load.unwrap_or(schools);
+        let reported = self.reported_load.load(Ordering::Relaxed);
+        self.node.load = u32::try_from(reported).unwrap_or(schools);
         self.registry
             .heartbeat(&self.node, self.timings.lease)
             .await
@@ -341,6 +352,8 @@ pub struct Membership {
     events: broadcast::Sender<Event>,
     /// Shared with the claimer, for [`Membership::fence`].
     held: HeldMap,
+    /// Shared with the claimer, for [`Membership::set_load`].
+    reported_load: Arc<AtomicU64>,
 }
 
 impl Membership {
@@ -351,6 +364,7 @@ impl Membership {
         let owned = claimer.owned();
         let events = claimer.events.clone();
         let held = claimer.held.clone();
+        let reported_load = claimer.reported_load.clone();
         let heartbeat = claimer.timings.heartbeat;
         let task = tokio::spawn(async move {
             loop {
@@ -384,7 +398,15 @@ impl Membership {
             owned,
             events,
             held,
+            reported_load,
         }
+    }
+
+    /// Reports `load` (connections, sessions, whatever the server measures) instead of the
+    /// count of schools from the next heartbeat on; new schools go to the least loaded node.
+    /// `None` goes back to the count.
+    pub fn set_load(&self, load: Option<u32>) {
+        store_load(&self.reported_load, load);
     }
 
     /// This node's id.

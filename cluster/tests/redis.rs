@@ -478,6 +478,25 @@ async fn a_new_school_goes_to_the_least_loaded_node() {
     )
     .await;
     assert_eq!(counts(&[&a, &b]), [2, 2]);
+
+    // A load the node reports counts instead of its schools.
+    a.set_load(Some(500));
+    b.set_load(Some(20));
+    tokio::time::sleep(timings.heartbeat * 2).await;
+    let busy = cluster
+        .placement()
+        .place(&SchoolId("busy".into()))
+        .await
+        .expect("place");
+    assert_eq!(busy.as_ref(), Some(b.id()));
+    b.set_load(Some(900));
+    tokio::time::sleep(timings.heartbeat * 2).await;
+    let calm = cluster
+        .placement()
+        .place(&SchoolId("calm".into()))
+        .await
+        .expect("place");
+    assert_eq!(calm.as_ref(), Some(a.id()));
     drop((a, b));
     cluster.clean().await;
 }
