@@ -128,3 +128,21 @@ pub fn default_node_id(port: u16) -> NodeId {
     }
     NodeId(format!("{host}:{port}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_node_id_names_the_port_and_fits_the_config_rules() {
+        let id = default_node_id(8080);
+        assert!(id.0.ends_with(":8080"), "{id}");
+        assert!(id.0.len() > ":8080".len(), "{id}");
+        assert!(id.0.len() <= 64, "{id}");
+        assert!(
+            id.0.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)),
+            "{id}"
+        );
+    }
+}
