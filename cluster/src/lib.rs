@@ -96,6 +96,16 @@ impl Timings {
         reply_timeout: Duration::from_secs(1),
     };
 
+    /// Timings from `bus.heartbeat` and `bus.lease`; replies may take a fifth of the lease,
+    /// at most 1 s, which leaves a failed renewal time for the next one.
+    pub fn new(heartbeat: Duration, lease: Duration) -> Timings {
+        Timings {
+            heartbeat,
+            lease,
+            reply_timeout: (lease / 5).min(Duration::from_secs(1)),
+        }
+    }
+
     /// The time a node keeps acting on a lease after the renewal that was sent at `sent`:
     /// the lease less a tenth, as a margin for clocks that run at slightly different rates.
     /// Redis started counting the lease no earlier than `sent`, so the node stops first.
@@ -132,6 +142,15 @@ pub fn default_node_id(port: u16) -> NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timings_from_the_config_keep_replies_within_the_lease() {
+        let defaults = Timings::new(Duration::from_secs(1), Duration::from_secs(5));
+        assert_eq!(defaults, Timings::DEFAULT);
+        let quick = Timings::new(Duration::from_millis(100), Duration::from_millis(300));
+        assert_eq!(quick.reply_timeout, Duration::from_millis(60));
+        assert_eq!(quick.local_validity(), Duration::from_millis(270));
+    }
 
     #[test]
     fn the_default_node_id_names_the_port_and_fits_the_config_rules() {
