@@ -193,6 +193,23 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
 }
 
+/// `[bus]`: joining a cluster of nodes over Redis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusConfig {
+    /// `redis://host:port[/db]`; `None` (empty): one node alone, with an in-process bus.
+    pub url: Option<String>,
+    /// This node's name in the cluster; `None` (empty): the host name and the listen port.
+    pub node_id: Option<String>,
+    /// How often the node renews its registration and leases and looks for unowned schools.
+    pub heartbeat: Duration,
+    /// How long a registration or a school's lease outlives the last heartbeat; a dead node's
+    /// schools move after about this long.
+    pub lease: Duration,
+}
+
+/// The longest `bus.node_id`, in bytes.
+pub const MAX_NODE_ID_BYTES: usize = 64;
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -205,6 +222,7 @@ pub struct Config {
     pub hub: HubConfig,
     pub media: MediaConfig,
     pub metrics: MetricsConfig,
+    pub bus: BusConfig,
 }
 
 impl Default for Config {
@@ -273,6 +291,12 @@ impl Default for Config {
             },
             metrics: MetricsConfig {
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            },
+            bus: BusConfig {
+                url: None,
+                node_id: None,
+                heartbeat: Duration::from_secs(1),
+                lease: Duration::from_secs(5),
             },
         }
     }
@@ -345,6 +369,10 @@ keys! {
     "media.turn_ttl" => media.turn_ttl;
     "media.p2p_timeout" => media.p2p_timeout;
     "metrics.listen" => metrics.listen;
+    "bus.url" => bus.url;
+    "bus.node_id" => bus.node_id;
+    "bus.heartbeat" => bus.heartbeat;
+    "bus.lease" => bus.lease;
 }
 
 /// The environment variable that sets `key`: `KONSULT_` and the key in capitals, `.` as `_`.
@@ -545,6 +573,44 @@ impl Config {
                 "media.turn_secret",
                 "media.turn_urls need media.turn_secret",
             );
+        }
+        self.validate_bus()
+    }
+
+    /// The cluster keys: a URL Konsult can dial, a node id usable in Redis keys, and a lease
+    /// long enough for a few heartbeats to renew it.
+    fn validate_bus(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                source_name: "value".into(),
+                reason: reason.into(),
+            })
+        };
+        let bus = &self.bus;
+        if let Some(url) = &bus.url {
+            let rest = url.strip_prefix("redis://").unwrap_or_default();
+            if rest.is_empty() || rest.starts_with('/') {
+                return fail("bus.url", "expected redis://host:port, optionally /db");
+            }
+        }
+        if let Some(id) = &bus.node_id {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+            if id.len() > MAX_NODE_ID_BYTES || !id.chars().all(allowed) {
+                return fail(
+                    "bus.node_id",
+                    "at most 64 letters, digits, '-', '_', '.' or ':'",
+                );
+            }
+        }
+        if bus.heartbeat < Duration::from_millis(100) {
+            return fail("bus.heartbeat", "must be at least 100ms");
+        }
+        if bus.lease < bus.heartbeat * 3 {
+            return fail("bus.lease", "must be at least 3 times bus.heartbeat");
+        }
+        if bus.lease > Duration::from_secs(60) {
+            return fail("bus.lease", "must be at most 60s");
         }
         Ok(())
     }

@@ -90,3 +90,42 @@ fn durations_parse() {
     assert!(parse_duration("").is_err());
     assert!(parse_duration("-1s").is_err());
 }
+
+#[test]
+fn bus_keys_are_read_and_checked() {
+    let env = |pairs: &[(&str, &str)]| Sources {
+        env: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Sources::default()
+    };
+    let config = Config::load(&env(&[
+        ("KONSULT_BUS_URL", "redis://127.0.0.1:6379/2"),
+        ("KONSULT_BUS_NODE_ID", "node-a:8080"),
+        ("KONSULT_BUS_HEARTBEAT", "500ms"),
+        ("KONSULT_BUS_LEASE", "3s"),
+    ]))
+    .expect("valid");
+    assert_eq!(config.bus.url.as_deref(), Some("redis://127.0.0.1:6379/2"));
+    assert_eq!(config.bus.node_id.as_deref(), Some("node-a:8080"));
+    assert_eq!(config.bus.heartbeat, Duration::from_millis(500));
+    assert_eq!(config.bus.lease, Duration::from_secs(3));
+    assert_eq!(Config::default().bus.url, None);
+
+    for (pairs, key) in [
+        (&[("KONSULT_BUS_URL", "http://x")][..], "bus.url"),
+        (&[("KONSULT_BUS_URL", "redis://")][..], "bus.url"),
+        (&[("KONSULT_BUS_NODE_ID", "a b")][..], "bus.node_id"),
+        (&[("KONSULT_BUS_HEARTBEAT", "10ms")][..], "bus.heartbeat"),
+        (&[("KONSULT_BUS_LEASE", "2s")][..], "bus.lease"),
+        (&[("KONSULT_BUS_LEASE", "2m")][..], "bus.lease"),
+        (&[("KONSULT_BUS_HEARTBEAT", "soon")][..], "bus.heartbeat"),
+    ] {
+        let err = Config::load(&env(pairs)).expect_err("invalid");
+        assert!(err.to_string().contains(key), "{pairs:?}: {err}");
+    }
+    let long = "n".repeat(MAX_NODE_ID_BYTES + 1);
+    let err = Config::load(&env(&[("KONSULT_BUS_NODE_ID", &long)])).expect_err("too long");
+    assert!(err.to_string().contains("bus.node_id"), "{err}");
+}
