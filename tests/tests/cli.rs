@@ -40,6 +40,15 @@ fn invalid_configuration_stops_with_exit_2_naming_the_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("server.listen"), "{err}");
 
+    // A node configured for a cluster does not start as a school alone.
+    let (code, _, err) = run_cli(
+        &["serve", "--data", data],
+        &[("KONSULT_BUS_URL", "redis://127.0.0.1:6379")],
+        &dir.0,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bus.url"), "{err}");
+
     let file = dir.0.join("bad.toml");
     std::fs::write(&file, "[hub]\noffer_timeout = \"soon\"\n").expect("write");
     let (code, _, err) = run_cli(

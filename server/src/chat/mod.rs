@@ -58,6 +58,9 @@ impl ChatError {
     /// The protocol error code.
     pub fn code(&self) -> ErrorCode {
         match self {
+            // The database briefly out of reach (PostgreSQL restarting, a lost connection, a
+            // lock held too long): nothing was stored, and a retry may well succeed.
+            ChatError::Store(e) if e.is_transient() => ErrorCode::Unavailable,
             ChatError::Store(_) | ChatError::Invalid(_) => ErrorCode::Internal,
             ChatError::BadRequest(_) => ErrorCode::BadRequest,
             ChatError::NotFound(_) => ErrorCode::NotFound,
@@ -216,5 +219,23 @@ impl Chat {
                 self.directory.send_to_user(*member, &frame);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_and_a_broken_one_internal() {
+        let lost = ChatError::Store(StoreError::Db(sqlx_io_error()));
+        assert_eq!(lost.code(), ErrorCode::Unavailable);
+        let broken = ChatError::Store(StoreError::Invalid("bad row".into()));
+        assert_eq!(broken.code(), ErrorCode::Internal);
+    }
+
+    /// A lost connection, as sqlx reports it.
+    fn sqlx_io_error() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
     }
 }
