@@ -22,6 +22,7 @@ pub mod media_link;
 pub mod metrics;
 pub mod records;
 pub mod revoked;
+pub mod school_hubs;
 pub mod schools;
 pub mod serve;
 pub use konsult_store as store;

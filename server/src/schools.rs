@@ -1,10 +1,8 @@
 //! The schools this server serves: each one's context (id, code, name, time zone) and the
-//! handle of its own hub. A school's hub starts when the server starts, or on first use for a
-//! school created since (`konsult school add` while the server runs); nothing of one school
-//! reaches another's hub.
+//! handle of its own hub, which `school_hubs.rs` starts; which school a login or a command
+//! names; the first school of a new database. Nothing of one school reaches another's hub.
 
-use crate::app::App;
-use crate::hub_handle::{HubHandle, HubInputs};
+use crate::hub_handle::HubHandle;
 use crate::store::schools::School as SchoolRow;
 use crate::store::{Store, StoreError};
 use konsult_protocol::SchoolId;
@@ -81,57 +79,20 @@ impl Schools {
         self.len() == 0
     }
 
-    /// The running school `id`, starting its hub when it is not running yet.
-    pub async fn open(&self, app: &Arc<App>, id: SchoolId) -> Result<Arc<School>, SchoolError> {
-        if let Some(school) = self.get(id) {
-            return Ok(school);
+    /// Registers `school` unless a school with its id runs already: then that one, which the
+    /// caller uses instead (another request started it meanwhile).
+    pub fn register(&self, school: &Arc<School>) -> Result<(), Arc<School>> {
+        // The map is consistent after any panic elsewhere: one insert is its only write.
+        let mut by_id = self.by_id.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = by_id.get(&school.id) {
+            return Err(running.clone());
         }
-        let row = app
-            .store
-            .school_by_id(id)
-            .await?
-            .ok_or_else(|| SchoolError::Unknown(id.to_string()))?;
-        self.start(app, row)
-    }
-
-    /// Starts every school in the database (at start-up).
-    pub async fn open_all(&self, app: &Arc<App>) -> Result<(), SchoolError> {
-        for row in app.store.schools().await? {
-            if self.get(row.id).is_none() {
-                self.start(app, row)?;
-            }
-        }
+        by_id.insert(school.id, school.clone());
         Ok(())
     }
 
-    /// Registers a school and spawns its hub, unless another caller did first.
-    fn start(&self, app: &Arc<App>, row: SchoolRow) -> Result<Arc<School>, SchoolError> {
-        let timezone = timezone_of(&row, &app.timezone)?;
-        let (hub, inputs) = HubHandle::channel(app.config.hub.input_queue);
-        let school = Arc::new(School {
-            id: row.id,
-            code: row.code,
-            name: row.name,
-            timezone,
-            hub,
-        });
-        {
-            let mut by_id = self
-                .by_id
-                .write()
-                .map_err(|_| SchoolError::Unknown(school.code.clone()))?;
-            if let Some(running) = by_id.get(&school.id) {
-                // Another request started it while this one read the row.
-                return Ok(running.clone());
-            }
-            by_id.insert(school.id, school.clone());
-        }
-        self.spawn_hub(app, school.clone(), inputs);
-        Ok(school)
-    }
-
-    fn spawn_hub(&self, app: &Arc<App>, school: Arc<School>, inputs: HubInputs) {
-        let task = tokio::spawn(crate::hub::run(app.clone(), school, inputs));
+    /// Keeps a hub task for shutdown to wait on.
+    pub fn add_hub_task(&self, task: JoinHandle<()>) {
         if let Ok(mut hubs) = self.hubs.lock() {
             hubs.push(task);
         }

@@ -89,7 +89,7 @@ pub async fn serve(
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    app.schools.open_all(&app).await?;
+    crate::school_hubs::open_all(&app).await?;
     let sweeper = tokio::spawn(sweep(app.clone()));
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;

@@ -212,7 +212,7 @@ async fn serve(
     let limits = &app.config.limits;
     // The user's school's hub, started now if this is the school's first connection since
     // it was created.
-    let school = match app.schools.open(app, user.school).await {
+    let school = match crate::school_hubs::open(app, user.school).await {
         Ok(school) => school,
         Err(e) => {
             tracing::error!(error = %e, user = %user.id, "the user's school cannot be served");
