@@ -170,7 +170,13 @@ fn moved_hub_behaves_as_the_original(
     prop_assert!(resumed_restored.iter().all(|(_, resumed)| *resumed));
     clear(&mut original);
     clear(&mut restored);
-    prop_assert_eq!(comparable(&original), comparable(&restored));
+    // The restored hub saw its staff come back (the original never lost them), so a subject's
+    // places further back may be held for one position interval there and not here: both wait
+    // that interval out, and must do and keep the same meanwhile.
+    let interval = drive::config().position_interval;
+    original.advance(interval);
+    restored.advance(interval);
+    prop_assert_eq!(observe(&mut original), observe(&mut restored));
 
     let mut seen_original = Vec::new();
     drive::run_on(&mut original, after, |sim| seen_original.push(observe(sim)));
