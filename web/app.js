@@ -224,6 +224,10 @@ window.konsult = {
       path: app.session.linkPath,
       connection: pc.connectionState,
       signaling: pc.signalingState,
+      ice: pc.iceConnectionState,
+      gathering: pc.iceGatheringState,
+      candidates: app.session.link.candidates,
+      received: app.session.link.received ?? 0,
       transceivers: pc.getTransceivers().map((x) => [x.mid, x.direction, x.currentDirection, x.sender.track?.kind ?? null]),
       // What the hub last said of the session's path and each member's media.
       media: app.session.state?.media,

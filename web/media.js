@@ -125,8 +125,13 @@ export class PeerLink {
     this.closed = false;
     this.pc = new RTCPeerConnection({ iceServers: iceServers ?? [] });
     this.pc.onnegotiationneeded = () => this.offer();
+    /// Candidates sent, added and refused, for diagnostics.
+    this.candidates = { sent: 0, added: 0, refused: 0 };
     this.pc.onicecandidate = ({ candidate }) => {
-      if (candidate && candidate.candidate) this.send(candidate.toJSON());
+      if (candidate && candidate.candidate) {
+        this.candidates.sent += 1;
+        this.send(candidate.toJSON());
+      }
     };
     this.pc.ontrack = (event) => onTrack(event.track, event.streams, event.transceiver);
     this.pc.onconnectionstatechange = () => {
@@ -273,7 +278,9 @@ export class PeerLink {
       } else if ('candidate' in data) {
         try {
           await this.pc.addIceCandidate(data);
+          this.candidates.added += 1;
         } catch (err) {
+          this.candidates.refused += 1;
           if (!this.ignoreOffer) throw err;
         }
       }
@@ -286,24 +293,30 @@ export class PeerLink {
     if (!this.closed) this.pc.restartIce();
   }
 
-  /// Whether the link shows that something on the way was lost: no candidate pair is being
-  /// checked (an offer never answered, or no candidate of the other side).
-  stuck() {
-    return this.pc.iceConnectionState === 'new';
-  }
-
-  /// A mark that changes whenever the link moves: a signal received, a new signaling, ICE or
-  /// connection state.
-  progress() {
+  /// Where the link stands, as a mark that changes whenever it moves: the signaling and
+  /// connection states and the connectivity-check answers received so far. Signals received
+  /// do not count: a candidate that trickles in late, or points nowhere, is no progress. A
+  /// link whose mark stands still while it is not connected has lost something on the way (an
+  /// offer never answered, candidates that never arrived or lead nowhere).
+  async progress() {
     const pc = this.pc;
-    return `${this.received ?? 0}/${pc.signalingState}/${pc.iceConnectionState}/${pc.connectionState}`;
+    let answers = 0;
+    try {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'candidate-pair') answers += s.responsesReceived ?? 0;
+      });
+    } catch {
+      // Closed meanwhile: the mark below says so.
+    }
+    return `${pc.signalingState}/${pc.connectionState}/${answers}`;
   }
 
-  /// Negotiates afresh from the side whose offers win (the one that is not polite): an offer
-  /// never answered is taken back, and an ICE restart offers again with new candidates, which
-  /// the other side answers with its own.
+  /// Negotiates afresh: an offer never answered is taken back, and an ICE restart offers again
+  /// with new credentials and candidates, which the other side answers with its own. Either
+  /// side may: if both do at once, the perfect negotiation settles it as any collision.
   async renew() {
-    if (this.closed || this.polite) return;
+    if (this.closed) return;
     try {
       if (this.pc.signalingState === 'have-local-offer') {
         await this.pc.setLocalDescription({ type: 'rollback' });

@@ -12,7 +12,7 @@ const SCREEN_QUIET_MS = 5000;
 /// How often a direct link that has not connected is looked at (doubling after each renewal),
 /// and how many times at most it is negotiated afresh (`watchDirect`); the hub's own fallback
 /// to the SFU comes later.
-const DIRECT_CHECK_MS = 4000;
+const DIRECT_CHECK_MS = 3000;
 const DIRECT_RENEWALS = 3;
 
 export class SessionView {
@@ -140,26 +140,31 @@ export class SessionView {
     if (path === 'p2p') this.watchDirect(this.link);
   }
 
-  /// A direct link that made no progress at all for a whole check (nothing received, no
-  /// change of state, no candidate pair tried: an offer, answer or the candidates lost on the
-  /// way) is negotiated afresh, a few times, each wait twice the last: otherwise both sides
-  /// would wait until the hub moves the session to the SFU. A link that moves, however slowly
-  /// (a phone still answering, candidates being checked), is left alone: renewing it would
-  /// throw its progress away.
-  watchDirect(link) {
+  /// A direct link that is not connected and made no progress for a whole check (no new
+  /// signaling or connection state, no connectivity check answered: an offer, answer or the
+  /// candidates lost on the way, or candidates that lead nowhere) is negotiated afresh, a few
+  /// times, each wait twice the last: otherwise both sides would wait until the hub moves the
+  /// session to the SFU. The side whose offers win renews first; the other side renews only
+  /// when the link stood still for two checks, so that a link stuck on one side alone still
+  /// recovers. A link that moves, however slowly (a phone still answering, candidates being
+  /// checked), is left alone: renewing it would throw its progress away.
+  async watchDirect(link) {
     let renewals = 0;
     let wait = DIRECT_CHECK_MS;
-    let seen = link.progress();
-    const check = () => {
+    let still = 0;
+    let seen = await link.progress();
+    const check = async () => {
       if (this.closed || this.link !== link || link.closed) return;
       if (link.pc.connectionState === 'connected' || renewals === DIRECT_RENEWALS) return;
-      const now = link.progress();
-      if (now === seen && link.stuck()) {
+      const now = await link.progress();
+      still = now === seen ? still + 1 : 0;
+      if (still >= (link.polite ? 2 : 1)) {
         renewals += 1;
+        still = 0;
         wait *= 2;
-        link.renew();
+        await link.renew();
       }
-      seen = link.progress();
+      seen = await link.progress();
       setTimeout(check, wait);
     };
     setTimeout(check, wait);

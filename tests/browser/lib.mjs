@@ -82,7 +82,8 @@ export async function launchBrowser() {
 /// Page errors are collected in `page.errors`.
 /// `page.cutConnection()` drops the page's WebSocket on both ends, as a bad network would.
 /// `page.dropFromServer = (msg) => boolean` makes the page lose the server's messages it
-/// matches (parsed JSON), as a flaky link would.
+/// matches (parsed JSON), as a flaky link would. `page.rewriteFromServer = (msg) => msg` hands
+/// the page a changed message instead (parsed JSON in, JSON out), as a broken middlebox would.
 export async function loginAs(browser, url, login, { viewport, beforeLogin } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 } });
   await context.grantPermissions(['camera', 'microphone'], { origin: url });
@@ -93,12 +94,18 @@ export async function loginAs(browser, url, login, { viewport, beforeLogin } = {
     server.onMessage((message) => {
       const drop = page?.dropFromServer;
       if (drop && typeof message === 'string' && drop(JSON.parse(message))) return;
+      const rewrite = page?.rewriteFromServer;
+      if (rewrite && typeof message === 'string') {
+        ws.send(JSON.stringify(rewrite(JSON.parse(message))));
+        return;
+      }
       ws.send(message);
     });
     sockets.push({ ws, server });
   });
   page = await context.newPage();
   page.dropFromServer = null;
+  page.rewriteFromServer = null;
   page.cutConnection = async () => {
     for (const { ws, server } of sockets.splice(0)) {
       await server.close({ code: 1000 });
@@ -106,9 +113,11 @@ export async function loginAs(browser, url, login, { viewport, beforeLogin } = {
     }
   };
   page.errors = [];
+  page.warnings = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => {
     if (m.type() === 'error') page.errors.push(`console: ${m.text()}`);
+    if (m.type() === 'warning') page.warnings.push(m.text());
   });
   await page.goto(url + '/');
   await page.waitForSelector('#login-name');

@@ -59,7 +59,7 @@ try {
     for (const [name, page] of [['teacher', teacher], ['student', student]]) {
       const now = await page.evaluate(() => {
         const p = window.konsult.peer();
-        return p && `${p.path} ${p.connection}/${p.signaling} hub: ${p.media} ${(p.members ?? []).map((m) => m.media).join('/')}`;
+        return p && `${p.path} ${p.connection}/${p.signaling} ice ${p.ice}/${p.gathering} candidates ${JSON.stringify(p.candidates)} received ${p.received} hub: ${p.media} ${(p.members ?? []).map((m) => m.media).join('/')}`;
       }).catch(() => null);
       if (now && seen.get(name) !== now) {
         seen.set(name, now);
@@ -79,7 +79,7 @@ try {
   if (!/напрямую/.test(path)) {
     // Say why the session left the direct path: each side's link and what the hub said.
     console.error(timeline.join('\n'));
-    for (const page of [teacher, student]) console.error(page.errors);
+    for (const page of [teacher, student]) console.error(page.errors, page.warnings);
   }
   assert.match(path, /напрямую/, `the session stayed peer to peer (${(Date.now() - started) / 1000} s in)`);
   await teacher.waitForFunction(() => document.querySelectorAll('.tile.remote.screen').length === 1);
