@@ -124,10 +124,13 @@ pub enum ToHub {
         to: SignalPeer,
         data: SignalData,
     },
-    /// Member: report the state of one's own media.
+    /// Member: report the state of one's own media and, when given, the kinds one has
+    /// switched off oneself (a microphone or camera turned off), shown on one's tile to others.
     MediaState {
         session: SessionId,
         state: MediaState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        off: Option<Vec<TrackKind>>,
     },
     /// Member: the peer-to-peer path failed; move the session to the SFU.
     MediaFailed { session: SessionId },

@@ -267,7 +267,7 @@ pub enum MediaState {
 }
 
 /// A kind of track a member publishes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
     Audio,
@@ -286,6 +286,9 @@ pub struct Member {
     /// Track kinds the host has muted for this member.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub muted: Vec<TrackKind>,
+    /// Track kinds the member switched off themselves (`media_state`'s `off`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub off: Vec<TrackKind>,
 }
 
 /// A session as `session_started` and `session_invite` describe it.

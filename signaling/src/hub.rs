@@ -348,7 +348,11 @@ impl Hub {
                 user: target,
             } => sessions.remove_member(asker, session, target, people, cx),
             ToHub::Signal { session, to, data } => sessions.signal(asker, session, to, data, cx),
-            ToHub::MediaState { session, state } => sessions.media_state(asker, session, state, cx),
+            ToHub::MediaState {
+                session,
+                state,
+                off,
+            } => sessions.media_state(asker, session, state, off, cx),
             ToHub::MediaFailed { session } => sessions.media_failed(asker, session, cx),
         }
     }

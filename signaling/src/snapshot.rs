@@ -259,6 +259,8 @@ pub(crate) struct MemberState {
     /// `connecting` for media that a connection carried: that connection is gone.
     pub media: MediaState,
     pub muted: Vec<TrackKind>,
+    #[serde(default)]
+    pub off: Vec<TrackKind>,
 }
 
 /// A pending deadline.

@@ -85,6 +85,7 @@ fn a_closed_media_device_hands_the_call_to_the_others() {
         ToHub::MediaState {
             session,
             state: MediaState::Connected,
+            off: None,
         },
     );
     sim.take(STUDENT);

@@ -7,7 +7,7 @@ use crate::io::{ConnId, MediaCommand, MediaPolicy, MemberPolicy, Output, Recipie
 use crate::people::People;
 use crate::refusal::{Asker, Handled, Refusal};
 use konsult_protocol::limits::MAX_SIGNAL_BYTES;
-use konsult_protocol::model::{Form, MediaPath, MediaState};
+use konsult_protocol::model::{Form, MediaPath, MediaState, TrackKind};
 use konsult_protocol::{ServerMessage, SessionId, SignalData, SignalPeer, UserId};
 
 impl Sessions {
@@ -103,10 +103,22 @@ impl Sessions {
         asker: &Asker,
         id: SessionId,
         state: MediaState,
+        off: Option<Vec<TrackKind>>,
         cx: &mut Ctx,
     ) -> Handled {
         self.member_session(asker.user, id)?;
         self.set_member_media(id, asker.user, state);
+        if let Some(mut off) = off {
+            off.sort();
+            off.dedup();
+            if let Some(s) = self.sessions.get_mut(&id)
+                && let Some(member) = s.members.get_mut(&asker.user)
+                && member.off != off
+            {
+                member.off = off;
+                s.dirty = true;
+            }
+        }
         cx.out.ok(asker);
         Ok(())
     }

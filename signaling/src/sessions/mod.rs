@@ -51,6 +51,8 @@ struct SessionMember {
     present: bool,
     media: MediaState,
     muted: Vec<TrackKind>,
+    /// Kinds the member switched off themselves, as their last `media_state` said.
+    off: Vec<TrackKind>,
     /// The connection that carries this member's media (the last one that joined or
     /// signalled): the rule for a user on several devices.
     media_conn: Option<ConnId>,

@@ -83,6 +83,7 @@ impl Sessions {
                             present: m.present,
                             media: m.media,
                             muted: m.muted,
+                            off: m.off,
                             media_conn: None,
                         };
                         (user, member)
@@ -148,6 +149,7 @@ fn save_member(m: &SessionMember) -> MemberState {
             m.media
         },
         muted: m.muted.clone(),
+        off: m.off.clone(),
     }
 }
 

@@ -59,6 +59,7 @@ impl Sessions {
             online: m.present && people.is_online(user),
             media: m.media,
             muted: m.muted.clone(),
+            off: m.off.clone(),
         };
         let full: Vec<Member> = s.members.iter().map(|(u, m)| member(*u, m)).collect();
         let recipients: Vec<UserId> = s.present().collect();

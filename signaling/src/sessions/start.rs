@@ -127,6 +127,7 @@ impl Sessions {
                 present: true,
                 media: MediaState::Connecting,
                 muted: Vec::new(),
+                off: Vec::new(),
                 media_conn: Some(asker.conn),
             },
         );
@@ -152,6 +153,7 @@ impl Sessions {
             present: true,
             media: MediaState::Connecting,
             muted: Vec::new(),
+            off: Vec::new(),
             media_conn: None,
         });
         member.present = true;

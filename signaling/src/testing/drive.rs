@@ -193,6 +193,12 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
                 MediaState::Failed,
                 MediaState::AudioOnly,
             ]),
+            off: match bytes.pick(&[0u8, 1, 2, 3]) {
+                0 => None,
+                1 => Some(Vec::new()),
+                2 => Some(vec![TrackKind::Audio]),
+                _ => Some(vec![TrackKind::Video, TrackKind::Audio, TrackKind::Video]),
+            },
         },
         25 => ToHub::MediaFailed {
             session: small_session(bytes),

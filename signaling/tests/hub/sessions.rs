@@ -307,6 +307,7 @@ fn a_session_that_does_not_connect_moves_to_the_sfu() {
         ToHub::MediaState {
             session: session.id,
             state: MediaState::Connected,
+            off: None,
         },
     );
     sim.advance(Duration::from_secs(16));
@@ -318,6 +319,56 @@ fn a_session_that_does_not_connect_moves_to_the_sfu() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_member_who_switches_the_microphone_off_is_shown_so_to_the_others() {
+    let mut sim = school();
+    sim.send(UserId(11), help("math", "x"));
+    let offer = sim.offer_of(UserId(1)).expect("offer");
+    sim.send(UserId(1), ToHub::Accept { request: offer });
+    let ServerMessage::SessionStarted { session } =
+        sim.last(UserId(11), "session_started").expect("started")
+    else {
+        unreachable!()
+    };
+    let off_of = |sim: &mut Sim, user: UserId| {
+        sim.advance(Duration::from_millis(300));
+        let Some(ServerMessage::SessionState { members, .. }) =
+            sim.last(UserId(1), "session_state")
+        else {
+            panic!("no session_state");
+        };
+        members
+            .iter()
+            .find(|m| m.user.id == user)
+            .expect("member")
+            .off
+            .clone()
+    };
+    let report = |off: Option<Vec<TrackKind>>| ToHub::MediaState {
+        session: session.id,
+        state: MediaState::Connected,
+        off,
+    };
+    sim.send(
+        UserId(11),
+        report(Some(vec![
+            TrackKind::Video,
+            TrackKind::Audio,
+            TrackKind::Audio,
+        ])),
+    );
+    assert_eq!(
+        off_of(&mut sim, UserId(11)),
+        vec![TrackKind::Audio, TrackKind::Video]
+    );
+    // A report without `off` leaves it as it was (nothing new to tell); an empty one clears it.
+    sim.send(UserId(11), report(None));
+    sim.advance(Duration::from_millis(300));
+    assert!(sim.last(UserId(1), "session_state").is_none());
+    sim.send(UserId(11), report(Some(Vec::new())));
+    assert_eq!(off_of(&mut sim, UserId(11)), Vec::<TrackKind>::new());
 }
 
 #[test]
