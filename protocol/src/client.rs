@@ -124,11 +124,13 @@ pub enum ToHub {
         to: SignalPeer,
         data: SignalData,
     },
-    /// Member: report the state of one's own media and, when given, the kinds one has
-    /// switched off oneself (a microphone or camera turned off), shown on one's tile to others.
+    /// Member: report the state of one's own media (peer to peer; the SFU reports its members'
+    /// itself) and/or the kinds one has switched off oneself (a microphone or camera turned
+    /// off), shown on one's tile to others.
     MediaState {
         session: SessionId,
-        state: MediaState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<MediaState>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         off: Option<Vec<TrackKind>>,
     },

@@ -84,7 +84,7 @@ fn a_closed_media_device_hands_the_call_to_the_others() {
         TEACHER,
         ToHub::MediaState {
             session,
-            state: MediaState::Connected,
+            state: Some(MediaState::Connected),
             off: None,
         },
     );

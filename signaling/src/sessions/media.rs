@@ -102,12 +102,14 @@ impl Sessions {
         &mut self,
         asker: &Asker,
         id: SessionId,
-        state: MediaState,
+        state: Option<MediaState>,
         off: Option<Vec<TrackKind>>,
         cx: &mut Ctx,
     ) -> Handled {
         self.member_session(asker.user, id)?;
-        self.set_member_media(id, asker.user, state);
+        if let Some(state) = state {
+            self.set_member_media(id, asker.user, state);
+        }
         if let Some(mut off) = off {
             off.sort();
             off.dedup();

@@ -14,14 +14,16 @@ const LARGE_SESSION_SNAPSHOT: Duration = Duration::from_millis(500);
 
 impl Sessions {
     /// Sends the snapshots owed: at once for ordinary sessions, at most twice a second for
-    /// large ones.
+    /// large ones. In the order of the sessions' ids, so that a hub restored from a snapshot
+    /// sends what the original would have, in the same order.
     pub fn flush_snapshots(&mut self, people: &People, cx: &mut Ctx) {
-        let dirty: Vec<SessionId> = self
+        let mut dirty: Vec<SessionId> = self
             .sessions
             .values()
             .filter(|s| s.dirty && s.thread.is_some())
             .map(|s| s.id)
             .collect();
+        dirty.sort();
         for id in dirty {
             let s = self.sessions.get_mut(&id).expect("listed");
             if s.is_large() {

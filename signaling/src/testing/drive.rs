@@ -189,9 +189,10 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
         24 => ToHub::MediaState {
             session: small_session(bytes),
             state: bytes.pick(&[
-                MediaState::Connected,
-                MediaState::Failed,
-                MediaState::AudioOnly,
+                Some(MediaState::Connected),
+                Some(MediaState::Failed),
+                Some(MediaState::AudioOnly),
+                None,
             ]),
             off: match bytes.pick(&[0u8, 1, 2, 3]) {
                 0 => None,

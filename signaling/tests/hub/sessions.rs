@@ -306,7 +306,7 @@ fn a_session_that_does_not_connect_moves_to_the_sfu() {
         UserId(11),
         ToHub::MediaState {
             session: session.id,
-            state: MediaState::Connected,
+            state: Some(MediaState::Connected),
             off: None,
         },
     );
@@ -348,7 +348,7 @@ fn a_member_who_switches_the_microphone_off_is_shown_so_to_the_others() {
     };
     let report = |off: Option<Vec<TrackKind>>| ToHub::MediaState {
         session: session.id,
-        state: MediaState::Connected,
+        state: Some(MediaState::Connected),
         off,
     };
     sim.send(
