@@ -216,6 +216,8 @@ function revoke(token) {
 
 /// Diagnostics for the connection indicator and the browser tests: decoded video frames.
 window.konsult = {
+  /// The video stage: the large tile, the speaker, the pinned tile, microphone levels.
+  stage: () => app.session?.stage?.describe() ?? null,
   framesDecoded: () => (app.session ? app.session.framesDecoded() : Promise.resolve(0)),
   videoInbound: () => (app.session ? app.session.videoInbound() : Promise.resolve([])),
   peer: () => {

@@ -6,6 +6,7 @@ import { h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
 import { LocalMedia, PeerLink } from './media.js';
 import { ThreadPanel } from './chat.js';
+import { Stage } from './stage.js';
 
 /// How long an SFU screen tile shows without a new frame.
 const SCREEN_QUIET_MS = 5000;
@@ -38,6 +39,7 @@ export class SessionView {
       app.conn.on('welcome', () => this.renegotiate()),
     ];
     this.local.on((kind) => {
+      this.reportOff();
       this.renderControls();
       this.link?.refresh(this.local, { publish: this.publishing });
       if (kind === 'video') this.renderLocalPreview();
@@ -105,7 +107,7 @@ export class SessionView {
     video.srcObject = new MediaStream([track]);
     this.localScreenTile?.remove();
     this.localScreenTile = h('figure', { class: 'tile local-screen' }, video, h('figcaption', {}, t('session.screen.mine')));
-    this.videos.append(this.localScreenTile);
+    this.stage.addOwn(this.localScreenTile);
   }
 
   /// Builds the peer connection for the session's current media path.
@@ -226,18 +228,18 @@ export class SessionView {
       remote = { video, label, screen, stream: new MediaStream(), tile: h('figure', { class: `tile remote${screen ? ' screen' : ''}`, 'data-stream': stream.id }, video, label) };
       if (screen) video.muted = true;
       this.remotes.set(key, remote);
-      if (screen) this.videos.prepend(remote.tile);
-      else this.videos.append(remote.tile);
+      this.stage.add(key, remote, { user: this.userOf(stream.id), screen });
     }
+    if (track.kind === 'audio' && !screen) this.stage.listen(key, track);
     remote.stream.getTracks().filter((x) => x.kind === track.kind).forEach((x) => remote.stream.removeTrack(x));
     remote.stream.addTrack(track);
     remote.video.srcObject = remote.stream;
     const drop = () => {
       if (!remote.stream.getTracks().includes(track)) return;
       remote.stream.removeTrack(track);
-      if (remote.stream.getTracks().length === 0) {
-        remote.tile.remove();
-        if (this.remotes.get(key) === remote) this.remotes.delete(key);
+      if (remote.stream.getTracks().length === 0 && this.remotes.get(key) === remote) {
+        this.remotes.delete(key);
+        this.stage.remove(key);
       }
     };
     track.addEventListener('ended', drop);
@@ -274,27 +276,43 @@ export class SessionView {
         const last = seen.get(remote);
         if (!last || frames > last.frames) seen.set(remote, { frames, at: now });
         const moving = frames > 0 && now - (seen.get(remote).at) < SCREEN_QUIET_MS;
-        if (remote.tile.hidden === moving) remote.tile.hidden = !moving;
+        if (remote.tile.hidden === moving) {
+          remote.tile.hidden = !moving;
+          this.stage.layout();
+        }
       }
     }, 1000);
   }
 
-  /// Names a remote stream: the peer in a peer-to-peer session; in the SFU the stream id
+  /// Whose a remote stream is: the peer's in a peer-to-peer session; in the SFU the stream id
   /// carries the publisher's user id.
+  userOf(streamId) {
+    if (this.linkPath === 'p2p') return this.others[0]?.id ?? null;
+    const digits = /(\d+)/.exec(streamId ?? '');
+    return digits ? Number(digits[1]) : null;
+  }
+
+  /// Names a remote stream after its publisher.
   remoteLabel(streamId, screen = false) {
-    let name;
-    if (this.linkPath === 'p2p') {
-      name = this.others[0]?.name ?? '';
-    } else {
-      const digits = /(\d+)/.exec(streamId ?? '');
-      name = (digits && this.others.find((u) => u.id === Number(digits[1])))?.name ?? '';
-    }
+    const user = this.userOf(streamId);
+    const name = this.others.find((u) => u.id === user)?.name ?? '';
     return screen ? t('session.screen.of', { name }) : name;
   }
 
   clearRemotes() {
-    for (const remote of this.remotes.values()) remote.tile.remove();
     this.remotes.clear();
+    this.stage?.clear();
+  }
+
+  /// Tells the others what this member switched off (microphone, camera), when it changed.
+  reportOff() {
+    const off = [];
+    if (!this.local.micOn) off.push('audio');
+    if (!this.local.camOn) off.push('video');
+    const mark = off.join();
+    if (mark === (this.reportedOff ?? '')) return;
+    this.reportedOff = mark;
+    this.app.conn.send({ type: 'media_state', session: this.id, off });
   }
 
   onState(m) {
@@ -325,6 +343,13 @@ export class SessionView {
     this.renderRoster();
     this.renderControls();
     this.renderLocalPreview();
+    this.renderStage();
+  }
+
+  /// What the tiles show of the members: switched-off microphones, raised hands, the host.
+  renderStage() {
+    const members = this.state ? this.state.members : this.session.members.map((user) => ({ user }));
+    this.stage.setMembers({ members, hands: this.state?.hands ?? [], host: this.session.host, form: this.session.form, me: this.me });
   }
 
   /// A new `session_started` for the open session (a reconnect): refresh what it says.
@@ -473,7 +498,8 @@ export class SessionView {
     this.noticeEl = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite' });
     this.localVideo ??= h('video', { autoplay: true, playsInline: true, muted: true, class: 'local-video' });
     this.localVideo.muted = true;
-    this.videos ??= h('div', { class: 'videos' }, h('figure', { class: 'tile local' }, this.localVideo, h('figcaption', {}, t('session.me'))));
+    this.stage ??= new Stage(this.localVideo);
+    this.videos = this.stage.el;
     this.micSelect ??= h('select', { id: 'mic-select', onchange: (e) => this.chooseDevice('audio', e.target.value) });
     this.camSelect ??= h('select', { id: 'cam-select', onchange: (e) => this.chooseDevice('video', e.target.value) });
     this.controls = h('div', { class: 'controls', role: 'toolbar', 'aria-label': t('session.mic') + ', ' + t('session.camera') });
@@ -492,7 +518,8 @@ export class SessionView {
     this.renderRoster();
     // Tiles stay (their videos keep playing); their captions follow the language.
     for (const remote of this.remotes.values()) remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
-    this.videos.querySelector('.tile.local figcaption').textContent = t('session.me');
+    this.renderStage();
+    this.stage.relabel();
     if (this.local.screen) this.renderLocalScreen();
   }
 
@@ -514,5 +541,6 @@ export class SessionView {
     this.link = null;
     this.local.close();
     this.clearRemotes();
+    this.stage.close();
   }
 }
