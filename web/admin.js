@@ -4,6 +4,7 @@
 
 import { addStrings, currentLang, setLang, t } from './i18n.js';
 import { ADMIN_STRINGS } from './admin/words.js';
+import { dateField, loadSchoolZone, relabelDateFields } from './locale.js';
 import { api, failure, forget, logout, remember, signedIn, whenExpired } from './admin/api.js';
 import { fillSelects, loadDirectories } from './admin/directories.js';
 import { $, draw } from './admin/page.js';
@@ -36,6 +37,7 @@ function applyLanguage() {
   switcher.textContent = t('lang.switch');
   switcher.lang = currentLang() === 'ru' ? 'en' : 'ru';
   fillSelects();
+  relabelDateFields();
 }
 
 function switchLanguage() {
@@ -92,7 +94,7 @@ async function signIn(event) {
 /// Opens the screens once a token is known; a token that no longer works leads back to sign-in.
 async function enter() {
   try {
-    await loadDirectories();
+    await Promise.all([loadDirectories(), loadSchoolZone()]);
   } catch (e) {
     if (e.status !== 401) signOut(failure(e));
     return;
@@ -128,6 +130,8 @@ async function offerSchools() {
 }
 
 function wire() {
+  // Dates are typed in the page's order (01.09.2026), not the browser's.
+  for (const input of document.querySelectorAll('input[type=date]')) dateField(input);
   $('#lang').addEventListener('click', switchLanguage);
   $('#logout').addEventListener('click', () => {
     logout();

@@ -3,6 +3,8 @@
 
 import { h, replace } from './dom.js';
 import { currentLang, setLang, setSubjectNames, t } from './i18n.js';
+import { setSchoolZone } from './locale.js';
+import { createNotifier } from './notify.js';
 import { Connection } from './ws.js';
 import { currentSchool, listSchools, rememberSchool, schoolFromPath, schoolQuery } from './school.js';
 import { createStudentHome } from './student.js';
@@ -62,7 +64,32 @@ const app = {
     replace(main, app.session.el);
     app.session.start();
   },
+  /// Brings the home screen forward (a notification was clicked), unless a session is open.
+  toHome() {
+    if (app.session || !app.home) return false;
+    if (!app.home.el.isConnected) showHome();
+    return true;
+  },
+  /// Opens a thread of the inbox on the home screen.
+  openThread(id) {
+    if (!app.toHome()) return;
+    app.home.openThread(id);
+    main.querySelector('.inbox')?.scrollIntoView({ block: 'start' });
+  },
+  /// Puts the keyboard on an offer's "accept".
+  showOffer(id) {
+    if (app.toHome()) main.querySelector(`.offer[data-request="${id}"] .offer-accept`)?.focus();
+  },
+  /// Shows the student's place in the queue.
+  showRequest() {
+    if (app.toHome()) main.querySelector('.queue-status')?.scrollIntoView({ block: 'start' });
+  },
+  /// Shows the student's invitations.
+  showInvites() {
+    if (app.toHome()) main.querySelector('.invites button')?.focus();
+  },
 };
+app.notifier = createNotifier(app);
 
 function showHome() {
   if (app.home) {
@@ -72,7 +99,7 @@ function showHome() {
 }
 
 function renderHeader() {
-  document.title = t('app.title');
+  app.notifier.setTitle(t('app.title'));
   langButton.textContent = t('lang.switch');
   langButton.setAttribute('aria-label', t('lang.switch.label'));
   logoutButton.textContent = t('logout');
@@ -150,12 +177,14 @@ function setBanner(state) {
 /// subjects with their names, which is what a student or teacher meets (an old thread's subject
 /// that nobody teaches now takes the built-in name). A page takes them when it starts, so a
 /// rename shows from the next sign-in or reload; if they cannot be had, the built-in names serve.
+/// The same answer names the school's time zone, in which every date and time is shown.
 async function loadSubjectNames() {
   try {
     const res = await fetch(`/api/help${schoolQuery()}`);
     if (!res.ok) return;
     const help = await res.json();
     setSubjectNames(help.staff.flatMap((person) => person.subjects));
+    setSchoolZone(help.timezone);
   } catch {
     // No names from the server: subjectName falls back to the built-in ones.
   }
@@ -172,6 +201,7 @@ async function start(token) {
   app.learn(app.user);
   app.conn.on('session_started', (m) => app.enterSession(m.session));
   app.conn.on('session_ended', (m) => app.session?.ended(m));
+  app.notifier.watch(app.conn);
   app.home = app.user.role === 'student' ? createStudentHome(app) : createTeacherHome(app);
   renderHeader();
   showHome();
@@ -185,6 +215,7 @@ function logout(message = '') {
   app.user = null;
   app.home?.stop?.();
   app.home = null;
+  app.notifier.reset();
   sessionStorage.removeItem(TOKEN_KEY);
   banner.hidden = true;
   renderHeader();

@@ -3,7 +3,8 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { currentLang, subjectName, t } from './i18n.js';
+import { subjectName, t } from './i18n.js';
+import { formatDateTime, formatMessageTime } from './locale.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
@@ -25,6 +26,9 @@ export class ThreadPanel {
       app.conn.on('typing', (m) => this.onTyping(m)),
       app.conn.on('welcome', () => this.catchUp()),
     ];
+    // What arrives while the tab is hidden stays unread until it shows.
+    this.onVisible = () => this.markRead();
+    document.addEventListener('visibilitychange', this.onVisible);
     this.el = h('section', { class: 'chat', 'aria-label': t('chat.heading') });
     this.render();
     this.load();
@@ -139,7 +143,7 @@ export class ThreadPanel {
   }
 
   markRead() {
-    if (!this.lastSeq || this.lastSeq === this.readSeq || !this.el.isConnected) return;
+    if (!this.lastSeq || this.lastSeq === this.readSeq || !this.el.isConnected || document.hidden) return;
     this.readSeq = this.lastSeq;
     this.app.conn.send({ type: 'read', thread: this.thread, seq: this.lastSeq });
     this.onRead(this.thread, this.lastSeq);
@@ -163,10 +167,10 @@ export class ThreadPanel {
 
   renderMessage(m, pending = false) {
     const mine = m.from === this.app.user.id;
-    const time = m.ts ? new Date(m.ts).toLocaleTimeString(currentLang() === 'en' ? 'en-GB' : 'ru-RU', { hour: '2-digit', minute: '2-digit' }) : '…';
+    const time = m.ts ? formatMessageTime(m.ts) : '…';
     return h('li', { class: `message${mine ? ' mine' : ''}${pending ? ' pending' : ''}`, 'data-seq': m.seq ?? '' },
       h('span', { class: 'from' }, this.app.nameOf(m.from)), ' ',
-      h('time', { class: 'ts' }, time),
+      h('time', { class: 'ts', datetime: m.ts ? new Date(m.ts).toISOString() : null, title: m.ts ? formatDateTime(m.ts) : null }, time),
       h('p', { class: 'text' }, m.text),
       (m.attachments ?? []).map((a) => this.renderAttachment(a)));
   }
@@ -259,6 +263,7 @@ export class ThreadPanel {
 
   close() {
     this.unsubscribe.forEach((off) => off());
+    document.removeEventListener('visibilitychange', this.onVisible);
   }
 }
 
@@ -301,7 +306,7 @@ export class Inbox {
     }
     th.last_seq = Math.max(th.last_seq ?? 0, message.seq);
     th.order = Date.now();
-    if (message.from === this.app.user.id || this.open?.thread === th.id) th.read_seq = th.last_seq;
+    if (message.from === this.app.user.id || (this.open?.thread === th.id && !document.hidden)) th.read_seq = th.last_seq;
     th.unread = Math.max(0, th.last_seq - (th.read_seq ?? 0));
     this.renderList();
   }
@@ -320,6 +325,7 @@ export class Inbox {
   }
 
   renderList() {
+    this.app.notifier?.threadsChanged(this.threads.values());
     const threads = [...this.threads.values()].sort((a, b) => b.order - a.order);
     if (this.unavailable) {
       replace(this.listEl, h('li', {}, t('chat.unavailable')));
@@ -374,7 +380,7 @@ export class Inbox {
 
 /// A thread's title for people: a deferred request's thread is titled `<subject code>: <topic>`
 /// by the server; the subject is shown by its name.
-function threadTitle(thread) {
+export function threadTitle(thread) {
   const m = /^([a-z_]+): /.exec(thread.title ?? '');
   if (!thread.request || !m) return thread.title ?? '';
   return `${subjectName(m[1])}: ${thread.title.slice(m[0].length)}`;

@@ -3,6 +3,7 @@
 
 import { h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
+import { timeInput, weekdayName } from './locale.js';
 
 const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7];
 
@@ -54,9 +55,9 @@ export function createHoursEditor(app, subjects) {
         field('subject', t('create.subject'), h('select', { id: id('subject'), class: 'slot-subject' },
           subjects.map((s) => h('option', { value: s, selected: s === slot.subject }, subjectName(s))))),
         field('weekday', t('hours.weekday'), h('select', { id: id('weekday'), class: 'slot-weekday' },
-          WEEKDAYS.map((d) => h('option', { value: d, selected: d === slot.weekday }, t('weekday.' + d))))),
-        field('start', t('hours.start'), h('input', { id: id('start'), class: 'slot-start', type: 'time', value: slot.start, required: true })),
-        field('end', t('hours.end'), h('input', { id: id('end'), class: 'slot-end', type: 'time', value: slot.end, required: true })),
+          WEEKDAYS.map((d) => h('option', { value: d, selected: d === slot.weekday }, weekdayName(d, 'long'))))),
+        field('start', t('hours.start'), timeInput({ id: id('start'), class: 'slot-start', value: slot.start, required: true })),
+        field('end', t('hours.end'), timeInput({ id: id('end'), class: 'slot-end', value: slot.end, required: true })),
         field('mode', t('ask.mode'), h('select', { id: id('mode'), class: 'slot-mode' },
           ['online', 'offline'].map((m) => h('option', { value: m, selected: m === slot.mode }, t('mode.' + m))))),
         h('button', { type: 'button', class: 'slot-remove', onclick: () => remove(i) }, t('hours.remove', { n: i + 1 }))));

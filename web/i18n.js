@@ -1,5 +1,5 @@
-//! The client's words in Russian (the default) and English; the choice is kept in
-//! localStorage.
+//! The client's words in Russian (the default) and English, with plural forms chosen by
+//! `Intl.PluralRules`; the choice of language is kept in localStorage.
 
 const STRINGS = {
   ru: {
@@ -34,8 +34,6 @@ const STRINGS = {
     'mode.online': 'онлайн (видео)',
     'mode.offline': 'офлайн (чат)',
     'subject.any': 'любой',
-    'weekday.1': 'пн', 'weekday.2': 'вт', 'weekday.3': 'ср', 'weekday.4': 'чт',
-    'weekday.5': 'пт', 'weekday.6': 'сб', 'weekday.7': 'вс',
     'teachers.heading': 'Учителя',
     'teachers.none': 'Пока никого нет.',
     'teachers.hours': 'Часы консультаций: {hours}',
@@ -50,7 +48,7 @@ const STRINGS = {
     'ask.not_found': 'По этому предмету никто не консультирует.',
     'queue.heading': 'Ваш запрос',
     'queue.position': 'Вы в очереди: место {position}.',
-    'queue.eta': 'Ожидание около {minutes} мин.',
+    'queue.eta': { one: 'Ожидание около {count} минуты.', few: 'Ожидание около {count} минут.', many: 'Ожидание около {count} минут.', other: 'Ожидание около {count} минуты.' },
     'queue.cancel': 'Отменить запрос',
     'queue.cancelled': 'Запрос отменён.',
     'deferred.offline': 'Запрос стал перепиской: учитель ответит в чате.',
@@ -94,7 +92,7 @@ const STRINGS = {
     'create.pick': 'Кого пригласить',
     'create.class': 'Класс',
     'create.all_classes': 'Все классы',
-    'create.class_option': '{class} ({count} уч.)',
+    'create.class_option': { one: '{class} ({count} ученик)', few: '{class} ({count} ученика)', many: '{class} ({count} учеников)', other: '{class} ({count} ученика)' },
     'create.whole_class': 'Весь класс',
     'create.whole_class_hint': 'Фронтальная консультация — для всего класса; для групповой отметьте учеников.',
     'create.search': 'Поиск по имени',
@@ -110,7 +108,7 @@ const STRINGS = {
     'create.submit': 'Начать',
     'inbox.heading': 'Переписка',
     'threads.none': 'Переписок пока нет.',
-    'threads.unread': '{n} непрочитанных',
+    'threads.unread': { one: '{n} непрочитанное сообщение', few: '{n} непрочитанных сообщения', many: '{n} непрочитанных сообщений', other: '{n} непрочитанного сообщения' },
     'thread.kind.personal': 'личная',
     'thread.kind.group': 'группа',
     'thread.kind.class': 'класс',
@@ -175,6 +173,14 @@ const STRINGS = {
     'session.you_muted': 'Учитель заглушил ваш {kind}.',
     'kind.audio': 'звук', 'kind.video': 'видео', 'kind.screen': 'экран',
     'error.generic': 'Ошибка: {msg}',
+    'notify.offer': 'Новый запрос: {student}',
+    'notify.message': 'Сообщение от {name}',
+    'notify.message.thread': 'Новое сообщение: {thread}',
+    'notify.message.new': 'Новое сообщение',
+    'notify.answered': 'Учитель ответил на ваш вопрос',
+    'notify.first': 'Вы первый в очереди',
+    'notify.accepted': 'Учитель принял ваш запрос: консультация начинается',
+    'date.invalid': 'Дата в виде {hint}, например 01.09.2026.',
     'back.home': 'На главную',
   },
   en: {
@@ -209,8 +215,6 @@ const STRINGS = {
     'mode.online': 'online (video)',
     'mode.offline': 'offline (chat)',
     'subject.any': 'anyone',
-    'weekday.1': 'Mon', 'weekday.2': 'Tue', 'weekday.3': 'Wed', 'weekday.4': 'Thu',
-    'weekday.5': 'Fri', 'weekday.6': 'Sat', 'weekday.7': 'Sun',
     'teachers.heading': 'Teachers',
     'teachers.none': 'Nobody yet.',
     'teachers.hours': 'Consultation hours: {hours}',
@@ -225,7 +229,7 @@ const STRINGS = {
     'ask.not_found': 'Nobody helps with this subject.',
     'queue.heading': 'Your request',
     'queue.position': 'You are in the queue: place {position}.',
-    'queue.eta': 'About {minutes} min to wait.',
+    'queue.eta': { one: 'About {count} minute to wait.', other: 'About {count} minutes to wait.' },
     'queue.cancel': 'Cancel the request',
     'queue.cancelled': 'Request cancelled.',
     'deferred.offline': 'Your request became a chat thread: the teacher will answer there.',
@@ -269,7 +273,7 @@ const STRINGS = {
     'create.pick': 'Whom to invite',
     'create.class': 'Class',
     'create.all_classes': 'All classes',
-    'create.class_option': '{class} ({count} students)',
+    'create.class_option': { one: '{class} ({count} student)', other: '{class} ({count} students)' },
     'create.whole_class': 'The whole class',
     'create.whole_class_hint': 'A frontal consultation is for the whole class; for a group, tick the students.',
     'create.search': 'Search by name',
@@ -285,7 +289,7 @@ const STRINGS = {
     'create.submit': 'Start',
     'inbox.heading': 'Messages',
     'threads.none': 'No threads yet.',
-    'threads.unread': '{n} unread',
+    'threads.unread': { one: '{n} unread message', other: '{n} unread messages' },
     'thread.kind.personal': 'personal',
     'thread.kind.group': 'group',
     'thread.kind.class': 'class',
@@ -350,6 +354,14 @@ const STRINGS = {
     'session.you_muted': 'The teacher muted your {kind}.',
     'kind.audio': 'audio', 'kind.video': 'video', 'kind.screen': 'screen',
     'error.generic': 'Error: {msg}',
+    'notify.offer': 'New request: {student}',
+    'notify.message': 'Message from {name}',
+    'notify.message.thread': 'New message: {thread}',
+    'notify.message.new': 'New message',
+    'notify.answered': 'A teacher answered your question',
+    'notify.first': 'You are first in the queue',
+    'notify.accepted': 'A teacher accepted your request: the consultation begins',
+    'date.invalid': 'A date as {hint}, for example 01/09/2026.',
     'back.home': 'Home',
   },
 };
@@ -379,9 +391,28 @@ export function hasString(key) {
   return key in STRINGS[lang] || key in STRINGS.ru;
 }
 
-/// The string for `key` with `{name}` placeholders filled from `params`.
+/// The page's language as a BCP 47 tag for `Intl`: Russian as in Russia (24-hour times,
+/// day.month.year), English as in Britain (24-hour times, day/month/year).
+export function languageTag() {
+  return lang === 'en' ? 'en-GB' : 'ru-RU';
+}
+
+/// `Intl.PluralRules` by language tag, made once each.
+const pluralRules = new Map();
+
+/// The count's category (`one`, `few`, `many`, `other`) in the page's language.
+export function pluralCategory(count) {
+  const tag = languageTag();
+  if (!pluralRules.has(tag)) pluralRules.set(tag, new Intl.PluralRules(tag));
+  return pluralRules.get(tag).select(count);
+}
+
+/// The string for `key` with `{name}` placeholders filled from `params`. An entry written as
+/// plural forms (`{one, few, many, other}`) takes the form for `params.count` (or `params.n`):
+/// "1 ученик", "2 ученика", "5 учеников", "21 ученик".
 export function t(key, params = {}) {
-  const text = STRINGS[lang][key] ?? STRINGS.ru[key] ?? key;
+  let text = STRINGS[lang][key] ?? STRINGS.ru[key] ?? key;
+  if (typeof text === 'object') text = text[pluralCategory(Number(params.count ?? params.n))] ?? text.other;
   return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? `{${name}}`));
 }
 
@@ -409,16 +440,4 @@ export function setSubjectNames(subjects) {
 /// language (`math` → `математика`), else the code.
 export function subjectName(code) {
   return schoolNames.get(code) ?? SUBJECTS[lang][code] ?? code;
-}
-
-/// A moment the server gives in the school's time zone (`2026-12-02T15:00:00+03:00`), in
-/// words, at the school's wall-clock time whatever the browser's zone: "ср, 2 декабря, 15:00".
-export function schoolTime(iso) {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(iso ?? '');
-  if (!m) return iso ?? '';
-  const [year, month, day, hour, minute] = m.slice(1).map(Number);
-  const at = new Date(Date.UTC(year, month - 1, day, hour, minute));
-  return new Intl.DateTimeFormat(currentLang() === 'en' ? 'en-GB' : 'ru-RU', {
-    weekday: 'short', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
-  }).format(at);
 }

@@ -2,7 +2,8 @@
 //! queue position and estimate; invitations; the inbox.
 
 import { h, replace } from './dom.js';
-import { schoolTime, subjectName, t } from './i18n.js';
+import { subjectName, t } from './i18n.js';
+import { formatMoment, weekdayName } from './locale.js';
 import { Inbox } from './chat.js';
 
 export function createStudentHome(app) {
@@ -31,7 +32,7 @@ export function createStudentHome(app) {
   }
 
   function hoursText(hours) {
-    return hours.map((s) => `${t('weekday.' + s.weekday)} ${s.start}–${s.end}`).join(', ');
+    return hours.map((s) => `${weekdayName(s.weekday)} ${s.start}–${s.end}`).join(', ');
   }
 
   function renderTeachers() {
@@ -86,6 +87,7 @@ export function createStudentHome(app) {
 
   async function submitRequest(event) {
     event.preventDefault();
+    app.notifier.ask();
     ask.error.textContent = '';
     const msg = {
       type: 'request_help',
@@ -112,7 +114,7 @@ export function createStudentHome(app) {
       replace(queueLive);
       return;
     }
-    const eta = r.eta_secs !== undefined && r.eta_secs !== null ? t('queue.eta', { minutes: Math.max(1, Math.round(r.eta_secs / 60)) }) : '';
+    const eta = r.eta_secs !== undefined && r.eta_secs !== null ? t('queue.eta', { count: Math.max(1, Math.round(r.eta_secs / 60)) }) : '';
     replace(queueLive, h('p', { class: 'position', id: 'queue-position', 'data-position': r.position }, t('queue.position', { position: r.position }), ' ', eta));
     replace(queueEl, h('h2', { id: 'queue-heading' }, t('queue.heading'), ': ', subjectName(r.subject)), queueLive,
       h('button', { type: 'button', id: 'queue-cancel', onclick: cancelRequest }, t('queue.cancel')));
@@ -178,7 +180,7 @@ export function createStudentHome(app) {
   conn.on('request_deferred', (m) => {
     state.request = null;
     renderQueue();
-    setNotice(t('deferred.' + m.reason, { next: schoolTime(m.next_available) }));
+    setNotice(t('deferred.' + m.reason, { next: formatMoment(m.next_available) }));
     inbox.load().then(() => inbox.openThread(m.thread));
   });
   conn.on('request_answered', () => setNotice(t('answered')));
@@ -214,5 +216,5 @@ export function createStudentHome(app) {
 
   rerender();
   loadTeachers();
-  return { el, rerender, refresh: () => inbox.load() };
+  return { el, rerender, refresh: () => inbox.load(), openThread: (id) => inbox.openThread(id) };
 }

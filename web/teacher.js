@@ -4,6 +4,7 @@
 
 import { beep, h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
+import { weekdayName } from './locale.js';
 import { Inbox } from './chat.js';
 import { createHoursEditor } from './hours.js';
 import { createSessionForm } from './create.js';
@@ -36,6 +37,7 @@ export function createTeacherHome(app) {
   }
 
   async function setStatus(status) {
+    if (status === 'available') app.notifier.ask();
     try {
       await conn.request({ type: 'set_status', status });
       state.status = status;
@@ -169,7 +171,7 @@ export function createTeacherHome(app) {
     renderInvites();
   });
   conn.on('hours_reminder', ({ slot }) => {
-    const text = t('hours.reminder', { subject: subjectName(slot.subject), weekday: t('weekday.' + slot.weekday), start: slot.start, end: slot.end });
+    const text = t('hours.reminder', { subject: subjectName(slot.subject), weekday: weekdayName(slot.weekday), start: slot.start, end: slot.end });
     setNotice(text);
     beep();
     app.announce(text, true);
@@ -211,5 +213,5 @@ export function createTeacherHome(app) {
   create.load();
   loadOwnStatus();
   loadQueues();
-  return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker) };
+  return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker), openThread: (id) => inbox.openThread(id) };
 }

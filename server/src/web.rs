@@ -48,6 +48,8 @@ const FILES: &[WebFile] = &[
     web_file!("/chat.js", JS, "chat.js"),
     web_file!("/hours.js", JS, "hours.js"),
     web_file!("/school.js", JS, "school.js"),
+    web_file!("/locale.js", JS, "locale.js"),
+    web_file!("/notify.js", JS, "notify.js"),
     web_file!("/admin", HTML, "admin.html"),
     web_file!("/admin.js", JS, "admin.js"),
     web_file!("/admin.css", CSS, "admin.css"),

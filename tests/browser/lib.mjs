@@ -79,14 +79,18 @@ export async function launchBrowser() {
 }
 
 /// A new browser context and page logged in as `login` (password `demo`), on its home screen.
+/// `contextOptions` go to the new context (`timezoneId`, `locale`, ...), `permissions` are
+/// granted besides camera and microphone (Chromium then refuses every other permission),
+/// `initScript` runs in the page before its own scripts, `beforeGoto(page)` before it loads.
 /// Page errors are collected in `page.errors`.
 /// `page.cutConnection()` drops the page's WebSocket on both ends, as a bad network would.
 /// `page.dropFromServer = (msg) => boolean` makes the page lose the server's messages it
 /// matches (parsed JSON), as a flaky link would. `page.rewriteFromServer = (msg) => msg` hands
 /// the page a changed message instead (parsed JSON in, JSON out), as a broken middlebox would.
-export async function loginAs(browser, url, login, { viewport, beforeLogin } = {}) {
-  const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 } });
-  await context.grantPermissions(['camera', 'microphone'], { origin: url });
+export async function loginAs(browser, url, login, { viewport, beforeLogin, beforeGoto, contextOptions = {}, permissions = [], initScript } = {}) {
+  const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 }, ...contextOptions });
+  await context.grantPermissions(['camera', 'microphone', ...permissions], { origin: url });
+  if (initScript) await context.addInitScript(initScript);
   const sockets = [];
   let page = null;
   await context.routeWebSocket(/\/ws$/, (ws) => {
@@ -119,6 +123,7 @@ export async function loginAs(browser, url, login, { viewport, beforeLogin } = {
     if (m.type() === 'error') page.errors.push(`console: ${m.text()}`);
     if (m.type() === 'warning') page.warnings.push(m.text());
   });
+  if (beforeGoto) await beforeGoto(page);
   await page.goto(url + '/');
   await page.waitForSelector('#login-name');
   if (beforeLogin) await beforeLogin(page);

@@ -39,7 +39,7 @@ try {
   await teacher.click('#availability');
   const thread = teacher.locator('.inbox button.thread', { hasText: 'Задача 5' });
   await thread.locator('.badge').waitFor({ timeout: 15000 });
-  assert.match(await thread.getAttribute('aria-label'), /непрочитанных/);
+  assert.match(await thread.getAttribute('aria-label'), /\d+ непрочитанн(ое сообщение|ых сообщения|ых сообщений)$/);
   await shot(teacher, 'teacher-inbox');
   await thread.click();
   const open = teacher.locator('.inbox .chat');

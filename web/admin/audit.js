@@ -1,7 +1,8 @@
 //! The audit log: every action of the administration, newest first, a page at a time, read-only.
 
 import { h } from '../dom.js';
-import { currentLang, hasString, t } from '../i18n.js';
+import { hasString, t } from '../i18n.js';
+import { formatDateTime } from '../locale.js';
 import { api, failure } from './api.js';
 import { $, labelCells, say } from './page.js';
 
@@ -24,7 +25,7 @@ function auditRow(entry) {
   const details = detailLines(entry.details).join('\n');
   const action = `admin.action.${entry.action}`;
   return h('tr', { 'data-action': entry.action },
-    h('td', {}, new Date(entry.ts).toLocaleString(currentLang() === 'ru' ? 'ru-RU' : 'en-GB')),
+    h('td', {}, h('time', { datetime: new Date(entry.ts).toISOString() }, formatDateTime(entry.ts))),
     h('td', {}, entry.actor_login ?? t('admin.none')),
     h('td', {}, hasString(action) ? t(action) : '', ' ', h('code', {}, entry.action)),
     h('td', {}, entry.target ?? ''),

@@ -3,15 +3,16 @@
 
 import { h } from '../dom.js';
 import { subjectName, t } from '../i18n.js';
+import { formatDateTime } from '../locale.js';
 import { api, failure } from './api.js';
 import { $, download, draw, filterQuery, labelCells, rangeName, say } from './page.js';
 
 /// Rows drawn at most: a whole year of a big school belongs in the CSV file, not in a table.
 const RECORD_SHOWN = 500;
 
+/// A moment the server gives with the school's offset, in the school's zone and the page's words.
 function when(iso) {
-  // The server gives times in the school's zone: show them as they are.
-  return iso ? iso.slice(0, 16).replace('T', ' ') : t('admin.none');
+  return iso ? h('time', { datetime: iso }, formatDateTime(iso)) : t('admin.none');
 }
 
 function span(secs) {
