@@ -115,12 +115,13 @@ try {
   });
   assert.equal(other.status, 200);
   await page.getByRole('button', { name: 'Импортировать' }).click();
-  await page.locator('#import-done-text', { hasText: 'Ничего не импортировано' }).waitFor();
+  await page.locator('#import-done-text', { hasText: 'Ничего не импортировано: исправьте строки с ошибками' }).waitFor();
   assert.equal(await result.locator('[data-figure=created]').textContent(), 'Создано учётных записей: 0');
   const lineError = result.locator('li[data-line="3"]');
   assert.match(await lineError.textContent(), /^Строка 3: .*q2.*already exists/);
   assert.equal(await result.locator('li[data-line]').count(), 1);
   assert.ok(await page.locator('#import-passwords').isHidden());
+  assert.ok(await page.getByText('Пароли показаны один раз').isHidden(), 'no passwords to keep');
   const q = await call(server.url, 'GET', '/api/admin/users?class=5Q', admin);
   assert.deepEqual(q.body.users.map((u) => u.login), ['q2'], 'all or nothing');
   await shot(page, 'refused', '#import');

@@ -16,6 +16,7 @@ addStrings({
     'admin.import_skipped': 'Пропущено пустых строк: {n}',
     'admin.import_errors': 'Строк с ошибками: {n}',
     'admin.import_nothing': 'Ничего не импортировано: {message}',
+    'admin.import_fix_lines': 'Ничего не импортировано: исправьте строки с ошибками и попробуйте снова.',
   },
   en: {
     'admin.import_running': 'Importing: preparing the accounts',
@@ -24,6 +25,7 @@ addStrings({
     'admin.import_skipped': 'Blank lines skipped: {n}',
     'admin.import_errors': 'Lines with errors: {n}',
     'admin.import_nothing': 'Nothing was imported: {message}',
+    'admin.import_fix_lines': 'Nothing was imported: fix the lines with errors and try again.',
   },
 });
 
@@ -81,5 +83,6 @@ export function showSummary(summary) {
     h('li', { 'data-figure': 'errors' }, t('admin.import_errors', { n: errors.length }),
       errors.length ? h('ul', { class: 'errors' }, errors.map((e) =>
         h('li', { 'data-line': e.line }, t('admin.line_error', { line: e.line, message: e.message })))) : null));
-  return summary.ok ? t('admin.imported', { n: summary.created }) : t('admin.import_nothing', { message: summary.message ?? '' });
+  if (summary.ok) return t('admin.imported', { n: summary.created });
+  return errors.length ? t('admin.import_fix_lines') : t('admin.import_nothing', { message: summary.message ?? '' });
 }

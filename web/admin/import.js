@@ -77,8 +77,11 @@ async function importChecked() {
     $('#import-done-text').className = answer.ok ? 'ok' : 'error';
     $('#import-passwords tbody').replaceChildren(...pending.passwords.map((p) =>
       h('tr', {}, h('td', {}, h('code', {}, p.login)), h('td', {}, h('code', {}, p.password)))));
-    $('#import-passwords').hidden = pending.passwords.length === 0;
-    $('#import-download').hidden = pending.passwords.length === 0;
+    const none = pending.passwords.length === 0;
+    $('#import-passwords').hidden = none;
+    $('#import-passwords').closest('.table-wrap').hidden = none;
+    $('#import-done [data-i18n="admin.passwords_once"]').hidden = none;
+    $('#import-download').hidden = none;
     $('#import-done').hidden = false;
     say(result);
     if (answer.ok) {
