@@ -3,8 +3,9 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { subjectName, t } from './i18n.js';
+import { currentLang, subjectName, t } from './i18n.js';
 import { formatDateTime, formatMessageTime } from './locale.js';
+import { Uploads } from './upload.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
@@ -16,6 +17,13 @@ export class ThreadPanel {
     this.messages = new Map();
     this.pending = new Map();
     this.attachments = [];
+    this.uploads = new Uploads({
+      token: () => this.app.token,
+      onUploaded: (attachment) => {
+        this.attachments.push(attachment);
+        this.renderAttached();
+      },
+    });
     this.firstSeq = null;
     this.lastSeq = 0;
     this.hasMore = false;
@@ -58,6 +66,7 @@ export class ThreadPanel {
         photo, h('label', { for: `${uid}-photo`, class: 'button', title: t('chat.photo.label') }, t('chat.photo')),
         file, h('label', { for: `${uid}-file`, class: 'button', title: t('chat.file.label') }, t('chat.file')),
         h('button', { type: 'submit', class: 'primary chat-send' }, t('chat.send'))),
+      this.uploads.el,
       this.attachedList);
     // Labels of hidden file inputs must stay keyboard-reachable.
     for (const label of this.form.querySelectorAll('label.button')) {
@@ -208,23 +217,9 @@ export class ThreadPanel {
     }
   }
 
-  async upload(input) {
-    for (const file of input.files) {
-      try {
-        const res = await fetch(`/api/attachments?name=${encodeURIComponent(file.name)}`, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${this.app.token}`, 'Content-Type': file.type || 'application/octet-stream', 'X-File-Name': encodeURIComponent(file.name) },
-          body: file,
-        });
-        const body = await res.json().catch(() => ({}));
-        if (!res.ok) throw new Error(body.message ?? res.status);
-        this.attachments.push(body.attachment ?? body);
-      } catch (err) {
-        this.status.textContent = t('chat.upload_failed', { msg: err.message });
-      }
-    }
+  upload(input) {
+    for (const file of input.files) this.uploads.add(file);
     input.value = '';
-    this.renderAttached();
   }
 
   renderAttached() {

@@ -91,6 +91,9 @@ impl std::fmt::Display for LineError {
 pub struct Parsed {
     pub rows: Vec<ImportedAccount>,
     pub errors: Vec<LineError>,
+    /// Lines between the header and the last row that hold no account (blank, or only
+    /// separators): neither rows nor errors.
+    pub skipped: usize,
 }
 
 /// Checks one account's fields: a login of 1 to 64 letters, digits, `.`, `_`, `-` or `@`; a
@@ -157,6 +160,7 @@ pub fn parse(text: &str) -> Parsed {
     let fatal = |message: String| Parsed {
         rows: Vec::new(),
         errors: vec![LineError::new(1, message)],
+        skipped: 0,
     };
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if first_line.contains(';') && !first_line.contains(',') {
@@ -189,18 +193,26 @@ pub fn parse(text: &str) -> Parsed {
     }
     let col = |name: &str| headers.iter().position(|h| h == name);
     let mut seen = HashSet::new();
+    // The reader passes over blank lines without a record: a gap before a record's line is
+    // that many skipped lines.
+    let mut next_line = reader.position().line() as usize;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line() as usize);
                 parsed.errors.push(LineError::new(line, e.to_string()));
+                next_line = line + 1;
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
+        parsed.skipped += line.saturating_sub(next_line);
+        let spanned: usize = record.iter().map(|field| field.matches('\n').count()).sum();
+        next_line = line + 1 + spanned;
         let mut fail = |message: String| parsed.errors.push(LineError::new(line, message));
         if record.iter().all(str::is_empty) {
+            parsed.skipped += 1;
             continue;
         }
         if record.len() != headers.len() {
@@ -299,5 +311,20 @@ mod tests {
             assert_eq!(parsed.rows[0].line, 2, "{end:?}");
             assert_eq!(parsed.errors[0].line, 3, "{end:?}");
         }
+    }
+
+    #[test]
+    fn lines_without_an_account_are_skipped_and_counted() {
+        let text = "login;name;role;class\na;A;student;9A\n\n;;;\nb;\"B\nB\";student;9A\n   \n\
+                    c;C;pilot;9A\nd;D;student;9A\n\n";
+        let parsed = parse(text);
+        assert_eq!(
+            parsed.skipped, 3,
+            "the blank line, the separators, the spaces"
+        );
+        let lines: Vec<usize> = parsed.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 5, 9]);
+        assert_eq!(parsed.errors[0].line, 8);
+        assert_eq!(parse("login,name,role\na,A,admin\n").skipped, 0);
     }
 }

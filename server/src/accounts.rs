@@ -12,6 +12,8 @@ use konsult_protocol::model::Role;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A problem with an account to create, reported to whoever runs the command.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,9 @@ pub enum AccountError {
     Store(#[from] crate::store::StoreError),
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// Whoever asked for an import stopped waiting for it; nothing was written.
+    #[error("the import was abandoned before it was written")]
+    Abandoned,
 }
 
 /// The file in the data folder holding the generated token secret.
@@ -250,6 +255,8 @@ pub struct ImportRow {
 pub struct ImportPlan {
     pub rows: Vec<ImportRow>,
     pub errors: Vec<LineError>,
+    /// Lines that hold no account (blank ones).
+    pub skipped: usize,
 }
 
 /// The outcome of an import.
@@ -259,6 +266,11 @@ pub struct Imported {
     /// `(login, password)` for rows whose password was generated.
     pub generated: Vec<(String, String)>,
 }
+
+/// Hears how far an import got, `(done, total)` rows made ready (their passwords hashed, the
+/// slow part), from the threads doing it; answers whether to go on. `false` abandons the
+/// import before anything is written.
+pub type ImportProgress = Arc<dyn Fn(usize, usize) -> bool + Send + Sync>;
 
 /// Reads and checks a whole CSV file without touching the database ([`import::parse`]):
 /// every bad line is reported with its number; missing passwords are generated.
@@ -288,6 +300,7 @@ pub fn plan_import(text: &str) -> ImportPlan {
     ImportPlan {
         rows,
         errors: parsed.errors,
+        skipped: parsed.skipped,
     }
 }
 
@@ -325,14 +338,39 @@ pub async fn import_text(
     school: SchoolId,
     text: &str,
 ) -> Result<Result<Imported, Vec<LineError>>, AccountError> {
+    import_text_reporting(store, school, text, Arc::new(|_, _| true)).await
+}
+
+/// [`import_text`], telling `progress` how far it got.
+pub async fn import_text_reporting(
+    store: &Store,
+    school: SchoolId,
+    text: &str,
+    progress: ImportProgress,
+) -> Result<Result<Imported, Vec<LineError>>, AccountError> {
     let plan = check_import(store, school, text).await?;
     if !plan.errors.is_empty() {
         return Ok(Err(plan.errors));
     }
+    import_plan(store, school, plan, progress).await.map(Ok)
+}
+
+/// Writes a checked plan without errors ([`check_import`]) into `school` in one transaction,
+/// after hashing its passwords; `progress` hears of each hash.
+pub async fn import_plan(
+    store: &Store,
+    school: SchoolId,
+    plan: ImportPlan,
+    progress: ImportProgress,
+) -> Result<Imported, AccountError> {
+    if let Some(error) = plan.errors.first() {
+        return Err(AccountError::Invalid(error.to_string()));
+    }
     let passwords: Vec<String> = plan.rows.iter().map(|r| r.password.clone()).collect();
-    let hashes = tokio::task::spawn_blocking(move || hash_all(&passwords))
+    let hashes = tokio::task::spawn_blocking(move || hash_all(&passwords, &*progress))
         .await
-        .unwrap_or_default();
+        .map_err(|e| AccountError::Invalid(format!("password hashing failed: {e}")))?
+        .ok_or(AccountError::Abandoned)?;
     let mut users = Vec::with_capacity(plan.rows.len());
     let mut generated = Vec::new();
     for (row, hash) in plan.rows.into_iter().zip(hashes) {
@@ -345,17 +383,19 @@ pub async fn import_text(
         });
     }
     store.insert_users(school, &users).await?;
-    Ok(Ok(Imported {
+    Ok(Imported {
         created: users.len(),
         generated,
-    }))
+    })
 }
 
-/// `konsult user import FILE.csv`: all rows or none, into `school`.
+/// `konsult user import FILE.csv`: all rows or none, into `school`; `progress` hears how far
+/// it got.
 pub async fn import_users(
     store: &Store,
     school: SchoolId,
     path: &Path,
+    progress: ImportProgress,
 ) -> Result<Imported, AccountError> {
     let file_error = |reason: String| AccountError::File {
         path: path.display().to_string(),
@@ -365,7 +405,7 @@ pub async fn import_users(
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
         .map_err(|e| file_error(e.to_string()))?;
-    match import_text(store, school, &text).await? {
+    match import_text_reporting(store, school, &text, progress).await? {
         Ok(imported) => Ok(imported),
         Err(errors) => {
             let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
@@ -374,21 +414,48 @@ pub async fn import_users(
     }
 }
 
-/// Hashes many passwords on all cores.
-fn hash_all(passwords: &[String]) -> Vec<String> {
+/// Hashes many passwords on all cores, in their order, telling `progress` of each; `None`
+/// when `progress` asked to stop.
+fn hash_all(
+    passwords: &[String],
+    progress: &(dyn Fn(usize, usize) -> bool + Sync),
+) -> Option<Vec<String>> {
+    let total = passwords.len();
+    let done = AtomicUsize::new(0);
+    if !progress(0, total) {
+        return None;
+    }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = passwords.len().div_ceil(threads).max(1);
+    let chunk = total.div_ceil(threads).max(1);
+    let done = &done;
     std::thread::scope(|scope| {
         let handles: Vec<_> = passwords
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || part.iter().map(|p| hash_password(p)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    let mut hashes = Vec::with_capacity(part.len());
+                    for password in part {
+                        hashes.push(hash_password(password));
+                        let now = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if !progress(now, total) {
+                            return None;
+                        }
+                    }
+                    Some(hashes)
+                })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut all = Vec::with_capacity(total);
+        let mut complete = true;
+        for handle in handles {
+            match handle.join() {
+                Ok(Some(hashes)) => all.extend(hashes),
+                Ok(None) => complete = false,
+                // Never an import with fewer hashes than rows: the caller's task fails.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        complete.then_some(all)
     })
 }
 

@@ -47,6 +47,10 @@ pub struct Purge {
     /// Age beyond which messages are deleted: 365d, 30d, 12h, 90m
     #[arg(long, value_name = "DURATION", value_parser = parse_age)]
     pub older_than: std::time::Duration,
+    /// Rows deleted per transaction (1 to 100000); progress is shown on stderr after each
+    #[arg(long, value_name = "N", default_value_t = konsult_server::chat::purge::DEFAULT_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
 }
 
 /// A purge age: a positive duration such as `365d` or `12h`.

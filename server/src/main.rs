@@ -2,6 +2,7 @@
 //! then serves or manages schools and accounts.
 
 mod cli;
+mod progress_line;
 
 use konsult_server::{accounts, logging, schools, serve, store};
 
@@ -211,7 +212,29 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
                 .server
                 .data
                 .join(konsult_server::chat::attachments::DIR);
-            let purged = konsult_server::chat::purge::purge(&store, &dir, purge.older_than).await?;
+            let mut shown = progress_line::ProgressLine::new(std::time::Duration::ZERO);
+            let mut stage = None;
+            let purged = konsult_server::chat::purge::purge(
+                &store,
+                &dir,
+                purge.older_than,
+                purge.batch,
+                &mut |step| {
+                    // Each stage keeps its last line.
+                    if stage
+                        .replace(step.stage)
+                        .is_some_and(|last| last != step.stage)
+                    {
+                        shown.finish();
+                    }
+                    shown.show(
+                        &format!("purged {}/{} {}", step.done, step.total, step.stage.noun()),
+                        false,
+                    );
+                },
+            )
+            .await?;
+            shown.finish();
             println!(
                 "purged {} messages and {} attachments ({} files)",
                 purged.messages, purged.attachments, purged.files
@@ -223,7 +246,29 @@ async fn run(command: Command, config: Config, served: Served) -> anyhow::Result
                 store::Store::open_configured(config.store.url.as_deref(), &config.server.data)
                     .await?;
             let school = command_school(&store, &config, school.as_deref()).await?;
-            let imported = accounts::import_users(&store, school, &file).await?;
+            let shown = std::sync::Mutex::new(progress_line::ProgressLine::new(
+                std::time::Duration::from_millis(250),
+            ));
+            let shown = std::sync::Arc::new(shown);
+            let reporter = std::sync::Arc::clone(&shown);
+            let imported = accounts::import_users(
+                &store,
+                school,
+                &file,
+                std::sync::Arc::new(move |done, total| {
+                    reporter
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .show(&format!("prepared {done}/{total} accounts"), done == total);
+                    true
+                }),
+            )
+            .await;
+            shown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .finish();
+            let imported = imported?;
             println!(
                 "imported {} accounts from {}",
                 imported.created,

@@ -33,12 +33,12 @@ pub struct ThreadAccess {
     pub member: bool,
 }
 
-/// What a purge deleted from the database.
+/// What one batch of a purge deleted from the attachments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PurgedRows {
-    pub messages: u64,
+pub struct PurgedAttachments {
+    /// Attachment rows deleted.
     pub attachments: u64,
-    /// The sha256 of files no attachment names any more.
+    /// The sha256 of files no attachment names any more: the caller deletes them.
     pub orphaned: Vec<String>,
 }
 
@@ -52,8 +52,17 @@ impl Store {
         /// member of first, else, for an admin, one of their school that is not confidential
         /// (never one of the support service, member or not). `None` when there is none.
         pub async fn attachment_access(&self, id: &str, user: UserId, admin: bool) -> Result<Option<ThreadAccess>, StoreError>;
-        /// Deletes messages older than `cutoff` (milliseconds), then attachments older than it
-        /// that no message refers to any more, in one transaction.
-        pub async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError>;
+        /// How many messages are older than `cutoff` (milliseconds): what a purge has before it.
+        pub async fn old_messages(&self, cutoff: i64) -> Result<u64, StoreError>;
+        /// Deletes at most `limit` of the messages older than `cutoff`, oldest first, in one
+        /// transaction; returns how many. A purge calls it until it returns 0, so that no
+        /// transaction grows with the backlog.
+        pub async fn purge_messages(&self, cutoff: i64, limit: u32) -> Result<u64, StoreError>;
+        /// How many attachments are older than `cutoff` and referred to by no message.
+        pub async fn unreferenced_attachments(&self, cutoff: i64) -> Result<u64, StoreError>;
+        /// Deletes at most `limit` attachments older than `cutoff` that no message refers to,
+        /// in one transaction. An upload younger than the cutoff may still be about to be sent:
+        /// it stays.
+        pub async fn purge_attachments(&self, cutoff: i64, limit: u32) -> Result<PurgedAttachments, StoreError>;
     }
 }

@@ -6,12 +6,13 @@ mod backend;
 
 use backend::{Kind, TestStore};
 use konsult_protocol::model::{Form, Mode, Role, ThreadKind};
-use konsult_protocol::{ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId};
+use konsult_protocol::{AttachmentId, ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId};
+use konsult_store::attachments::NewAttachment;
 use konsult_store::messages::{NewMessage, Page, Refusal, SendOutcome};
 use konsult_store::records::{NextIds, Record, RecordFilter, RecordKey};
 use konsult_store::threads::NewThread;
 use konsult_store::users::{NewUser, UserFilter};
-use konsult_store::{Store, StoreError, Transient};
+use konsult_store::{Store, StoreError, Transient, now_ms};
 
 on_both! {
     logins_are_unique_whatever_their_case,
@@ -24,6 +25,7 @@ on_both! {
     the_audit_log_is_append_only,
     revoked_tokens_are_kept_until_they_expire,
     schools_keep_their_people_apart,
+    old_rows_are_purged_in_batches,
 }
 
 /// The school a test's rows belong to.
@@ -670,5 +672,98 @@ async fn postgres_serialization_failures_and_deadlocks_are_transient() {
         Store::open_url("mysql://x@y/z").await,
         Err(StoreError::Invalid(_))
     ));
+    db.finish().await;
+}
+
+async fn old_rows_are_purged_in_batches(db: TestStore) {
+    let store = &db.store;
+    let school = main_school(store).await;
+    let ids = store
+        .insert_users(school, &[user("t", "T", Role::Teacher, None)])
+        .await
+        .expect("users");
+    let (thread_id, _) = store
+        .create_thread(school, &thread(&ids, false))
+        .await
+        .expect("thread");
+    // Two uploads of the same content share a file; a third has its own.
+    let uploads: Vec<(AttachmentId, &str)> = vec![
+        (AttachmentId("a1".into()), "same"),
+        (AttachmentId("a2".into()), "same"),
+        (AttachmentId("a3".into()), "other"),
+    ];
+    for (id, sha256) in &uploads {
+        store
+            .insert_attachment(&NewAttachment {
+                id,
+                sha256,
+                name: "f.pdf",
+                content_type: "application/pdf",
+                size: 1,
+                uploader: ids[0],
+            })
+            .await
+            .expect("attachment");
+    }
+    let client_ids: Vec<ClientId> = (0..25).map(|n| ClientId(format!("p{n}"))).collect();
+    let first = [uploads[0].0.clone()];
+    let batch: Vec<NewMessage> = client_ids
+        .iter()
+        .enumerate()
+        .map(|(n, client_id)| NewMessage {
+            sender: ids[0],
+            answers_requests: false,
+            thread: thread_id,
+            client_id,
+            text: "old",
+            attachments: if n == 0 { &first[..] } else { &[] },
+        })
+        .collect();
+    store.message_writer().write(&batch).await.expect("write");
+
+    let past = now_ms() - 60_000;
+    assert_eq!(store.old_messages(past).await.expect("count"), 0);
+    assert_eq!(store.purge_messages(past, 10).await.expect("purge"), 0);
+    let cutoff = now_ms() + 1_000;
+    assert_eq!(store.old_messages(cutoff).await.expect("count"), 25);
+    assert_eq!(
+        store.unreferenced_attachments(cutoff).await.expect("count"),
+        2,
+        "a1 is still sent"
+    );
+    let mut batches = Vec::new();
+    loop {
+        let deleted = store.purge_messages(cutoff, 10).await.expect("purge");
+        if deleted == 0 {
+            break;
+        }
+        batches.push(deleted);
+    }
+    assert_eq!(batches, [10, 10, 5]);
+    assert_eq!(store.old_messages(cutoff).await.expect("count"), 0);
+    assert_eq!(
+        store.unreferenced_attachments(cutoff).await.expect("count"),
+        3
+    );
+    let mut deleted = Vec::new();
+    let mut orphaned = Vec::new();
+    loop {
+        let rows = store.purge_attachments(cutoff, 2).await.expect("purge");
+        if rows.attachments == 0 {
+            break;
+        }
+        deleted.push(rows.attachments);
+        orphaned.extend(rows.orphaned);
+    }
+    assert_eq!(deleted, [2, 1]);
+    orphaned.sort();
+    assert_eq!(
+        orphaned,
+        ["other", "same"],
+        "each file once, when its last row went"
+    );
+    for (id, _) in &uploads {
+        assert!(store.attachment(&id.0).await.expect("read").is_none());
+    }
     db.finish().await;
 }

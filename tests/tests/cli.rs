@@ -265,6 +265,10 @@ fn user_import_is_all_or_nothing_with_line_numbers() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("imported 2 accounts"), "{out}");
+    // How far it got goes to stderr; stdout keeps the result alone.
+    assert!(err.lines().any(|l| l == "prepared 0/2 accounts"), "{err}");
+    assert!(err.lines().any(|l| l == "prepared 2/2 accounts"), "{err}");
+    assert!(!out.contains("prepared"), "{out}");
     let generated = out
         .lines()
         .find_map(|l| l.strip_prefix("kuznetsov,"))

@@ -88,6 +88,41 @@ export async function api(method, path, body, { accept } = {}) {
   return accept === 'text/csv' ? response.blob() : response.json();
 }
 
+/// Calls the HTTP API with a CSV `body` and reads the answer as it comes, one JSON value a line
+/// (`application/x-ndjson`), handing each to `onLine`. Fails as `api` does when the server
+/// refuses the call before answering.
+export async function apiLines(method, path, body, onLine) {
+  const headers = { 'Content-Type': 'text/csv; charset=utf-8' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body });
+  } catch {
+    throw new ApiFailure(0, 'unavailable', t('admin.network'));
+  }
+  if (!response.ok) {
+    let data = {};
+    try { data = await response.json(); } catch { /* not JSON */ }
+    if (response.status === 401) expired(t('admin.expired'));
+    throw new ApiFailure(response.status, data.code ?? 'internal', data.message ?? response.statusText);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = '';
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw new ApiFailure(0, 'unavailable', t('admin.network'));
+    }
+    if (chunk.done) break;
+    const lines = (rest + chunk.value).split('\n');
+    rest = lines.pop();
+    for (const line of lines) if (line.trim()) onLine(JSON.parse(line));
+  }
+  if (rest.trim()) onLine(JSON.parse(rest));
+}
+
 /// The words for a failed call, for an error line or the status line.
 export function failure(error) {
   if (error.code === 'forbidden') return t('admin.forbidden');

@@ -1,11 +1,13 @@
 //! Importing accounts from the school's electronic journal (CSV) on the users screen: a
-//! preview with every error by line that writes nothing, then the import, whose generated
-//! passwords are shown once and can be saved as a file.
+//! preview with every error by line that writes nothing, then the import with its progress
+//! (import-progress.js) and summary, whose generated passwords are shown once and can be saved
+//! as a file.
 
 import { h } from '../dom.js';
 import { subjectName, t } from '../i18n.js';
 import { api, failure } from './api.js';
 import { loadDirectories, roleName } from './directories.js';
+import { importWithProgress, showSummary } from './import-progress.js';
 import { $, csvFile, download, say } from './page.js';
 import { render as renderUsers } from './users.js';
 
@@ -63,23 +65,34 @@ async function check(event) {
 
 async function importChecked() {
   if (!pending.text) return;
+  const text = pending.text;
+  pending.text = null;
+  $('#import-preview').hidden = true;
   try {
-    const answer = await api('POST', '/api/admin/users/import', pending.text);
-    pending.text = null;
-    pending.passwords = answer.passwords;
-    $('#import-preview').hidden = true;
+    const answer = await importWithProgress(text);
+    pending.passwords = answer.passwords ?? [];
     $('#import-form').reset();
-    $('#import-done-text').textContent = t('admin.imported', { n: answer.created });
-    $('#import-passwords tbody').replaceChildren(...answer.passwords.map((p) =>
+    const result = showSummary(answer);
+    $('#import-done-text').textContent = result;
+    $('#import-done-text').className = answer.ok ? 'ok' : 'error';
+    $('#import-passwords tbody').replaceChildren(...pending.passwords.map((p) =>
       h('tr', {}, h('td', {}, h('code', {}, p.login)), h('td', {}, h('code', {}, p.password)))));
-    $('#import-passwords').hidden = answer.passwords.length === 0;
-    $('#import-download').hidden = answer.passwords.length === 0;
+    const none = pending.passwords.length === 0;
+    $('#import-passwords').hidden = none;
+    $('#import-passwords').closest('.table-wrap').hidden = none;
+    $('#import-done [data-i18n="admin.passwords_once"]').hidden = none;
+    $('#import-download').hidden = none;
     $('#import-done').hidden = false;
-    say(t('admin.imported', { n: answer.created }));
-    await loadDirectories();
-    await renderUsers();
-    $('#import-download').focus();
+    say(result);
+    if (answer.ok) {
+      await loadDirectories();
+      await renderUsers();
+    }
+    ($('#import-download').hidden ? $('#import-close') : $('#import-download')).focus();
   } catch (e) {
+    // The import did not finish: the checked file may be imported again.
+    pending.text = text;
+    $('#import-preview').hidden = false;
     say(failure(e));
   }
 }

@@ -136,7 +136,7 @@ pub async fn create_user(
     ))
 }
 
-fn account_error(e: accounts::AccountError) -> ApiError {
+pub(super) fn account_error(e: accounts::AccountError) -> ApiError {
     match e {
         accounts::AccountError::Store(e) => e.into(),
         accounts::AccountError::WeakPassword(message) => {
@@ -159,6 +159,9 @@ pub struct ImportQuery {
     /// Check only: report what would be created and every bad line, write nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Answer as it goes (`application/x-ndjson`, see `import_progress`).
+    #[serde(default)]
+    progress: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,10 +181,14 @@ pub async fn import_users(
     caller: Caller,
     Query(query): Query<ImportQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     caller.require_admin()?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the file is not UTF-8 text"))?;
+    if query.progress && !query.dry_run {
+        return Ok(super::import_progress::answer(app, caller, text));
+    }
     if query.dry_run {
         let plan = accounts::check_import(&app.store, caller.0.school, &text)
             .await
@@ -202,54 +209,70 @@ pub async fn import_users(
             "ok": plan.errors.is_empty(),
             "rows": preview,
             "errors": plan.errors,
-        })));
+        }))
+        .into_response());
     }
     match accounts::import_text(&app.store, caller.0.school, &text)
         .await
         .map_err(account_error)?
     {
-        Ok(imported) => {
-            for (login, _) in &imported.generated {
-                if let Some(user) = app.store.user_by_login(caller.0.school, login).await? {
-                    app.user_changed(&user).await;
-                }
-            }
-            reload_users(&app, caller.0.school).await?;
-            audit(
-                &app,
-                &caller,
-                "users.import",
-                None,
-                json!({"created": imported.created}),
-            )
-            .await;
-            let passwords: Vec<Value> = imported
-                .generated
-                .iter()
-                .map(|(login, password)| json!({"login": login, "password": password}))
-                .collect();
-            Ok(Json(json!({
-                "ok": true,
-                "created": imported.created,
-                "passwords": passwords,
-            })))
-        }
+        Ok(imported) => Ok(Json(imported_answer(&app, &caller, &imported).await?).into_response()),
         Err(errors) => Err(import_refused(&errors)),
     }
 }
 
-fn import_refused(errors: &[LineError]) -> ApiError {
-    let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
-    // Only weak passwords stand in the way: say so with its own code.
-    let code = if errors
+/// Tells the hub of the accounts an import created and audits it; the answer
+/// `{ok, created, passwords:[{login, password}]}`.
+pub(super) async fn imported_answer(
+    app: &App,
+    caller: &Caller,
+    imported: &accounts::Imported,
+) -> Result<Value, ApiError> {
+    for (login, _) in &imported.generated {
+        if let Some(user) = app.store.user_by_login(caller.0.school, login).await? {
+            app.user_changed(&user).await;
+        }
+    }
+    reload_users(app, caller.0.school).await?;
+    audit(
+        app,
+        caller,
+        "users.import",
+        None,
+        json!({"created": imported.created}),
+    )
+    .await;
+    let passwords: Vec<Value> = imported
+        .generated
+        .iter()
+        .map(|(login, password)| json!({"login": login, "password": password}))
+        .collect();
+    Ok(json!({
+        "ok": true,
+        "created": imported.created,
+        "passwords": passwords,
+    }))
+}
+
+/// The code of an import refused for `errors`: `weak_password` when weak passwords are all
+/// that stands in the way, else `bad_request`.
+pub(super) fn refusal_code(errors: &[LineError]) -> ErrorCode {
+    if errors
         .iter()
         .all(|e| e.code == Some(ErrorCode::WeakPassword))
     {
         ErrorCode::WeakPassword
     } else {
         ErrorCode::BadRequest
-    };
-    ApiError::new(code, format!("nothing was imported: {}", shown.join("; ")))
+    }
+}
+
+fn import_refused(errors: &[LineError]) -> ApiError {
+    let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
+    ApiError::new(
+        refusal_code(errors),
+        format!("nothing was imported: {}", shown.join("; ")),
+    )
 }
 
 /// Tells the school's hub about every active account (after a bulk change).

@@ -60,9 +60,18 @@ pub async fn upload(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    // Nothing is written before the whole body is here: an upload cancelled or cut off on the
+    // way leaves no file and no row behind.
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        if declared.is_some() {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                "the upload ended before its Content-Length",
+            )
+        } else {
+            too_large()
+        }
+    })?;
     let info = attachments::store_upload(
         &app.store,
         app.chat.attachments_dir(),

@@ -9,6 +9,7 @@ mod consultations;
 pub mod error;
 mod help;
 mod hours;
+mod import_progress;
 mod login;
 mod schools;
 mod students;

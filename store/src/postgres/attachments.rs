@@ -2,7 +2,7 @@
 //! which every node must share when several serve.
 
 use super::PgStore;
-use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows, ThreadAccess};
+use crate::attachments::{AttachmentRow, NewAttachment, PurgedAttachments, ThreadAccess};
 use crate::{StoreError, now_ms};
 use konsult_protocol::{ThreadId, UserId};
 
@@ -75,21 +75,55 @@ impl PgStore {
         }))
     }
 
-    pub(crate) async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Their message_attachments rows go with them (ON DELETE CASCADE).
-        let messages = sqlx::query("DELETE FROM messages WHERE ts < $1")
+    pub(crate) async fn old_messages(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ts < $1")
             .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        // An upload younger than the cutoff may still be about to be sent: it stays.
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    pub(crate) async fn purge_messages(&self, cutoff: i64, limit: u32) -> Result<u64, StoreError> {
+        // One statement is one transaction. Their message_attachments rows go with them
+        // (ON DELETE CASCADE).
+        let deleted = sqlx::query(
+            "DELETE FROM messages WHERE id IN \
+             (SELECT id FROM messages WHERE ts < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+
+    pub(crate) async fn unreferenced_attachments(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attachments WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id)",
+        )
+        .bind(cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    pub(crate) async fn purge_attachments(
+        &self,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<PurgedAttachments, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let mut shas: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM attachments WHERE created_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+            "DELETE FROM attachments WHERE id IN \
+             (SELECT id FROM attachments WHERE created_at < $1 AND NOT EXISTS \
+              (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+              ORDER BY created_at, id LIMIT $2) \
              RETURNING sha256",
         )
         .bind(cutoff)
+        .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
         let attachments = shas.len() as u64;
@@ -103,8 +137,7 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(PurgedRows {
-            messages,
+        Ok(PurgedAttachments {
             attachments,
             orphaned,
         })

@@ -1,7 +1,7 @@
 //! Attachments' rows and retention in SQLite.
 
 use super::SqliteStore;
-use crate::attachments::{AttachmentRow, NewAttachment, PurgedRows, ThreadAccess};
+use crate::attachments::{AttachmentRow, NewAttachment, PurgedAttachments, ThreadAccess};
 use crate::{StoreError, now_ms};
 use konsult_protocol::{ThreadId, UserId};
 use std::collections::BTreeSet;
@@ -72,21 +72,56 @@ impl SqliteStore {
         }))
     }
 
-    pub(crate) async fn purge(&self, cutoff: i64) -> Result<PurgedRows, StoreError> {
+    pub(crate) async fn old_messages(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE ts < ?")
+            .bind(cutoff)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    pub(crate) async fn purge_messages(&self, cutoff: i64, limit: u32) -> Result<u64, StoreError> {
         let mut tx = self.write_tx().await?;
         // Their message_attachments rows go with them (ON DELETE CASCADE).
-        let messages = sqlx::query("DELETE FROM messages WHERE ts < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        // An upload younger than the cutoff may still be about to be sent: it stays.
+        let deleted = sqlx::query(
+            "DELETE FROM messages WHERE id IN \
+             (SELECT id FROM messages WHERE ts < ? ORDER BY id LIMIT ?)",
+        )
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    pub(crate) async fn unreferenced_attachments(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attachments WHERE created_at < ? AND NOT EXISTS \
+             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id)",
+        )
+        .bind(cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    pub(crate) async fn purge_attachments(
+        &self,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<PurgedAttachments, StoreError> {
+        let mut tx = self.write_tx().await?;
         let shas: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM attachments WHERE created_at < ? AND NOT EXISTS \
-             (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+            "DELETE FROM attachments WHERE id IN \
+             (SELECT id FROM attachments WHERE created_at < ? AND NOT EXISTS \
+              (SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = attachments.id) \
+              ORDER BY created_at, id LIMIT ?) \
              RETURNING sha256",
         )
         .bind(cutoff)
+        .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
         let attachments = shas.len() as u64;
@@ -103,8 +138,7 @@ impl SqliteStore {
             }
         }
         tx.commit().await?;
-        Ok(PurgedRows {
-            messages,
+        Ok(PurgedAttachments {
             attachments,
             orphaned,
         })

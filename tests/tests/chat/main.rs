@@ -1,10 +1,12 @@
 //! Durable chat, black-box: sends acknowledged only when stored, idempotent retries, history
 //! catch-up without gaps, threads and receipts, typing, who may create and read which thread,
-//! attachments, purge, metrics, and a SIGKILL in the middle of concurrent sends.
+//! attachments, purge (in batches, with progress), metrics, and a SIGKILL in the middle of
+//! concurrent sends.
 
 mod attachments;
 mod commits;
 mod messages;
+mod purge_batches;
 mod threads;
 
 use konsult_testkit::process::{TempDir, konsult_binary, run_cli};
