@@ -3,7 +3,7 @@
 //! send retried after a reconnect is stored once.
 
 import { h, randomId, replace } from './dom.js';
-import { currentLang, subjectName, t } from './i18n.js';
+import { subjectName, t } from './i18n.js';
 import { formatDateTime, formatMessageTime } from './locale.js';
 import { Uploads } from './upload.js';
 
