@@ -165,7 +165,7 @@ try {
     const panel = page.locator('.inbox .chat');
     await panel.locator('.chat-text').fill(text);
     await panel.locator('.chat-send').click();
-    await panel.locator('.message.mine:not(.pending)').waitFor();
+    await panel.locator('.message.mine:not(.pending)', { hasText: text }).waitFor();
   }
   // The teacher has not met these students: the thread's title says whose it is.
   const first = await notification(teacher, 'Новое сообщение: Физика: Задача про рычаг', 'Не понимаю, где ось.');
