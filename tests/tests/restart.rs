@@ -277,7 +277,7 @@ async fn everyone_comes_back(server: &Server, scene: &mut Scene) {
         .iter()
         .map(|m| {
             (
-                m["user"].as_i64().expect("user"),
+                m["user"]["id"].as_i64().expect("user"),
                 m["role"].as_str().expect("role").to_string(),
             )
         })
