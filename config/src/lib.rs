@@ -164,6 +164,8 @@ pub struct HubConfig {
     pub position_interval: Duration,
     /// Places at the head of a queue that hear every change of their place at once.
     pub immediate_positions: u32,
+    /// Least time between two snapshots of a school's hub written to the database.
+    pub snapshot_interval: Duration,
 }
 
 /// `[media]`: WebRTC.
@@ -279,6 +281,7 @@ impl Default for Config {
                 queue_push_interval: Duration::from_secs(1),
                 position_interval: Duration::from_secs(1),
                 immediate_positions: 10,
+                snapshot_interval: Duration::from_millis(500),
             },
             media: MediaConfig {
                 listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
@@ -361,6 +364,7 @@ keys! {
     "hub.queue_push_interval" => hub.queue_push_interval;
     "hub.position_interval" => hub.position_interval;
     "hub.immediate_positions" => hub.immediate_positions;
+    "hub.snapshot_interval" => hub.snapshot_interval;
     "media.listen" => media.listen;
     "media.announce" => media.announce;
     "media.stun_urls" => media.stun_urls;

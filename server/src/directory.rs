@@ -283,6 +283,14 @@ impl Directory {
         Ok(resumed)
     }
 
+    /// Whether a connection of `user` ended recently with `token` and waits for its client to
+    /// resume.
+    pub fn is_parked(&self, user: UserId, token: &str) -> bool {
+        self.by_user
+            .get(&user)
+            .is_some_and(|e| e.parked.iter().any(|p| p.token == token))
+    }
+
     /// Removes a connection. With a resume token, it is parked until `expires` with the frames
     /// it never wrote, collecting what its user is sent meanwhile, up to `keep` frames.
     pub fn unregister(

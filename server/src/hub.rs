@@ -6,6 +6,7 @@
 use crate::app::App;
 use crate::chat::NewThread;
 use crate::hub_handle::HubInputs;
+use crate::hub_keeper::{self, Keeper};
 use crate::records::RecordWriter;
 use crate::schools::School;
 use crate::store::{now_ms, retry_transient};
@@ -45,6 +46,8 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 
 /// Runs the hub of `school` until every handle is gone or shutdown begins: fed with that
 /// school's accounts, hours and ids only, writing its records and threads into that school.
+/// It starts from the school's last snapshot when one was kept, and keeps a new one as it
+/// changes (`hub_keeper.rs`).
 pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
     let HubInputs(mut rx) = inputs;
     let tz = &school.timezone;
@@ -52,10 +55,29 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
         Ok(seeds) => seeds,
         Err(e) => {
             tracing::error!(error = %e, school = %school.code, "cannot read the last ids; the hub does not start");
+            school.resumes.open([], std::time::Instant::now());
             return;
         }
     };
-    let mut hub = Hub::new(hub_config(&app.config), seeds, now(tz));
+    let start = hub_keeper::claim_and_load(&app.store, &school).await;
+    let mut hub = match start.snapshot {
+        Some(snapshot) => {
+            tracing::info!(
+                school = %school.code,
+                taken_at_ms = snapshot.taken_at_ms(),
+                "the hub restarts from its snapshot"
+            );
+            let mut hub = Hub::restore(hub_config(&app.config), snapshot, now(tz));
+            hub.ids_at_least(seeds);
+            hub
+        }
+        None => Hub::new(hub_config(&app.config), seeds, now(tz)),
+    };
+    school.resumes.open(
+        hub.resume_tokens()
+            .map(|(digest, user)| (digest.to_string(), user)),
+        std::time::Instant::now() + app.config.hub.grace,
+    );
     match app.store.active_users(school.id).await {
         Ok(users) => {
             for user in users {
@@ -79,23 +101,42 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
         Err(e) => tracing::error!(error = %e, "cannot load consultation hours into the hub"),
     }
     let records = RecordWriter::start(app.store.clone(), school.id);
+    let mut keeper = start.epoch.map(|epoch| {
+        Keeper::start(
+            app.store.clone(),
+            &school,
+            epoch,
+            app.config.hub.snapshot_interval,
+            0,
+        )
+    });
     let mut stopping = app.drain.watch();
     loop {
+        while let Some(output) = hub.poll_output() {
+            execute(&app, &school, &records, output).await;
+        }
+        if let Some(keeper) = &mut keeper {
+            keeper.step(&hub);
+        }
         let deadline = hub.poll_timeout().map(Instant::from_std);
+        let keep_at = keeper.as_ref().and_then(|k| k.deadline(&hub));
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
                 hub.handle_input(now(tz), input);
             }
             _ = sleep_until_some(deadline) => hub.handle_timeout(now(tz)),
+            _ = sleep_until_some(keep_at) => {}
             _ = crate::drain::stopped(&mut stopping) => break,
-        }
-        while let Some(output) = hub.poll_output() {
-            execute(&app, &school, &records, output).await;
         }
     }
     while let Some(output) = hub.poll_output() {
         execute(&app, &school, &records, output).await;
+    }
+    if let Some(keeper) = keeper {
+        keeper
+            .finish(&hub, app.config.server.shutdown_timeout)
+            .await;
     }
     records.close().await;
 }

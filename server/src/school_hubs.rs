@@ -42,6 +42,7 @@ fn start(app: &Arc<App>, row: SchoolRow) -> Result<Arc<School>, SchoolError> {
         name: row.name,
         timezone,
         hub,
+        resumes: Default::default(),
     });
     if let Err(running) = app.schools.register(&school) {
         return Ok(running);

@@ -3,6 +3,7 @@
 //! names; the first school of a new database. Nothing of one school reaches another's hub.
 
 use crate::hub_handle::HubHandle;
+use crate::restored_resumes::RestoredResumes;
 use crate::store::schools::School as SchoolRow;
 use crate::store::{Store, StoreError};
 use konsult_protocol::SchoolId;
@@ -21,6 +22,8 @@ pub struct School {
     pub timezone: jiff::tz::TimeZone,
     /// The school's hub: presence, queues and sessions of this school only.
     pub hub: HubHandle,
+    /// Resume tokens issued before a restart, which its restored hub honours.
+    pub resumes: RestoredResumes,
 }
 
 /// The directory of running schools (id -> school), and the hub tasks to wait for at shutdown.

@@ -132,6 +132,19 @@ impl Hub {
         self.people.resume_of(token)
     }
 
+    /// Every resume token the hub keeps (the latest few of each user), with its user: what a
+    /// restored hub's server honours for clients that come back.
+    pub fn resume_tokens(&self) -> impl Iterator<Item = (&str, UserId)> + '_ {
+        self.people.resume_tokens()
+    }
+
+    /// Hands out no request or session id below `seeds`: a restored hub's counters may lag
+    /// behind the ids storage already holds when its snapshot is older than the last records.
+    pub fn ids_at_least(&mut self, seeds: IdSeeds) {
+        self.requests.ids_from(seeds.next_request);
+        self.sessions.ids_from(seeds.next_session);
+    }
+
     /// Skips the ids and `session_state` versions that [`Hub::restore`] skips, so that a test
     /// can compare a hub with its restored copy message for message.
     #[cfg(feature = "testing")]

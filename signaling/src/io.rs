@@ -56,7 +56,9 @@ pub enum Input {
     HoursChanged { user: UserId, hours: Vec<HoursSlot> },
     /// The server gave connection `conn` the resume token `token` (in its `welcome`). The hub
     /// keeps the latest few of each user, so that after the school moves to another node a
-    /// client coming back with one is known ([`crate::Hub::resume_of`]).
+    /// client coming back with one is known ([`crate::Hub::resume_of`]). The hub compares
+    /// tokens only: a server that keeps snapshots gives it a digest of the token, never the
+    /// token itself, so that a snapshot holds no secret.
     ResumeIssued { conn: ConnId, token: String },
 }
 

@@ -191,6 +191,11 @@ impl People {
         self.resume_tokens.get(token).copied()
     }
 
+    /// Every kept resume token with the user it was issued to.
+    pub fn resume_tokens(&self) -> impl Iterator<Item = (&str, UserId)> + '_ {
+        self.resume_tokens.iter().map(|(t, u)| (t.as_str(), *u))
+    }
+
     /// Everyone the hub knows, in id order, as a snapshot keeps them.
     pub fn save(&self, at: Rebase) -> Vec<PersonState> {
         let mut people: Vec<PersonState> = self

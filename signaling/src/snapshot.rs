@@ -28,7 +28,7 @@
 //! What is kept: everyone the hub knows with their status as set, consultation hours, open
 //! requests with their queue order, offers in flight, sessions (form, host, members with their
 //! role, hands, floor, mutes and media state, invitations, removals, records of requests taken
-//! in), resume tokens, every pending deadline (as time left), the estimates' recent handling
+//! in), resume tokens (as the server gave them: digests), every pending deadline (as time left), the estimates' recent handling
 //! times, and the id counters. Connections are never kept: after a move every client
 //! reconnects, so the restored hub holds everyone who was online as disconnected at the time of
 //! the restore, within their grace period.
@@ -170,7 +170,8 @@ pub(crate) struct PersonState {
     pub request: Option<RequestId>,
     pub sessions: Vec<(SessionId, Form)>,
     pub hours: Vec<HoursSlot>,
-    /// Resume tokens of the user's latest connections, oldest first.
+    /// Resume tokens of the user's latest connections, oldest first, as the server gave them
+    /// ([`crate::Input::ResumeIssued`]: the Konsult server gives digests, not the tokens).
     pub resume: Vec<String>,
 }
 

@@ -11,6 +11,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Invalid(String),
+    /// A write for a school carried an epoch that no longer owns it: a larger one (`current`)
+    /// claimed the school since (0: none ever did). The writer lost the school and must stop
+    /// acting for it.
+    #[error("school {school}: epoch {epoch} is stale, the school is claimed by epoch {current}")]
+    Stale {
+        school: konsult_protocol::SchoolId,
+        epoch: i64,
+        current: i64,
+    },
 }
 
 /// A failure after which the same write may succeed when tried again.

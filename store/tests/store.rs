@@ -1,6 +1,7 @@
 //! The store's behaviour, the same on every backend: accounts and the directory's search,
 //! threads and the support service, the chat's guarantees under concurrent senders, the
-//! consultation record, the audit log, revoked tokens, and which failures are transient.
+//! consultation record, the audit log, revoked tokens, hub snapshots fenced by school epochs, and
+//! which failures are transient.
 
 mod backend;
 
@@ -26,6 +27,9 @@ on_both! {
     revoked_tokens_are_kept_until_they_expire,
     schools_keep_their_people_apart,
     old_rows_are_purged_in_batches,
+    hub_snapshots_keep_the_latest_of_each_school,
+    school_epochs_only_grow_and_fence_older_saves,
+    a_save_racing_a_claim_lands_before_it_or_is_refused,
 }
 
 /// The school a test's rows belong to.
@@ -765,5 +769,152 @@ async fn old_rows_are_purged_in_batches(db: TestStore) {
     for (id, _) in &uploads {
         assert!(store.attachment(&id.0).await.expect("read").is_none());
     }
+/// Whether `result` is the refusal of a stale epoch, naming the epoch that holds the school.
+fn stale_against(result: Result<(), StoreError>, held: i64) -> bool {
+    matches!(result, Err(StoreError::Stale { current, .. }) if current == held)
+}
+
+async fn hub_snapshots_keep_the_latest_of_each_school(db: TestStore) {
+    let store = &db.store;
+    let north = main_school(store).await;
+    let south = store
+        .create_school("south", "South", "UTC")
+        .await
+        .expect("school");
+    assert_eq!(store.hub_snapshot(north).await.expect("read"), None);
+    // Nobody claimed the school: no save.
+    assert!(stale_against(
+        store.save_hub_snapshot(north, 1, b"first").await,
+        0
+    ));
+    assert_eq!(store.hub_snapshot(north).await.expect("read"), None);
+
+    let epoch = store.claim_next_epoch(north).await.expect("claim");
+    assert_eq!(epoch, 1);
+    let before = konsult_store::now_ms();
+    store
+        .save_hub_snapshot(north, epoch, b"first")
+        .await
+        .expect("save");
+    store
+        .save_hub_snapshot(north, epoch, b"\x00second\xff")
+        .await
+        .expect("save again");
+    let saved = store
+        .hub_snapshot(north)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(saved.snapshot, b"\x00second\xff".to_vec());
+    assert_eq!(saved.epoch, 1);
+    assert!(saved.written_at >= before && saved.written_at <= konsult_store::now_ms());
+
+    // Each school has its own epochs and its own row.
+    assert_eq!(store.claim_next_epoch(south).await.expect("claim"), 1);
+    assert_eq!(store.hub_snapshot(south).await.expect("read"), None);
+    store
+        .save_hub_snapshot(south, 1, b"south")
+        .await
+        .expect("save");
+    assert_eq!(
+        store
+            .hub_snapshot(north)
+            .await
+            .expect("read")
+            .expect("kept")
+            .snapshot,
+        b"\x00second\xff".to_vec()
+    );
+    db.finish().await;
+}
+
+async fn school_epochs_only_grow_and_fence_older_saves(db: TestStore) {
+    let store = &db.store;
+    let school = main_school(store).await;
+    store.claim_school(school, 5).await.expect("claim 5");
+    store
+        .save_hub_snapshot(school, 5, b"by five")
+        .await
+        .expect("save");
+    // The same epoch, or a smaller one, never claims again.
+    assert!(stale_against(store.claim_school(school, 5).await, 5));
+    assert!(stale_against(store.claim_school(school, 3).await, 5));
+    // A newer owner claims: the old one's saves are refused and change nothing.
+    store.claim_school(school, 7).await.expect("claim 7");
+    assert!(stale_against(
+        store.save_hub_snapshot(school, 5, b"late").await,
+        7
+    ));
+    // A save from an epoch that never claimed is refused as well.
+    assert!(stale_against(
+        store.save_hub_snapshot(school, 9, b"future").await,
+        7
+    ));
+    let saved = store
+        .hub_snapshot(school)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (saved.snapshot.as_slice(), saved.epoch),
+        (&b"by five"[..], 5)
+    );
+    store
+        .save_hub_snapshot(school, 7, b"by seven")
+        .await
+        .expect("save");
+    // One node alone claims the next epoch after the largest.
+    assert_eq!(store.claim_next_epoch(school).await.expect("claim"), 8);
+    assert!(stale_against(
+        store.save_hub_snapshot(school, 7, b"late").await,
+        8
+    ));
+    let saved = store
+        .hub_snapshot(school)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (saved.snapshot.as_slice(), saved.epoch),
+        (&b"by seven"[..], 7)
+    );
+    db.finish().await;
+}
+
+async fn a_save_racing_a_claim_lands_before_it_or_is_refused(db: TestStore) {
+    let store = db.store.clone();
+    let school = main_school(&store).await;
+    store.claim_school(school, 1).await.expect("claim");
+    let mut saves = Vec::new();
+    for i in 0..16u8 {
+        let store = store.clone();
+        saves.push(tokio::spawn(async move {
+            let result = store.save_hub_snapshot(school, 1, &[i]).await;
+            (i, result)
+        }));
+    }
+    store.claim_school(school, 2).await.expect("claim 2");
+    // Once the claim is in, the old epoch writes nothing more.
+    let kept = store.hub_snapshot(school).await.expect("read");
+    let mut accepted = Vec::new();
+    for save in saves {
+        let (i, result) = save.await.expect("task");
+        match result {
+            Ok(()) => accepted.push(i),
+            Err(e) => assert!(
+                matches!(e, StoreError::Stale { current: 2, .. }),
+                "save {i}: {e}"
+            ),
+        }
+    }
+    assert_eq!(store.hub_snapshot(school).await.expect("read"), kept);
+    if let Some(kept) = kept {
+        assert_eq!(kept.epoch, 1);
+        assert!(accepted.contains(&kept.snapshot[0]));
+    }
+    assert!(stale_against(
+        store.save_hub_snapshot(school, 1, b"late").await,
+        2
+    ));
     db.finish().await;
 }

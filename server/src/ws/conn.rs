@@ -238,7 +238,19 @@ async fn serve(
         max_per_user: limits.connections_per_user,
         resume: resume_from.as_deref(),
     };
-    let greet = |resumed| crate::dispatch::welcome(app, &user, &resume, resumed);
+    // A token issued before a restart is not parked here: the restored hub kept its digest.
+    // The client resumes (`welcome.resumed`), but what was queued for it died with the old
+    // process: the hub hears of a connection that did not resume, and tells it its place.
+    let restored = match resume_from.as_deref() {
+        Some(token) if !app.directory.is_parked(user.id, token) => {
+            school
+                .resumes
+                .take(token, user.id, limits.hello_timeout)
+                .await
+        }
+        _ => false,
+    };
+    let greet = |resumed| crate::dispatch::welcome(app, &user, &resume, resumed || restored);
     let resumed = match app
         .directory
         .register(registration, std::time::Instant::now(), greet)
@@ -268,6 +280,12 @@ async fn serve(
         conn: ctx.id,
         user: user.info(),
         resumed,
+    }))
+    .await;
+    // The hub keeps the token's digest, never the token, for a resume after a restart.
+    Box::pin(school.hub.send(konsult_signaling::Input::ResumeIssued {
+        conn: ctx.id,
+        token: crate::restored_resumes::token_digest(&registered.resume),
     }))
     .await;
 

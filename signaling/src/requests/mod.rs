@@ -254,6 +254,11 @@ impl Requests {
         self.next_request += ID_SKIP;
     }
 
+    /// Hands out no id below `next`.
+    pub fn ids_from(&mut self, next: i64) {
+        self.next_request = self.next_request.max(next);
+    }
+
     /// Asks again for the threads of requests being deferred when the snapshot was taken: the
     /// answer went to the previous owner.
     pub fn resume_deferrals(&mut self, people: &mut People, cx: &mut Ctx) {

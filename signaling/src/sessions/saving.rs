@@ -108,6 +108,11 @@ impl Sessions {
         sessions
     }
 
+    /// Hands out no id below `next`.
+    pub fn ids_from(&mut self, next: i64) {
+        self.next_session = self.next_session.max(next);
+    }
+
     /// Skips the ids and versions a restore skips (for tests that compare a hub with its
     /// restored copy).
     #[cfg(feature = "testing")]

@@ -4,6 +4,7 @@
 mod attachments;
 mod bulk;
 mod checkpoint;
+mod hub_snapshots;
 pub(crate) mod messages;
 mod records;
 mod school;
