@@ -10,6 +10,8 @@ pub mod error;
 mod help;
 mod hours;
 mod login;
+mod report;
+mod report_csv;
 mod schools;
 mod students;
 
