@@ -1,11 +1,12 @@
 // An automated WCAG 2.1 AA audit (axe-core, run inside the page) of the pages people use:
-// sign-in on a phone, /help on a desktop and a phone, and the administration's report with its
-// charts; none may have a serious or critical violation.
+// sign-in and a student's home on a phone, a teacher's home, /help on a desktop and a phone, and
+// the administration's screens with the report's charts; none may have a serious or critical
+// violation.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { artifacts, launchBrowser, startServer } from './lib.mjs';
+import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
 import { holdConsultation, token } from './admin-lib.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -48,6 +49,14 @@ try {
   await signIn.locator('#login-name').waitFor();
   await audit(signIn, 'sign-in-phone');
   await signIn.close();
+
+  step('a student on a phone, a teacher on a desktop');
+  const student = await loginAs(browser, server.url, 'student1', { viewport: phone });
+  await audit(student, 'student-phone');
+  await student.context().close();
+  const teacher = await loginAs(browser, server.url, 'teacher1', { viewport: desktop });
+  await audit(teacher, 'teacher');
+  await teacher.context().close();
 
   step('the administration: sign-in and the report with its charts');
   const admin = await browser.newPage({ viewport: desktop });
