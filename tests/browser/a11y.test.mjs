@@ -50,12 +50,23 @@ try {
   await audit(signIn, 'sign-in-phone');
   await signIn.close();
 
-  step('a student on a phone, a teacher on a desktop');
+  step('a student on a phone, a teacher on a desktop, and their live session');
   const student = await loginAs(browser, server.url, 'student1', { viewport: phone });
   await audit(student, 'student-phone');
-  await student.context().close();
   const teacher = await loginAs(browser, server.url, 'teacher1', { viewport: desktop });
+  await teacher.click('#availability');
+  await teacher.waitForSelector('#availability[aria-checked=true]');
   await audit(teacher, 'teacher');
+  await student.locator('.teacher', { hasText: 'Смирнова' }).first().locator('.status-available').waitFor();
+  await student.selectOption('#ask-subject', 'math');
+  await student.fill('#ask-topic', 'Квадратные уравнения');
+  await student.click('#ask-submit');
+  await teacher.waitForSelector('.offer');
+  await teacher.click('.offer .offer-accept');
+  await Promise.all([teacher.waitForSelector('.session'), student.waitForSelector('.session')]);
+  await audit(teacher, 'session-teacher');
+  await audit(student, 'session-student-phone');
+  await student.context().close();
   await teacher.context().close();
 
   step('the administration: sign-in and the report with its charts');
