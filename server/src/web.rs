@@ -19,6 +19,7 @@ struct WebFile {
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// A [`WebFile`] served at `$path` from `web/$file`.
 macro_rules! web_file {
@@ -67,6 +68,18 @@ const FILES: &[WebFile] = &[
     web_file!("/admin/summary.js", JS, "admin/summary.js"),
     web_file!("/admin/links.js", JS, "admin/links.js"),
     web_file!("/admin/audit.js", JS, "admin/audit.js"),
+    web_file!("/admin/charts.js", JS, "admin/charts.js"),
+    web_file!(
+        "/vendor/uplot/uPlot.iife.min.js",
+        JS,
+        "vendor/uplot/uPlot.iife.min.js"
+    ),
+    web_file!(
+        "/vendor/uplot/uPlot.min.css",
+        CSS,
+        "vendor/uplot/uPlot.min.css"
+    ),
+    web_file!("/vendor/uplot/LICENSE", TEXT, "vendor/uplot/LICENSE"),
 ];
 
 /// The pages served again under `/s/<code>`: the client reads the school from the address

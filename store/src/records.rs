@@ -76,6 +76,9 @@ pub struct RecordRow {
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub wait_secs: Option<i64>,
+    /// When staff first answered the thread the request became (a deferred, offline
+    /// question), in milliseconds.
+    pub answered_at: Option<i64>,
     pub outcome: String,
     pub confidential: bool,
 }

@@ -233,12 +233,17 @@ try {
   const reportDownload = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Скачать отчёт (CSV)' }).click();
   const report = readFileSync(await (await reportDownload).path(), 'utf8').replace(/^\ufeff/, '').trim().split('\r\n');
-  assert.equal(report[0], 'Раздел,,Всего,Состоялось,Отложено,Отменено,Идёт,Минут');
-  assert.deepEqual(report.slice(1), [
-    'По формам,"Индивидуальная, онлайн",1,1,0,0,0,0',
-    'По учителям,Анна Петровна Смирнова,1,1,0,0,0,0',
-    `По месяцам,${await page.locator('.tally[data-kind="by_month"] tbody th').textContent()},1,1,0,0,0,0`,
+  const tally = 'Всего,Состоялось,Отложено,Отменено,Идёт,Минут';
+  assert.deepEqual(report.slice(0, 14), [
+    'Отчёт о консультациях,… – …',
+    '', 'По формам', `Форма,${tally}`, '"Индивидуальная, онлайн",1,1,0,0,0,0', 'Всего,1,1,0,0,0,0',
+    '', 'По учителям', `Учитель,${tally}`, 'Анна Петровна Смирнова,1,1,0,0,0,0',
+    '', 'По месяцам', `Месяц,${tally}`,
+    `${await page.locator('.tally[data-kind="by_month"] tbody th').textContent()},1,1,0,0,0,0`,
   ]);
+  for (const title of ['Консультации по неделям и формам', 'Время ожидания по предметам', 'Нагрузка по учителям', 'Офлайн-вопросы: ответ в течение суток']) {
+    assert.ok(report.includes(title), `the report's CSV has the section ${title}`);
+  }
 
   step('every action is in the audit log');
   await page.getByRole('link', { name: 'Журнал действий' }).click();
@@ -248,13 +253,13 @@ try {
   })));
   for (const [action, target] of [
     ['user.create', 'orlova'], ['users.import', ''], ['user.password_reset', 'student7'], ['user.deactivate', 'student8'],
-    ['subject.put', 'chemistry'], ['help_links.put', ''], ['consultations.export', ''],
+    ['subject.put', 'chemistry'], ['help_links.put', ''], ['consultations.export', ''], ['consultations.report_export', ''],
   ]) {
     assert.ok(actions.some((a) => a.action === action && a.target === target && a.who === 'admin'),
       `the audit log has ${action} ${target}: ${JSON.stringify(actions)}`);
   }
-  assert.equal(actions[0].action, 'consultations.export', 'newest first');
-  const exportDetails = await page.locator('#audit-table tbody tr').first().locator('td').nth(4).textContent();
+  assert.deepEqual(actions.slice(0, 2).map((a) => a.action), ['consultations.report_export', 'consultations.export'], 'newest first');
+  const exportDetails = await page.locator('#audit-table tbody tr').nth(1).locator('td').nth(4).textContent();
   assert.deepEqual(exportDetails.split('\n').sort(),
     ['filter.class: 9A', 'filter.form: individual', `filter.from: ${today}`, 'filter.outcome: held', 'filter.subject: math', 'rows: 1']);
   assert.equal(await page.locator('#audit-table input, #audit-table button').count(), 0, 'read-only');
@@ -316,7 +321,7 @@ try {
   await page.getByRole('button', { name: 'Show more' }).click();
   await page.locator('#audit-table tbody tr[data-action="user.create"]').waitFor();
   const all = await page.locator('#audit-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.action));
-  assert.equal(all.length, 100 + 8, 'every entry, each once');
+  assert.equal(all.length, 100 + 9, 'every entry, each once');
   assert.equal(all.at(-1), 'user.create', 'the oldest last');
   assert.ok(await page.getByRole('button', { name: 'Show more' }).isHidden(), 'nothing older');
 

@@ -1,16 +1,15 @@
 //! The summary report: consultations counted by form, by teacher and by month for a span of
-//! dates, printable and saved as CSV the way the screen shows it.
+//! dates, with its four charts (admin/charts.js), printable, and saved as the server's CSV of
+//! the same numbers.
 
 import { h } from '../dom.js';
-import { t } from '../i18n.js';
+import { currentLang, t } from '../i18n.js';
 import { api } from './api.js';
-import { $, csvFile, download, draw, filterQuery, rangeName } from './page.js';
+import { drawCharts } from './charts.js';
+import { $, download, draw, filterQuery, rangeName } from './page.js';
 
 const TALLY_COLUMNS = ['admin.tally_total', 'admin.col_held', 'admin.col_deferred', 'admin.col_cancelled', 'admin.col_in_progress', 'admin.minutes_col'];
 const TALLY_KINDS = [['by_form', 'admin.by_form'], ['by_teacher', 'admin.by_teacher'], ['by_month', 'admin.by_month']];
-
-/// The report last drawn, for its file.
-let shown = null;
 
 function tallyKey(kind, key) {
   if (kind === 'by_form') {
@@ -37,23 +36,22 @@ function tallyTable(kind, title, tallies) {
 
 export async function render() {
   const summary = await api('GET', `/api/consultations/summary?${filterQuery($('#summary-filters'))}`);
-  shown = summary;
   $('#summary-total').textContent = t('admin.total', summary.total);
+  drawCharts($('#summary-charts'), summary.charts);
   $('#summary-tables').replaceChildren(...TALLY_KINDS.map(([kind, title]) => tallyTable(kind, t(title), summary[kind])));
 }
 
-/// The report as the screen shows it, one CSV line per row of its three tables.
-function downloadSummary() {
-  if (!shown) return;
-  const lines = [[t('admin.section'), '', ...TALLY_COLUMNS.map((c) => t(c))]];
-  for (const [kind, title] of TALLY_KINDS) {
-    for (const row of shown[kind]) lines.push([t(title), tallyKey(kind, row.key), ...tallyCounts(row)]);
-  }
-  download(csvFile(lines, { bom: true }), `konsult-report-${rangeName($('#summary-filters'))}.csv`);
+/// The report as the server writes it (the same computation as the screen's): a section per
+/// table and per chart, in the language of the screen.
+async function downloadSummary() {
+  const query = filterQuery($('#summary-filters'));
+  query.set('lang', currentLang());
+  const file = await api('GET', `/api/consultations/summary?${query}`, undefined, { accept: 'text/csv' });
+  download(file, `konsult-report-${rangeName($('#summary-filters'))}.csv`);
 }
 
 export function wire() {
   $('#summary-filters').addEventListener('submit', (e) => { e.preventDefault(); draw(render); });
-  $('#summary-csv').addEventListener('click', downloadSummary);
+  $('#summary-csv').addEventListener('click', () => draw(downloadSummary));
   $('#summary-print').addEventListener('click', () => window.print());
 }

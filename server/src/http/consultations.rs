@@ -1,6 +1,7 @@
 //! `GET /api/consultations`: the consultation record for the administration, as JSON or CSV
 //! (`Accept: text/csv`), filtered by time, form, mode, teacher, subject, class and outcome.
-//! Consultations with support staff show only that they took place.
+//! Consultations with support staff show only that they took place. `summary` serves the report
+//! `report.rs` computes from the same records, as JSON or CSV (`report_csv.rs`).
 
 use super::bearer::Caller;
 use super::error::ApiError;
@@ -18,6 +19,9 @@ const MAX_ROWS: i64 = 50_000;
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct Filter {
+    /// The language of the report's CSV: `ru` or `en` (default: `school.language`).
+    #[serde(default, skip_serializing)]
+    lang: Option<String>,
     /// A date (`2026-11-01`, the school's time zone, inclusive) or an RFC 3339 instant.
     from: Option<String>,
     /// A date (inclusive) or an RFC 3339 instant (exclusive).
@@ -59,6 +63,10 @@ pub struct RecordView {
     pub ended_at: Option<String>,
     pub wait_secs: Option<i64>,
     pub duration_secs: Option<i64>,
+    /// When staff first answered the thread a deferred request became.
+    pub answered_at: Option<String>,
+    /// Seconds from the request to that answer.
+    pub answer_secs: Option<i64>,
     pub outcome: String,
     pub confidential: bool,
 }
@@ -172,11 +180,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let views = fetch(&app, caller.0.school, &filter).await?;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    if wants_csv {
+    if wants_csv(&headers) {
         super::audit::audit(
             &app,
             &caller,
@@ -223,6 +227,11 @@ fn view(row: RecordRow, tz: &jiff::tz::TimeZone) -> RecordView {
             .started_at
             .zip(row.ended_at)
             .map(|(s, e)| (e - s) / 1000),
+        answered_at: local(row.answered_at, tz),
+        answer_secs: row
+            .requested_at
+            .zip(row.answered_at)
+            .map(|(asked, answered)| (answered - asked) / 1000),
         outcome: row.outcome,
         confidential,
     }
@@ -231,7 +240,7 @@ fn view(row: RecordRow, tz: &jiff::tz::TimeZone) -> RecordView {
 /// A cell a spreadsheet will not run: one that begins with `=`, `+`, `-`, `@`, a tab or a
 /// carriage return gets a leading `'`, so that it is read as text (OWASP's rule against CSV
 /// injection).
-fn inert(cell: String) -> String {
+pub(super) fn inert(cell: String) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {
@@ -256,6 +265,8 @@ fn to_csv(views: &[RecordView]) -> String {
         "duration_secs",
         "outcome",
         "confidential",
+        "answered_at",
+        "answer_secs",
     ];
     // Writing to memory does not fail.
     let _ = out.write_record(header);
@@ -277,86 +288,62 @@ fn to_csv(views: &[RecordView]) -> String {
             num(v.duration_secs),
             v.outcome.clone(),
             v.confidential.to_string(),
+            opt(&v.answered_at),
+            num(v.answer_secs),
         ];
         let _ = out.write_record(cells.into_iter().map(inert));
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// One line of the summary: how many consultations and how they ended.
-#[derive(Debug, Default, Serialize)]
-pub struct Tally {
-    pub key: String,
-    pub total: u64,
-    pub held: u64,
-    pub deferred: u64,
-    pub cancelled: u64,
-    pub in_progress: u64,
-    /// Minutes of live consultation held.
-    pub minutes: u64,
-}
-
-impl Tally {
-    fn add(&mut self, v: &RecordView) {
-        self.total += 1;
-        match v.outcome.as_str() {
-            "held" => self.held += 1,
-            "deferred" => self.deferred += 1,
-            "cancelled" => self.cancelled += 1,
-            _ => self.in_progress += 1,
-        }
-        self.minutes += v.duration_secs.unwrap_or(0).max(0) as u64 / 60;
-    }
-}
-
 /// `GET /api/consultations/summary?from=&to=`: the report the administration files, by form,
-/// by teacher and by month. Confidential consultations count under "support" only.
+/// by teacher and by month, with the series of its charts; as CSV with `Accept: text/csv`
+/// (`lang=ru|en`). Confidential consultations count under "support" only.
 pub async fn summary(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: HeaderMap,
     Query(filter): Query<Filter>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let views = fetch(&app, caller.0.school, &filter).await?;
-    let mut by_form: std::collections::BTreeMap<String, Tally> = Default::default();
-    let mut by_teacher: std::collections::BTreeMap<String, Tally> = Default::default();
-    let mut by_month: std::collections::BTreeMap<String, Tally> = Default::default();
-    let mut all = Tally {
-        key: "all".into(),
-        ..Tally::default()
+    let language = match given(&filter.lang) {
+        None => app.config.school.language,
+        Some("ru") => konsult_config::Language::Ru,
+        Some("en") => konsult_config::Language::En,
+        Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "lang is ru or en")),
     };
-    for view in &views {
-        let form = format!("{} {}", view.form, view.mode);
-        let teacher = if view.confidential {
-            "support (confidential)".to_string()
-        } else {
-            view.staff.clone().unwrap_or_else(|| "-".into())
-        };
-        let month = view
-            .started_at
-            .as_deref()
-            .or(view.requested_at.as_deref())
-            .map(|t| t.chars().take(7).collect())
-            .unwrap_or_else(|| "-".to_string());
-        for (map, key) in [
-            (&mut by_form, form),
-            (&mut by_teacher, teacher),
-            (&mut by_month, month),
-        ] {
-            map.entry(key.clone())
-                .or_insert_with(|| Tally {
-                    key,
-                    ..Tally::default()
-                })
-                .add(view);
-        }
-        all.add(view);
+    let views = fetch(&app, caller.0.school, &filter).await?;
+    let report = super::report::compute(&views);
+    if !wants_csv(&headers) {
+        return Ok(axum::Json(report).into_response());
     }
-    Ok(axum::Json(serde_json::json!({
-        "total": all,
-        "by_form": by_form.into_values().collect::<Vec<_>>(),
-        "by_teacher": by_teacher.into_values().collect::<Vec<_>>(),
-        "by_month": by_month.into_values().collect::<Vec<_>>(),
-    }))
-    .into_response())
+    super::audit::audit(
+        &app,
+        &caller,
+        "consultations.report_export",
+        None,
+        serde_json::json!({"rows": views.len(), "filter": filter}),
+    )
+    .await;
+    let span = [given(&filter.from), given(&filter.to)]
+        .map(|d| d.unwrap_or("…"))
+        .join(" – ");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"konsult-report.csv\"",
+            ),
+        ],
+        super::report_csv::write(&report, language, &span),
+    )
+        .into_response())
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
 }

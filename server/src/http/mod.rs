@@ -11,6 +11,8 @@ mod help;
 mod hours;
 mod import_progress;
 mod login;
+mod report;
+mod report_csv;
 mod schools;
 mod students;
 

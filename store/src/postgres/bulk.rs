@@ -105,7 +105,8 @@ pub(super) async fn write(
         planned.push(slot);
     }
     if !answered_threads.is_empty() {
-        sqlx::query("UPDATE threads SET answered = TRUE WHERE id = ANY($1)")
+        sqlx::query("UPDATE threads SET answered = TRUE, answered_at = $1 WHERE id = ANY($2)")
+            .bind(now)
             .bind(&answered_threads)
             .execute(&mut *tx)
             .await?;

@@ -341,7 +341,8 @@ async fn write_one(
         .await?;
     let answered = match request {
         Some(request) if !answered && send.answers_requests => {
-            sqlx::query("UPDATE threads SET answered = TRUE WHERE id = $1")
+            sqlx::query("UPDATE threads SET answered = TRUE, answered_at = $1 WHERE id = $2")
+                .bind(now)
                 .bind(send.thread.0)
                 .execute(&mut *tx)
                 .await?;

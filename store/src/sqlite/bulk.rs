@@ -111,7 +111,8 @@ pub(super) async fn write(
         planned.push(slot);
     }
     for thread in answered_threads {
-        sqlx::query("UPDATE threads SET answered = 1 WHERE id = ?")
+        sqlx::query("UPDATE threads SET answered = 1, answered_at = ? WHERE id = ?")
+            .bind(now)
             .bind(thread)
             .execute(&mut *tx)
             .await?;

@@ -303,7 +303,8 @@ async fn write_one(
         .await?;
     let answered = match request {
         Some(request) if answered == 0 && send.answers_requests => {
-            sqlx::query("UPDATE threads SET answered = 1 WHERE id = ?")
+            sqlx::query("UPDATE threads SET answered = 1, answered_at = ? WHERE id = ?")
+                .bind(now)
                 .bind(send.thread.0)
                 .execute(&mut *tx)
                 .await?;

@@ -115,6 +115,7 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT c.id, c.form, c.mode, c.subject, c.topic, s.name AS staff, c.requested_at, \
              c.started_at, c.ended_at, c.wait_secs, c.outcome, c.confidential, \
+             (SELECT t.answered_at FROM threads t WHERE t.id = c.thread_id) AS answered_at, \
              (SELECT group_concat(u.name, '; ') FROM consultation_students cs \
               JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students \
              FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
@@ -163,6 +164,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordRow, StoreErro
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
         wait_secs: row.try_get("wait_secs")?,
+        answered_at: row.try_get("answered_at")?,
         outcome: row.try_get("outcome")?,
         confidential: row.try_get::<i64, _>("confidential")? != 0,
     })
