@@ -769,6 +769,9 @@ async fn old_rows_are_purged_in_batches(db: TestStore) {
     for (id, _) in &uploads {
         assert!(store.attachment(&id.0).await.expect("read").is_none());
     }
+    db.finish().await;
+}
+
 /// Whether `result` is the refusal of a stale epoch, naming the epoch that holds the school.
 fn stale_against(result: Result<(), StoreError>, held: i64) -> bool {
     matches!(result, Err(StoreError::Stale { current, .. }) if current == held)
