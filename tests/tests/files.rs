@@ -152,7 +152,9 @@ fn start_with_open_umask(cwd: &Path, data: &Path) -> Process {
             data.as_str(),
         ],
     )
-    .env("KONSULT_MEDIA_LISTEN", "127.0.0.1:0");
+    .env("KONSULT_MEDIA_LISTEN", "127.0.0.1:0")
+    // Never the default metrics port: another server on this machine may hold it.
+    .env("KONSULT_METRICS_LISTEN", "127.0.0.1:0");
     launch.dir = Some(cwd.to_path_buf());
     Process::start(&launch).unwrap_or_else(|e| panic!("{e:#}"))
 }

@@ -18,8 +18,13 @@ pub struct TrackStats {
     /// Frames that did not verify.
     pub corrupt: u64,
     pub keyframes: u64,
-    /// Whether the first frame received was a keyframe (video).
+    /// Whether the first frame received was a keyframe (video). Peer to peer, frames before
+    /// the first keyframe are dropped as a decoder drops them (`before_keyframe`) and a
+    /// keyframe asked for: this is then whether the first frame kept was one.
     pub first_was_keyframe: Option<bool>,
+    /// Peer to peer: frames that came before the first keyframe (its packets lost while the
+    /// connection was being set up), dropped, with a PLI sent for a keyframe.
+    pub before_keyframe: u64,
     /// Distinct frame numbers received (duplicates are retransmissions or repeats).
     pub frames: BTreeSet<u32>,
     pub first_at: Option<Instant>,

@@ -10,6 +10,7 @@ use ::rtc::ice::network_type::NetworkType;
 use ::rtc::interceptor::Slot;
 use ::rtc::media_stream::MediaStreamTrack;
 use ::rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use ::rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use ::rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -81,10 +82,29 @@ async fn read_track(track: Arc<dyn TrackRemote>, counters: Arc<Counters>) {
     let video = track.kind().await == RtpCodecKind::Video;
     // Through the SFU the track id is `<user>-<kind>`; peer to peer it is the kind itself.
     let kind = id.rsplit('-').next().unwrap_or(&id).to_string();
+    let direct = !id.contains('-');
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
+        // Peer to peer, a stream whose first packets were lost while the connection was set up
+        // starts mid-picture: like a browser, drop frames until a keyframe and ask for one. (The
+        // SFU asks publishers itself and must send a keyframe first; that stays checked.)
+        if direct && video && first_frame_is_not_key(&counters, &id, &packet.payload) {
+            counters
+                .received
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id.clone())
+                .or_default()
+                .before_keyframe += 1;
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: packet.header.ssrc,
+            };
+            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+            continue;
+        }
         let payload: &[u8] = &packet.payload;
         let frame = if video {
             vp8::frame_data(payload)
@@ -115,6 +135,20 @@ async fn read_track(track: Arc<dyn TrackRemote>, counters: Arc<Counters>) {
             None => stats.corrupt += 1,
         }
     }
+}
+
+/// Whether `payload` would be the first video frame of track `id` and is an intact frame that
+/// is not a keyframe.
+fn first_frame_is_not_key(counters: &Counters, id: &str, payload: &[u8]) -> bool {
+    let all = counters.received.lock().unwrap_or_else(|e| e.into_inner());
+    if all.get(id).is_some_and(|s| s.first_was_keyframe.is_some()) {
+        return false;
+    }
+    // A frame that does not verify is counted as corrupt, not dropped.
+    matches!(
+        vp8::frame_data(payload).and_then(|f| check_frame(f, true)),
+        Some((_, false))
+    )
 }
 
 /// One peer connection of a test client.
