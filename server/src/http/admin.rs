@@ -4,8 +4,9 @@
 
 use super::audit::audit;
 use super::bearer::Caller;
-use super::error::ApiError;
-use crate::accounts::{self, AddUser, LineError};
+use super::error::{ApiError, account_error};
+use super::import_outcome::{import_refused, imported_answer};
+use crate::accounts::{self, AddUser};
 use crate::app::App;
 use crate::auth::{generate_password, hash_password};
 use crate::store::users::{User, UserFilter};
@@ -136,24 +137,6 @@ pub async fn create_user(
     ))
 }
 
-pub(super) fn account_error(e: accounts::AccountError) -> ApiError {
-    match e {
-        accounts::AccountError::Store(e) => e.into(),
-        accounts::AccountError::WeakPassword(message) => {
-            ApiError::new(ErrorCode::WeakPassword, message)
-        }
-        other => {
-            let message = other.to_string();
-            let code = if message.contains("already exists") {
-                ErrorCode::Conflict
-            } else {
-                ErrorCode::BadRequest
-            };
-            ApiError::new(code, message)
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ImportQuery {
     /// Check only: report what would be created and every bad line, write nothing.
@@ -219,68 +202,6 @@ pub async fn import_users(
         Ok(imported) => Ok(Json(imported_answer(&app, &caller, &imported).await?).into_response()),
         Err(errors) => Err(import_refused(&errors)),
     }
-}
-
-/// Tells the hub of the accounts an import created and audits it; the answer
-/// `{ok, created, passwords:[{login, password}]}`.
-pub(super) async fn imported_answer(
-    app: &App,
-    caller: &Caller,
-    imported: &accounts::Imported,
-) -> Result<Value, ApiError> {
-    for (login, _) in &imported.generated {
-        if let Some(user) = app.store.user_by_login(caller.0.school, login).await? {
-            app.user_changed(&user).await;
-        }
-    }
-    reload_users(app, caller.0.school).await?;
-    audit(
-        app,
-        caller,
-        "users.import",
-        None,
-        json!({"created": imported.created}),
-    )
-    .await;
-    let passwords: Vec<Value> = imported
-        .generated
-        .iter()
-        .map(|(login, password)| json!({"login": login, "password": password}))
-        .collect();
-    Ok(json!({
-        "ok": true,
-        "created": imported.created,
-        "passwords": passwords,
-    }))
-}
-
-/// The code of an import refused for `errors`: `weak_password` when weak passwords are all
-/// that stands in the way, else `bad_request`.
-pub(super) fn refusal_code(errors: &[LineError]) -> ErrorCode {
-    if errors
-        .iter()
-        .all(|e| e.code == Some(ErrorCode::WeakPassword))
-    {
-        ErrorCode::WeakPassword
-    } else {
-        ErrorCode::BadRequest
-    }
-}
-
-fn import_refused(errors: &[LineError]) -> ApiError {
-    let shown: Vec<String> = errors.iter().take(20).map(LineError::to_string).collect();
-    ApiError::new(
-        refusal_code(errors),
-        format!("nothing was imported: {}", shown.join("; ")),
-    )
-}
-
-/// Tells the school's hub about every active account (after a bulk change).
-async fn reload_users(app: &App, school: konsult_protocol::SchoolId) -> Result<(), ApiError> {
-    for user in app.store.active_users(school).await? {
-        app.user_changed(&user).await;
-    }
-    Ok(())
 }
 
 /// The account an admin acts on: one of the admin's own school (another school's account

@@ -1,5 +1,6 @@
 //! HTTP errors in the same shape and codes as WebSocket errors: `{"code","message"}`.
 
+use crate::accounts;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -67,5 +68,24 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// The answer for an account change the accounts layer refused.
+pub fn account_error(e: accounts::AccountError) -> ApiError {
+    match e {
+        accounts::AccountError::Store(e) => e.into(),
+        accounts::AccountError::WeakPassword(message) => {
+            ApiError::new(ErrorCode::WeakPassword, message)
+        }
+        other => {
+            let message = other.to_string();
+            let code = if message.contains("already exists") {
+                ErrorCode::Conflict
+            } else {
+                ErrorCode::BadRequest
+            };
+            ApiError::new(code, message)
+        }
     }
 }

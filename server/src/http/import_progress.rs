@@ -5,8 +5,9 @@
 //! was imported). All rows or none, as without `progress`; an admin who goes away while the
 //! passwords are hashed abandons the import and nothing is written.
 
-use super::admin::{account_error, imported_answer, refusal_code};
 use super::bearer::Caller;
+use super::error::account_error;
+use super::import_outcome::{imported_answer, refusal_code};
 use crate::accounts;
 use crate::app::App;
 use axum::body::{Body, Bytes};

@@ -3,7 +3,7 @@
 //! `GET /api/consultations/summary` and its CSV (`report_csv`) are both written from a
 //! [`Report`], so the charts and the file always show the same numbers.
 
-use super::consultations::RecordView;
+use super::record_view::RecordView;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

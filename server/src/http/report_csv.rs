@@ -2,7 +2,7 @@
 //! section per table and per chart of the screen, each a title line, a header line and its
 //! rows, with a blank line between sections, worded in Russian or English; lines end in CRLF.
 
-use super::consultations::inert;
+use super::record_view::inert;
 use super::report::{CONFIDENTIAL, Report, Tally};
 use konsult_config::Language;
 
