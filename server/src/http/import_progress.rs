@@ -28,7 +28,7 @@ pub fn answer(app: Arc<App>, caller: Caller, text: String) -> Response {
     let work: BoxFuture<'static, Value> = Box::pin(async move {
         let abandoned = AtomicBool::new(false);
         let reporter: accounts::ImportProgress = Arc::new(move |done, total| {
-            progress.send_replace((done, total));
+            advance(&progress, done, total);
             // Nobody reads the answer any more: stop, and write nothing.
             if progress.is_closed() {
                 if !abandoned.swap(true, Ordering::Relaxed) {
@@ -52,6 +52,18 @@ pub fn answer(app: Arc<App>, caller: Caller, text: String) -> Response {
 }
 
 type Running = (BoxFuture<'static, Value>, watch::Receiver<(usize, usize)>);
+
+/// Moves the progress on to `done` of `total`, never back: the hashing threads count in turn
+/// but may report out of turn (one counts 192 and reports it before another reports 191).
+fn advance(progress: &watch::Sender<(usize, usize)>, done: usize, total: usize) {
+    progress.send_if_modified(|now| {
+        let later = done >= now.0;
+        if later {
+            *now = (done, total);
+        }
+        later
+    });
+}
 
 /// The next line of the answer: a progress line while the import runs, the summary when it
 /// ends, then nothing.
@@ -141,4 +153,20 @@ fn failure(error: super::ApiError, skipped: usize) -> Value {
         "errors": [],
         "passwords": [],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reported_out_of_turn_never_goes_back() {
+        let (progress, watched) = watch::channel((0, 0));
+        advance(&progress, 0, 240);
+        advance(&progress, 192, 240);
+        advance(&progress, 191, 240);
+        assert_eq!(*watched.borrow(), (192, 240));
+        advance(&progress, 193, 240);
+        assert_eq!(*watched.borrow(), (193, 240));
+    }
 }
