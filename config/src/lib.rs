@@ -202,6 +202,9 @@ pub struct BusConfig {
     pub url: Option<String>,
     /// This node's name in the cluster; `None` (empty): the host name and the listen port.
     pub node_id: Option<String>,
+    /// What every key and channel of the cluster in Redis starts with; several clusters (or
+    /// test runs) may share one Redis under different prefixes.
+    pub prefix: String,
     /// How often the node renews its registration and leases and looks for unowned schools.
     pub heartbeat: Duration,
     /// How long a registration or a school's lease outlives the last heartbeat; a dead node's
@@ -298,6 +301,7 @@ impl Default for Config {
             bus: BusConfig {
                 url: None,
                 node_id: None,
+                prefix: "konsult:".to_string(),
                 heartbeat: Duration::from_secs(1),
                 lease: Duration::from_secs(5),
             },
@@ -375,6 +379,7 @@ keys! {
     "metrics.listen" => metrics.listen;
     "bus.url" => bus.url;
     "bus.node_id" => bus.node_id;
+    "bus.prefix" => bus.prefix;
     "bus.heartbeat" => bus.heartbeat;
     "bus.lease" => bus.lease;
 }
@@ -606,6 +611,13 @@ impl Config {
                     "at most 64 letters, digits, '-', '_', '.' or ':'",
                 );
             }
+        }
+        let prefix_allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+        if bus.prefix.is_empty() || bus.prefix.len() > 64 || !bus.prefix.chars().all(prefix_allowed) {
+            return fail(
+                "bus.prefix",
+                "1 to 64 letters, digits, '-', '_', '.' or ':'",
+            );
         }
         if bus.heartbeat < Duration::from_millis(100) {
             return fail("bus.heartbeat", "must be at least 100ms");

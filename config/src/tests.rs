@@ -105,18 +105,23 @@ fn bus_keys_are_read_and_checked() {
         ("KONSULT_BUS_NODE_ID", "node-a:8080"),
         ("KONSULT_BUS_HEARTBEAT", "500ms"),
         ("KONSULT_BUS_LEASE", "3s"),
+        ("KONSULT_BUS_PREFIX", "district-7:"),
     ]))
     .expect("valid");
     assert_eq!(config.bus.url.as_deref(), Some("redis://127.0.0.1:6379/2"));
     assert_eq!(config.bus.node_id.as_deref(), Some("node-a:8080"));
     assert_eq!(config.bus.heartbeat, Duration::from_millis(500));
     assert_eq!(config.bus.lease, Duration::from_secs(3));
+    assert_eq!(config.bus.prefix, "district-7:");
     assert_eq!(Config::default().bus.url, None);
+    assert_eq!(Config::default().bus.prefix, "konsult:");
 
     for (pairs, key) in [
         (&[("KONSULT_BUS_URL", "http://x")][..], "bus.url"),
         (&[("KONSULT_BUS_URL", "redis://")][..], "bus.url"),
         (&[("KONSULT_BUS_NODE_ID", "a b")][..], "bus.node_id"),
+        (&[("KONSULT_BUS_PREFIX", "")][..], "bus.prefix"),
+        (&[("KONSULT_BUS_PREFIX", "a b")][..], "bus.prefix"),
         (&[("KONSULT_BUS_HEARTBEAT", "10ms")][..], "bus.heartbeat"),
         (&[("KONSULT_BUS_LEASE", "2s")][..], "bus.lease"),
         (&[("KONSULT_BUS_LEASE", "2m")][..], "bus.lease"),
