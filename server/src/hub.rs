@@ -127,6 +127,10 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
+                if !school.may_act(&app) {
+                    // A node of a cluster no longer holds the school: it stops here.
+                    break;
+                }
                 hub.handle_input(now(tz), input);
             }
             _ = sleep_until_some(deadline) => hub.handle_timeout(now(tz)),

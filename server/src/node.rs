@@ -5,9 +5,10 @@
 //! the bridges of `ws/bridge.rs`.
 
 use crate::app::App;
+use crate::notices::Notice;
 use crate::ws::bridge::Bridges;
 use konsult_cluster::{
-    Bus, Claimer, Keys, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
+    Bus, Claimer, Keys, Kind, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
     SchoolId as SchoolCode, Timings,
 };
 use konsult_protocol::SchoolId;
@@ -29,6 +30,8 @@ pub struct Node {
     pub timings: Timings,
     leases: Leases,
     placement: Placement,
+    registry: Registry,
+    bus: Bus,
     /// Taken when the node leaves.
     membership: Mutex<Option<Membership>>,
     pub bridges: Arc<Bridges>,
@@ -63,7 +66,7 @@ impl Node {
         };
         let registry = Registry::new(link.clone(), keys.clone());
         let leases = Leases::new(link.clone(), keys.clone(), timings.lease);
-        let placement = Placement::new(link.clone(), keys.clone(), registry, timings.lease);
+        let placement = Placement::new(link.clone(), keys.clone(), registry.clone(), timings.lease);
         let bus = Bus::new(link.clone(), keys.clone(), id.clone());
         let receiver = bus.listen(BUS_QUEUE).await?;
         let media = app
@@ -85,6 +88,8 @@ impl Node {
             timings,
             leases,
             placement,
+            registry,
+            bus: bus.clone(),
             membership: Mutex::new(None),
             bridges: bridges.clone(),
             codes: Mutex::new(HashMap::new()),
@@ -161,6 +166,52 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Whether this node may act for school `code` now: it holds the school's lease and the
+    /// lease's local validity has not run out (a node that was paused stops here before it
+    /// hears that it lost the school).
+    pub fn may_act(&self, code: &str) -> bool {
+        lock(&self.membership)
+            .as_ref()
+            .is_some_and(|m| m.fence(&SchoolCode(code.to_string())).is_some())
+    }
+
+    /// Sends `notice` to the node that holds school `school` now; lost when none does (the
+    /// school's next owner reads what the notice says from the database).
+    pub async fn tell_owner(&self, app: &App, school: SchoolId, notice: &Notice) {
+        let Some(code) = self.code_of(app, school).await else {
+            return;
+        };
+        let code = SchoolCode(code);
+        match self.leases.owner(&code).await {
+            Ok(Some(owner)) => self.tell(&owner.node, &code, notice).await,
+            Ok(None) => tracing::debug!(school = %code, "no owner to tell"),
+            Err(e) => tracing::warn!(error = %e, "cannot read a school's owner to tell it"),
+        }
+    }
+
+    /// Sends `notice` to every other live node.
+    pub async fn tell_all(&self, notice: &Notice) {
+        match self.registry.live().await {
+            Ok(nodes) => {
+                for node in nodes.into_iter().filter(|n| n.id != self.id) {
+                    self.tell(&node.id, &SchoolCode(String::new()), notice)
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the nodes to tell"),
+        }
+    }
+
+    async fn tell(&self, to: &NodeId, school: &SchoolCode, notice: &Notice) {
+        let payload = match serde_json::to_vec(notice) {
+            Ok(payload) => payload,
+            Err(e) => return tracing::error!(error = %e, "cannot encode a notice"),
+        };
+        if let Err(e) = self.bus.send(to, Kind::Notice, school, 0, payload).await {
+            tracing::warn!(node = %to, error = %e, "a notice was not delivered");
+        }
     }
 
     /// Leaves the cluster: releases every school this node holds, so the others take them on

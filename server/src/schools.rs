@@ -31,6 +31,13 @@ pub struct School {
 }
 
 impl School {
+    /// Whether this node may act for the school now: always for one node alone; for a node
+    /// of a cluster, while its lease holds (`Node::may_act`). A school that may not is being
+    /// stopped.
+    pub fn may_act(&self, app: &crate::app::App) -> bool {
+        !*self.stop.borrow() && app.node.get().is_none_or(|node| node.may_act(&self.code))
+    }
+
     /// Resolves once this node stops serving the school.
     pub async fn stopped(&self) {
         let mut rx = self.stop.subscribe();
