@@ -74,6 +74,7 @@ fn start(app: &Arc<App>, row: SchoolRow, epoch: Option<i64>) -> Result<Arc<Schoo
         timezone,
         hub,
         resumes: Default::default(),
+        epoch,
         stop: tokio::sync::watch::Sender::new(false),
     });
     if let Err(running) = app.schools.register(&school) {

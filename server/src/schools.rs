@@ -25,6 +25,9 @@ pub struct School {
     pub hub: HubHandle,
     /// Resume tokens issued before a restart, which its restored hub honours.
     pub resumes: RestoredResumes,
+    /// The cluster lease's epoch this node holds the school under, which its chat writes
+    /// carry; `None` for one node alone.
+    pub epoch: Option<i64>,
     /// `true` once this node stopped serving the school (a node of a cluster lost it or
     /// handed it over): its hub ends and its connections close with 1001.
     pub stop: watch::Sender<bool>,
