@@ -48,8 +48,8 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 /// school's accounts, hours and ids only, writing its records and threads into that school.
 /// It starts from the school's last snapshot when one was kept, and keeps a new one as it
 /// changes (`hub_keeper.rs`).
-/// `epoch`: the cluster lease's epoch to claim the school under; `None`, one node alone, claims
-/// the next. It stops when this node stops serving the school (`School::stop`).
+/// `epoch`: the cluster lease's epoch the node claimed the school under; `None`, one node
+/// alone, claims the next. It stops when this node stops serving the school (`School::stop`).
 pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: Option<i64>) {
     let HubInputs(mut rx) = inputs;
     let tz = &school.timezone;

@@ -6,6 +6,8 @@
 
 use crate::app::App;
 use crate::notices::Notice;
+use crate::schools::SchoolError;
+use crate::store::StoreError;
 use crate::ws::bridge::Bridges;
 use konsult_cluster::{
     Bus, Claimer, Keys, Kind, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
@@ -67,7 +69,12 @@ impl Node {
         let registry = Registry::new(link.clone(), keys.clone());
         let leases = Leases::new(link.clone(), keys.clone(), timings.lease);
         let placement = Placement::new(link.clone(), keys.clone(), registry.clone(), timings.lease);
-        let bus = Bus::new(link.clone(), keys.clone(), id.clone());
+        // A connection of its own, so that heavy bridge traffic never delays lease renewals.
+        let bus = Bus::new(
+            RedisLink::new(url, timings.reply_timeout)?,
+            keys.clone(),
+            id.clone(),
+        );
         let receiver = bus.listen(BUS_QUEUE).await?;
         let media = app
             .config
@@ -177,6 +184,29 @@ impl Node {
             .is_some_and(|m| m.fence(&SchoolCode(code.to_string())).is_some())
     }
 
+    /// Raises school `code`'s epoch counter in Redis to at least `floor` and releases the lease
+    /// this node won under `epoch`, so that the next claim is above what the database holds.
+    async fn raise_and_release(
+        &self,
+        code: &SchoolCode,
+        epoch: konsult_cluster::Epoch,
+        floor: i64,
+    ) {
+        tracing::warn!(school = %code, epoch, floor, "the database holds a larger epoch: raising the counter");
+        let floor = konsult_cluster::Epoch::try_from(floor).unwrap_or(0);
+        if let Err(e) = self.leases.raise_epoch(code, floor).await {
+            tracing::warn!(school = %code, error = %e, "cannot raise the epoch counter");
+        }
+        let fence = konsult_cluster::Fence {
+            school: code.clone(),
+            node: self.id.clone(),
+            epoch,
+        };
+        if let Err(e) = self.leases.release(&fence).await {
+            tracing::warn!(school = %code, error = %e, "cannot release the school; it moves when its lease ends");
+        }
+    }
+
     /// Sends `notice` to the node that holds school `school` now; lost when none does (the
     /// school's next owner reads what the notice says from the database).
     pub async fn tell_owner(&self, app: &App, school: SchoolId, notice: &Notice) {
@@ -262,6 +292,14 @@ async fn follow(
                 Ok(()) => {
                     tracing::info!(school = %code, epoch, "school gained: its hub starts");
                     running.insert(code.clone(), *epoch);
+                }
+                Err(SchoolError::Store(StoreError::Stale { current, .. })) => {
+                    // The database knows a larger epoch (Redis lost its counters, or the
+                    // school ran on one node alone): raise the counter and let the school go,
+                    // to be claimed again above it.
+                    if let Some(node) = app.node.get() {
+                        node.raise_and_release(code, *epoch, current).await;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(school = %code, error = %e, "cannot start a gained school's hub")
