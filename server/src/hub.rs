@@ -58,6 +58,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         Err(e) => {
             tracing::error!(error = %e, school = %school.code, "cannot read the last ids; the hub does not start");
             school.resumes.open([], std::time::Instant::now());
+            school.done.send_replace(true);
             return;
         }
     };
@@ -122,6 +123,9 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         if let Some(keeper) = &mut keeper {
             keeper.step(&hub);
         }
+        school
+            .live_sessions
+            .store(hub.live_sessions(), std::sync::atomic::Ordering::Relaxed);
         let deadline = hub.poll_timeout().map(Instant::from_std);
         let keep_at = keeper.as_ref().and_then(|k| k.deadline(&hub));
         tokio::select! {
@@ -148,6 +152,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
             .await;
     }
     records.close().await;
+    school.done.send_replace(true);
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

@@ -244,6 +244,57 @@ impl Node {
         }
     }
 
+    /// Hands this node's schools to the others before it stops (SIGTERM): it claims no more;
+    /// a school without a live session goes at once, one with sessions once they end or
+    /// `server.shutdown_timeout` passed. Each school's hub stops (its clients get
+    /// `server_shutdown` and 1001, and resume on the new owner), keeps its last snapshot, and
+    /// only then is the lease released, so that the next owner starts from that snapshot.
+    pub async fn hand_over(&self, app: &App) {
+        if let Some(membership) = lock(&self.membership).as_ref() {
+            membership.stop_claiming();
+        }
+        let deadline = tokio::time::Instant::now() + app.config.server.shutdown_timeout;
+        loop {
+            let late = tokio::time::Instant::now() >= deadline;
+            let running = app.schools.all();
+            if running.is_empty() {
+                break;
+            }
+            for school in running {
+                let sessions = school
+                    .live_sessions
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if sessions == 0 || late {
+                    self.hand_over_school(app, &school).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::info!(node = %self.id, "every school handed over");
+    }
+
+    async fn hand_over_school(&self, app: &App, school: &crate::schools::School) {
+        tracing::info!(school = %school.code, sessions = school.live_sessions.load(std::sync::atomic::Ordering::Relaxed), "handing the school over");
+        app.schools.stop(school.id);
+        if tokio::time::timeout(self.timings.lease, school.finished())
+            .await
+            .is_err()
+        {
+            tracing::warn!(school = %school.code, "the hub did not stop in time; its lease is released anyway");
+        }
+        let (Some(epoch), code) = (school.epoch, SchoolCode(school.code.clone())) else {
+            return;
+        };
+        let fence = konsult_cluster::Fence {
+            school: code,
+            node: self.id.clone(),
+            epoch: konsult_cluster::Epoch::try_from(epoch).unwrap_or(0),
+        };
+        if let Err(e) = self.leases.release(&fence).await {
+            tracing::warn!(school = %school.code, error = %e, "cannot release the school; it moves when its lease ends");
+        }
+    }
+
     /// Leaves the cluster: releases every school this node holds, so the others take them on
     /// their next sweep. Called once the hubs have stopped and kept their last snapshots.
     pub async fn leave(&self) {

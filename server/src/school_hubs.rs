@@ -79,6 +79,8 @@ fn start(app: &Arc<App>, row: SchoolRow, epoch: Option<i64>) -> Result<Arc<Schoo
         hub,
         resumes: Default::default(),
         epoch,
+        live_sessions: Default::default(),
+        done: tokio::sync::watch::Sender::new(false),
         stop: tokio::sync::watch::Sender::new(false),
     });
     if let Err(running) = app.schools.register(&school) {
