@@ -7,6 +7,7 @@ use crate::chat::Chat;
 use crate::directory::Directory;
 use crate::drain::Drain;
 use crate::hub_handle::MediaSink;
+use crate::notices::Notice;
 use crate::store::Store;
 use konsult_config::Config;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -94,5 +95,92 @@ impl App {
             .get(school)
             .map(|s| s.timezone.clone())
             .unwrap_or_else(|| self.timezone.clone())
+    }
+}
+
+impl App {
+    /// Tells the hub of the user's school that an account was created or changed (a school
+    /// whose hub has not started reads its accounts when it starts).
+    pub async fn user_changed(&self, user: &crate::store::users::User) {
+        match self.schools.get(user.school) {
+            Some(school) => {
+                school
+                    .hub
+                    .send(konsult_signaling::Input::UserChanged {
+                        user: user.info(),
+                        active: user.active,
+                    })
+                    .await;
+            }
+            None => {
+                self.tell_owner(user.school, Notice::UserChanged { user: user.id.0 })
+                    .await
+            }
+        }
+    }
+
+    /// Tells the hub of the user's school that their consultation hours are now `hours`.
+    pub async fn hours_changed(
+        &self,
+        user: &crate::store::users::User,
+        hours: Vec<konsult_protocol::model::HoursSlot>,
+    ) {
+        match self.schools.get(user.school) {
+            Some(school) => {
+                school
+                    .hub
+                    .send(konsult_signaling::Input::HoursChanged {
+                        user: user.id,
+                        hours,
+                    })
+                    .await;
+            }
+            None => {
+                self.tell_owner(user.school, Notice::HoursChanged { user: user.id.0 })
+                    .await
+            }
+        }
+    }
+
+    /// Closes every connection of `user` with `code`, wherever it runs.
+    pub async fn close_user(
+        &self,
+        user: &crate::store::users::User,
+        code: konsult_protocol::CloseCode,
+    ) {
+        self.directory.close_user(user.id, code);
+        if self.schools.get(user.school).is_none() {
+            let notice = Notice::CloseUser {
+                user: user.id.0,
+                code: code.code(),
+            };
+            self.tell_owner(user.school, notice).await;
+        }
+    }
+
+    /// Refuses token `id` until `expires` on this node and on every other.
+    pub async fn revoke(&self, id: String, expires: u64, now: u64) {
+        self.revoked.revoke(id.clone(), expires, now);
+        if let Some(node) = self.node.get() {
+            node.tell_all(&Notice::Revoked { id, expires }).await;
+        }
+    }
+
+    async fn tell_owner(&self, school: konsult_protocol::SchoolId, notice: Notice) {
+        if let Some(node) = self.node.get() {
+            node.tell_owner(&self.store, &self.schools, school, &notice)
+                .await;
+        }
+    }
+
+    /// Whether this node may act for `school` now: always for one node alone; for a node of a
+    /// cluster, while it holds the school's lease (`Node::may_act`) and has not stopped the
+    /// school. A school that may not is being stopped.
+    pub fn may_act(&self, school: &crate::schools::School) -> bool {
+        !*school.stop.borrow()
+            && self
+                .node
+                .get()
+                .is_none_or(|node| node.may_act(&school.code))
     }
 }

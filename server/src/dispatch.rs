@@ -64,7 +64,7 @@ fn serving(
     re: Option<&konsult_protocol::Rid>,
 ) -> Option<Arc<crate::schools::School>> {
     // The connection opened its school's hub at hello.
-    let school = app.schools.get(ctx.user.school).filter(|s| s.may_act(app));
+    let school = app.schools.get(ctx.user.school).filter(|s| app.may_act(s));
     if school.is_none() {
         ctx.error(re, ErrorCode::Unavailable, "your school is unavailable");
         ctx.outbox.close(konsult_protocol::CloseCode::GoingAway);

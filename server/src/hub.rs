@@ -131,7 +131,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
-                if !school.may_act(&app) {
+                if !app.may_act(&school) {
                     // A node of a cluster no longer holds the school: it stops here.
                     break;
                 }

@@ -1,27 +1,24 @@
-//! This server as a node of a cluster (`bus.url`, docs/cluster.md): it joins Redis, runs the
-//! membership that decides which schools it holds, starts a school's hub when it gains the
-//! school and stops it when it loses it, puts every school of the database up for placement,
-//! tells a new connection where its school lives, and carries the bus's messages to and from
-//! the bridges of `ws/bridge.rs`.
+//! This server as a node of a cluster (`bus.url`, docs/cluster.md): its place in Redis (the
+//! registry, the school leases, placement, the bus) and its bridges; where a connection's
+//! school lives; notices to other nodes; whether it may act for a school; releasing a school.
+//! `node_run.rs` joins the cluster and follows what the membership holds.
 
-use crate::app::App;
 use crate::notices::Notice;
-use crate::schools::SchoolError;
-use crate::store::StoreError;
-use crate::ws::bridge::Bridges;
+use crate::schools::Schools;
+use crate::store::Store;
+use crate::ws::bridge_links::Bridges;
 use konsult_cluster::{
-    Bus, Claimer, Keys, Kind, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
-    SchoolId as SchoolCode, Timings,
+    Bus, BusReceiver, Claimer, Keys, Kind, Leases, Membership, NodeId, NodeInfo, Outgoing,
+    Placement, RedisLink, Registry, SchoolId as SchoolCode, Timings,
 };
 use konsult_protocol::SchoolId;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// How often the node puts schools created since (`konsult school add`) up for placement.
-const SCHOOL_SYNC: Duration = Duration::from_secs(5);
 /// Messages from the bus waiting to be routed.
 const BUS_QUEUE: usize = 4096;
 
@@ -39,6 +36,7 @@ pub struct Node {
     pub bridges: Arc<Bridges>,
     /// School codes by id, for the schools this node does not run.
     codes: Mutex<HashMap<SchoolId, String>>,
+    /// The tasks `node_run.rs` started, stopped when the node leaves.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -53,12 +51,29 @@ pub enum Route {
     Unavailable,
 }
 
+/// A node that just joined, with what its tasks are to read.
+#[derive(Debug)]
+pub struct Joined {
+    pub node: Arc<Node>,
+    /// What other nodes send this one.
+    pub inbox: BusReceiver,
+    /// What the bridges send other nodes.
+    pub outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    /// The schools the membership holds, with their epochs.
+    pub owned: watch::Receiver<BTreeMap<SchoolCode, konsult_cluster::Epoch>>,
+}
+
 impl Node {
-    /// Joins the cluster at `bus.url` as the node serving HTTP on `http`: listens on its bus
-    /// channel, puts the database's schools up for placement and starts the membership and
-    /// the tasks that follow it. Fails when Redis cannot be reached.
-    pub async fn join(app: &Arc<App>, url: &str, http: SocketAddr) -> anyhow::Result<Arc<Node>> {
-        let bus_config = &app.config.bus;
+    /// Joins the cluster at `url` as the node serving HTTP on `http`, with `config`'s `[bus]`
+    /// and `media.announce`: listens on its bus channel, puts the database's schools up for
+    /// placement and starts the membership. Fails when Redis cannot be reached.
+    pub async fn join(
+        config: &konsult_config::Config,
+        store: &Store,
+        url: &str,
+        http: SocketAddr,
+    ) -> anyhow::Result<Joined> {
+        let bus_config = &config.bus;
         let timings = Timings::new(bus_config.heartbeat, bus_config.lease);
         let link = RedisLink::new(url, timings.reply_timeout)?;
         let keys = Keys::new(bus_config.prefix.clone());
@@ -75,13 +90,12 @@ impl Node {
             keys.clone(),
             id.clone(),
         );
-        let receiver = bus.listen(BUS_QUEUE).await?;
-        let media = app
-            .config
+        let inbox = bus.listen(BUS_QUEUE).await?;
+        let media = config
             .media
             .announce
             .clone()
-            .unwrap_or_else(|| app.config.media.listen.to_string());
+            .unwrap_or_else(|| config.media.listen.to_string());
         let info = NodeInfo {
             id: id.clone(),
             http: http.to_string(),
@@ -96,37 +110,44 @@ impl Node {
             leases,
             placement,
             registry,
-            bus: bus.clone(),
+            bus,
             membership: Mutex::new(None),
-            bridges: bridges.clone(),
+            bridges,
             codes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
-        node.sync_schools(app).await?;
+        node.sync_schools(store).await?;
         let membership = Membership::start(Claimer::new(link, keys, info, timings));
         let owned = membership.owned();
         *lock(&node.membership) = Some(membership);
-        let tasks = vec![
-            tokio::spawn(follow(app.clone(), owned)),
-            tokio::spawn(crate::ws::bridge::publish(bus, bridges.clone(), outgoing)),
-            tokio::spawn(crate::ws::bridge::receive(app.clone(), receiver)),
-            tokio::spawn(watch_owners(node.clone())),
-            tokio::spawn(sync_schools(app.clone(), node.clone())),
-        ];
-        *lock(&node.tasks) = tasks;
         tracing::info!(node = %id, "joined the cluster");
-        Ok(node)
+        Ok(Joined {
+            node,
+            inbox,
+            outgoing,
+            owned,
+        })
+    }
+
+    /// The bus, for the task that publishes the bridges' messages.
+    pub fn bus(&self) -> Bus {
+        self.bus.clone()
+    }
+
+    /// Keeps the node's tasks, stopped when it leaves.
+    pub fn keep_tasks(&self, tasks: Vec<JoinHandle<()>>) {
+        lock(&self.tasks).extend(tasks);
     }
 
     /// Where the connection of a user of `school` is to run, waiting up to two leases for an
     /// owner when none holds the school.
-    pub async fn route(&self, app: &App, school: SchoolId) -> Route {
+    pub async fn route(&self, store: &Store, schools: &Schools, school: SchoolId) -> Route {
         let deadline = tokio::time::Instant::now() + self.timings.lease * 2;
         loop {
-            if app.schools.get(school).is_some() {
+            if schools.get(school).is_some() {
                 return Route::Local;
             }
-            if let Some(code) = self.code_of(app, school).await {
+            if let Some(code) = self.code_of(store, schools, school).await {
                 let code = SchoolCode(code);
                 match self.leases.owner(&code).await {
                     Ok(Some(owner)) if owner.node != self.id => {
@@ -148,23 +169,23 @@ impl Node {
     }
 
     /// The code of school `id`.
-    async fn code_of(&self, app: &App, id: SchoolId) -> Option<String> {
-        if let Some(school) = app.schools.get(id) {
+    async fn code_of(&self, store: &Store, schools: &Schools, id: SchoolId) -> Option<String> {
+        if let Some(school) = schools.get(id) {
             return Some(school.code.clone());
         }
         if let Some(code) = lock(&self.codes).get(&id) {
             return Some(code.clone());
         }
-        let row = app.store.school_by_id(id).await.ok()??;
+        let row = store.school_by_id(id).await.ok()??;
         lock(&self.codes).insert(id, row.code.clone());
         Some(row.code)
     }
 
     /// Puts every school of the database that the cluster does not know yet up for
     /// placement on the least loaded node.
-    async fn sync_schools(&self, app: &App) -> anyhow::Result<()> {
+    pub async fn sync_schools(&self, store: &Store) -> anyhow::Result<()> {
         let known = self.placement.schools().await?;
-        for row in app.store.schools().await? {
+        for row in store.schools().await? {
             lock(&self.codes).insert(row.id, row.code.clone());
             let code = SchoolCode(row.code);
             if known.binary_search(&code).is_err() {
@@ -186,7 +207,7 @@ impl Node {
 
     /// Raises school `code`'s epoch counter in Redis to at least `floor` and releases the lease
     /// this node won under `epoch`, so that the next claim is above what the database holds.
-    async fn raise_and_release(
+    pub async fn raise_and_release(
         &self,
         code: &SchoolCode,
         epoch: konsult_cluster::Epoch,
@@ -209,8 +230,14 @@ impl Node {
 
     /// Sends `notice` to the node that holds school `school` now; lost when none does (the
     /// school's next owner reads what the notice says from the database).
-    pub async fn tell_owner(&self, app: &App, school: SchoolId, notice: &Notice) {
-        let Some(code) = self.code_of(app, school).await else {
+    pub async fn tell_owner(
+        &self,
+        store: &Store,
+        schools: &Schools,
+        school: SchoolId,
+        notice: &Notice,
+    ) {
+        let Some(code) = self.code_of(store, schools, school).await else {
             return;
         };
         let code = SchoolCode(code);
@@ -244,54 +271,23 @@ impl Node {
         }
     }
 
-    /// Hands this node's schools to the others before it stops (SIGTERM): it claims no more;
-    /// a school without a live session goes at once, one with sessions once they end or
-    /// `server.shutdown_timeout` passed. Each school's hub stops (its clients get
-    /// `server_shutdown` and 1001, and resume on the new owner), keeps its last snapshot, and
-    /// only then is the lease released, so that the next owner starts from that snapshot.
-    pub async fn hand_over(&self, app: &App) {
+    /// Claims no more schools: the node is draining and hands its schools over itself.
+    pub fn stop_claiming(&self) {
         if let Some(membership) = lock(&self.membership).as_ref() {
             membership.stop_claiming();
         }
-        let deadline = tokio::time::Instant::now() + app.config.server.shutdown_timeout;
-        loop {
-            let late = tokio::time::Instant::now() >= deadline;
-            let running = app.schools.all();
-            if running.is_empty() {
-                break;
-            }
-            for school in running {
-                let sessions = school
-                    .live_sessions
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                if sessions == 0 || late {
-                    self.hand_over_school(app, &school).await;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        tracing::info!(node = %self.id, "every school handed over");
     }
 
-    async fn hand_over_school(&self, app: &App, school: &crate::schools::School) {
-        tracing::info!(school = %school.code, sessions = school.live_sessions.load(std::sync::atomic::Ordering::Relaxed), "handing the school over");
-        app.schools.stop(school.id);
-        if tokio::time::timeout(self.timings.lease, school.finished())
-            .await
-            .is_err()
-        {
-            tracing::warn!(school = %school.code, "the hub did not stop in time; its lease is released anyway");
-        }
-        let (Some(epoch), code) = (school.epoch, SchoolCode(school.code.clone())) else {
-            return;
-        };
+    /// Releases school `code`, held under `epoch`, so that another node claims it on its next
+    /// round.
+    pub async fn release(&self, code: &str, epoch: i64) {
         let fence = konsult_cluster::Fence {
-            school: code,
+            school: SchoolCode(code.to_string()),
             node: self.id.clone(),
             epoch: konsult_cluster::Epoch::try_from(epoch).unwrap_or(0),
         };
         if let Err(e) = self.leases.release(&fence).await {
-            tracing::warn!(school = %school.code, error = %e, "cannot release the school; it moves when its lease ends");
+            tracing::warn!(school = code, error = %e, "cannot release the school; it moves when its lease ends");
         }
     }
 
@@ -316,56 +312,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs the hubs of exactly the schools the membership holds, under their epochs: a school
-/// gained (or held again under a new epoch) starts its hub, a school lost stops it.
-async fn follow(
-    app: Arc<App>,
-    mut owned: tokio::sync::watch::Receiver<BTreeMap<SchoolCode, konsult_cluster::Epoch>>,
-) {
-    let mut running: BTreeMap<SchoolCode, konsult_cluster::Epoch> = BTreeMap::new();
-    loop {
-        let now: BTreeMap<_, _> = owned.borrow_and_update().clone();
-        for code in running.keys().cloned().collect::<Vec<_>>() {
-            if now.get(&code) != running.get(&code) {
-                tracing::info!(school = %code, "school lost: its hub stops");
-                crate::school_hubs::lose(&app, &code.0);
-                running.remove(&code);
-            }
-        }
-        for (code, epoch) in &now {
-            if running.contains_key(code) {
-                continue;
-            }
-            let Ok(signed) = i64::try_from(*epoch) else {
-                continue;
-            };
-            match crate::school_hubs::gain(&app, &code.0, signed).await {
-                Ok(()) => {
-                    tracing::info!(school = %code, epoch, "school gained: its hub starts");
-                    running.insert(code.clone(), *epoch);
-                }
-                Err(SchoolError::Store(StoreError::Stale { current, .. })) => {
-                    // The database knows a larger epoch (Redis lost its counters, or the
-                    // school ran on one node alone): raise the counter and let the school go,
-                    // to be claimed again above it.
-                    if let Some(node) = app.node.get() {
-                        node.raise_and_release(code, *epoch, current).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(school = %code, error = %e, "cannot start a gained school's hub")
-                }
-            }
-        }
-        if owned.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Every heartbeat, closes with 1001 the bridges whose school has moved to another owner,
 /// so that their clients resume on the new one.
-async fn watch_owners(node: Arc<Node>) {
+pub async fn watch_owners(node: Arc<Node>) {
     let mut tick = tokio::time::interval(node.timings.heartbeat);
     loop {
         tick.tick().await;
@@ -387,13 +336,13 @@ async fn watch_owners(node: Arc<Node>) {
     }
 }
 
-/// Puts schools created while the cluster runs up for placement.
-async fn sync_schools(app: Arc<App>, node: Arc<Node>) {
-    let mut tick = tokio::time::interval(SCHOOL_SYNC);
+/// Puts schools created while the cluster runs up for placement, every `every`.
+pub async fn sync_schools(node: Arc<Node>, store: Store, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = node.sync_schools(&app).await {
+        if let Err(e) = node.sync_schools(&store).await {
             tracing::warn!(error = %e, "cannot put new schools up for placement");
         }
     }

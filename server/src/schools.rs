@@ -38,13 +38,6 @@ pub struct School {
 }
 
 impl School {
-    /// Whether this node may act for the school now: always for one node alone; for a node
-    /// of a cluster, while its lease holds (`Node::may_act`). A school that may not is being
-    /// stopped.
-    pub fn may_act(&self, app: &crate::app::App) -> bool {
-        !*self.stop.borrow() && app.node.get().is_none_or(|node| node.may_act(&self.code))
-    }
-
     /// Resolves once the school's hub task ended.
     pub async fn finished(&self) {
         let mut rx = self.done.subscribe();

@@ -93,7 +93,7 @@ pub async fn serve(
     match app.config.bus.url.clone() {
         // A node of a cluster runs the hubs of the schools it gains.
         Some(url) => {
-            let node = crate::node::Node::join(&app, &url, listener.local_addr()?).await?;
+            let node = crate::node_run::join(&app, &url, listener.local_addr()?).await?;
             if app.node.set(node).is_err() {
                 anyhow::bail!("the node joined the cluster twice");
             }
@@ -123,7 +123,7 @@ pub async fn serve(
             shutdown.await;
             if let Some(node) = app.node.get() {
                 // A node of a cluster first hands its schools to the others, serving meanwhile.
-                node.hand_over(&app).await;
+                crate::node_run::hand_over(&app, node).await;
             }
             tracing::info!("shutting down: no new connections");
             drain.begin();

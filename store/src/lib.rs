@@ -31,6 +31,7 @@ macro_rules! delegate {
 }
 
 pub mod attachments;
+pub mod fence;
 pub mod hub_snapshots;
 pub mod message_writer;
 pub mod messages;

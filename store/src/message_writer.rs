@@ -2,29 +2,11 @@
 //! transaction (one commit, one fsync, shared by every sender in the batch), and pages of a
 //! thread's history.
 
+use crate::fence::Fence;
 use crate::messages::{NewMessage, Page, SendOutcome};
 use crate::{Backend, Store, StoreError, postgres, sqlite};
+use konsult_protocol::ThreadId;
 use konsult_protocol::model::ChatMessage;
-use konsult_protocol::{SchoolId, ThreadId};
-
-/// A school and the epoch its writer claimed it under.
-pub type Fence = (SchoolId, i64);
-
-/// The first of `fences` whose epoch is not the one `current` reports (none: the school was
-/// never claimed), as the [`StoreError::Stale`] that refuses the write.
-pub(crate) fn first_stale(fences: &[Fence], current: &[(i64, i64)]) -> Option<StoreError> {
-    fences.iter().find_map(|(school, epoch)| {
-        let now = current
-            .iter()
-            .find(|(id, _)| *id == school.0)
-            .map_or(0, |(_, e)| *e);
-        (now != *epoch).then_some(StoreError::Stale {
-            school: *school,
-            epoch: *epoch,
-            current: now,
-        })
-    })
-}
 
 /// Stores batches of sends, each in one transaction on a connection of its own. One task
 /// owns it (the chat writer), so batches never wait on each other's locks.

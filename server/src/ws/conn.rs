@@ -124,7 +124,7 @@ pub async fn run<S: Socket>(
 /// the cluster (`bridge.rs`): as [`run`] does, except that the connection is not routed again.
 pub async fn run_bridged(
     app: Arc<App>,
-    mut socket: super::bridge::BridgedSocket,
+    mut socket: super::bridge_links::BridgedSocket,
     peer: SocketAddr,
 ) {
     let _drain = app.drain.guard();
@@ -167,7 +167,7 @@ async fn route<S: Socket>(
     let Some(node) = app.node.get() else {
         return Routed::Here;
     };
-    match node.route(app, school).await {
+    match node.route(&app.store, &app.schools, school).await {
         crate::node::Route::Local => Routed::Here,
         crate::node::Route::Remote { owner, school } => {
             Routed::Ended(super::bridge::relay(app, socket, owner, school, hello, peer).await)
@@ -209,7 +209,7 @@ async fn handshake<S: Socket>(
         let text = match incoming {
             Err(_) => return Err(Some(CloseCode::HelloTimeout)),
             Ok(None) => return Err(None),
-            Ok(Some(Err(e))) => return Err(read_error_close(&e)),
+            Ok(Some(Err(e))) => return Err(super::read_error_close(&e)),
             Ok(Some(Ok(Message::Text(text)))) => text,
             Ok(Some(Ok(Message::Binary(_)))) => {
                 let msg = ServerMessage::error(ErrorCode::BadRequest, BINARY_REFUSED);
@@ -259,23 +259,6 @@ const BINARY_REFUSED: &str = "binary frames are not part of the protocol; send J
 
 fn count_in(ty: &'static str) {
     metrics::counter!(crate::metrics::MESSAGES_IN, "type" => ty).increment(1);
-}
-
-/// The close code for a failed read: 1009 for an oversized frame, none when the socket broke.
-pub(super) fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(ws) = err.downcast_ref::<WsError>() {
-            return match ws {
-                WsError::Capacity(_) => Some(CloseCode::MessageTooBig),
-                WsError::Protocol(_) | WsError::Utf8(_) => Some(CloseCode::PolicyViolation),
-                _ => None,
-            };
-        }
-        source = err.source();
-    }
-    None
 }
 
 /// The authenticated part of a connection. Returns the close code to send, if any.
@@ -423,7 +406,7 @@ async fn serve<S: Socket>(
                 pinged = false;
                 match incoming {
                     None => break None,
-                    Some(Err(e)) => break read_error_close(&e),
+                    Some(Err(e)) => break super::read_error_close(&e),
                     Some(Ok(Message::Text(text))) => {
                         if let Some(code) = on_text(app, &ctx, &mut bucket, &text) {
                             break Some(code);

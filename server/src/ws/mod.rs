@@ -2,7 +2,10 @@
 //! per connection (`conn`) that owns the socket.
 
 pub mod bridge;
+pub mod bridge_links;
 mod conn;
+
+pub use conn::run_bridged;
 mod origin;
 mod rate;
 
@@ -93,4 +96,23 @@ pub async fn upgrade(
             }
         })
         .on_upgrade(move |socket| conn::run(app, socket, peer, anonymous))
+}
+
+/// The close code for a failed read: 1009 for an oversized frame, none when the socket broke.
+pub(crate) fn read_error_close(e: &axum::Error) -> Option<konsult_protocol::CloseCode> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(ws) = err.downcast_ref::<WsError>() {
+            return match ws {
+                WsError::Capacity(_) => Some(konsult_protocol::CloseCode::MessageTooBig),
+                WsError::Protocol(_) | WsError::Utf8(_) => {
+                    Some(konsult_protocol::CloseCode::PolicyViolation)
+                }
+                _ => None,
+            };
+        }
+        source = err.source();
+    }
+    None
 }

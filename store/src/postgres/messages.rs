@@ -6,7 +6,7 @@
 //! the fast path of [`super::bulk`]; anything else is stored one by one here.
 
 use super::{PgStore, bulk, threads};
-use crate::message_writer::{Fence, first_stale};
+use crate::fence::{Fence, first_stale};
 use crate::messages::{NewMessage, Page, Refusal, SendOutcome};
 use crate::{StoreError, Transient, now_ms};
 use konsult_protocol::model::{AttachmentInfo, ChatMessage};

@@ -5,7 +5,7 @@
 //! one by one here.
 
 use super::{SqliteStore, bulk, threads};
-use crate::message_writer::{Fence, first_stale};
+use crate::fence::{Fence, first_stale};
 use crate::messages::{NewMessage, Page, Refusal, SendOutcome};
 use crate::{StoreError, now_ms};
 use konsult_protocol::model::{AttachmentInfo, ChatMessage};
