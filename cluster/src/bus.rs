@@ -122,6 +122,16 @@ impl Envelope {
     }
 }
 
+/// One message to publish with [`Bus::send_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: NodeId,
+    pub kind: Kind,
+    pub school: SchoolId,
+    pub connection: u64,
+    pub payload: Bytes,
+}
+
 /// One node's end of the bus.
 #[derive(Clone, Debug)]
 pub struct Bus {
@@ -172,6 +182,29 @@ impl Bus {
             return Err(ClusterError::NoListener(to.clone()));
         }
         Ok(())
+    }
+
+    /// Publishes several messages in one round trip (a pipeline), in order: what each
+    /// connection sends stays in its order. For each message, whether a node listened.
+    pub async fn send_batch(&self, batch: &[Outgoing]) -> Result<Vec<bool>, ClusterError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for out in batch {
+            let envelope = Envelope {
+                kind: out.kind,
+                from: self.node.clone(),
+                school: out.school.clone(),
+                connection: out.connection,
+                payload: out.payload.clone(),
+            };
+            pipe.cmd("PUBLISH")
+                .arg(self.keys.bus(&out.to))
+                .arg(envelope.encode()?);
+        }
+        let receivers: Vec<i64> = self.link.query_pipeline(&pipe).await?;
+        Ok(receivers.into_iter().map(|n| n > 0).collect())
     }
 
     /// Starts listening on this node's channel; messages wait in a queue of `capacity`

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-pub use bus::{Bus, BusReceiver, Envelope, Kind};
+pub use bus::{Bus, BusReceiver, Envelope, Kind, Outgoing};
 pub use keys::Keys;
 pub use lease::{Acquired, Epoch, Fence, Leases, Owner};
 pub use membership::{Claimer, Event, LossReason, Membership};

@@ -63,6 +63,16 @@ impl RedisLink {
         self.settle(result)
     }
 
+    /// Runs several commands in one round trip, in order; one reply for each.
+    pub async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, ClusterError> {
+        let mut conn = self.connection().await?;
+        let result = self.deadline(pipe.query_async(&mut conn)).await;
+        self.settle(result)
+    }
+
     /// Runs a Lua script by its SHA1, loading it first if Redis does not know it yet.
     pub async fn invoke<T: FromRedisValue>(
         &self,

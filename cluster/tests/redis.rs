@@ -566,6 +566,42 @@ async fn the_bus_carries_a_frame_to_the_owner_and_its_reply_back() {
     cluster.clean().await;
 }
 
+#[tokio::test]
+async fn a_batch_arrives_in_order_and_says_which_messages_found_no_listener() {
+    let cluster = Cluster::new();
+    let a = Bus::new(
+        cluster.link.clone(),
+        cluster.keys.clone(),
+        NodeId("a".into()),
+    );
+    let b = Bus::new(
+        cluster.link.clone(),
+        cluster.keys.clone(),
+        NodeId("b".into()),
+    );
+    let mut b_rx = b.listen(256).await.expect("listen");
+    let school = SchoolId("s".into());
+    let to = |node: &str, i: u64| konsult_cluster::Outgoing {
+        to: NodeId(node.into()),
+        kind: Kind::Frame,
+        school: school.clone(),
+        connection: 7,
+        payload: bytes::Bytes::from(i.to_string()),
+    };
+    let mut batch: Vec<_> = (0..200).map(|i| to("b", i)).collect();
+    batch.insert(100, to("nobody", 999));
+    let heard = a.send_batch(&batch).await.expect("batch");
+    assert_eq!(heard.len(), 201);
+    assert!(!heard[100], "nobody listens for `nobody`");
+    assert_eq!(heard.iter().filter(|h| **h).count(), 200);
+    for i in 0..200u64 {
+        let got = b_rx.recv().await.expect("frame");
+        assert_eq!(&got.payload[..], i.to_string().as_bytes(), "out of order");
+    }
+    assert!(a.send_batch(&[]).await.expect("empty").is_empty());
+    cluster.clean().await;
+}
+
 /// Round trips through Redis on loopback: `cargo nextest run --workspace --run-ignored only
 /// -E 'test(bus_round_trip_latency)' --no-capture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -602,6 +602,16 @@ impl Config {
             if rest.is_empty() || rest.starts_with('/') {
                 return fail("bus.url", "expected redis://host:port, optionally /db");
             }
+            let shared =
+                self.store.url.as_deref().is_some_and(|u| {
+                    u.starts_with("postgres://") || u.starts_with("postgresql://")
+                });
+            if !shared {
+                return fail(
+                    "bus.url",
+                    "the nodes of a cluster share one PostgreSQL: set store.url to postgres://",
+                );
+            }
         }
         if let Some(id) = &bus.node_id {
             let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
@@ -613,7 +623,8 @@ impl Config {
             }
         }
         let prefix_allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
-        if bus.prefix.is_empty() || bus.prefix.len() > 64 || !bus.prefix.chars().all(prefix_allowed) {
+        if bus.prefix.is_empty() || bus.prefix.len() > 64 || !bus.prefix.chars().all(prefix_allowed)
+        {
             return fail(
                 "bus.prefix",
                 "1 to 64 letters, digits, '-', '_', '.' or ':'",

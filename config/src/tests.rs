@@ -102,6 +102,7 @@ fn bus_keys_are_read_and_checked() {
     };
     let config = Config::load(&env(&[
         ("KONSULT_BUS_URL", "redis://127.0.0.1:6379/2"),
+        ("KONSULT_STORE_URL", "postgres://127.0.0.1/konsult"),
         ("KONSULT_BUS_NODE_ID", "node-a:8080"),
         ("KONSULT_BUS_HEARTBEAT", "500ms"),
         ("KONSULT_BUS_LEASE", "3s"),
@@ -119,6 +120,10 @@ fn bus_keys_are_read_and_checked() {
     for (pairs, key) in [
         (&[("KONSULT_BUS_URL", "http://x")][..], "bus.url"),
         (&[("KONSULT_BUS_URL", "redis://")][..], "bus.url"),
+        (
+            &[("KONSULT_BUS_URL", "redis://127.0.0.1:6379")][..],
+            "store.url",
+        ),
         (&[("KONSULT_BUS_NODE_ID", "a b")][..], "bus.node_id"),
         (&[("KONSULT_BUS_PREFIX", "")][..], "bus.prefix"),
         (&[("KONSULT_BUS_PREFIX", "a b")][..], "bus.prefix"),

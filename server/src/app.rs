@@ -31,6 +31,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The schools served, each with its hub.
     pub schools: Arc<crate::schools::Schools>,
+    /// This server as a node of a cluster, set once at start-up when `bus.url` is set.
+    pub node: std::sync::OnceLock<Arc<crate::node::Node>>,
     /// The SFU, set once at start-up when its socket is bound.
     pub media: std::sync::OnceLock<Arc<dyn MediaSink>>,
     /// Login attempts per address and per account.

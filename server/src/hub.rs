@@ -48,7 +48,9 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 /// school's accounts, hours and ids only, writing its records and threads into that school.
 /// It starts from the school's last snapshot when one was kept, and keeps a new one as it
 /// changes (`hub_keeper.rs`).
-pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
+/// `epoch`: the cluster lease's epoch to claim the school under; `None`, one node alone, claims
+/// the next. It stops when this node stops serving the school (`School::stop`).
+pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: Option<i64>) {
     let HubInputs(mut rx) = inputs;
     let tz = &school.timezone;
     let seeds = match crate::records::id_seeds(&app.store, school.id).await {
@@ -59,7 +61,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
             return;
         }
     };
-    let start = hub_keeper::claim_and_load(&app.store, &school).await;
+    let start = hub_keeper::claim_and_load(&app.store, &school, epoch).await;
     let mut hub = match start.snapshot {
         Some(snapshot) => {
             tracing::info!(
@@ -111,6 +113,8 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
         )
     });
     let mut stopping = app.drain.watch();
+    let school_stopped = school.stopped();
+    tokio::pin!(school_stopped);
     loop {
         while let Some(output) = hub.poll_output() {
             execute(&app, &school, &records, output).await;
@@ -128,6 +132,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs) {
             _ = sleep_until_some(deadline) => hub.handle_timeout(now(tz)),
             _ = sleep_until_some(keep_at) => {}
             _ = crate::drain::stopped(&mut stopping) => break,
+            _ = &mut school_stopped => break,
         }
     }
     while let Some(output) = hub.poll_output() {

@@ -25,9 +25,14 @@ pub struct Start {
     pub snapshot: Option<HubSnapshot>,
 }
 
-/// Claims `school` under the next epoch and reads its last snapshot.
-pub async fn claim_and_load(store: &Store, school: &School) -> Start {
-    let epoch = match store.claim_next_epoch(school.id).await {
+/// Claims `school` under `given` (a cluster lease's epoch) or, for one node alone, the next
+/// epoch, and reads its last snapshot.
+pub async fn claim_and_load(store: &Store, school: &School, given: Option<i64>) -> Start {
+    let claimed = match given {
+        Some(epoch) => store.claim_school(school.id, epoch).await.map(|()| epoch),
+        None => store.claim_next_epoch(school.id).await,
+    };
+    let epoch = match claimed {
         Ok(epoch) => epoch,
         Err(e) => {
             tracing::error!(error = %e, school = %school.code, "cannot claim the school; its hub starts empty and keeps no snapshot");

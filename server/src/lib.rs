@@ -21,6 +21,7 @@ pub mod logging;
 pub mod login_guard;
 pub mod media_link;
 pub mod metrics;
+pub mod node;
 pub mod records;
 pub mod restored_resumes;
 pub mod revoked;

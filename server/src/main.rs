@@ -27,15 +27,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The cluster's parts are built (konsult-cluster) but the server does not run as a node of
-    // one yet: a node configured for a cluster it cannot join must not start as a school alone.
-    if config.bus.url.is_some() && matches!(cli.command, Command::Serve(_)) {
-        eprintln!(
-            "konsult: config key `bus.url`: this build does not run as a node of a cluster yet; \
-             leave it empty for one node"
-        );
-        return ExitCode::from(2);
-    }
     // The time zone and the TLS certificate are checked (and built) once, here: a bad one is
     // a config error like the others.
     let timezone = match jiff::tz::TimeZone::get(&config.school.timezone) {

@@ -9,6 +9,7 @@ use crate::store::{Store, StoreError};
 use konsult_protocol::SchoolId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// One school as the running server holds it.
@@ -24,6 +25,18 @@ pub struct School {
     pub hub: HubHandle,
     /// Resume tokens issued before a restart, which its restored hub honours.
     pub resumes: RestoredResumes,
+    /// `true` once this node stopped serving the school (a node of a cluster lost it or
+    /// handed it over): its hub ends and its connections close with 1001.
+    pub stop: watch::Sender<bool>,
+}
+
+impl School {
+    /// Resolves once this node stops serving the school.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        // The borrowed value is dropped before any other await: it holds a lock.
+        let _stopped = rx.wait_for(|s| *s).await.is_ok();
+    }
 }
 
 /// The directory of running schools (id -> school), and the hub tasks to wait for at shutdown.
@@ -94,9 +107,33 @@ impl Schools {
         Ok(())
     }
 
+    /// Takes school `id` out of the running schools and tells its hub and connections to
+    /// stop; `None` when it was not running.
+    pub fn stop(&self, id: SchoolId) -> Option<Arc<School>> {
+        let school = self
+            .by_id
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)?;
+        school.stop.send_replace(true);
+        Some(school)
+    }
+
+    /// The running school with `code`.
+    pub fn by_code(&self, code: &str) -> Option<Arc<School>> {
+        self.by_id
+            .read()
+            .ok()?
+            .values()
+            .find(|s| s.code == code)
+            .cloned()
+    }
+
     /// Keeps a hub task for shutdown to wait on.
     pub fn add_hub_task(&self, task: JoinHandle<()>) {
         if let Ok(mut hubs) = self.hubs.lock() {
+            // A node of a cluster starts a hub each time it gains a school: keep the running.
+            hubs.retain(|hub| !hub.is_finished());
             hubs.push(task);
         }
     }

@@ -52,6 +52,7 @@ pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Resu
         metrics: crate::metrics::install(),
         schools: Arc::new(crate::schools::Schools::default()),
         media: std::sync::OnceLock::new(),
+        node: std::sync::OnceLock::new(),
         logins: LoginGuard::new(
             config.limits.logins_per_minute_per_ip,
             config.limits.logins_per_minute_per_account,
@@ -89,7 +90,16 @@ pub async fn serve(
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    crate::school_hubs::open_all(&app).await?;
+    match app.config.bus.url.clone() {
+        // A node of a cluster runs the hubs of the schools it gains.
+        Some(url) => {
+            let node = crate::node::Node::join(&app, &url, listener.local_addr()?).await?;
+            if app.node.set(node).is_err() {
+                anyhow::bail!("the node joined the cluster twice");
+            }
+        }
+        None => crate::school_hubs::open_all(&app).await?,
+    }
     let sweeper = tokio::spawn(sweep(app.clone()));
     let drain = app.drain.clone();
     let timeout = app.config.server.shutdown_timeout;
@@ -130,6 +140,10 @@ pub async fn serve(
         if hub.await.is_err() {
             tracing::error!("a hub task failed");
         }
+    }
+    if let Some(node) = app.node.get() {
+        // The hubs kept their last snapshots under their epochs: now the schools may move.
+        node.leave().await;
     }
     app.store.close().await;
     tracing::info!("stopped");

@@ -40,14 +40,17 @@ fn invalid_configuration_stops_with_exit_2_naming_the_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("server.listen"), "{err}");
 
-    // A node configured for a cluster does not start as a school alone.
+    // A node of a cluster keeps nothing in a SQLite file of its own.
     let (code, _, err) = run_cli(
         &["serve", "--data", data],
         &[("KONSULT_BUS_URL", "redis://127.0.0.1:6379")],
         &dir.0,
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("bus.url"), "{err}");
+    assert!(
+        err.contains("bus.url") && err.contains("store.url"),
+        "{err}"
+    );
 
     let file = dir.0.join("bad.toml");
     std::fs::write(&file, "[hub]\noffer_timeout = \"soon\"\n").expect("write");

@@ -2,14 +2,15 @@
 //! reads and dispatches frames, writes the bounded outbox, pings a silent client, enforces the
 //! message rate, and closes with a documented code. Nothing here waits on another connection.
 
+use super::Socket;
 use super::rate::TokenBucket;
 use crate::app::App;
 use crate::conn_ctx::ConnCtx;
 use crate::directory::{ConnHandle, ConnId, Outbox};
 use crate::store::users::User;
 use crate::wire;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{SinkExt, StreamExt};
 use konsult_protocol::{
     ClientMessage, CloseCode, ErrorCode, PROTOCOL_VERSION, Rid, ServerMessage, ToConnection,
     decode_client_frame,
@@ -81,9 +82,9 @@ impl Drop for Registered<'_> {
 /// Runs a connection from upgrade to close.
 /// `anonymous` is the connection's place in its address's share of sockets before `hello`,
 /// given back when the handshake ends.
-pub async fn run(
+pub async fn run<S: Socket>(
     app: Arc<App>,
-    mut socket: WebSocket,
+    mut socket: S,
     peer: SocketAddr,
     anonymous: crate::anonymous::AnonymousSlot,
 ) {
@@ -94,11 +95,24 @@ pub async fn run(
     // room for the largest state of its future, and most connections spend theirs idle.
     let handshake = Box::pin(handshake(&app, &mut socket)).await;
     drop(anonymous);
-    let (user, resume) = match handshake {
+    let (user, resume, hello) = match handshake {
         Ok(hello) => hello,
         Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
         Err(None) => return,
     };
+    if app.node.get().is_some() {
+        // A node of a cluster: the connection runs where its school lives.
+        let bridged = Box::pin(route(&app, &mut socket, user.school, hello, peer)).await;
+        match bridged {
+            Routed::Here => {}
+            Routed::Ended(code) => {
+                if let Some(code) = code {
+                    Box::pin(close(&mut socket, code)).await;
+                }
+                return;
+            }
+        }
+    }
     tracing::debug!(user = %user.id, %peer, "connected");
     let code = serve(&app, &mut socket, Arc::new(user), resume).await;
     if let Some(code) = code {
@@ -106,8 +120,70 @@ pub async fn run(
     }
 }
 
+/// Runs, on the school's owner, the connection of a client whose socket is on another node of
+/// the cluster (`bridge.rs`): as [`run`] does, except that the connection is not routed again.
+pub async fn run_bridged(
+    app: Arc<App>,
+    mut socket: super::bridge::BridgedSocket,
+    peer: SocketAddr,
+) {
+    let _drain = app.drain.guard();
+    app.sockets.fetch_add(1, Ordering::AcqRel);
+    metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
+    let _slot = SocketSlot(app.clone());
+    let (user, resume) = match Box::pin(handshake(&app, &mut socket)).await {
+        Ok((user, resume, _hello)) => (user, resume),
+        Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
+        Err(None) => return,
+    };
+    if app.schools.get(user.school).is_none() {
+        // The school moved on meanwhile: the client resumes on its new owner.
+        return Box::pin(close(&mut socket, CloseCode::GoingAway)).await;
+    }
+    tracing::debug!(user = %user.id, %peer, "connected over a bridge");
+    let code = serve(&app, &mut socket, Arc::new(user), resume).await;
+    if let Some(code) = code {
+        Box::pin(close(&mut socket, code)).await;
+    }
+}
+
+/// Where a connection of a node of a cluster went.
+enum Routed {
+    /// Its school lives here: it runs here.
+    Here,
+    /// It was bridged to its school's owner, or no node holds the school: it ended, with the
+    /// close code to send.
+    Ended(Option<CloseCode>),
+}
+
+/// Sends the connection to where its school lives: here, or over a bridge to the owner.
+async fn route<S: Socket>(
+    app: &App,
+    socket: &mut S,
+    school: konsult_protocol::SchoolId,
+    hello: Utf8Bytes,
+    peer: SocketAddr,
+) -> Routed {
+    let Some(node) = app.node.get() else {
+        return Routed::Here;
+    };
+    match node.route(app, school).await {
+        crate::node::Route::Local => Routed::Here,
+        crate::node::Route::Remote { owner, school } => {
+            Routed::Ended(super::bridge::relay(app, socket, owner, school, hello, peer).await)
+        }
+        crate::node::Route::Unavailable => {
+            let msg = ServerMessage::ServerShutdown {
+                retry_after_ms: 1_000,
+            };
+            send_direct(socket, &msg, None).await;
+            Routed::Ended(Some(CloseCode::GoingAway))
+        }
+    }
+}
+
 /// Sends one message straight to the socket (before the outbox exists).
-async fn send_direct(socket: &mut WebSocket, msg: &ServerMessage, re: Option<&Rid>) -> bool {
+async fn send_direct<S: Socket>(socket: &mut S, msg: &ServerMessage, re: Option<&Rid>) -> bool {
     let frame = wire::encode(msg, re);
     matches!(
         timeout(CLOSE_WAIT * 5, socket.send(Message::Text(frame))).await,
@@ -119,15 +195,15 @@ async fn send_direct(socket: &mut WebSocket, msg: &ServerMessage, re: Option<&Ri
 /// The first frame must be `hello`: any other (malformed, binary, another type) gets an
 /// `error` and close 4001. `Err(Some(code))` closes with that code, `Err(None)` means the
 /// socket is gone.
-async fn handshake(
+async fn handshake<S: Socket>(
     app: &App,
-    socket: &mut WebSocket,
-) -> Result<(User, Option<String>), Option<CloseCode>> {
+    socket: &mut S,
+) -> Result<(User, Option<String>, Utf8Bytes), Option<CloseCode>> {
     let deadline = Instant::now() + app.config.limits.hello_timeout;
     let mut stopping = app.drain.watch();
     loop {
         let incoming = tokio::select! {
-            r = timeout_at(deadline, socket.recv()) => r,
+            r = timeout_at(deadline, socket.next()) => r,
             _ = crate::drain::stopped(&mut stopping) => return Err(Some(CloseCode::GoingAway)),
         };
         let text = match incoming {
@@ -168,7 +244,7 @@ async fn handshake(
             return Err(Some(CloseCode::UnsupportedVersion));
         }
         match app.authenticate(token).await {
-            Ok(user) => return Ok((user, resume.clone())),
+            Ok(user) => return Ok((user, resume.clone(), text)),
             Err(e) => {
                 tracing::debug!(reason = %e, "hello refused");
                 let msg = ServerMessage::error(ErrorCode::Unauthorized, e.to_string());
@@ -186,7 +262,7 @@ fn count_in(ty: &'static str) {
 }
 
 /// The close code for a failed read: 1009 for an oversized frame, none when the socket broke.
-fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
+pub(super) fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
     use tokio_tungstenite::tungstenite::Error as WsError;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
@@ -203,9 +279,9 @@ fn read_error_close(e: &axum::Error) -> Option<CloseCode> {
 }
 
 /// The authenticated part of a connection. Returns the close code to send, if any.
-async fn serve(
+async fn serve<S: Socket>(
     app: &Arc<App>,
-    socket: &mut WebSocket,
+    socket: &mut S,
     user: Arc<User>,
     resume_from: Option<String>,
 ) -> Option<CloseCode> {
@@ -290,6 +366,15 @@ async fn serve(
     .await;
 
     let mut stopping = app.drain.watch();
+    // Shutdown, or this node no longer serving the school (a cluster moved it): the client
+    // is told, as at shutdown, and resumes elsewhere.
+    let gone = async {
+        tokio::select! {
+            _ = crate::drain::stopped(&mut stopping) => {}
+            _ = school.stopped() => {}
+        }
+    };
+    tokio::pin!(gone);
     let mut bucket = TokenBucket::new(
         limits.messages_per_second,
         limits.message_burst,
@@ -305,7 +390,7 @@ async fn serve(
         tokio::select! {
             biased;
             _ = signal.wait() => break signal.requested(),
-            _ = crate::drain::stopped(&mut stopping) => {
+            _ = &mut gone => {
                 let notice = ServerMessage::ServerShutdown { retry_after_ms: 2_000 };
                 // The shutdown notice goes after whatever is already queued.
                 let _closing = ctx.outbox.push(wire::encode(&notice, None));
@@ -333,7 +418,7 @@ async fn serve(
                     break None;
                 }
             }
-            incoming = socket.recv() => {
+            incoming = socket.next() => {
                 last_rx = Instant::now();
                 pinged = false;
                 match incoming {
@@ -448,8 +533,8 @@ fn refuse(app: &App, ctx: &ConnCtx, bucket: &TokenBucket, rid: Option<&Rid>) -> 
 
 /// Writes queued frames with one flush; `false` when the write stalled past the deadline or
 /// failed.
-async fn write_batch(
-    socket: &mut WebSocket,
+async fn write_batch<S: Socket>(
+    socket: &mut S,
     batch: &mut Vec<Utf8Bytes>,
     deadline: Duration,
 ) -> bool {
@@ -469,7 +554,7 @@ async fn write_batch(
 
 /// Sends a close frame and waits briefly for the client's, so that frames already sent are
 /// read before the TCP connection ends.
-async fn close(socket: &mut WebSocket, code: CloseCode) {
+async fn close<S: Socket>(socket: &mut S, code: CloseCode) {
     let frame = CloseFrame {
         code: code.code(),
         reason: Utf8Bytes::from_static(code.reason()),
@@ -481,7 +566,7 @@ async fn close(socket: &mut WebSocket, code: CloseCode) {
         return;
     }
     let _drained = timeout(CLOSE_WAIT, async {
-        while let Some(Ok(msg)) = socket.recv().await {
+        while let Some(Ok(msg)) = socket.next().await {
             if matches!(msg, Message::Close(_)) {
                 break;
             }
@@ -506,7 +591,7 @@ mod tests {
     fn the_connection_task_stays_small() {
         let size = future_size4(
             |app: Arc<App>,
-             socket: WebSocket,
+             socket: axum::extract::ws::WebSocket,
              peer: SocketAddr,
              slot: crate::anonymous::AnonymousSlot| run(app, socket, peer, slot),
         );

@@ -1,9 +1,28 @@
 //! The WebSocket endpoint: upgrade with buffers sized for many idle connections, then one task
 //! per connection (`conn`) that owns the socket.
 
+pub mod bridge;
 mod conn;
 mod origin;
 mod rate;
+
+/// What a connection's task reads and writes: the client's WebSocket, or on a node of a
+/// cluster a bridge to the client's socket on another node (`bridge.rs`).
+pub trait Socket:
+    futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
+    + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
+    + Unpin
+    + Send
+{
+}
+
+impl<T> Socket for T where
+    T: futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
+        + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
+        + Unpin
+        + Send
+{
+}
 
 use crate::app::App;
 use axum::extract::ws::WebSocketUpgrade;
