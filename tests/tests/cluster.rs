@@ -5,8 +5,8 @@
 //! drained owner hands its school over and its student resumes in place.
 
 use futures_util::future::join_all;
-use konsult_testkit::WsClient;
 use konsult_testkit::cluster::{Cluster, Owner};
+use konsult_testkit::{WsClient, http_request};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -17,6 +17,9 @@ const RECONNECT: Duration = Duration::from_secs(15);
 
 /// How long a socket bridged to an owner that died or left may stay open.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
+/// The topic of the help requests handed to a paused node.
+const WOKEN_TOPIC: &str = "Через проснувшийся узел";
 
 /// The password of the second school's accounts.
 const PASSWORD: &str = "Sunflower-Meadow-47";
@@ -655,8 +658,10 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
         let mut student = Person::demo(&cluster, &paused, "student5").await;
         let created = teacher
             .client
-            .request(json!({"type": "create_thread", "kind": "personal", "title": "Физика",
-                            "members": [student.id]}))
+            .request(
+                json!({"type": "create_thread", "kind": "personal", "title": "Физика",
+                            "members": [student.id]}),
+            )
             .await;
         assert_eq!(created["type"], "thread_added", "{created}");
         let thread = created["thread"]["id"].as_i64().expect("thread");
@@ -670,6 +675,11 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
         cluster
             .snapshot_where("demo", |_, s| holds_tokens(s, [&teacher, &student]))
             .await;
+        // Ten more students right on the owner, who will ask for help while it sleeps.
+        let mut askers = Vec::new();
+        for n in 11..=20 {
+            askers.push(Person::demo(&cluster, &paused, &format!("student{n}")).await);
+        }
 
         // Paused past its lease: another node takes the school under a larger epoch.
         cluster.server(&paused).signal("STOP");
@@ -684,7 +694,10 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
         // The teacher's socket, bridged to the paused node, is closed; they resume onto the
         // new owner and change something there.
         let code = closed(&mut teacher.client, "teacher1, bridged to the paused owner").await;
-        assert_eq!(code, 1001, "the bridge to the paused owner closes with 1001");
+        assert_eq!(
+            code, 1001,
+            "the bridge to the paused owner closes with 1001"
+        );
         let welcome = teacher.come_back(&cluster, &others).await;
         assert_eq!(welcome["resumed"], true, "{welcome}");
         teacher
@@ -695,44 +708,112 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
             .await;
         assert_eq!(cluster.store_epoch("demo").await, Some(owner.epoch));
 
-        // Woken, the old owner gets a message on its old socket at once.
-        cluster.server(&paused).signal("CONT");
-        let attempt = json!({"type": "send", "thread": thread, "client_id": "woken",
-                             "text": "Отправлено через проснувшийся узел", "rid": "woken"});
-        let written = student.client.try_send_json(&attempt).await.is_ok();
-        let code = closed(&mut student.client, "student5, on the woken node").await;
-        let answer = student
-            .client
-            .pending()
-            .iter()
-            .find(|m| m["re"] == "woken")
-            .cloned();
-        println!(
-            "the woken node's socket: frame written {written}, answer {answer:?}, closed with {code}"
-        );
-        let acked = answer.as_ref().is_some_and(|a| a["type"] == "sent");
-        if let Some(answer) = &answer {
-            assert!(
-                answer["type"] == "sent" || answer["type"] == "error",
-                "{answer}"
-            );
+        // While it sleeps, its old sockets are handed help requests and a burst of messages
+        // (the kernel keeps them), so that they are there to be read the moment it wakes.
+        let ask_frame = |n: usize| {
+            json!({"type": "request_help", "subject": "physics", "form": "individual",
+                   "mode": "online", "topic": format!("{WOKEN_TOPIC} {n}"),
+                   "rid": "woken-ask"})
+        };
+        let mut written = 0;
+        let woken: Vec<String> = (0..10).map(|k| format!("woken-{k}")).collect();
+        for (k, id) in woken.iter().enumerate() {
+            if k == woken.len() / 2 {
+                let frame = ask_frame(0);
+                written += usize::from(student.client.try_send_json(&frame).await.is_ok());
+            }
+            let frame = json!({"type": "send", "thread": thread, "client_id": id,
+                               "text": format!("Отправлено спящему узлу: {id}"), "rid": id});
+            written += usize::from(student.client.try_send_json(&frame).await.is_ok());
         }
+        for (n, asker) in askers.iter_mut().enumerate() {
+            let frame = ask_frame(n + 1);
+            written += usize::from(asker.client.try_send_json(&frame).await.is_ok());
+        }
+        cluster.server(&paused).signal("CONT");
+        let answer_to = |client: &WsClient, rid: &str| {
+            client.pending().iter().find(|m| m["re"] == rid).cloned()
+        };
+        let code = closed(&mut student.client, "student5, on the woken node").await;
+        let mut asked = vec![(student.id, answer_to(&student.client, "woken-ask"))];
+        for asker in &mut askers {
+            let what = format!("{}, on the woken node", asker.login);
+            closed(&mut asker.client, &what).await;
+            asked.push((asker.id, answer_to(&asker.client, "woken-ask")));
+        }
+        let answers: Vec<(String, Option<Value>)> = woken
+            .iter()
+            .map(|id| (id.clone(), answer_to(&student.client, id)))
+            .collect();
+        println!(
+            "the woken node's sockets: {written} frames written, student5's closed with \
+             {code}; requests: {asked:?}; messages: {answers:?}"
+        );
+        let acked: Vec<&String> = answers
+            .iter()
+            .filter(|(_, a)| a.as_ref().is_some_and(|a| a["type"] == "sent"))
+            .map(|(id, _)| id)
+            .collect();
+        let refused: Vec<&String> = answers
+            .iter()
+            .filter(|(_, a)| a.as_ref().is_some_and(|a| a["type"] != "sent"))
+            .map(|(id, a)| {
+                assert_eq!(
+                    a.as_ref().map(|a| &a["type"]),
+                    Some(&json!("error")),
+                    "{id}"
+                );
+                id
+            })
+            .collect();
 
-        // An acknowledged message was delivered by the new owner; a refused one was not kept.
-        if acked {
+        // Each acknowledged message was delivered by the new owner; a refused one was not
+        // kept.
+        for id in &acked {
             teacher
                 .client
-                .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == "woken")
+                .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == **id)
                 .await;
         }
         let messages = teacher.history(thread).await;
         let (ids, gap_free) = client_ids(&messages);
         assert!(gap_free, "{messages:?}");
-        if acked {
-            assert!(ids.contains(&"woken".to_string()), "acked, then lost: {ids:?}");
+        println!("the thread on the new owner: {ids:?}");
+        for id in &acked {
+            assert!(ids.contains(id), "{id} acknowledged, then lost: {ids:?}");
         }
-        if answer.is_some() && !acked {
-            assert!(!ids.contains(&"woken".to_string()), "refused, yet kept: {ids:?}");
+        for id in &refused {
+            assert!(!ids.contains(id), "{id} refused, yet kept: {ids:?}");
+        }
+
+        // Each request the woken node acknowledged is in the new owner's queue; a refused one
+        // is not.
+        let queue = teacher
+            .client
+            .request(json!({"type": "list_queue", "subject": "physics"}))
+            .await;
+        assert_eq!(queue["type"], "queue", "{queue}");
+        for (asker, answer) in &asked {
+            let theirs: Vec<Value> = queue["requests"]
+                .as_array()
+                .expect("requests")
+                .iter()
+                .filter(|r| r["student"]["id"] == *asker)
+                .map(|r| r["id"].clone())
+                .collect();
+            match answer {
+                Some(answer) if answer["type"] == "request_queued" => assert_eq!(
+                    theirs.as_slice(),
+                    std::slice::from_ref(&answer["request"]["id"]),
+                    "the woken node answered user {asker} {answer}, but the new owner's \
+                     queue is {queue}"
+                ),
+                Some(answer) => {
+                    assert_eq!(answer["type"], "error", "{answer}");
+                    assert!(theirs.is_empty(), "refused, yet queued: {queue}");
+                }
+                None => {}
+            }
         }
 
         // The woken node takes nothing back: the lease, the database's epoch and the kept
@@ -752,12 +833,52 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
             .cloned()
             .unwrap_or_else(|| panic!("teacher1 not listed: {listed}"));
         assert_eq!(me["status"], "away", "{listed}");
+        // Nor did the woken node write a request to the record that the new owner lacks.
+        let queued_topics: Vec<&str> = queue["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter_map(|r| r["topic"].as_str())
+            .collect();
+        let admin = cluster.login(others[0], None, "admin", "demo");
+        let record = http_request(
+            cluster.server(others[0]).addr,
+            "GET",
+            "/api/consultations",
+            &[("authorization", &format!("Bearer {admin}"))],
+            b"",
+        );
+        assert_eq!(record.status, 200, "{}", record.text());
+        let record = record.json();
+        let phantoms: Vec<&Value> = record["consultations"]
+            .as_array()
+            .expect("consultations")
+            .iter()
+            .filter(|row| {
+                row["topic"].as_str().is_some_and(|topic| {
+                    topic.starts_with(WOKEN_TOPIC) && !queued_topics.contains(&topic)
+                })
+            })
+            .collect();
+        assert!(
+            phantoms.is_empty(),
+            "the record holds requests the woken node took after losing the school, which \
+             the new owner never had: {phantoms:?}"
+        );
 
         // The woken node serves again as any node does: the student comes back through it,
         // to the new owner, and is heard.
         let welcome = student.come_back(&cluster, &[paused.as_str()]).await;
         assert_eq!(welcome["resumed"], true, "{welcome}");
-        let sent = student.send(thread, "after", "Теперь через нового владельца").await;
+        if let Some((_, Some(answer))) = asked.first()
+            && answer["type"] == "request_queued"
+        {
+            let place = student.client.recv_type("queue_position").await;
+            assert_eq!(place["request"]["id"], answer["request"]["id"], "{place}");
+        }
+        let sent = student
+            .send(thread, "after", "Теперь через нового владельца")
+            .await;
         assert_eq!(sent["type"], "sent", "{sent}");
         teacher
             .client
@@ -766,7 +887,7 @@ async fn a_paused_owner_past_its_lease_is_fenced_off_when_it_wakes() {
         let messages = teacher.history(thread).await;
         let (mut ids, gap_free) = client_ids(&messages);
         assert!(gap_free, "{messages:?}");
-        ids.retain(|id| id != "woken");
+        ids.retain(|id| !id.starts_with("woken"));
         assert_eq!(ids, ["before", "after"], "{messages:?}");
         assert_eq!(cluster.owner("demo"), Some(owner));
     })
