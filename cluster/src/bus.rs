@@ -28,6 +28,9 @@ pub enum Kind {
     Reply = 3,
     /// The connection ended, on either side.
     Close = 4,
+    /// A change made on the sending node that this one must apply (an account changed, a
+    /// token revoked); `connection` is 0.
+    Notice = 5,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             2 => Some(Kind::Frame),
             3 => Some(Kind::Reply),
             4 => Some(Kind::Close),
+            5 => Some(Kind::Notice),
             _ => None,
         }
     }

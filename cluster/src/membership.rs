@@ -14,7 +14,7 @@ use crate::{ClusterError, Keys, NodeId, RedisLink, SchoolId, Timings};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::{broadcast, watch};
@@ -94,6 +94,8 @@ pub struct Claimer {
     events: broadcast::Sender<Event>,
     /// Whether a round has registered the node yet; claims start from the round after.
     registered: bool,
+    /// Set while the node drains: rounds renew and heartbeat but claim and shed nothing.
+    claiming_stopped: Arc<AtomicBool>,
 }
 
 impl Claimer {
@@ -114,6 +116,7 @@ impl Claimer {
             owned: watch::Sender::new(BTreeMap::new()),
             events: broadcast::Sender::new(1024),
             registered: false,
+            claiming_stopped: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -159,6 +162,9 @@ impl Claimer {
         self.heartbeat().await?;
         if !self.registered {
             self.registered = true;
+            return Ok(());
+        }
+        if self.claiming_stopped.load(Ordering::Relaxed) {
             return Ok(());
         }
         self.sweep().await
@@ -352,6 +358,8 @@ pub struct Membership {
     events: broadcast::Sender<Event>,
     /// Shared with the claimer, for [`Membership::fence`].
     held: HeldMap,
+    /// Shared with the claimer, for [`Membership::stop_claiming`].
+    claiming_stopped: Arc<AtomicBool>,
     /// Shared with the claimer, for [`Membership::set_load`].
     reported_load: Arc<AtomicU64>,
 }
@@ -365,6 +373,7 @@ impl Membership {
         let events = claimer.events.clone();
         let held = claimer.held.clone();
         let reported_load = claimer.reported_load.clone();
+        let claiming_stopped = claimer.claiming_stopped.clone();
         let heartbeat = claimer.timings.heartbeat;
         let task = tokio::spawn(async move {
             loop {
@@ -398,8 +407,16 @@ impl Membership {
             owned,
             events,
             held,
+            claiming_stopped,
             reported_load,
         }
+    }
+
+    /// From the next round on, claims no school and hands none to others: the node is
+    /// draining and releases its schools itself, one by one ([`crate::Leases::release`]); the
+    /// rounds go on renewing the leases it still holds.
+    pub fn stop_claiming(&self) {
+        self.claiming_stopped.store(true, Ordering::Relaxed);
     }
 
     /// Reports `load` (connections, sessions, whatever the server measures) instead of the

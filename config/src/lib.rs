@@ -612,6 +612,12 @@ impl Config {
                     "the nodes of a cluster share one PostgreSQL: set store.url to postgres://",
                 );
             }
+            if self.auth.jwt_secret.is_none() {
+                return fail(
+                    "bus.url",
+                    "the nodes of a cluster sign tokens with one key: set auth.jwt_secret",
+                );
+            }
         }
         if let Some(id) = &bus.node_id {
             let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);

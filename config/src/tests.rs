@@ -103,6 +103,10 @@ fn bus_keys_are_read_and_checked() {
     let config = Config::load(&env(&[
         ("KONSULT_BUS_URL", "redis://127.0.0.1:6379/2"),
         ("KONSULT_STORE_URL", "postgres://127.0.0.1/konsult"),
+        (
+            "KONSULT_AUTH_JWT_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
         ("KONSULT_BUS_NODE_ID", "node-a:8080"),
         ("KONSULT_BUS_HEARTBEAT", "500ms"),
         ("KONSULT_BUS_LEASE", "3s"),

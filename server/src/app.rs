@@ -76,8 +76,8 @@ impl App {
                     accounts::portal_user(&self.store, school.id, &claims).await?;
                 if role_changed {
                     // What the old role allowed ends with it, as a deactivation ends it.
-                    self.directory
-                        .close_user(user.id, konsult_protocol::CloseCode::AccountDisabled);
+                    self.close_user(&user, konsult_protocol::CloseCode::AccountDisabled)
+                        .await;
                     self.user_changed(&user).await;
                 }
                 Some(user)
@@ -94,20 +94,5 @@ impl App {
             .get(school)
             .map(|s| s.timezone.clone())
             .unwrap_or_else(|| self.timezone.clone())
-    }
-
-    /// Tells the hub of the user's school that an account was created or changed (a school
-    /// whose hub has not started reads its accounts when it starts).
-    pub async fn user_changed(&self, user: &crate::store::users::User) {
-        let Some(school) = self.schools.get(user.school) else {
-            return;
-        };
-        school
-            .hub
-            .send(konsult_signaling::Input::UserChanged {
-                user: user.info(),
-                active: user.active,
-            })
-            .await;
     }
 }

@@ -34,25 +34,40 @@ pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) 
         ClientMessage::Connection(ToConnection::Hello { .. }) => {
             ctx.error(re, ErrorCode::Conflict, "hello was already accepted")
         }
-        ClientMessage::Chat(msg) => crate::chat::handle::message(app, ctx, rid, msg),
+        ClientMessage::Chat(msg) => {
+            if serving(app, ctx, re).is_some() {
+                crate::chat::handle::message(app, ctx, rid, msg);
+            }
+        }
         ClientMessage::Hub(msg) => {
+            let Some(school) = serving(app, ctx, re) else {
+                return;
+            };
             let input = Input::Message {
                 conn: ctx.id,
                 rid: rid.clone(),
                 msg,
-            };
-            // The connection opened its school's hub at hello.
-            let Some(school) = app.schools.get(ctx.user.school) else {
-                ctx.error(
-                    rid.as_ref(),
-                    ErrorCode::Unavailable,
-                    "your school is unavailable",
-                );
-                return;
             };
             if let Err(busy) = school.hub.try_send(input) {
                 ctx.error(rid.as_ref(), ErrorCode::Unavailable, busy.to_string());
             }
         }
     }
+}
+
+/// The connection's school, while this node may act for it. A node of a cluster whose lease
+/// ran out (it was paused, or cut off from Redis) refuses with `unavailable` and closes the
+/// connection with 1001: the client resumes on the school's new owner.
+fn serving(
+    app: &App,
+    ctx: &ConnCtx,
+    re: Option<&konsult_protocol::Rid>,
+) -> Option<Arc<crate::schools::School>> {
+    // The connection opened its school's hub at hello.
+    let school = app.schools.get(ctx.user.school).filter(|s| s.may_act(app));
+    if school.is_none() {
+        ctx.error(re, ErrorCode::Unavailable, "your school is unavailable");
+        ctx.outbox.close(konsult_protocol::CloseCode::GoingAway);
+    }
+    school
 }

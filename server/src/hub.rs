@@ -48,8 +48,8 @@ pub fn hub_config(config: &konsult_config::Config) -> HubConfig {
 /// school's accounts, hours and ids only, writing its records and threads into that school.
 /// It starts from the school's last snapshot when one was kept, and keeps a new one as it
 /// changes (`hub_keeper.rs`).
-/// `epoch`: the cluster lease's epoch to claim the school under; `None`, one node alone, claims
-/// the next. It stops when this node stops serving the school (`School::stop`).
+/// `epoch`: the cluster lease's epoch the node claimed the school under; `None`, one node
+/// alone, claims the next. It stops when this node stops serving the school (`School::stop`).
 pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: Option<i64>) {
     let HubInputs(mut rx) = inputs;
     let tz = &school.timezone;
@@ -58,6 +58,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         Err(e) => {
             tracing::error!(error = %e, school = %school.code, "cannot read the last ids; the hub does not start");
             school.resumes.open([], std::time::Instant::now());
+            school.done.send_replace(true);
             return;
         }
     };
@@ -122,11 +123,18 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         if let Some(keeper) = &mut keeper {
             keeper.step(&hub);
         }
+        school
+            .live_sessions
+            .store(hub.live_sessions(), std::sync::atomic::Ordering::Relaxed);
         let deadline = hub.poll_timeout().map(Instant::from_std);
         let keep_at = keeper.as_ref().and_then(|k| k.deadline(&hub));
         tokio::select! {
             input = rx.recv() => {
                 let Some(input) = input else { break };
+                if !school.may_act(&app) {
+                    // A node of a cluster no longer holds the school: it stops here.
+                    break;
+                }
                 hub.handle_input(now(tz), input);
             }
             _ = sleep_until_some(deadline) => hub.handle_timeout(now(tz)),
@@ -144,6 +152,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
             .await;
     }
     records.close().await;
+    school.done.send_replace(true);
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

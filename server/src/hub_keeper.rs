@@ -25,11 +25,11 @@ pub struct Start {
     pub snapshot: Option<HubSnapshot>,
 }
 
-/// Claims `school` under `given` (a cluster lease's epoch) or, for one node alone, the next
-/// epoch, and reads its last snapshot.
-pub async fn claim_and_load(store: &Store, school: &School, given: Option<i64>) -> Start {
-    let claimed = match given {
-        Some(epoch) => store.claim_school(school.id, epoch).await.map(|()| epoch),
+/// Reads `school`'s last snapshot, after claiming the school under the next epoch for one node
+/// alone; a node of a cluster claimed it already under its lease's epoch, `claimed`.
+pub async fn claim_and_load(store: &Store, school: &School, claimed: Option<i64>) -> Start {
+    let claimed = match claimed {
+        Some(epoch) => Ok(epoch),
         None => store.claim_next_epoch(school.id).await,
     };
     let epoch = match claimed {

@@ -22,6 +22,7 @@ pub mod login_guard;
 pub mod media_link;
 pub mod metrics;
 pub mod node;
+pub mod notices;
 pub mod records;
 pub mod restored_resumes;
 pub mod revoked;

@@ -289,12 +289,9 @@ async fn command_school(
     Ok(schools::resolve(store, code).await?.id)
 }
 
-async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Result<()> {
-    let listen = config.server.listen;
-    let app = serve::build(config, served.timezone).await?;
-    if let Some(sockets) = served.media_socket {
-        serve::start_media(&app, sockets)?;
-    }
+/// The schools a start needs: the demo school with `--demo`, the first school of an empty
+/// database, an `admin` for every school (its password printed once).
+async fn seed(app: &konsult_server::app::App, demo: bool) -> anyhow::Result<()> {
     if demo {
         let school = schools::demo_school(&app.store, &app.config.school).await?;
         let created = accounts::seed_demo(&app.store, school).await?;
@@ -317,6 +314,27 @@ async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Resul
             println!("  password: {password}");
             println!("This password is shown only once: keep it safe.");
         }
+    }
+    Ok(())
+}
+
+async fn run_server(config: Config, demo: bool, served: Served) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let app = serve::build(config, served.timezone).await?;
+    if let Some(sockets) = served.media_socket {
+        serve::start_media(&app, sockets)?;
+    }
+    // Every step of the seeding is idempotent; nodes of a cluster starting together on one
+    // database may still race on it (both see a row missing, one insert fails): the loser
+    // runs it again and finds the row.
+    let mut attempt = 1;
+    while let Err(e) = seed(&app, demo).await {
+        if attempt == 3 {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, attempt, "seeding the database failed; trying again");
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+        attempt += 1;
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

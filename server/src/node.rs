@@ -5,9 +5,12 @@
 //! the bridges of `ws/bridge.rs`.
 
 use crate::app::App;
+use crate::notices::Notice;
+use crate::schools::SchoolError;
+use crate::store::StoreError;
 use crate::ws::bridge::Bridges;
 use konsult_cluster::{
-    Bus, Claimer, Keys, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
+    Bus, Claimer, Keys, Kind, Leases, Membership, NodeId, NodeInfo, Placement, RedisLink, Registry,
     SchoolId as SchoolCode, Timings,
 };
 use konsult_protocol::SchoolId;
@@ -29,6 +32,8 @@ pub struct Node {
     pub timings: Timings,
     leases: Leases,
     placement: Placement,
+    registry: Registry,
+    bus: Bus,
     /// Taken when the node leaves.
     membership: Mutex<Option<Membership>>,
     pub bridges: Arc<Bridges>,
@@ -63,8 +68,13 @@ impl Node {
         };
         let registry = Registry::new(link.clone(), keys.clone());
         let leases = Leases::new(link.clone(), keys.clone(), timings.lease);
-        let placement = Placement::new(link.clone(), keys.clone(), registry, timings.lease);
-        let bus = Bus::new(link.clone(), keys.clone(), id.clone());
+        let placement = Placement::new(link.clone(), keys.clone(), registry.clone(), timings.lease);
+        // A connection of its own, so that heavy bridge traffic never delays lease renewals.
+        let bus = Bus::new(
+            RedisLink::new(url, timings.reply_timeout)?,
+            keys.clone(),
+            id.clone(),
+        );
         let receiver = bus.listen(BUS_QUEUE).await?;
         let media = app
             .config
@@ -85,6 +95,8 @@ impl Node {
             timings,
             leases,
             placement,
+            registry,
+            bus: bus.clone(),
             membership: Mutex::new(None),
             bridges: bridges.clone(),
             codes: Mutex::new(HashMap::new()),
@@ -163,6 +175,126 @@ impl Node {
         Ok(())
     }
 
+    /// Whether this node may act for school `code` now: it holds the school's lease and the
+    /// lease's local validity has not run out (a node that was paused stops here before it
+    /// hears that it lost the school).
+    pub fn may_act(&self, code: &str) -> bool {
+        lock(&self.membership)
+            .as_ref()
+            .is_some_and(|m| m.fence(&SchoolCode(code.to_string())).is_some())
+    }
+
+    /// Raises school `code`'s epoch counter in Redis to at least `floor` and releases the lease
+    /// this node won under `epoch`, so that the next claim is above what the database holds.
+    async fn raise_and_release(
+        &self,
+        code: &SchoolCode,
+        epoch: konsult_cluster::Epoch,
+        floor: i64,
+    ) {
+        tracing::warn!(school = %code, epoch, floor, "the database holds a larger epoch: raising the counter");
+        let floor = konsult_cluster::Epoch::try_from(floor).unwrap_or(0);
+        if let Err(e) = self.leases.raise_epoch(code, floor).await {
+            tracing::warn!(school = %code, error = %e, "cannot raise the epoch counter");
+        }
+        let fence = konsult_cluster::Fence {
+            school: code.clone(),
+            node: self.id.clone(),
+            epoch,
+        };
+        if let Err(e) = self.leases.release(&fence).await {
+            tracing::warn!(school = %code, error = %e, "cannot release the school; it moves when its lease ends");
+        }
+    }
+
+    /// Sends `notice` to the node that holds school `school` now; lost when none does (the
+    /// school's next owner reads what the notice says from the database).
+    pub async fn tell_owner(&self, app: &App, school: SchoolId, notice: &Notice) {
+        let Some(code) = self.code_of(app, school).await else {
+            return;
+        };
+        let code = SchoolCode(code);
+        match self.leases.owner(&code).await {
+            Ok(Some(owner)) => self.tell(&owner.node, &code, notice).await,
+            Ok(None) => tracing::debug!(school = %code, "no owner to tell"),
+            Err(e) => tracing::warn!(error = %e, "cannot read a school's owner to tell it"),
+        }
+    }
+
+    /// Sends `notice` to every other live node.
+    pub async fn tell_all(&self, notice: &Notice) {
+        match self.registry.live().await {
+            Ok(nodes) => {
+                for node in nodes.into_iter().filter(|n| n.id != self.id) {
+                    self.tell(&node.id, &SchoolCode(String::new()), notice)
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the nodes to tell"),
+        }
+    }
+
+    async fn tell(&self, to: &NodeId, school: &SchoolCode, notice: &Notice) {
+        let payload = match serde_json::to_vec(notice) {
+            Ok(payload) => payload,
+            Err(e) => return tracing::error!(error = %e, "cannot encode a notice"),
+        };
+        if let Err(e) = self.bus.send(to, Kind::Notice, school, 0, payload).await {
+            tracing::warn!(node = %to, error = %e, "a notice was not delivered");
+        }
+    }
+
+    /// Hands this node's schools to the others before it stops (SIGTERM): it claims no more;
+    /// a school without a live session goes at once, one with sessions once they end or
+    /// `server.shutdown_timeout` passed. Each school's hub stops (its clients get
+    /// `server_shutdown` and 1001, and resume on the new owner), keeps its last snapshot, and
+    /// only then is the lease released, so that the next owner starts from that snapshot.
+    pub async fn hand_over(&self, app: &App) {
+        if let Some(membership) = lock(&self.membership).as_ref() {
+            membership.stop_claiming();
+        }
+        let deadline = tokio::time::Instant::now() + app.config.server.shutdown_timeout;
+        loop {
+            let late = tokio::time::Instant::now() >= deadline;
+            let running = app.schools.all();
+            if running.is_empty() {
+                break;
+            }
+            for school in running {
+                let sessions = school
+                    .live_sessions
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if sessions == 0 || late {
+                    self.hand_over_school(app, &school).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::info!(node = %self.id, "every school handed over");
+    }
+
+    async fn hand_over_school(&self, app: &App, school: &crate::schools::School) {
+        tracing::info!(school = %school.code, sessions = school.live_sessions.load(std::sync::atomic::Ordering::Relaxed), "handing the school over");
+        app.schools.stop(school.id);
+        if tokio::time::timeout(self.timings.lease, school.finished())
+            .await
+            .is_err()
+        {
+            tracing::warn!(school = %school.code, "the hub did not stop in time; its lease is released anyway");
+        }
+        let (Some(epoch), code) = (school.epoch, SchoolCode(school.code.clone())) else {
+            return;
+        };
+        let fence = konsult_cluster::Fence {
+            school: code,
+            node: self.id.clone(),
+            epoch: konsult_cluster::Epoch::try_from(epoch).unwrap_or(0),
+        };
+        if let Err(e) = self.leases.release(&fence).await {
+            tracing::warn!(school = %school.code, error = %e, "cannot release the school; it moves when its lease ends");
+        }
+    }
+
     /// Leaves the cluster: releases every school this node holds, so the others take them on
     /// their next sweep. Called once the hubs have stopped and kept their last snapshots.
     pub async fn leave(&self) {
@@ -211,6 +343,14 @@ async fn follow(
                 Ok(()) => {
                     tracing::info!(school = %code, epoch, "school gained: its hub starts");
                     running.insert(code.clone(), *epoch);
+                }
+                Err(SchoolError::Store(StoreError::Stale { current, .. })) => {
+                    // The database knows a larger epoch (Redis lost its counters, or the
+                    // school ran on one node alone): raise the counter and let the school go,
+                    // to be claimed again above it.
+                    if let Some(node) = app.node.get() {
+                        node.raise_and_release(code, *epoch, current).await;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(school = %code, error = %e, "cannot start a gained school's hub")

@@ -38,8 +38,10 @@ pub async fn open_all(app: &Arc<App>) -> Result<(), SchoolError> {
     Ok(())
 }
 
-/// A node of a cluster gained school `code` under `epoch`: its hub starts from the school's
-/// last snapshot, claiming the school in the database under that epoch.
+/// A node of a cluster gained school `code` under `epoch`: it claims the school in the
+/// database under that epoch, then its hub starts from the school's last snapshot. A
+/// [`StoreError::Stale`](crate::store::StoreError::Stale) refusal means the database knows a
+/// larger epoch than Redis gave out.
 pub async fn gain(app: &Arc<App>, code: &str, epoch: i64) -> Result<(), SchoolError> {
     let row = app
         .store
@@ -50,6 +52,8 @@ pub async fn gain(app: &Arc<App>, code: &str, epoch: i64) -> Result<(), SchoolEr
         // Held before under an older epoch: that hub stops, the new one takes over.
         tracing::warn!(school = %old.code, "the school's earlier hub stops");
     }
+    // Claimed in the database first: from here on the previous owner's writes are refused.
+    app.store.claim_school(row.id, epoch).await?;
     start(app, row, Some(epoch))?;
     Ok(())
 }
@@ -74,6 +78,9 @@ fn start(app: &Arc<App>, row: SchoolRow, epoch: Option<i64>) -> Result<Arc<Schoo
         timezone,
         hub,
         resumes: Default::default(),
+        epoch,
+        live_sessions: Default::default(),
+        done: tokio::sync::watch::Sender::new(false),
         stop: tokio::sync::watch::Sender::new(false),
     });
     if let Err(running) = app.schools.register(&school) {

@@ -25,12 +25,32 @@ pub struct School {
     pub hub: HubHandle,
     /// Resume tokens issued before a restart, which its restored hub honours.
     pub resumes: RestoredResumes,
+    /// The cluster lease's epoch this node holds the school under, which its chat writes
+    /// carry; `None` for one node alone.
+    pub epoch: Option<i64>,
+    /// Sessions live in the hub now, which a draining node of a cluster waits on.
+    pub live_sessions: std::sync::atomic::AtomicUsize,
+    /// `true` once the hub task ended, its last snapshot kept.
+    pub done: watch::Sender<bool>,
     /// `true` once this node stopped serving the school (a node of a cluster lost it or
     /// handed it over): its hub ends and its connections close with 1001.
     pub stop: watch::Sender<bool>,
 }
 
 impl School {
+    /// Whether this node may act for the school now: always for one node alone; for a node
+    /// of a cluster, while its lease holds (`Node::may_act`). A school that may not is being
+    /// stopped.
+    pub fn may_act(&self, app: &crate::app::App) -> bool {
+        !*self.stop.borrow() && app.node.get().is_none_or(|node| node.may_act(&self.code))
+    }
+
+    /// Resolves once the school's hub task ended.
+    pub async fn finished(&self) {
+        let mut rx = self.done.subscribe();
+        let _done = rx.wait_for(|d| *d).await.is_ok();
+    }
+
     /// Resolves once this node stops serving the school.
     pub async fn stopped(&self) {
         let mut rx = self.stop.subscribe();
@@ -117,6 +137,14 @@ impl Schools {
             .remove(&id)?;
         school.stop.send_replace(true);
         Some(school)
+    }
+
+    /// Every running school.
+    pub fn all(&self) -> Vec<Arc<School>> {
+        self.by_id
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The running school with `code`.

@@ -118,8 +118,13 @@ pub async fn serve(
     });
     let shutdown = {
         let drain = drain.clone();
+        let app = app.clone();
         async move {
             shutdown.await;
+            if let Some(node) = app.node.get() {
+                // A node of a cluster first hands its schools to the others, serving meanwhile.
+                node.hand_over(&app).await;
+            }
             tracing::info!("shutting down: no new connections");
             drain.begin();
         }

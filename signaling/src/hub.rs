@@ -210,6 +210,12 @@ impl Hub {
         self.requests.queued(subject)
     }
 
+    /// How many sessions are live: a node of a cluster that drains hands a school with none
+    /// over at once, one with some once they end.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.live()
+    }
+
     /// The sessions a user is a member of.
     pub fn sessions_of(&self, user: UserId) -> Vec<SessionId> {
         self.people.sessions_of(user)

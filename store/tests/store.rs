@@ -30,6 +30,7 @@ on_both! {
     hub_snapshots_keep_the_latest_of_each_school,
     school_epochs_only_grow_and_fence_older_saves,
     a_save_racing_a_claim_lands_before_it_or_is_refused,
+    chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
 }
 
 /// The school a test's rows belong to.
@@ -207,7 +208,7 @@ async fn concurrent_senders_get_gap_free_seqs_and_retries_find_the_original(db: 
                 } else {
                     vec![send]
                 };
-                let outcomes = writer.write(&batch).await.expect("write");
+                let outcomes = writer.write(&batch, &[]).await.expect("write");
                 let SendOutcome::Stored { message, .. } = &outcomes[0] else {
                     panic!("first send not stored: {outcomes:?}");
                 };
@@ -218,7 +219,7 @@ async fn concurrent_senders_get_gap_free_seqs_and_retries_find_the_original(db: 
                 }
                 stored.push(message.clone());
                 // A retry in a later batch finds the original too.
-                let again = writer.write(&[send]).await.expect("retry");
+                let again = writer.write(&[send], &[]).await.expect("retry");
                 match &again[0] {
                     SendOutcome::Duplicate(original) => {
                         assert_eq!(original.id, message.id);
@@ -286,7 +287,11 @@ async fn a_batch_is_stored_in_one_commit(db: TestStore) {
             attachments: &[],
         })
         .collect();
-    let outcomes = store.message_writer().write(&batch).await.expect("write");
+    let outcomes = store
+        .message_writer()
+        .write(&batch, &[])
+        .await
+        .expect("write");
     assert!(
         outcomes
             .iter()
@@ -350,13 +355,16 @@ async fn refused_sends_store_nothing(db: TestStore) {
         attachments: &[],
     };
     let outcomes = writer
-        .write(&[send(first, ids[0], &reused), send(first, ids[2], &outsider)])
+        .write(
+            &[send(first, ids[0], &reused), send(first, ids[2], &outsider)],
+            &[],
+        )
         .await
         .expect("write");
     assert!(matches!(outcomes[0], SendOutcome::Stored { .. }));
     assert!(matches!(&outcomes[1], SendOutcome::Refused(Refusal::NoThread(t)) if *t == first));
     let outcomes = writer
-        .write(&[send(second, ids[0], &reused)])
+        .write(&[send(second, ids[0], &reused)], &[])
         .await
         .expect("write");
     assert!(matches!(
@@ -723,7 +731,11 @@ async fn old_rows_are_purged_in_batches(db: TestStore) {
             attachments: if n == 0 { &first[..] } else { &[] },
         })
         .collect();
-    store.message_writer().write(&batch).await.expect("write");
+    store
+        .message_writer()
+        .write(&batch, &[])
+        .await
+        .expect("write");
 
     let past = now_ms() - 60_000;
     assert_eq!(store.old_messages(past).await.expect("count"), 0);
@@ -919,5 +931,81 @@ async fn a_save_racing_a_claim_lands_before_it_or_is_refused(db: TestStore) {
         store.save_hub_snapshot(school, 1, b"late").await,
         2
     ));
+    db.finish().await;
+}
+
+async fn chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing(db: TestStore) {
+    let store = &db.store;
+    let school = main_school(store).await;
+    let ids = store
+        .insert_users(
+            school,
+            &[
+                user("a", "A", Role::Student, None),
+                user("b", "B", Role::Student, None),
+            ],
+        )
+        .await
+        .expect("users");
+    let (thread_id, _) = store
+        .create_thread(school, &thread(&ids, false))
+        .await
+        .expect("thread");
+    let mut writer = store.message_writer();
+    let ids_of = [
+        ClientId("c1".into()),
+        ClientId("c2".into()),
+        ClientId("c3".into()),
+    ];
+    let send = |client_id| NewMessage {
+        sender: ids[0],
+        answers_requests: false,
+        thread: thread_id,
+        client_id,
+        text: "x",
+        attachments: &[],
+    };
+    // Never claimed: a fenced write is refused.
+    let refused = writer.write(&[send(&ids_of[0])], &[(school, 1)]).await;
+    assert!(
+        matches!(refused, Err(StoreError::Stale { current: 0, .. })),
+        "{refused:?}"
+    );
+    store.claim_school(school, 4).await.expect("claim 4");
+    let stored = writer
+        .write(&[send(&ids_of[1])], &[(school, 4)])
+        .await
+        .expect("the owner's write");
+    assert!(matches!(stored[0], SendOutcome::Stored { .. }));
+    // A newer owner claims: the old owner's write is refused and stores nothing.
+    store.claim_school(school, 5).await.expect("claim 5");
+    let refused = writer.write(&[send(&ids_of[2])], &[(school, 4)]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Stale {
+                epoch: 4,
+                current: 5,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let (messages, _) = store
+        .history(thread_id, Page::Latest, 10)
+        .await
+        .expect("history");
+    let kept: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
+    assert_eq!(
+        kept,
+        vec![ids_of[1].clone()],
+        "only the owner's write is kept"
+    );
+    // The writer's connection is still good after a refusal.
+    let stored = writer
+        .write(&[send(&ids_of[2])], &[(school, 5)])
+        .await
+        .expect("the new owner's write");
+    assert!(matches!(stored[0], SendOutcome::Stored { .. }));
     db.finish().await;
 }

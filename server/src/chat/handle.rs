@@ -68,6 +68,10 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                 client_id,
                 text,
                 attachments,
+                fence: app
+                    .schools
+                    .get(requester.user.school)
+                    .and_then(|school| school.epoch.map(|epoch| (school.id, epoch))),
             };
             if let Err(e) = check_send(&job) {
                 return requester.answer(Err(e));

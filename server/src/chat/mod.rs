@@ -61,6 +61,9 @@ impl ChatError {
             // The database briefly out of reach (PostgreSQL restarting, a lost connection, a
             // lock held too long): nothing was stored, and a retry may well succeed.
             ChatError::Store(e) if e.is_transient() => ErrorCode::Unavailable,
+            // A node of a cluster that no longer holds the school: the client resumes on its
+            // new owner.
+            ChatError::Store(StoreError::Stale { .. }) => ErrorCode::Unavailable,
             ChatError::Store(_) | ChatError::Invalid(_) => ErrorCode::Internal,
             ChatError::BadRequest(_) => ErrorCode::BadRequest,
             ChatError::NotFound(_) => ErrorCode::NotFound,
@@ -74,6 +77,9 @@ impl ChatError {
     /// The message for the client: storage details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
+            ChatError::Store(StoreError::Stale { .. }) => {
+                "your school moved to another server; reconnect and send again".to_string()
+            }
             ChatError::Store(e) => {
                 tracing::error!(error = %e, "chat storage failed");
                 "storage failed; retry".to_string()

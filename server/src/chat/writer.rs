@@ -8,9 +8,11 @@
 use super::{ChatError, no_thread};
 use crate::directory::{ConnId, Directory, Outbox};
 use crate::store::Store;
-use crate::store::message_writer::MessageWriter;
+use crate::store::StoreError;
+use crate::store::message_writer::{Fence, MessageWriter};
 use crate::store::messages::{NewMessage, Refusal, SendOutcome};
 use crate::wire;
+use konsult_protocol::SchoolId;
 use konsult_protocol::{AttachmentId, ClientId, Rid, ServerMessage, ThreadId, UserId};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -51,6 +53,9 @@ pub struct SendJob {
     pub client_id: ClientId,
     pub text: String,
     pub attachments: Vec<AttachmentId>,
+    /// The school and the epoch this node holds it under, on a node of a cluster: the write
+    /// is refused once another node claimed the school.
+    pub fence: Option<Fence>,
 }
 
 /// The handle senders use.
@@ -96,23 +101,59 @@ async fn run(store: Store, directory: Arc<Directory>, mut rx: mpsc::Receiver<Sen
 }
 
 /// Stores a batch in one transaction; on a storage failure every send of it fails (none was
-/// acknowledged, and each client retries with its `client_id`).
+/// acknowledged, and each client retries with its `client_id`). Sends for a school whose epoch
+/// moved on (a node of a cluster that lost it) are refused, and the rest written without them.
 async fn commit(
     writer: &mut MessageWriter,
     batch: &[SendJob],
 ) -> Vec<Result<SendOutcome, ChatError>> {
-    let sends: Vec<NewMessage> = batch
-        .iter()
-        .map(|job| NewMessage {
-            sender: job.sender,
-            answers_requests: job.answers_requests,
-            thread: job.thread,
-            client_id: &job.client_id,
-            text: &job.text,
-            attachments: &job.attachments,
-        })
-        .collect();
-    match writer.write(&sends).await {
+    // (school, the epoch sent, the epoch that holds it)
+    let mut stale: Vec<(SchoolId, i64, i64)> = Vec::new();
+    let stale_error = |stale: &[(SchoolId, i64, i64)], job: &SendJob| {
+        let (school, _) = job.fence?;
+        let &(school, epoch, current) = stale.iter().find(|(s, _, _)| *s == school)?;
+        Some(ChatError::Store(StoreError::Stale {
+            school,
+            epoch,
+            current,
+        }))
+    };
+    let written = loop {
+        let live: Vec<&SendJob> = batch
+            .iter()
+            .filter(|job| stale_error(&stale, job).is_none())
+            .collect();
+        if live.is_empty() {
+            break Ok(Vec::new());
+        }
+        let sends: Vec<NewMessage> = live
+            .iter()
+            .map(|job| NewMessage {
+                sender: job.sender,
+                answers_requests: job.answers_requests,
+                thread: job.thread,
+                client_id: &job.client_id,
+                text: &job.text,
+                attachments: &job.attachments,
+            })
+            .collect();
+        let mut fences: Vec<Fence> = live.iter().filter_map(|job| job.fence).collect();
+        fences.sort_unstable();
+        fences.dedup();
+        match writer.write(&sends, &fences).await {
+            Err(StoreError::Stale {
+                school,
+                epoch,
+                current,
+            }) => {
+                tracing::warn!(%school, epoch, current, "chat sends for a school this node no longer holds are refused");
+                stale.push((school, epoch, current));
+            }
+            written => break written,
+        }
+    };
+    let not_stored = || ChatError::Invalid("the message was not stored".into());
+    match written {
         Ok(outcomes) => {
             let stored = outcomes
                 .iter()
@@ -121,13 +162,20 @@ async fn commit(
             metrics::counter!(crate::metrics::CHAT_COMMITS).increment(1);
             metrics::counter!(crate::metrics::CHAT_MESSAGES_STORED).increment(stored as u64);
             metrics::histogram!(crate::metrics::CHAT_COMMIT_BATCH).record(batch.len() as f64);
-            outcomes.into_iter().map(Ok).collect()
+            let mut outcomes = outcomes.into_iter();
+            batch
+                .iter()
+                .map(|job| match stale_error(&stale, job) {
+                    Some(e) => Err(e),
+                    None => outcomes.next().ok_or_else(not_stored),
+                })
+                .collect()
         }
         Err(e) => {
             tracing::error!(error = %e, sends = batch.len(), "chat commit failed");
             batch
                 .iter()
-                .map(|_| Err(ChatError::Invalid("the message was not stored".into())))
+                .map(|job| Err(stale_error(&stale, job).unwrap_or_else(not_stored)))
                 .collect()
         }
     }
@@ -150,6 +198,13 @@ fn refused(refusal: Refusal) -> ChatError {
 fn deliver(directory: &Directory, job: SendJob, outcome: Result<SendOutcome, ChatError>) {
     let re = job.rid.as_ref();
     match outcome {
+        Err(e @ ChatError::Store(StoreError::Stale { .. })) => {
+            // The school moved to another node: the client resumes there and sends again.
+            job.reply.error(re, &e);
+            job.reply
+                .outbox
+                .close(konsult_protocol::CloseCode::GoingAway);
+        }
         Err(e) => job.reply.error(re, &e),
         Ok(SendOutcome::Refused(refusal)) => job.reply.error(re, &refused(refusal)),
         Ok(SendOutcome::Duplicate(message)) => job.reply.send(&ServerMessage::Sent { message }, re),

@@ -231,8 +231,7 @@ pub async fn reset_password(
     };
     app.store.set_password(user.id, &hash).await?;
     // The reset ends every session the old password opened, as a deactivation does.
-    app.directory
-        .close_user(user.id, CloseCode::AccountDisabled);
+    app.close_user(&user, CloseCode::AccountDisabled).await;
     audit(
         &app,
         &caller,
@@ -263,8 +262,7 @@ pub async fn set_active(
     let user = target(&app, &caller, id).await?;
     app.user_changed(&user).await;
     if !active {
-        app.directory
-            .close_user(user.id, CloseCode::AccountDisabled);
+        app.close_user(&user, CloseCode::AccountDisabled).await;
     }
     let action = if active {
         "user.activate"

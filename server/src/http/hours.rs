@@ -56,14 +56,6 @@ pub async fn store_hours(app: &App, user: &User, hours: Vec<HoursSlot>) -> Resul
         }
     }
     app.store.set_hours(user.id, &hours).await?;
-    if let Some(school) = app.schools.get(user.school) {
-        school
-            .hub
-            .send(konsult_signaling::Input::HoursChanged {
-                user: user.id,
-                hours,
-            })
-            .await;
-    }
+    app.hours_changed(user, hours).await;
     Ok(())
 }

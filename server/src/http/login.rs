@@ -144,7 +144,7 @@ pub async fn logout(
     app.store
         .revoke_token(&verified.id, verified.expires, now)
         .await?;
-    app.revoked.revoke(verified.id, verified.expires, now);
+    app.revoke(verified.id, verified.expires, now).await;
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "logout").increment(1);
     Ok(Json(serde_json::json!({ "ok": true })))
 }

@@ -159,6 +159,7 @@ impl Bridges {
     /// A message could not be delivered: the node it was for is gone. The bridge ends.
     fn undelivered(&self, item: &Outgoing) {
         match item.kind {
+            Kind::Notice => {}
             Kind::Open | Kind::Frame | Kind::Close => {
                 if let Some(edge) = lock(&self.edges).get(&item.connection) {
                     let _full = edge.tx.try_send(close_message(CloseCode::GoingAway));
@@ -267,6 +268,13 @@ fn arrive(app: &Arc<App>, envelope: Envelope) {
                 edges.remove(&connection);
             }
         }
+        Kind::Notice => match serde_json::from_slice::<crate::notices::Notice>(&payload) {
+            Ok(notice) => {
+                let app = app.clone();
+                tokio::spawn(async move { crate::notices::apply(&app, notice).await });
+            }
+            Err(e) => tracing::warn!(node = %from, error = %e, "a notice that is not one"),
+        },
         Kind::Close => {}
     }
 }

@@ -132,6 +132,11 @@ impl Sessions {
         }
     }
 
+    /// How many sessions are live.
+    pub fn live(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// The form of a live session.
     pub fn form(&self, id: SessionId) -> Option<Form> {
         self.sessions.get(&id).map(|s| s.form)

@@ -6,6 +6,7 @@
 //! the fast path of [`super::bulk`]; anything else is stored one by one here.
 
 use super::{PgStore, bulk, threads};
+use crate::message_writer::{Fence, first_stale};
 use crate::messages::{NewMessage, Page, Refusal, SendOutcome};
 use crate::{StoreError, Transient, now_ms};
 use konsult_protocol::model::{AttachmentInfo, ChatMessage};
@@ -180,11 +181,12 @@ impl Writer {
     pub(crate) async fn write(
         &mut self,
         batch: &[NewMessage<'_>],
+        fences: &[Fence],
     ) -> Result<Vec<SendOutcome>, StoreError> {
         let mut pause = Duration::from_millis(10);
         let mut tries = 1;
         loop {
-            let written = self.try_write(batch).await;
+            let written = self.try_write(batch, fences).await;
             match written {
                 Err(e) if tries < TRIES && (e.is_transient() || is_client_id_race(&e)) => {
                     tracing::warn!(error = %e, tries, "chat batch failed; trying again");
@@ -200,13 +202,14 @@ impl Writer {
     async fn try_write(
         &mut self,
         batch: &[NewMessage<'_>],
+        fences: &[Fence],
     ) -> Result<Vec<SendOutcome>, StoreError> {
         let connection = match &mut self.conn {
             Some(connection) => connection,
             slot @ None => slot.insert(self.pool.acquire().await?.detach()),
         };
-        let written = write_batch(connection, batch).await;
-        if written.is_err() {
+        let written = write_batch(connection, batch, fences).await;
+        if matches!(written, Err(ref e) if !matches!(e, StoreError::Stale { .. })) {
             self.conn = None;
         }
         written
@@ -223,9 +226,24 @@ fn is_client_id_race(e: &StoreError) -> bool {
 async fn write_batch(
     conn: &mut PgConnection,
     batch: &[NewMessage<'_>],
+    fences: &[Fence],
 ) -> Result<Vec<SendOutcome>, StoreError> {
     let now = now_ms();
     let mut tx = conn.begin().await?;
+    if !fences.is_empty() {
+        // The schools' epochs, kept from changing until the commit: a write racing a new
+        // owner's claim either commits first or sees the new epoch (docs/cluster.md).
+        let schools: Vec<i64> = fences.iter().map(|(school, _)| school.0).collect();
+        let current: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT school_id, epoch FROM school_epochs WHERE school_id = ANY($1) ORDER BY school_id FOR SHARE",
+        )
+        .bind(&schools)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(stale) = first_stale(fences, &current) {
+            return Err(stale);
+        }
+    }
     let mut threads: Vec<i64> = batch.iter().map(|send| send.thread.0).collect();
     threads.sort_unstable();
     threads.dedup();

@@ -5,6 +5,7 @@
 //! one by one here.
 
 use super::{SqliteStore, bulk, threads};
+use crate::message_writer::{Fence, first_stale};
 use crate::messages::{NewMessage, Page, Refusal, SendOutcome};
 use crate::{StoreError, now_ms};
 use konsult_protocol::model::{AttachmentInfo, ChatMessage};
@@ -178,13 +179,14 @@ impl Writer {
     pub(crate) async fn write(
         &mut self,
         batch: &[NewMessage<'_>],
+        fences: &[Fence],
     ) -> Result<Vec<SendOutcome>, StoreError> {
         let connection = match &mut self.conn {
             Some(connection) => connection,
             slot @ None => slot.insert(self.pool.acquire().await?.detach()),
         };
-        let written = write_batch(connection, batch).await;
-        if written.is_err() {
+        let written = write_batch(connection, batch, fences).await;
+        if matches!(written, Err(ref e) if !matches!(e, StoreError::Stale { .. })) {
             self.conn = None;
         }
         written
@@ -194,9 +196,25 @@ impl Writer {
 async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &[NewMessage<'_>],
+    fences: &[Fence],
 ) -> Result<Vec<SendOutcome>, StoreError> {
     let now = now_ms();
+    // `IMMEDIATE` takes the write lock first: no epoch changes until the commit.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if !fences.is_empty() {
+        let mut current = Vec::with_capacity(fences.len());
+        for (school, _) in fences {
+            let epoch: Option<i64> =
+                sqlx::query_scalar("SELECT epoch FROM school_epochs WHERE school_id = ?")
+                    .bind(school.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            current.extend(epoch.map(|e| (school.0, e)));
+        }
+        if let Some(stale) = first_stale(fences, &current) {
+            return Err(stale);
+        }
+    }
     let outcomes = match bulk::write(&mut tx, batch, now).await? {
         Some(outcomes) => outcomes,
         None => {

@@ -404,14 +404,17 @@ async fn nothing_of_one_school_is_reached_from_another() {
     let mut writer = store.message_writer();
     let client_id = ClientId("c1".into());
     writer
-        .write(&[crate::messages::NewMessage {
-            sender: student_b,
-            answers_requests: false,
-            thread: thread_b,
-            client_id: &client_id,
-            text: "see",
-            attachments: std::slice::from_ref(&attachment),
-        }])
+        .write(
+            &[crate::messages::NewMessage {
+                sender: student_b,
+                answers_requests: false,
+                thread: thread_b,
+                client_id: &client_id,
+                text: "see",
+                attachments: std::slice::from_ref(&attachment),
+            }],
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(
