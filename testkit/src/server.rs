@@ -147,7 +147,20 @@ impl Server {
 
     /// Logs in over HTTP and returns the token.
     pub fn login(&self, login: &str, password: &str) -> String {
-        let body = serde_json::json!({ "login": login, "password": password }).to_string();
+        self.login_with(serde_json::json!({ "login": login, "password": password }))
+    }
+
+    /// Logs in to the school `school` (needed once the server has several) and returns the
+    /// token.
+    pub fn login_to(&self, school: &str, login: &str, password: &str) -> String {
+        self.login_with(
+            serde_json::json!({ "login": login, "password": password, "school": school }),
+        )
+    }
+
+    fn login_with(&self, body: serde_json::Value) -> String {
+        let login = body["login"].as_str().unwrap_or_default().to_string();
+        let body = body.to_string();
         let resp = http_request(
             self.addr,
             "POST",

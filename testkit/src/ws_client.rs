@@ -6,6 +6,7 @@ use crate::ws::{self, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -27,14 +28,47 @@ pub struct WsClient {
 impl WsClient {
     /// Opens a socket without saying hello.
     pub async fn connect(server: &Server) -> WsClient {
-        let stream = ws::connect(server.addr, server.addr.ip(), WebSocketConfig::default())
+        Self::try_connect(server.addr)
             .await
-            .expect("websocket connect");
-        WsClient {
+            .expect("websocket connect")
+    }
+
+    /// Opens a socket to the server at `addr` without saying hello; an error when it cannot
+    /// (a server that is down or refuses the upgrade).
+    pub async fn try_connect(addr: SocketAddr) -> anyhow::Result<WsClient> {
+        let stream = ws::connect(addr, addr.ip(), WebSocketConfig::default()).await?;
+        Ok(WsClient {
             stream,
             pending: VecDeque::new(),
             next_rid: 1,
             closed: None,
+        })
+    }
+
+    /// Says `hello` with `token` (and `resume` when given) and waits up to `limit` for the
+    /// answer: the `welcome`, else what came instead (another first message such as an
+    /// `error`, the close code, or nothing at all).
+    pub async fn try_hello(
+        &mut self,
+        token: &str,
+        resume: Option<&str>,
+        limit: Duration,
+    ) -> Result<Value, String> {
+        let mut hello = json!({"type": "hello", "v": konsult_protocol::PROTOCOL_VERSION,
+                               "token": token});
+        if let Some(resume) = resume {
+            hello["resume"] = json!(resume);
+        }
+        self.try_send_json(&hello)
+            .await
+            .map_err(|e| format!("hello not sent: {e}"))?;
+        match self.recv_timeout(limit).await {
+            Some(welcome) if welcome["type"] == "welcome" => Ok(welcome),
+            Some(other) => Err(format!("{other} came instead of welcome")),
+            None => match self.closed {
+                Some(code) => Err(format!("closed with {code} before welcome")),
+                None => Err(format!("no welcome within {limit:?}")),
+            },
         }
     }
 
@@ -189,22 +223,36 @@ impl WsClient {
     /// Reads until the server closes; returns the close code (1005 without one, 1006 when the
     /// connection dropped without a close frame).
     pub async fn expect_close(&mut self, limit: Duration) -> u16 {
+        match self.closes_within(limit).await {
+            Some(code) => code,
+            None => panic!("server did not close within {limit:?}"),
+        }
+    }
+
+    /// Reads until the server closes, keeping what arrives meanwhile; the close code as
+    /// [`WsClient::expect_close`] gives it, or `None` when the socket is still open after
+    /// `limit`.
+    pub async fn closes_within(&mut self, limit: Duration) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if let Some(code) = self.closed {
-                return code;
+                return Some(code);
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                panic!("server did not close within {limit:?}");
+                return None;
             }
             match tokio::time::timeout(left, self.stream.next()).await {
-                Err(_) => panic!("server did not close within {limit:?}"),
-                Ok(None) | Ok(Some(Err(_))) => return self.closed.unwrap_or(1006),
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => {
+                    let code = self.closed.unwrap_or(1006);
+                    self.closed = Some(code);
+                    return Some(code);
+                }
                 Ok(Some(Ok(Message::Close(frame)))) => {
                     let code = frame.map_or(1005, |f| u16::from(f.code));
                     self.closed = Some(code);
-                    return code;
+                    return Some(code);
                 }
                 Ok(Some(Ok(Message::Text(text)))) => {
                     self.pending
