@@ -2,7 +2,8 @@
 //! student and a teacher on two nodes pair through the queue and chat; two schools on one
 //! cluster never see each other; a killed owner's queue of twenty resumes in place on the
 //! survivors; an owner paused past its lease acts for its school no more once woken; a
-//! drained owner hands its school over and its student resumes in place.
+//! drained owner hands its school over and its student resumes in place; an admin's change and
+//! a logout on any node reach the school's owner and every node.
 
 use futures_util::future::join_all;
 use konsult_testkit::cluster::{Cluster, Owner};
@@ -969,4 +970,103 @@ async fn a_drained_owner_hands_its_school_over_and_its_students_resume_in_place(
         assert!(!cluster.registered(&drained), "{drained} left the registry");
     })
     .await;
+}
+
+/// An admin's change on a node that does not run the school reaches the school's owner: a
+/// deactivated teacher's bridged connection closes with 4011 and the school's hub no longer
+/// lists them; a logout on one node refuses the token on every other.
+#[tokio::test]
+async fn changes_made_on_any_node_reach_the_school_and_every_node() {
+    bounded(Duration::from_secs(90), async {
+        let (cluster, owner) = demo_cluster().await;
+        let others = cluster.others(&owner.node);
+        let mut teacher = Person::demo(&cluster, &others[0], "teacher3").await;
+        teacher
+            .ok(json!({"type": "set_status", "status": "available"}))
+            .await;
+        let mut student = Person::demo(&cluster, &others[1], "student1").await;
+        let listed = student
+            .client
+            .request(json!({"type": "list_teachers", "subject": "russian"}))
+            .await;
+        assert_eq!(listed["teachers"][0]["id"], teacher.id, "{listed}");
+
+        // The admin works on the node that holds neither the school nor the teacher's socket.
+        let admin = cluster.login(&others[1], None, "admin", "demo");
+        let bearer = format!("Bearer {admin}");
+        let off = http_request(
+            cluster.server(&others[1]).addr,
+            "POST",
+            &format!("/api/admin/users/{}/deactivate", teacher.id),
+            &[("authorization", &bearer)],
+            b"",
+        );
+        assert_eq!(off.status, 200, "{}", off.text());
+        assert_eq!(teacher.client.expect_close(CLOSE_WITHIN).await, 4011);
+        let listed = student
+            .client
+            .request(json!({"type": "list_teachers", "subject": "russian"}))
+            .await;
+        assert_eq!(listed["type"], "teachers", "{listed}");
+        assert!(
+            listed["teachers"]
+                .as_array()
+                .expect("teachers")
+                .iter()
+                .all(|t| t["id"] != teacher.id),
+            "the owner's hub still lists the deactivated teacher: {listed}"
+        );
+
+        // A logout on one node: the token is refused on the others, by HTTP and in `hello`.
+        let token = cluster.login(&owner.node, None, "student2", "demo");
+        let bearer = format!("Bearer {token}");
+        let out = http_request(
+            cluster.server(&others[0]).addr,
+            "POST",
+            "/api/logout",
+            &[("authorization", &bearer)],
+            b"",
+        );
+        assert_eq!(out.status, 200, "{}", out.text());
+        for node in [&owner.node, &others[1]] {
+            let refused = poll_until(CLOSE_WITHIN, || {
+                let hours = http_request(
+                    cluster.server(node).addr,
+                    "GET",
+                    "/api/hours",
+                    &[("authorization", &bearer)],
+                    b"",
+                );
+                hours.status == 401
+            })
+            .await;
+            assert!(
+                refused,
+                "node {node} still takes a token logged out on {}",
+                others[0]
+            );
+            let mut client = WsClient::connect(cluster.server(node)).await;
+            client
+                .send_json(&json!({"type": "hello", "v": 1, "token": token}))
+                .await;
+            let err = client.recv().await;
+            assert_eq!(err["code"], "unauthorized", "{node}: {err}");
+            assert_eq!(client.expect_close(CLOSE_WITHIN).await, 4001);
+        }
+    })
+    .await;
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes.
+async fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
