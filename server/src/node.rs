@@ -271,6 +271,14 @@ impl Node {
         }
     }
 
+    /// Reports `load` (the node's open connections) from the next heartbeat on: new schools
+    /// go to the least loaded node.
+    pub fn report_load(&self, load: usize) {
+        if let Some(membership) = lock(&self.membership).as_ref() {
+            membership.set_load(Some(u32::try_from(load).unwrap_or(u32::MAX)));
+        }
+    }
+
     /// Claims no more schools: the node is draining and hands its schools over itself.
     pub fn stop_claiming(&self) {
         if let Some(membership) = lock(&self.membership).as_ref() {

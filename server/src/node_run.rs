@@ -1,8 +1,8 @@
 //! Runs this server as a node of a cluster: joins it (`node.rs`) and starts the tasks that
 //! follow the membership (a school gained starts its hub, a school lost stops it), publish the
 //! bridges' messages, route what other nodes send (`bus_inbox.rs`), close bridges to schools
-//! that moved, and put new schools up for placement; hands the node's schools over when it
-//! drains.
+//! that moved, put new schools up for placement and report the node's load (its open
+//! connections); hands the node's schools over when it drains.
 
 use crate::app::App;
 use crate::node::Node;
@@ -35,8 +35,18 @@ pub async fn join(app: &Arc<App>, url: &str, http: SocketAddr) -> anyhow::Result
             app.store.clone(),
             SCHOOL_SYNC,
         )),
+        tokio::spawn(report_load(app.clone(), node.clone())),
     ]);
     Ok(node)
+}
+
+/// Reports the node's open connections as its load, every heartbeat.
+async fn report_load(app: Arc<App>, node: Arc<Node>) {
+    let mut tick = tokio::time::interval(node.timings.heartbeat);
+    loop {
+        tick.tick().await;
+        node.report_load(app.sockets.load(std::sync::atomic::Ordering::Relaxed));
+    }
 }
 
 /// Runs the hubs of exactly the schools the membership holds, under their epochs: a school
