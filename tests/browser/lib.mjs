@@ -1,7 +1,8 @@
 // Shared pieces of the browser tests: a real konsult server on a free loopback port with the demo
 // school, and headless Chromium with a fake camera and microphone.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,15 +21,17 @@ async function freePort() {
   });
 }
 
-/// Starts `konsult serve --demo` in a fresh data folder; `env` adds KONSULT_* settings.
-/// `/metrics` is on a listener of its own, at `metricsUrl`.
-export async function startServer(env = {}) {
-  const data = mkdtempSync(join(tmpdir(), 'konsult-browser-'));
+/// Spawns `konsult serve --demo` on `data` and a free HTTP, media and metrics port each, and
+/// waits until it answers `/healthz`. `env` adds KONSULT_* settings (and RUST_LOG, `warn` unless
+/// given); `onLog(chunk)` hears its stderr as it comes.
+async function spawnKonsult(data, env, onLog = () => {}) {
   const port = await freePort();
   const udp = await freePort();
   const metricsPort = await freePort();
-  // The server refuses unknown KONSULT_* settings: the runner's own variable is not one.
-  const { KONSULT_BIN: bin, ...inherited } = process.env;
+  // The server refuses unknown KONSULT_* settings: the runner's own variables are not ones.
+  const bin = process.env.KONSULT_BIN;
+  const inherited = Object.fromEntries(Object.entries(process.env)
+    .filter(([key]) => key !== 'KONSULT_BIN' && !key.startsWith('KONSULT_TEST_')));
   const child = spawn(bin, ['serve', '--demo', '--data', data, '--listen', `127.0.0.1:${port}`], {
     env: {
       ...inherited,
@@ -40,7 +43,10 @@ export async function startServer(env = {}) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
-  child.stderr.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => {
+    log += d;
+    onLog(d);
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20000;
   for (;;) {
@@ -49,17 +55,122 @@ export async function startServer(env = {}) {
       if (r.ok) break;
     } catch { /* not yet listening */ }
     if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
       throw new Error(`konsult did not start: ${log}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  return { child, url, port, mediaPort: udp, metricsUrl, log: () => log };
+}
+
+/// Starts `konsult serve --demo` in a fresh data folder; `env` adds KONSULT_* settings.
+/// `/metrics` is on a listener of its own, at `metricsUrl`.
+export async function startServer(env = {}) {
+  const data = mkdtempSync(join(tmpdir(), 'konsult-browser-'));
+  const { child, url, port, metricsUrl, log } = await spawnKonsult(data, env);
   const stop = () => {
     child.kill('SIGKILL');
     rmSync(data, { recursive: true, force: true });
   };
   process.on('exit', stop);
-  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-  return { url, port, metricsUrl, data, stop, log: () => log };
+  return { url, port, metricsUrl, data, stop, log };
+}
+
+/// Starts a cluster of `nodes` `konsult serve --demo` nodes (ids `n1`, `n2`, ...) on one fresh
+/// PostgreSQL database (made on the server of `KONSULT_TEST_POSTGRES`, default
+/// `postgres://postgres@127.0.0.1:5432/test`, under a random name) and the Redis at
+/// `KONSULT_TEST_REDIS` (default `redis://127.0.0.1:6379`) under a random `bus.prefix`, with one
+/// shared token secret, a heartbeat of 250 ms and a lease of 1 s unless `env` says otherwise.
+/// Each node has its own data folder and ports; `env` adds KONSULT_* settings to every node,
+/// and its log goes, as it comes, to `$ARTIFACTS/<logPrefix>-<id>.log`.
+/// Returns the nodes (`{ id, url, port, mediaPort, pid, alive(), kill(signal), log() }`),
+/// `owner(code)`: the id of the node holding a school's lease (or null), and `stop()`, which
+/// kills the nodes still running, drops the database and deletes the prefix's keys in Redis.
+export async function startCluster({ nodes = 3, env = {}, logPrefix = 'cluster' } = {}) {
+  const tag = randomBytes(6).toString('hex');
+  const pgBase = new URL(process.env.KONSULT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test');
+  const database = `konsult_browser_${tag}`;
+  const admin = new URL(pgBase);
+  admin.pathname = '/postgres';
+  const storeUrl = new URL(pgBase);
+  storeUrl.pathname = `/${database}`;
+  const redisUrl = process.env.KONSULT_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+  const prefix = `konsult-browser-${tag}:`;
+  const psql = (sql) => execFileSync('psql', [admin.href, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 15000 });
+  const redis = (...args) => execFileSync('redis-cli', ['-u', redisUrl, ...args], { encoding: 'utf8', timeout: 10000 }).trim();
+  psql(`CREATE DATABASE "${database}"`);
+
+  const started = [];
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    for (const node of started) node.kill('SIGKILL');
+    for (const node of started) rmSync(node.data, { recursive: true, force: true });
+    try {
+      psql(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    } catch (err) {
+      console.error(`cluster: cannot drop database ${database}: ${err.stderr ?? err}`);
+    }
+    try {
+      const keys = redis('--scan', '--pattern', `${prefix}*`).split('\n').filter(Boolean);
+      for (let i = 0; i < keys.length; i += 100) redis('del', ...keys.slice(i, i + 100));
+    } catch (err) {
+      console.error(`cluster: cannot delete the Redis keys under ${prefix}: ${err}`);
+    }
+  };
+  process.on('exit', stop);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      stop();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    });
+  }
+
+  const shared = {
+    KONSULT_STORE_URL: storeUrl.href,
+    KONSULT_BUS_URL: redisUrl,
+    KONSULT_BUS_PREFIX: prefix,
+    KONSULT_BUS_HEARTBEAT: '250ms',
+    KONSULT_BUS_LEASE: '1s',
+    KONSULT_AUTH_JWT_SECRET: randomBytes(32).toString('base64'),
+    RUST_LOG: 'info',
+    ...env,
+  };
+  try {
+    const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+    await Promise.all(ids.map(async (id) => {
+      const data = mkdtempSync(join(tmpdir(), `konsult-browser-${id}-`));
+      const file = createWriteStream(join(artifacts, `${logPrefix}-${id}.log`));
+      const node = { id, data, exited: null };
+      started.push(node);
+      node.kill = () => {};
+      const spawned = await spawnKonsult(data, { ...shared, KONSULT_BUS_NODE_ID: id }, (d) => file.write(d));
+      const { child } = spawned;
+      child.once('exit', (code, signal) => {
+        node.exited = { code, signal, at: Date.now() };
+        file.end();
+      });
+      Object.assign(node, spawned, {
+        pid: child.pid,
+        alive: () => node.exited === null,
+        kill: (signal = 'SIGKILL') => {
+          if (node.exited === null) child.kill(signal);
+        },
+      });
+    }));
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  started.sort((a, b) => a.id.localeCompare(b.id));
+  /// The node holding school `code` now, from its lease (`"<epoch> <node>"`).
+  const owner = (code) => {
+    const lease = redis('get', `${prefix}lease:${code}`);
+    return lease ? lease.split(' ')[1] : null;
+  };
+  return { nodes: started, owner, prefix, database, stop };
 }
 
 /// Headless Chromium with a fake camera and microphone that needs no permission prompt.
@@ -87,6 +198,8 @@ export async function launchBrowser() {
 /// `page.dropFromServer = (msg) => boolean` makes the page lose the server's messages it
 /// matches (parsed JSON), as a flaky link would. `page.rewriteFromServer = (msg) => msg` hands
 /// the page a changed message instead (parsed JSON in, JSON out), as a broken middlebox would.
+/// `page.socketLog` lists what the server sent (`{at, type, resumed, session, version}`, every
+/// message but `signal`) and how it closed the socket (`{at, type: 'close', code, reason}`).
 export async function loginAs(browser, url, login, { viewport, beforeLogin, beforeGoto, contextOptions = {}, permissions = [], initScript } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1100, height: 800 }, ...contextOptions });
   await context.grantPermissions(['camera', 'microphone', ...permissions], { origin: url });
@@ -96,20 +209,27 @@ export async function loginAs(browser, url, login, { viewport, beforeLogin, befo
   await context.routeWebSocket(/\/ws$/, (ws) => {
     const server = ws.connectToServer();
     server.onMessage((message) => {
+      const msg = typeof message === 'string' ? JSON.parse(message) : null;
+      if (msg && msg.type !== 'signal') page?.socketLog.push({ at: Date.now(), type: msg.type, resumed: msg.resumed, session: msg.session?.id ?? msg.session, version: msg.version });
       const drop = page?.dropFromServer;
-      if (drop && typeof message === 'string' && drop(JSON.parse(message))) return;
+      if (drop && msg && drop(msg)) return;
       const rewrite = page?.rewriteFromServer;
-      if (rewrite && typeof message === 'string') {
-        ws.send(JSON.stringify(rewrite(JSON.parse(message))));
+      if (rewrite && msg) {
+        ws.send(JSON.stringify(rewrite(msg)));
         return;
       }
       ws.send(message);
+    });
+    server.onClose((code, reason) => {
+      page?.socketLog.push({ at: Date.now(), type: 'close', code, reason });
+      ws.close({ code, reason });
     });
     sockets.push({ ws, server });
   });
   page = await context.newPage();
   page.dropFromServer = null;
   page.rewriteFromServer = null;
+  page.socketLog = [];
   page.cutConnection = async () => {
     for (const { ws, server } of sockets.splice(0)) {
       await server.close({ code: 1000 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every browser test (tests/browser/*.test.mjs) in real headless Chromium with a fake camera
 # and microphone against the real konsult binary. Installs Debian's chromium when it is missing.
-# Screenshots and logs go to target/browser-artifacts/.
+# Screenshots and logs go to target/browser-artifacts/. cluster.test.mjs needs PostgreSQL and
+# Redis (KONSULT_TEST_POSTGRES, KONSULT_TEST_REDIS; scripts/services starts them).
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
