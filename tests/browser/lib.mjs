@@ -81,7 +81,8 @@ export async function startServer(env = {}) {
 /// PostgreSQL database (made on the server of `KONSULT_TEST_POSTGRES`, default
 /// `postgres://postgres@127.0.0.1:5432/test`, under a random name) and the Redis at
 /// `KONSULT_TEST_REDIS` (default `redis://127.0.0.1:6379`) under a random `bus.prefix`, with one
-/// shared token secret, a heartbeat of 250 ms and a lease of 1 s unless `env` says otherwise.
+/// shared token secret, a heartbeat of 250 ms and a lease of 2 s (Redis replies may then take
+/// 400 ms, which a loaded machine needs) unless `env` says otherwise.
 /// Each node has its own data folder and ports; `env` adds KONSULT_* settings to every node,
 /// and its log goes, as it comes, to `$ARTIFACTS/<logPrefix>-<id>.log`.
 /// Returns the nodes (`{ id, url, port, mediaPort, pid, alive(), kill(signal), log() }`),
@@ -133,7 +134,7 @@ export async function startCluster({ nodes = 3, env = {}, logPrefix = 'cluster' 
     KONSULT_BUS_URL: redisUrl,
     KONSULT_BUS_PREFIX: prefix,
     KONSULT_BUS_HEARTBEAT: '250ms',
-    KONSULT_BUS_LEASE: '1s',
+    KONSULT_BUS_LEASE: '2s',
     KONSULT_AUTH_JWT_SECRET: randomBytes(32).toString('base64'),
     RUST_LOG: 'info',
     ...env,
