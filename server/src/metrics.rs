@@ -29,6 +29,12 @@ pub const CHAT_COMMIT_BATCH: &str = "konsult_chat_commit_batch_size";
 pub const ATTACHMENTS_STORED: &str = "konsult_attachments_stored_total";
 /// Build information: version (gauge, always 1).
 pub const BUILD_INFO: &str = "konsult_build_info";
+/// Gauge: the schools this node of a cluster holds.
+pub const SCHOOLS_HELD: &str = "konsult_cluster_schools_held";
+/// Counter: messages this node published on the bus, by whether a node heard them.
+pub const BUS_PUBLISHED: &str = "konsult_cluster_bus_messages_total";
+/// Gauge: bridged connections, by side (`edge`: the socket is here; `owner`: it runs here).
+pub const BRIDGED: &str = "konsult_cluster_bridged_connections";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -96,4 +102,13 @@ fn describe() {
         "Media commands refused while the SFU was behind."
     );
     describe_gauge!(BUILD_INFO, "Konsult's version.");
+    describe_gauge!(SCHOOLS_HELD, "Schools this node of a cluster holds.");
+    describe_counter!(
+        BUS_PUBLISHED,
+        "Messages published on the bus, by outcome (heard or unheard)."
+    );
+    describe_gauge!(
+        BRIDGED,
+        "Bridged connections, by side (edge: socket here; owner: runs here)."
+    );
 }

@@ -90,6 +90,7 @@ async fn follow(
                 }
             }
         }
+        metrics::gauge!(crate::metrics::SCHOOLS_HELD).set(running.len() as f64);
         if owned.changed().await.is_err() {
             return;
         }

@@ -238,6 +238,22 @@ async fn a_student_and_a_teacher_on_two_nodes_pair_through_the_queue_and_chat() 
             .ok(json!({"type": "set_status", "status": "available"}))
             .await;
         let mut student = Person::demo(&cluster, &others[1], "student1").await;
+        // The owner runs both connections; each edge holds one socket.
+        let owner_metrics = cluster.server(&owner.node).metrics();
+        for line in [
+            "konsult_cluster_schools_held 1",
+            "konsult_cluster_bridged_connections{side=\"owner\"} 2",
+        ] {
+            assert!(
+                owner_metrics.contains(line),
+                "{line} not in {owner_metrics}"
+            );
+        }
+        for edge in &others {
+            let metrics = cluster.server(edge).metrics();
+            let line = "konsult_cluster_bridged_connections{side=\"edge\"} 1";
+            assert!(metrics.contains(line), "{edge}: {line} not in {metrics}");
+        }
 
         let listed = student
             .client

@@ -152,11 +152,15 @@ impl Bridges {
         owner: NodeId,
         tx: mpsc::Sender<Message>,
     ) {
-        lock(&self.edges).insert(connection, EdgeLink { school, owner, tx });
+        let mut edges = lock(&self.edges);
+        edges.insert(connection, EdgeLink { school, owner, tx });
+        metrics::gauge!(crate::metrics::BRIDGED, "side" => "edge").set(edges.len() as f64);
     }
 
     pub(crate) fn remove_edge(&self, connection: u64) {
-        lock(&self.edges).remove(&connection);
+        let mut edges = lock(&self.edges);
+        edges.remove(&connection);
+        metrics::gauge!(crate::metrics::BRIDGED, "side" => "edge").set(edges.len() as f64);
     }
 
     /// Hands what the owner sent to the edge's relay; a relay that does not keep up (the
@@ -173,7 +177,15 @@ impl Bridges {
     /// Registers the owner's side of connection `connection` of node `edge`: what the client
     /// sends is to be written to `tx`.
     pub(crate) fn add_owned(&self, edge: NodeId, connection: u64, tx: mpsc::Sender<Message>) {
-        lock(&self.owned).insert((edge, connection), tx);
+        let mut owned = lock(&self.owned);
+        owned.insert((edge, connection), tx);
+        metrics::gauge!(crate::metrics::BRIDGED, "side" => "owner").set(owned.len() as f64);
+    }
+
+    fn remove_owned(&self, edge: &NodeId, connection: u64) {
+        let mut owned = lock(&self.owned);
+        owned.remove(&(edge.clone(), connection));
+        metrics::gauge!(crate::metrics::BRIDGED, "side" => "owner").set(owned.len() as f64);
     }
 
     /// Hands a client's frame to its connection on this node; `false` when the connection is
@@ -185,6 +197,7 @@ impl Bridges {
             Some(Ok(())) => true,
             Some(Err(_)) => {
                 owned.remove(&key);
+                metrics::gauge!(crate::metrics::BRIDGED, "side" => "owner").set(owned.len() as f64);
                 false
             }
             None => false,
@@ -223,7 +236,7 @@ impl Bridges {
             Kind::Reply => {
                 // Dropping the sender ends the connection's inbound frames: it ends as a
                 // client that left, kept for a resume.
-                lock(&self.owned).remove(&(item.to.clone(), item.connection));
+                self.remove_owned(&item.to, item.connection);
             }
         }
     }
@@ -236,6 +249,13 @@ pub async fn publish(bus: Bus, bridges: Arc<Bridges>, mut rx: mpsc::UnboundedRec
     while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         match bus.send_batch(&batch).await {
             Ok(heard) => {
+                let unheard = heard.iter().filter(|h| !**h).count();
+                let published = crate::metrics::BUS_PUBLISHED;
+                metrics::counter!(published, "outcome" => "heard")
+                    .increment((heard.len() - unheard) as u64);
+                if unheard > 0 {
+                    metrics::counter!(published, "outcome" => "unheard").increment(unheard as u64);
+                }
                 for (item, heard) in batch.iter().zip(heard) {
                     if !heard {
                         bridges.undelivered(item);
@@ -331,7 +351,7 @@ impl Sink<Message> for BridgedSocket {
 
 impl Drop for BridgedSocket {
     fn drop(&mut self) {
-        lock(&self.bridges.owned).remove(&(self.edge.clone(), self.connection));
+        self.bridges.remove_owned(&self.edge, self.connection);
         if !self.closed {
             let close = encode(&Message::Close(None));
             self.bridges.send(
