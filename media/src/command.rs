@@ -44,4 +44,10 @@ pub enum Command {
     RemoveMember { session: SessionId, user: UserId },
     /// The session ended: every peer in it closes.
     EndSession { session: SessionId },
+    /// The members whose video `user` receives; `None`: everyone's (audio is not affected).
+    View {
+        session: SessionId,
+        user: UserId,
+        video: Option<Vec<UserId>>,
+    },
 }

@@ -196,6 +196,18 @@ impl<O: Outlet> Engine<O> {
                 room.set_policy(policy, now);
                 session
             }
+            Command::View {
+                session,
+                user,
+                video,
+            } => {
+                let room = self
+                    .rooms
+                    .entry(session)
+                    .or_insert_with(|| Room::new(session));
+                room.set_view(user, video, now);
+                session
+            }
             Command::RemoveMember { session, user } => {
                 if let Some(room) = self.rooms.get_mut(&session) {
                     room.remove(user, now);

@@ -6,7 +6,7 @@ use crate::command::{ConnId, MemberPolicy, SessionPolicy};
 use crate::peer::{Endpoint, Forwarded, NegotiationError, OutState, Peer, PeerEvent, Transport};
 use konsult_protocol::model::{MediaState, TrackKind};
 use konsult_protocol::{ErrorCode, SdpType, SessionId, SignalData, UserId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 use str0m::media::{MediaData, Mid};
 
@@ -27,6 +27,9 @@ pub struct Room {
     pub session: SessionId,
     /// The latest rules by member; until the first, nothing is forwarded.
     policy: HashMap<UserId, MemberPolicy>,
+    /// Whose video each member receives, when it said (`media_view`); the others' tracks stay
+    /// negotiated but carry nothing until shown again, from a keyframe.
+    views: HashMap<UserId, HashSet<UserId>>,
     pub peers: BTreeMap<UserId, Peer>,
 }
 
@@ -35,6 +38,7 @@ impl Room {
         Room {
             session,
             policy: HashMap::new(),
+            views: HashMap::new(),
             peers: BTreeMap::new(),
         }
     }
@@ -133,12 +137,22 @@ impl Room {
         self.sync(now);
     }
 
+    /// Member `user` receives only the video of `video` from now on (`None`: everyone's).
+    pub fn set_view(&mut self, user: UserId, video: Option<Vec<UserId>>, now: Instant) {
+        match video {
+            Some(shown) => self.views.insert(user, shown.into_iter().collect()),
+            None => self.views.remove(&user),
+        };
+        self.sync(now);
+    }
+
     /// A member left: its peer closes and its tracks stop for everyone.
     pub fn remove(&mut self, user: UserId, now: Instant) {
         if let Some(mut peer) = self.peers.remove(&user) {
             peer.rtc.disconnect();
         }
         self.policy.remove(&user);
+        self.views.remove(&user);
         self.sync(now);
     }
 
@@ -178,6 +192,7 @@ impl Room {
             // A member not settled yet asks when it settles (see `drive`).
             let receives = peer.receives(now);
             let subscribed = self.policy.contains_key(&peer.user);
+            let view = self.views.get(&peer.user);
             for track in &mut peer.forwarded {
                 let exists = allowed.contains_key(&(track.source, track.source_mid));
                 if !exists {
@@ -213,8 +228,11 @@ impl Room {
                 }
             }
             for track in &mut peer.forwarded {
-                let now_allowed =
-                    subscribed && allowed.get(&(track.source, track.source_mid)) == Some(&true);
+                let shown = track.kind == TrackKind::Audio
+                    || view.is_none_or(|shown| shown.contains(&track.source));
+                let now_allowed = subscribed
+                    && shown
+                    && allowed.get(&(track.source, track.source_mid)) == Some(&true);
                 if now_allowed && !track.allowed && track.kind != TrackKind::Audio {
                     track.needs_keyframe = true;
                     if receives {

@@ -136,6 +136,13 @@ pub enum ToHub {
     },
     /// Member: the peer-to-peer path failed; move the session to the SFU.
     MediaFailed { session: SessionId },
+    /// Member of a session on the SFU: the members whose video to receive (those whose tiles
+    /// are on screen); `null` or absent: everyone's. Audio always comes from everyone.
+    MediaView {
+        session: SessionId,
+        #[serde(default)]
+        video: Option<Vec<UserId>>,
+    },
 }
 
 /// What the chat handles: threads, messages, receipts.
@@ -205,6 +212,7 @@ impl ClientMessage {
         "signal",
         "media_state",
         "media_failed",
+        "media_view",
         "send",
         "history",
         "threads",
@@ -272,6 +280,7 @@ impl ToHub {
         "signal",
         "media_state",
         "media_failed",
+        "media_view",
     ];
 
     /// The `type` tag of this message.
@@ -299,6 +308,7 @@ impl ToHub {
             ToHub::Signal { .. } => "signal",
             ToHub::MediaState { .. } => "media_state",
             ToHub::MediaFailed { .. } => "media_failed",
+            ToHub::MediaView { .. } => "media_view",
         }
     }
 }

@@ -111,7 +111,8 @@ fn sfu_command(school: SchoolId, command: MediaCommand) -> Result<Command, Media
         MediaCommand::Signal { session, .. }
         | MediaCommand::SetPolicy { session, .. }
         | MediaCommand::RemoveMember { session, .. }
-        | MediaCommand::EndSession { session } => *session,
+        | MediaCommand::EndSession { session }
+        | MediaCommand::View { session, .. } => *session,
     };
     let Some(room) = (MediaRoom { school, session }).key() else {
         return Err(command);
@@ -144,6 +145,11 @@ fn sfu_command(school: SchoolId, command: MediaCommand) -> Result<Command, Media
             user,
         },
         MediaCommand::EndSession { .. } => Command::EndSession { session: room },
+        MediaCommand::View { user, video, .. } => Command::View {
+            session: room,
+            user,
+            video,
+        },
     })
 }
 

@@ -373,6 +373,7 @@ impl Hub {
                 off,
             } => sessions.media_state(asker, session, state, off, cx),
             ToHub::MediaFailed { session } => sessions.media_failed(asker, session, cx),
+            ToHub::MediaView { session, video } => sessions.media_view(asker, session, video, cx),
         }
     }
 

@@ -160,6 +160,12 @@ pub enum MediaCommand {
     RemoveMember { session: SessionId, user: UserId },
     /// The session ended.
     EndSession { session: SessionId },
+    /// The members whose video `user` receives; `None`: everyone's.
+    View {
+        session: SessionId,
+        user: UserId,
+        video: Option<Vec<UserId>>,
+    },
 }
 
 /// How a consultation ended up.

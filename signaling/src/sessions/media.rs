@@ -135,6 +135,39 @@ impl Sessions {
         }
     }
 
+    /// A member of a session on the SFU says whose video it shows: the SFU forwards only
+    /// those (a class on phones receives the few tiles on screen, not thirty videos).
+    pub fn media_view(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        video: Option<Vec<UserId>>,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let s = self.member_session(asker.user, id)?;
+        if s.media != MediaPath::Sfu {
+            return Err(Refusal::conflict(
+                "this session is peer to peer: every member's video comes directly",
+            ));
+        }
+        if video
+            .as_ref()
+            .is_some_and(|v| v.len() > cx.config.session_members)
+        {
+            return Err(Refusal::too_large(format!(
+                "at most {} members in a view",
+                cx.config.session_members
+            )));
+        }
+        cx.out.push(Output::Media(MediaCommand::View {
+            session: id,
+            user: asker.user,
+            video,
+        }));
+        cx.out.ok(asker);
+        Ok(())
+    }
+
     pub fn media_failed(&mut self, asker: &Asker, id: SessionId, cx: &mut Ctx) -> Handled {
         let s = self.member_session(asker.user, id)?;
         if s.media == MediaPath::P2p {

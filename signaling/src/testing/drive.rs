@@ -201,8 +201,18 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
                 _ => Some(vec![TrackKind::Video, TrackKind::Audio, TrackKind::Video]),
             },
         },
-        25 => ToHub::MediaFailed {
-            session: small_session(bytes),
+        25 => match bytes.next() % 3 {
+            0 => ToHub::MediaFailed {
+                session: small_session(bytes),
+            },
+            1 => ToHub::MediaView {
+                session: small_session(bytes),
+                video: None,
+            },
+            _ => ToHub::MediaView {
+                session: small_session(bytes),
+                video: Some((0..bytes.next() % 4).map(|_| UserId(bytes.pick(&USERS))).collect()),
+            },
         },
         26 => {
             // Connections come and go.

@@ -222,6 +222,81 @@ async fn floor_control_and_mute_change_what_is_forwarded() {
     }
 }
 
+/// `media_view`: a member receives video only from the members it shows, audio from everyone;
+/// shown again, a member's video starts from a keyframe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_receives_video_only_from_the_members_it_shows() {
+    let server = Server::start(ServerOptions::demo());
+    let (mut teacher, teacher_id) = connect(&server, "teacher2").await;
+    let mut students = vec![
+        connect(&server, "student5").await,
+        connect(&server, "student6").await,
+    ];
+    let hidden = students[0].1;
+    let session = session_with(&mut teacher, &mut students, "group").await;
+    let links = [
+        sfu_link(&server, "teacher2", session).await,
+        sfu_link(&server, "student5", session).await,
+        sfu_link(&server, "student6", session).await,
+    ];
+    let viewer = &links[2];
+    assert!(
+        viewer
+            .wait_for(MEDIA_WAIT, |c| frames(c, teacher_id, "video") >= 30
+                && frames(c, hidden, "video") >= 30)
+            .await,
+        "{:?}",
+        viewer.counters.received()
+    );
+
+    // The viewer shows the teacher only.
+    let (viewer_ws, _) = &mut students[1];
+    let shown = viewer_ws
+        .request(json!({"type": "media_view", "session": session, "video": [teacher_id]}))
+        .await;
+    assert_eq!(shown["type"], "ok", "{shown}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hidden_video = frames(&viewer.counters, hidden, "video");
+    let hidden_audio = frames(&viewer.counters, hidden, "audio");
+    let teacher_video = frames(&viewer.counters, teacher_id, "video");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        frames(&viewer.counters, hidden, "video"),
+        hidden_video,
+        "video of a member not shown"
+    );
+    assert!(frames(&viewer.counters, hidden, "audio") >= hidden_audio + 50);
+    assert!(frames(&viewer.counters, teacher_id, "video") >= teacher_video + 30);
+    // Others still receive the hidden member's video: the view is the viewer's own.
+    let teacher_sees = frames(&links[0].counters, hidden, "video");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(frames(&links[0].counters, hidden, "video") > teacher_sees);
+
+    // Everyone again: the hidden member's video comes back, from a keyframe.
+    let all = viewer_ws
+        .request(json!({"type": "media_view", "session": session, "video": null}))
+        .await;
+    assert_eq!(all["type"], "ok", "{all}");
+    assert!(
+        viewer
+            .wait_for(MEDIA_WAIT, |c| frames(c, hidden, "video") >= hidden_video + 30)
+            .await,
+        "{:?}",
+        viewer.counters.received()
+    );
+    assert_intact(&track(&viewer.counters, hidden, "video"), 30);
+
+    // A stranger to the session, and a session that does not exist, are refused.
+    let (mut stranger, _) = connect(&server, "student7").await;
+    let refused = stranger
+        .request(json!({"type": "media_view", "session": session, "video": []}))
+        .await;
+    assert_eq!(refused["code"], "not_found", "{refused}");
+    for l in links {
+        l.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_joiner_receives_the_others_from_a_keyframe() {
     let server = Server::start(ServerOptions::demo());
