@@ -140,6 +140,15 @@ export class SessionView {
     });
     this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
     if (path === 'p2p') this.watchDirect(this.link);
+    // A new link to the SFU (another node's, after a move) knows no view yet.
+    if (path === 'sfu' && this.stage?.view) this.sendView();
+  }
+
+  /// Tells the SFU whose video this page shows (`media_view`): on a session through the SFU
+  /// with more cameras than fit, the tiles on screen only.
+  sendView() {
+    if (this.linkPath !== 'sfu' || this.closed) return;
+    this.app.conn.request({ type: 'media_view', session: this.id, video: this.stage.view }).catch(() => {});
   }
 
   /// A direct link that is not connected and made no progress for a whole check (no new
@@ -499,6 +508,7 @@ export class SessionView {
     this.localVideo ??= h('video', { autoplay: true, playsInline: true, muted: true, class: 'local-video' });
     this.localVideo.muted = true;
     this.stage ??= new Stage(this.localVideo);
+    this.stage.onView = () => this.sendView();
     this.videos = this.stage.el;
     this.micSelect ??= h('select', { id: 'mic-select', onchange: (e) => this.chooseDevice('audio', e.target.value) });
     this.camSelect ??= h('select', { id: 'cam-select', onchange: (e) => this.chooseDevice('video', e.target.value) });

@@ -117,6 +117,12 @@ function icon(path) {
   return svg;
 }
 
+/// Up to this many other members' cameras, every video is received; beyond, only the tiles on
+/// screen (the large one and those visible in the strip), so that a class on phones does not
+/// decode thirty videos (`media_view`, docs/protocol.md). A test may lower it through
+/// `localStorage['konsult.view_all']`.
+const VIEW_ALL = Number(localStorage.getItem('konsult.view_all') ?? 8);
+
 export class Stage {
   /// `localVideo` is the self view's video element.
   constructor(localVideo) {
@@ -128,6 +134,19 @@ export class Stage {
     this.host = null;
     this.form = null;
     this.me = null;
+    /// Strip tiles on screen, by key; the video asked for (`null`: everyone's).
+    this.visible = new Set();
+    this.view = null;
+    /// Told of each new view: `(users | null)`.
+    this.onView = null;
+    this.observer = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const key = e.target.dataset.key;
+        if (e.isIntersecting) this.visible.add(key);
+        else this.visible.delete(key);
+      }
+      this.viewChanged();
+    }, { threshold: 0.01 });
     this.meter = new SpeakerMeter((key) => {
       this.speaker = key;
       this.layout();
@@ -161,6 +180,7 @@ export class Stage {
     if (user !== null && user !== undefined) remote.tile.dataset.user = String(user);
     remote.screen = screen;
     this.tiles.set(key, remote);
+    this.observer.observe(remote.tile);
     this.layout();
   }
 
@@ -172,6 +192,8 @@ export class Stage {
   remove(key) {
     const remote = this.tiles.get(key);
     if (!remote) return;
+    this.observer.unobserve(remote.tile);
+    this.visible.delete(key);
     remote.tile.remove();
     this.tiles.delete(key);
     this.meter.unwatch(key);
@@ -238,6 +260,26 @@ export class Stage {
     this.renderStatus(this.localStatus, this.me);
     this.el.dataset.layout = main === null ? 'solo' : 'speaker';
     this.el.dataset.count = String(this.tiles.size + 1);
+    this.viewChanged();
+  }
+
+  /// The members whose video to receive: everyone's while the cameras are few, else those
+  /// of the large tile and of the tiles visible in the strip. Told (once it settled for a
+  /// moment) to `onView` when it changes.
+  viewChanged() {
+    clearTimeout(this.viewTimer);
+    this.viewTimer = setTimeout(() => {
+      const cameras = [...this.tiles.values()].filter((r) => !r.screen && r.user !== null && r.user !== undefined);
+      let view = null;
+      if (cameras.length > VIEW_ALL) {
+        const main = this.mainKey();
+        const shown = [...this.tiles.values()].filter((r) => r.key === main || this.visible.has(r.key));
+        view = [...new Set(shown.map((r) => r.user).filter((u) => u !== null && u !== undefined))].sort((a, b) => a - b);
+      }
+      if (JSON.stringify(view) === JSON.stringify(this.view)) return;
+      this.view = view;
+      this.onView?.(view);
+    }, 300);
   }
 
   /// A tile's marks: a microphone switched off by its owner or muted by the host, a raised hand.
@@ -276,10 +318,13 @@ export class Stage {
       pinned: this.pinned,
       levels: { ...this.meter.levels },
       strip: [...this.strip.children].map((x) => x.dataset.key ?? 'own'),
+      view: this.view,
     };
   }
 
   close() {
+    clearTimeout(this.viewTimer);
+    this.observer.disconnect();
     this.meter.close();
   }
 }

@@ -4,7 +4,8 @@
 // the screen. With 6, the one student who speaks (the others switched their microphones off)
 // takes the large tile on the teacher's page, the switched-off microphones show on their
 // tiles, a raised hand shows, a pinned student stays large until unpinned, and the tiles in
-// the strip fit the screen. Screenshots of each go to the test output folder.
+// the strip fit the screen; a phone with room for fewer cameras receives only the video of the
+// tiles on its screen (`media_view`). Screenshots of each go to the test output folder.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer, waitForFrames, waitInPage } from './lib.mjs';
@@ -80,7 +81,10 @@ try {
 
   // Six members through the SFU: the teacher and five students of 9A.
   const names = ['Ученик 1', 'Ученик 2', 'Ученик 3', 'Ученик 4', 'Ученик 5'];
-  const students = [student, ...await Promise.all(['student2', 'student3', 'student4', 'student5'].map((l) => loginAs(browser, server.url, l, phone)))];
+  // student2's page receives every video only up to 2 cameras (`media_view`): beyond, the
+  // tiles on its screen only.
+  const fewVideos = { ...phone, initScript: () => localStorage.setItem('konsult.view_all', '2') };
+  const students = [student, ...await Promise.all(['student2', 'student3', 'student4', 'student5'].map((l) => loginAs(browser, server.url, l, l === 'student2' ? fewVideos : phone)))];
   await teacher.selectOption('#create-form', 'group');
   await teacher.selectOption('#create-subject', 'math');
   await teacher.fill('#create-title', 'Сцена на шестерых');
@@ -132,6 +136,27 @@ try {
   assert.ok(small.main.w >= small.width - 40, `on a phone the large video fills the width: ${JSON.stringify(small.main)}`);
   assert.ok(small.sideways <= 0, `the phone's page scrolls sideways by ${small.sideways} px`);
   await shot(students[0], 'stage-6-phone');
+
+  // On student2's phone, 5 cameras and room for fewer: the SFU sends the video of the tiles on
+  // screen only, and a tile scrolled out of the strip stops receiving frames.
+  const viewer = students[1];
+  await waitInPage(viewer, () => document.querySelectorAll('.stage-view .tile.remote video').length === 5, null, 60000);
+  await waitInPage(viewer, () => Array.isArray(window.konsult.stage().view), null, 20000);
+  const frameCounts = () => viewer.evaluate(() => Object.fromEntries([...document.querySelectorAll('.stage-view .tile.remote')]
+    .map((t) => [t.dataset.user, t.querySelector('video').getVideoPlaybackQuality().totalVideoFrames])));
+  const viewing = await viewer.evaluate(() => window.konsult.stage());
+  assert.ok(viewing.view.length < 5, `the view asks for fewer than all five: ${JSON.stringify(viewing)}`);
+  const hiddenUser = (await viewer.evaluate(() => [...document.querySelectorAll('.stage-view .tile.remote')].map((t) => Number(t.dataset.user))))
+    .find((u) => !viewing.view.includes(u));
+  assert.ok(hiddenUser !== undefined, `a member is out of view: ${JSON.stringify(viewing)}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = await frameCounts();
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = await frameCounts();
+  assert.equal(after[hiddenUser], before[hiddenUser], `the tile out of view still decodes: ${JSON.stringify({ before, after, viewing })}`);
+  const shownUser = viewing.view[0];
+  assert.ok(after[shownUser] > before[shownUser] + 10, `a tile in view decodes: ${JSON.stringify({ before, after, viewing })}`);
+  console.log(`stage: student2's phone receives video of ${viewing.view.length} of 5 members`);
 
   await teacher.click('.session .end');
   await Promise.all(students.map((s) => s.waitForSelector('.home.student')));

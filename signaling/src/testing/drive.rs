@@ -211,7 +211,11 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             },
             _ => ToHub::MediaView {
                 session: small_session(bytes),
-                video: Some((0..bytes.next() % 4).map(|_| UserId(bytes.pick(&USERS))).collect()),
+                video: Some(
+                    (0..bytes.next() % 4)
+                        .map(|_| UserId(bytes.pick(&USERS)))
+                        .collect(),
+                ),
             },
         },
         26 => {

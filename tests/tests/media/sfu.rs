@@ -279,7 +279,8 @@ async fn a_member_receives_video_only_from_the_members_it_shows() {
     assert_eq!(all["type"], "ok", "{all}");
     assert!(
         viewer
-            .wait_for(MEDIA_WAIT, |c| frames(c, hidden, "video") >= hidden_video + 30)
+            .wait_for(MEDIA_WAIT, |c| frames(c, hidden, "video")
+                >= hidden_video + 30)
             .await,
         "{:?}",
         viewer.counters.received()
