@@ -103,7 +103,7 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         }
         Err(e) => tracing::error!(error = %e, "cannot load consultation hours into the hub"),
     }
-    let records = RecordWriter::start(app.store.clone(), school.id);
+    let records = RecordWriter::start(app.store.clone(), school.id, start.epoch);
     let mut keeper = start.epoch.map(|epoch| {
         Keeper::start(
             app.store.clone(),

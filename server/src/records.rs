@@ -20,17 +20,26 @@ pub struct RecordWriter {
 }
 
 impl RecordWriter {
-    pub fn start(store: Store, school: SchoolId) -> RecordWriter {
+    /// `epoch`: the one the hub claimed the school under; a write refused as stale (another
+    /// node claimed the school since) ends the writing: the hub is stopping.
+    pub fn start(store: Store, school: SchoolId, epoch: Option<i64>) -> RecordWriter {
         let (tx, mut rx) = mpsc::channel::<Record>(QUEUE);
         let done = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 let written = retry_transient("consultation records", || {
-                    store.write_records(school, &batch)
+                    store.write_records(school, epoch, &batch)
                 })
                 .await;
-                if let Err(e) = written {
-                    tracing::error!(error = %e, count = batch.len(), "writing consultation records failed");
+                match written {
+                    Ok(()) => {}
+                    Err(e @ StoreError::Stale { .. }) => {
+                        tracing::warn!(error = %e, "another node holds the school: its records are its own");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, count = batch.len(), "writing consultation records failed");
+                    }
                 }
                 batch.clear();
             }

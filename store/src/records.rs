@@ -90,7 +90,10 @@ impl Store {
         pub async fn next_ids(&self, school: SchoolId) -> Result<NextIds, StoreError>;
         /// Inserts or updates records of the school in one transaction; the latest write of a key wins, and
         /// times already known are kept when an update lacks them.
-        pub async fn write_records(&self, school: SchoolId, records: &[Record]) -> Result<(), StoreError>;
+        /// With `epoch` (the one the writer claimed the school under), the transaction first
+        /// locks the school's epoch and is refused with [`StoreError::Stale`] unless it is still
+        /// that one: a node that lost the school writes no more records for it.
+        pub async fn write_records(&self, school: SchoolId, epoch: Option<i64>, records: &[Record]) -> Result<(), StoreError>;
         /// At most `limit` consultations of the school the filter selects, by the time they happened.
         pub async fn records(&self, school: SchoolId, filter: &RecordFilter<'_>, limit: i64) -> Result<Vec<RecordRow>, StoreError>;
     }

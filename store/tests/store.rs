@@ -31,6 +31,7 @@ on_both! {
     school_epochs_only_grow_and_fence_older_saves,
     a_save_racing_a_claim_lands_before_it_or_is_refused,
     chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
+    record_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
 }
 
 /// The school a test's rows belong to.
@@ -472,11 +473,11 @@ async fn a_second_write_of_a_record_key_updates_it(db: TestStore) {
         ..record(session, "held")
     };
     store
-        .write_records(school, &[asked, started])
+        .write_records(school, None, &[asked, started])
         .await
         .expect("write");
     store
-        .write_records(school, &[held, ended])
+        .write_records(school, None, &[held, ended])
         .await
         .expect("write");
     let rows = store
@@ -1007,5 +1008,35 @@ async fn chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing(db: TestStor
         .await
         .expect("the new owner's write");
     assert!(matches!(stored[0], SendOutcome::Stored { .. }));
+    db.finish().await;
+}
+
+async fn record_writes_carry_the_epoch_and_a_stale_one_stores_nothing(db: TestStore) {
+    let store = &db.store;
+    let school = main_school(store).await;
+    let first = record(RecordKey::Request(RequestId(1)), "in_progress");
+    let second = record(RecordKey::Request(RequestId(2)), "in_progress");
+    let third = record(RecordKey::Request(RequestId(3)), "in_progress");
+    // Never claimed: a fenced write is refused.
+    assert!(stale_against(
+        store.write_records(school, Some(1), &[first.clone()]).await,
+        0
+    ));
+    store.claim_school(school, 3).await.expect("claim 3");
+    store
+        .write_records(school, Some(3), &[second])
+        .await
+        .expect("the owner's write");
+    // A newer owner claims: the old owner's records are refused and change nothing.
+    store.claim_school(school, 4).await.expect("claim 4");
+    assert!(stale_against(
+        store.write_records(school, Some(3), &[first, third]).await,
+        4
+    ));
+    let rows = store
+        .records(school, &RecordFilter::default(), 10)
+        .await
+        .expect("records");
+    assert_eq!(rows.len(), 1, "only the owner's record is kept: {rows:?}");
     db.finish().await;
 }

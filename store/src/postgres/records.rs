@@ -53,9 +53,21 @@ impl PgStore {
     pub(crate) async fn write_records(
         &self,
         school: SchoolId,
+        epoch: Option<i64>,
         records: &[Record],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(epoch) = epoch {
+            let current: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT school_id, epoch FROM school_epochs WHERE school_id = $1 FOR SHARE",
+            )
+            .bind(school.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            if let Some(stale) = crate::fence::first_stale(&[(school, epoch)], &current) {
+                return Err(stale);
+            }
+        }
         for r in records {
             let happened = r.started_at_ms.or(r.requested_at_ms).unwrap_or_else(now_ms);
             let (sql, request_id, session_id) = match r.key {

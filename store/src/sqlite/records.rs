@@ -51,9 +51,20 @@ impl SqliteStore {
     pub(crate) async fn write_records(
         &self,
         school: SchoolId,
+        epoch: Option<i64>,
         records: &[Record],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
+        if let Some(epoch) = epoch {
+            let current: Vec<(i64, i64)> =
+                sqlx::query_as("SELECT school_id, epoch FROM school_epochs WHERE school_id = ?")
+                    .bind(school.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if let Some(stale) = crate::fence::first_stale(&[(school, epoch)], &current) {
+                return Err(stale);
+            }
+        }
         for r in records {
             let happened = r.started_at_ms.or(r.requested_at_ms).unwrap_or_else(now_ms);
             let (sql, request_id, session_id) = match r.key {
@@ -227,16 +238,22 @@ mod tests {
             ..record(session, "held")
         };
         store
-            .write_records(school, &[asked, started])
+            .write_records(school, None, &[asked, started])
             .await
             .unwrap();
-        store.write_records(school, &[held, ended]).await.unwrap();
+        store
+            .write_records(school, None, &[held, ended])
+            .await
+            .unwrap();
         // The same keys in another school are its own consultations.
         let elsewhere = Record {
             requested_at_ms: Some(1_500),
             ..record(request, "deferred")
         };
-        store.write_records(other, &[elsewhere]).await.unwrap();
+        store
+            .write_records(other, None, &[elsewhere])
+            .await
+            .unwrap();
 
         let rows = store
             .records(school, &RecordFilter::default(), 10)

@@ -196,6 +196,7 @@ async fn migration_0008_moves_an_earlier_database_into_school_main_and_loses_not
     store
         .write_records(
             main,
+            None,
             &[
                 again(RecordKey::Request(RequestId(5))),
                 again(RecordKey::Session(konsult_protocol::SessionId(8))),
