@@ -1,13 +1,15 @@
 // An automated WCAG 2.1 AA audit (axe-core, run inside the page) of the pages people use:
 // sign-in and a student's home on a phone, a teacher's home, /help on a desktop and a phone, and
-// the administration's screens with the report's charts; none may have a serious or critical
-// violation.
+// every screen of the administration with data on it (users with an import's preview and result
+// and the password dialogs, classes and subjects, the record, the report with its charts, the
+// links of /help, the audit log), on a desktop and on a phone; none may have a serious or
+// critical violation.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer } from './lib.mjs';
-import { holdConsultation, token } from './admin-lib.mjs';
+import { askOffline, holdConsultation, token } from './admin-lib.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const server = await startServer();
@@ -69,13 +71,16 @@ try {
   await student.context().close();
   await teacher.context().close();
 
-  step('the administration: sign-in and the report with its charts');
+  step('the administration: sign-in and the users screen');
   const admin = await browser.newPage({ viewport: desktop });
   await admin.goto(`${server.url}/help`);
   await holdConsultation(admin, {
     teacherToken: await token(server.url, 'teacher3'), studentToken: await token(server.url, 'student9'),
     subject: 'russian', topic: 'Причастия',
   });
+  // A deferred question and a confidential one to the psychologist, for the record's rows.
+  await askOffline(admin, { studentToken: await token(server.url, 'student10'), subject: 'physics', topic: 'Закон Ома' });
+  await askOffline(admin, { studentToken: await token(server.url, 'student11'), subject: 'support', topic: 'Мне тревожно' });
   await admin.goto(`${server.url}/admin`);
   await admin.locator('#login-form').getByLabel('Логин').waitFor();
   await audit(admin, 'admin-sign-in');
@@ -84,9 +89,98 @@ try {
   await admin.locator('#login-form button[type=submit]').click();
   await admin.locator('#users-table tbody tr').first().waitFor();
   await audit(admin, 'admin-users');
+  /// Unfolds the numbers under each of the report's charts.
+  const openChartNumbers = async () => {
+    const folded = admin.locator('.chart-numbers:not([open]) > summary');
+    while (await folded.count()) await folded.first().click();
+    assert.equal(await admin.locator('.chart-numbers[open] table').count(), 4);
+  };
+
+  step('the administration: an import with a bad line, then imported, and a password reset');
+  await admin.getByText('Импорт из электронного журнала (CSV)').click();
+  const importFile = admin.locator('#import-form').getByLabel('Файл CSV');
+  const journal = (role) => Buffer.from(`login;name;role;class\nivanova;Мария Иванова;student;10Б\npetrov;Пётр Петров;${role};10Б\n`);
+  await importFile.setInputFiles({ name: 'journal.csv', mimeType: 'text/csv', buffer: journal('pupil') });
+  await admin.getByRole('button', { name: 'Проверить' }).click();
+  await admin.locator('#import-errors li[data-line="3"]').waitFor();
+  await audit(admin, 'admin-import-preview');
+  await importFile.setInputFiles({ name: 'journal.csv', mimeType: 'text/csv', buffer: journal('student') });
+  await admin.getByRole('button', { name: 'Проверить' }).click();
+  await admin.locator('#import-summary', { hasText: 'Ошибок нет' }).waitFor();
+  await admin.getByRole('button', { name: 'Импортировать' }).click();
+  await admin.locator('#import-passwords tbody tr').first().waitFor();
+  await audit(admin, 'admin-import-done');
+  await admin.locator('#import-close').click();
+  await admin.locator('#users-q').fill('student7');
+  await admin.getByRole('button', { name: 'Найти' }).click();
+  await admin.getByRole('button', { name: 'Сбросить пароль пользователя student7' }).click();
+  await admin.locator('#confirm[open]').waitFor();
+  await audit(admin, 'admin-confirm');
+  await admin.locator('#confirm-yes').click();
+  await admin.locator('#secret[open] #secret-value').filter({ hasText: /\S/ }).waitFor();
+  await audit(admin, 'admin-password');
+  await admin.locator('#secret-close').click();
+
+  step('the administration: classes and subjects, with a subject added');
+  await admin.locator('#nav a[data-view="classes"]').click();
+  await admin.locator('#classes-table tbody tr').first().waitFor();
+  await admin.locator('#subject-code').fill('chemistry');
+  await admin.locator('#subject-name').fill('Химия');
+  await admin.locator('#subject-form button[type=submit]').click();
+  await admin.locator('#subjects-table tbody tr[data-code="chemistry"]').waitFor();
+  await audit(admin, 'admin-classes');
+
+  step('the administration: the record, with a held, a deferred and a confidential consultation');
+  await admin.locator('#nav a[data-view="record"]').click();
+  await admin.locator('#record-table tbody tr[data-outcome="held"]').waitFor();
+  await admin.locator('#record-table tbody tr[data-outcome="deferred"]', { hasText: 'Закон Ома' }).waitFor();
+  await admin.locator('#record-table tbody tr em').first().waitFor();
+  await audit(admin, 'admin-record');
+
+  step('the administration: the report with its charts');
   await admin.locator('#nav a[data-view="summary"]').click();
   await admin.locator('.chart[data-chart="offline_answered"] canvas').waitFor();
+  await openChartNumbers();
   await audit(admin, 'admin-report');
+
+  step('the administration: the links of /help, with a link added');
+  await admin.locator('#nav a[data-view="links"]').click();
+  await admin.locator('#links-list li').first().waitFor();
+  const before = await admin.locator('#links-list li').count();
+  await admin.locator('#link-add').click();
+  await admin.locator(`#link-${before}-title`).fill('Школьная библиотека');
+  await admin.locator(`#link-${before}-url`).fill('https://library.school.example/');
+  await admin.locator('#links-form button[type=submit]').click();
+  await admin.locator('#status', { hasText: `Ссылки сохранены: ${before + 1}.` }).waitFor();
+  await audit(admin, 'admin-links');
+
+  step('the administration: the audit log of all this');
+  await admin.locator('#nav a[data-view="audit"]').click();
+  await admin.locator('#audit-table tbody tr[data-action="help_links.put"]').waitFor();
+  await audit(admin, 'admin-audit');
+
+  step('the administration on a phone: the tables as cards');
+  await admin.setViewportSize(phone);
+  for (const [view, drawn] of [
+    ['users', '#users-table tbody tr'], ['classes', '#subjects-table tbody tr'], ['record', '#record-table tbody tr'],
+    ['summary', '.chart[data-chart="offline_answered"] canvas'], ['links', '#links-list li'], ['audit', '#audit-table tbody tr'],
+  ]) {
+    // What the desktop drew is marked, so that the wait is for the screen drawn anew.
+    await admin.evaluate((selector) => {
+      for (const e of document.querySelectorAll(selector)) e.dataset.stale = '';
+    }, drawn);
+    await admin.locator(`#nav a[data-view="${view}"]`).click();
+    await admin.locator(`${drawn}:not([data-stale])`).first().waitFor();
+    if (view === 'summary') await openChartNumbers();
+    await audit(admin, `admin-${view}-phone`);
+    if (view === 'users') {
+      await importFile.setInputFiles({ name: 'journal.csv', mimeType: 'text/csv', buffer: journal('pupil') });
+      await admin.getByRole('button', { name: 'Проверить' }).click();
+      await admin.locator('#import-errors li[data-line="3"]').waitFor();
+      await audit(admin, 'admin-import-preview-phone');
+      await admin.getByRole('button', { name: 'Отмена' }).click();
+    }
+  }
   step('ok');
 } finally {
   await browser.close();

@@ -88,6 +88,30 @@ export async function holdConsultation(page, { teacherToken, studentToken, subje
   }, { teacherToken, studentToken, subject, topic });
 }
 
+/// A student asks a question offline over a real WebSocket from inside a Chromium page of the
+/// server's origin; it becomes a deferred request with its thread. Resolves to the thread's id.
+export async function askOffline(page, { studentToken, subject, topic }) {
+  return page.evaluate(async ({ studentToken, subject, topic }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    const timer = setTimeout(() => reject(new Error('no request_deferred within 10 s')), 10000);
+    ws.onerror = () => reject(new Error('the WebSocket failed'));
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', v: 1, token: studentToken }));
+    ws.onmessage = (event) => {
+      const m = JSON.parse(event.data);
+      if (m.type === 'welcome') {
+        ws.send(JSON.stringify({ type: 'request_help', subject, form: 'individual', mode: 'offline', topic, rid: 'ask' }));
+      } else if (m.type === 'error') {
+        clearTimeout(timer);
+        reject(new Error(`request_help: ${m.code} ${m.message}`));
+      } else if (m.type === 'request_deferred') {
+        clearTimeout(timer);
+        ws.close();
+        resolve(m.thread);
+      }
+    };
+  }), { studentToken, subject, topic });
+}
+
 /// Every form control is labelled and every button has a name a screen reader can say.
 export async function assertLabelled(page) {
   const unlabelled = await page.evaluate(() => {

@@ -3,8 +3,9 @@
 // student on their first help request. A teacher whose tab is hidden gets a notification for a
 // real student's offer (clicking it puts the keyboard on "accept") and for a message in the
 // inbox (clicking it opens the thread); a student with a hidden tab gets one when a teacher
-// accepts the request and when a deferred question is answered. The title counts the threads
-// with unread messages and drops as they are read.
+// accepts the request, when their request reaches the head of the queue (the one ahead was
+// accepted; clicking it shows the place) and when a deferred question is answered. The title
+// counts the threads with unread messages and drops as they are read.
 //
 // The page's tab is hidden by an init script that overrides `document.visibilityState` and
 // fires `visibilitychange`; another init script wraps `window.Notification` so that each
@@ -193,11 +194,47 @@ try {
   await writer.waitForFunction((base) => document.title === base, BASE_TITLE, { timeout: 15000 });
   await shot(writer, 'notify-answered-student');
 
+  // A student second in a queue, in a hidden tab, hears when their request reaches its head
+  // (the one before them was accepted), and then when a teacher accepts it.
+  const ahead = await loginAs(browser, server.url, 'student4', { permissions: ['notifications'], initScript: recordNotifications });
+  const behind = await loginAs(browser, server.url, 'student5', { permissions: ['notifications'], initScript: recordNotifications });
+  for (const [page, topic] of [[ahead, 'Причастный оборот'], [behind, 'Деепричастия']]) {
+    await page.waitForSelector('.teacher-list .teacher');
+    await page.selectOption('#ask-subject', 'russian');
+    await page.fill('#ask-topic', topic);
+    await page.click('#ask-submit');
+    await page.waitForSelector('#queue-position');
+  }
+  await behind.waitForSelector('#queue-position[data-position="2"]');
+  await hide(behind, true);
+  const aheadOffer = otherTeacher.locator('.offer', { hasText: 'Ученик 4' });
+  await aheadOffer.locator('.offer-accept').click();
+  await otherTeacher.waitForSelector('.session button.leave');
+  const head = await notification(behind, 'Вы первый в очереди', 'Русский язык');
+  assert.match(head.tag, /^request-\d+$/);
+  assert.equal(head.visibility, 'hidden');
+  await behind.waitForSelector('#queue-position[data-position="1"]');
+  // Clicking it brings the tab forward on the queue's place.
+  await click(behind, head.tag);
+  await hide(behind, false);
+  await behind.locator('.queue-status', { hasText: 'Вы в очереди: место 1.' }).waitFor();
+  await shot(behind, 'notify-first-in-queue-student');
+  // The teacher ends the session and takes the next request, the hidden student's.
+  await hide(behind, true);
+  await otherTeacher.click('.session button.leave');
+  await otherTeacher.waitForSelector('.home.teacher');
+  await otherTeacher.locator('.offer', { hasText: 'Ученик 5' }).locator('.offer-accept').click();
+  const turn = await notification(behind, 'Учитель принял ваш запрос');
+  assert.match(turn.tag, /^session-\d+$/);
+  assert.equal(turn.body, 'Елена Сергеевна Кузнецова');
+  await hide(behind, false);
+  await behind.waitForSelector('.session');
+
   // Nothing was shown while a tab was in front.
-  for (const page of [teacher, student, writer]) {
+  for (const page of [teacher, student, writer, ahead, behind]) {
     for (const n of await made(page)) assert.equal(n.visibility, 'hidden', JSON.stringify(n));
   }
-  for (const page of [teacher, otherTeacher, student, writer, secondWriter]) assert.deepEqual(page.errors, []);
+  for (const page of [teacher, otherTeacher, student, writer, secondWriter, ahead, behind]) assert.deepEqual(page.errors, []);
   console.log(`notify: ok in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } finally {
   await browser.close();

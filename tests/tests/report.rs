@@ -1,7 +1,7 @@
 //! The administration's report, black-box, on SQLite and on PostgreSQL: consultations made
 //! through the real server (held, frontal, deferred questions answered and not) come back as
 //! the series of the report's four charts, and its CSV holds the same numbers, section by
-//! section.
+//! section, naming subjects as the school's subjects list does.
 
 use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
@@ -213,6 +213,41 @@ async fn the_charts_and_the_csv_agree(options: ServerOptions) {
         .collect();
     assert_eq!(answered, [true, false], "{record}");
 
+    // The school renames a subject: the CSV names subjects as its subjects list does, with
+    // the code beside the name.
+    let auth = format!("Bearer {admin}");
+    let renamed = http_request(
+        server.addr,
+        "PUT",
+        "/api/admin/subjects/russian",
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+        json!({"name": "Русский язык и культура речи"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    let names: Vec<(String, String)> =
+        get(&server, "/api/admin/subjects", &admin, "*/*").json()["subjects"]
+            .as_array()
+            .expect("subjects")
+            .iter()
+            .map(|s| {
+                (
+                    s["code"].as_str().expect("code").to_string(),
+                    s["name"].as_str().expect("name").to_string(),
+                )
+            })
+            .collect();
+    let name_of = |code: &str| {
+        names
+            .iter()
+            .find(|(c, name)| c == code && name != code)
+            .map_or(code.to_string(), |(_, name)| name.clone())
+    };
+
     // The CSV holds the same numbers, a section per chart.
     let csv = get(
         &server,
@@ -243,11 +278,23 @@ async fn the_charts_and_the_csv_agree(options: ServerOptions) {
     assert_eq!(numbers(&weekly_rows[1]), [2, 2, 1]);
 
     let wait_rows = section(&all, "Waiting time by subject");
+    assert_eq!(
+        wait_rows[0],
+        [
+            "Subject",
+            "Subject code",
+            "Requests",
+            "Median, s",
+            "90th percentile, s"
+        ]
+    );
     assert_eq!(wait_rows.len() - 1, waits.len());
     for (row, wait) in wait_rows[1..].iter().zip(waits) {
-        assert_eq!(row[0], wait["subject"].as_str().expect("subject"));
+        let code = wait["subject"].as_str().expect("subject");
+        assert_eq!(row[0], name_of(code), "{row:?}");
+        assert_eq!(row[1], code);
         assert_eq!(
-            numbers(row),
+            numbers(&row[1..]),
             [
                 n(&wait["requests"]),
                 n(&wait["median_secs"]),
@@ -283,6 +330,15 @@ async fn the_charts_and_the_csv_agree(options: ServerOptions) {
     let russian_csv = get(&server, "/api/consultations/summary", &admin, "text/csv").text();
     assert!(russian_csv.contains("Консультации по неделям и формам"));
     assert!(russian_csv.contains("Офлайн-вопросы: ответ в течение суток"));
+    let russian_all = sections(&russian_csv);
+    let russian_waits = section(&russian_all, "Время ожидания по предметам");
+    assert_eq!(russian_waits[0][..2], ["Предмет", "Код предмета"]);
+    assert!(
+        russian_waits
+            .iter()
+            .any(|row| row[..2] == ["Русский язык и культура речи", "russian"]),
+        "{russian_waits:?}"
+    );
     let refused = get(&server, "/api/consultations/summary?lang=de", &admin, "*/*");
     assert_eq!(refused.status, 400);
     assert_eq!(refused.json()["code"], "bad_request");

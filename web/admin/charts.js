@@ -153,7 +153,7 @@ function specs(charts) {
 function dataTable(spec) {
   return h('details', { class: 'chart-numbers' },
     h('summary', {}, t('admin.chart_numbers')),
-    h('div', { class: 'table-wrap' }, h('table', { 'data-chart-table': spec.kind },
+    h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': spec.title }, h('table', { 'data-chart-table': spec.kind },
       h('thead', {}, h('tr', {}, spec.table.head.map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, spec.table.rows.map(([first, ...rest]) => h('tr', {},
         h('th', { scope: 'row' }, first),

@@ -27,7 +27,7 @@ function tallyCounts(row) {
 function tallyTable(kind, title, tallies) {
   return h('section', { class: 'tally', 'data-kind': kind },
     h('h2', {}, title),
-    h('div', { class: 'table-wrap' }, h('table', {},
+    h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': title }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, title), TALLY_COLUMNS.map((c) => h('th', { scope: 'col' }, t(c))))),
       h('tbody', {}, tallies.map((row) => h('tr', {},
         h('th', { scope: 'row' }, tallyKey(kind, row.key)),

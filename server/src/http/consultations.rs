@@ -241,6 +241,7 @@ pub async fn summary(
     if !wants_csv(&headers) {
         return Ok(axum::Json(report).into_response());
     }
+    let subjects = super::report_csv::SubjectNames::new(app.store.subjects(caller.0.school).await?);
     super::audit::audit(
         &app,
         &caller,
@@ -260,7 +261,7 @@ pub async fn summary(
                 "attachment; filename=\"konsult-report.csv\"",
             ),
         ],
-        super::report_csv::write(&report, language, &span),
+        super::report_csv::write(&report, language, &span, &subjects),
     )
         .into_response())
 }

@@ -1,10 +1,12 @@
 //! The report as a CSV file (`GET /api/consultations/summary` with `Accept: text/csv`): one
 //! section per table and per chart of the screen, each a title line, a header line and its
 //! rows, with a blank line between sections, worded in Russian or English; lines end in CRLF.
+//! Subjects are named as the school's subjects list names them, with their code beside.
 
 use super::record_view::inert;
 use super::report::{CONFIDENTIAL, Report, Tally};
 use konsult_config::Language;
+use std::collections::HashMap;
 
 /// The words of the file, in one language.
 struct Words {
@@ -17,6 +19,7 @@ struct Words {
     month: &'static str,
     week: &'static str,
     subject: &'static str,
+    code: &'static str,
     all: &'static str,
     tally: [&'static str; 6],
     weekly_by_form: &'static str,
@@ -41,6 +44,7 @@ const RU: Words = Words {
     month: "Месяц",
     week: "Неделя (с понедельника)",
     subject: "Предмет",
+    code: "Код предмета",
     all: "Всего",
     tally: [
         "Всего",
@@ -78,6 +82,7 @@ const EN: Words = Words {
     month: "Month",
     week: "Week (from Monday)",
     subject: "Subject",
+    code: "Subject code",
     all: "Total",
     tally: [
         "Total",
@@ -140,6 +145,38 @@ impl Words {
     }
 }
 
+/// The school's subjects by code, with the names its administration gave them.
+#[derive(Debug)]
+pub struct SubjectNames(HashMap<String, String>);
+
+impl SubjectNames {
+    /// From the school's subjects list (`code`, `name`). A name equal to its code is no name:
+    /// the store keeps a subject first met in an account's list that way.
+    pub fn new(subjects: Vec<(String, String)>) -> SubjectNames {
+        SubjectNames(
+            subjects
+                .into_iter()
+                .filter(|(code, name)| !name.trim().is_empty() && name != code)
+                .collect(),
+        )
+    }
+
+    /// A subject key of the report as two cells: its name (the school's, else the code) and
+    /// its code; the confidential line and a consultation without a subject have no code.
+    fn cells(&self, w: &Words, key: &str) -> [String; 2] {
+        match key {
+            CONFIDENTIAL | "-" => [w.key(key), String::new()],
+            code => [
+                self.0
+                    .get(code)
+                    .cloned()
+                    .unwrap_or_else(|| code.to_string()),
+                code.to_string(),
+            ],
+        }
+    }
+}
+
 /// Lines of cells, written as one CSV file.
 struct Sheet(String);
 
@@ -186,8 +223,9 @@ fn header(first: &str, rest: &[&str]) -> Vec<String> {
 }
 
 /// The report as CSV text, starting with a byte order mark so that spreadsheets read the
-/// Cyrillic text as UTF-8. `span` names the dates the report covers.
-pub fn write(report: &Report, language: Language, span: &str) -> String {
+/// Cyrillic text as UTF-8. `span` names the dates the report covers; `subjects` names the
+/// subjects as the report's charts do.
+pub fn write(report: &Report, language: Language, span: &str, subjects: &SubjectNames) -> String {
     let w = Words::of(language);
     let mut sheet = Sheet(String::from("\u{feff}"));
     sheet.line([w.title.to_string(), span.to_string()]);
@@ -219,14 +257,20 @@ pub fn write(report: &Report, language: Language, span: &str) -> String {
         sheet.line(std::iter::once(week.clone()).chain(cells));
     }
 
-    sheet.section(w.wait_by_subject, header(w.subject, &w.wait));
+    sheet.section(
+        w.wait_by_subject,
+        [w.subject, w.code]
+            .into_iter()
+            .chain(w.wait)
+            .map(String::from)
+            .collect(),
+    );
     for line in &charts.wait_by_subject {
-        sheet.line([
-            w.key(&line.subject),
+        sheet.line(subjects.cells(w, &line.subject).into_iter().chain([
             line.requests.to_string(),
             line.median_secs.to_string(),
             line.p90_secs.to_string(),
-        ]);
+        ]));
     }
 
     sheet.section(w.load_by_teacher, header(w.teacher, &w.load));
