@@ -1019,7 +1019,9 @@ async fn record_writes_carry_the_epoch_and_a_stale_one_stores_nothing(db: TestSt
     let third = record(RecordKey::Request(RequestId(3)), "in_progress");
     // Never claimed: a fenced write is refused.
     assert!(stale_against(
-        store.write_records(school, Some(1), &[first.clone()]).await,
+        store
+            .write_records(school, Some(1), std::slice::from_ref(&first))
+            .await,
         0
     ));
     store.claim_school(school, 3).await.expect("claim 3");
