@@ -123,6 +123,11 @@ export function createNotifier(app) {
     };
     conn.on('request_queued', queued);
     conn.on('queue_position', queued);
+    // A teacher is being offered the request now: the student's turn is about to come.
+    conn.on('request_offered', ({ request }) => {
+      if (!student()) return;
+      show({ tag: `request-${request}`, title: t('notify.offered'), body: '', open: () => app.showRequest() });
+    });
     for (const type of ['request_cancelled', 'request_deferred']) conn.on(type, () => { waiting = null; });
     conn.on('session_started', ({ session }) => {
       if (!student() || !waiting) return;

@@ -57,6 +57,9 @@ pub enum ServerMessage {
         /// Seconds until the offer passes to the next teacher.
         expires_in: u32,
     },
+    /// Student: a staff member is being offered the request now (who is not said); they have
+    /// `expires_in` seconds to take it, else it passes to the next.
+    RequestOffered { request: RequestId, expires_in: u32 },
     /// Staff: an offer is no longer open (timed out, cancelled, or taken elsewhere).
     OfferWithdrawn { request: RequestId },
     /// The request was cancelled.
@@ -157,6 +160,7 @@ impl ServerMessage {
         "request_queued",
         "queue_position",
         "help_offer",
+        "request_offered",
         "offer_withdrawn",
         "request_cancelled",
         "request_deferred",
@@ -190,6 +194,7 @@ impl ServerMessage {
             ServerMessage::RequestQueued { .. } => "request_queued",
             ServerMessage::QueuePosition { .. } => "queue_position",
             ServerMessage::HelpOffer { .. } => "help_offer",
+            ServerMessage::RequestOffered { .. } => "request_offered",
             ServerMessage::OfferWithdrawn { .. } => "offer_withdrawn",
             ServerMessage::RequestCancelled { .. } => "request_cancelled",
             ServerMessage::RequestDeferred { .. } => "request_deferred",

@@ -195,7 +195,7 @@ try {
   await shot(writer, 'notify-answered-student');
 
   // A student second in a queue, in a hidden tab, hears when their request reaches its head
-  // (the one before them was accepted), and then when a teacher accepts it.
+  // (the one before them was accepted), when a teacher is offered it, and when one accepts it.
   const ahead = await loginAs(browser, server.url, 'student4', { permissions: ['notifications'], initScript: recordNotifications });
   const behind = await loginAs(browser, server.url, 'student5', { permissions: ['notifications'], initScript: recordNotifications });
   for (const [page, topic] of [[ahead, 'Причастный оборот'], [behind, 'Деепричастия']]) {
@@ -223,6 +223,9 @@ try {
   await hide(behind, true);
   await otherTeacher.click('.session button.leave');
   await otherTeacher.waitForSelector('.home.teacher');
+  // The free teacher is offered the hidden student's request: the student hears it now.
+  const offered = await notification(behind, 'Учитель сейчас примет ваш запрос');
+  assert.equal(offered.tag, head.tag, 'the same request');
   await otherTeacher.locator('.offer', { hasText: 'Ученик 5' }).locator('.offer-accept').click();
   const turn = await notification(behind, 'Учитель принял ваш запрос');
   assert.match(turn.tag, /^session-\d+$/);

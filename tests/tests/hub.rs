@@ -42,6 +42,15 @@ async fn a_student_is_paired_with_a_teacher_and_the_record_keeps_it() {
     assert_eq!(offer["request"]["id"], request);
     assert_eq!(offer["request"]["student"]["login"], "student1");
     assert_eq!(offer["request"]["topic"], "Причастный оборот");
+    // The student hears that a teacher is being offered the request, not which one.
+    let offered = student.recv_type("request_offered").await;
+    assert_eq!(offered["request"], request, "{offered}");
+    assert_eq!(offered["expires_in"], offer["expires_in"], "{offered}");
+    assert_eq!(
+        offered.as_object().map(|o| o.len()),
+        Some(3),
+        "type, request and expires_in only: {offered}"
+    );
     let started = teacher
         .request(json!({"type": "accept", "request": request}))
         .await;

@@ -69,11 +69,21 @@ impl Requests {
         };
         people.set_offer(teacher, id);
         cx.timers.set(deadline, Timer::Offer(id, teacher));
+        let expires_in = cx.config.offer_timeout.as_secs() as u32;
+        let student = request.student;
         cx.out.send_user(
             teacher,
             ServerMessage::HelpOffer {
                 request: view,
-                expires_in: cx.config.offer_timeout.as_secs() as u32,
+                expires_in,
+            },
+        );
+        // The student's page can say "a teacher is about to take you" (and notify a hidden tab).
+        cx.out.send_user(
+            student,
+            ServerMessage::RequestOffered {
+                request: id,
+                expires_in,
             },
         );
     }
