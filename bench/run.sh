@@ -37,6 +37,8 @@ PG_URL=${PG_URL:-}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-19000}
 CLUSTER_SCHOOLS=${CLUSTER_SCHOOLS:-100}
 CLUSTER_SOURCES=${CLUSTER_SOURCES:-64}
+# More `konsult-load cluster` options, such as "--heartbeat-ms 1000 --lease-ms 5000".
+CLUSTER_EXTRA=${CLUSTER_EXTRA:-}
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432/postgres}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
@@ -52,7 +54,7 @@ COMMON=(--konsult-bin target/release/konsult --baseline-bin target/release/konsu
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS SUBSCRIBERS=\"$SUBSCRIBERS\" JOINERS=$JOINERS MEDIA_SECS=$MEDIA_SECS CLUSTER_CLIENTS=$CLUSTER_CLIENTS CLUSTER_SCHOOLS=$CLUSTER_SCHOOLS CLUSTER_SOURCES=$CLUSTER_SOURCES"
+  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS SUBSCRIBERS=\"$SUBSCRIBERS\" JOINERS=$JOINERS MEDIA_SECS=$MEDIA_SECS CLUSTER_CLIENTS=$CLUSTER_CLIENTS CLUSTER_SCHOOLS=$CLUSTER_SCHOOLS CLUSTER_SOURCES=$CLUSTER_SOURCES CLUSTER_EXTRA=\"$CLUSTER_EXTRA\""
   echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt" >&2
 
@@ -122,7 +124,7 @@ fi
 if wants cluster; then
   run cluster cluster --konsult-bin target/release/konsult --data "$DATA" \
     --sources "$CLUSTER_SOURCES" --clients "$CLUSTER_CLIENTS" --schools "$CLUSTER_SCHOOLS" \
-    --postgres "$PG_SERVER" --redis "$REDIS_URL"
+    --postgres "$PG_SERVER" --redis "$REDIS_URL" $CLUSTER_EXTRA
 fi
 
 # Medians and spread: one line per figure and run (the file name says scenario and target).
