@@ -41,6 +41,10 @@ const CROWD_SUBJECT: &str = "history";
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 /// Pause after the crowd and the probes are in, so that every hub has written its snapshot.
 const QUIET: Duration = Duration::from_secs(3);
+/// The nodes' log lines (info, `konsult_server::node`) for a school's hub starting and
+/// stopping on a node.
+const SCHOOL_GAINED: &str = "school gained";
+const SCHOOL_LOST: &str = "school lost";
 /// How long clients are watched after the failover for drops that come late.
 const AFTERWARDS: Duration = Duration::from_secs(3);
 
@@ -641,6 +645,8 @@ async fn measure(
         own.len(),
         edge.len()
     );
+    let lost_before = cluster.log_lines(SCHOOL_LOST);
+    let gained_before = cluster.log_lines(SCHOOL_GAINED);
     let failover_before = sample_nodes(cluster);
     let load_before = sample(std::process::id())?;
     let killed = cluster.kill(victim)?;
@@ -686,6 +692,8 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let failover_after = sample_nodes(cluster);
+    let lost_after = cluster.log_lines(SCHOOL_LOST);
+    let gained_after = cluster.log_lines(SCHOOL_GAINED);
     let load_after = sample(std::process::id())?;
     let failover_secs = killed.elapsed().as_secs_f64();
     tokio::time::sleep(AFTERWARDS).await;
@@ -726,6 +734,24 @@ async fn measure(
 
     s.param("killed", &victim_id);
     s.figure("failover_window_secs", failover_secs, "s");
+    // What the survivors' logs say happened meanwhile: a school gained more than once, or a
+    // survivor losing schools of its own, is the cluster shuffling under the load.
+    let since = |after: &[usize], before: &[usize]| -> usize {
+        (0..n)
+            .filter(|&i| i != victim)
+            .map(|i| after[i].saturating_sub(before[i]))
+            .sum()
+    };
+    s.figure(
+        "survivors_schools_gained",
+        since(&gained_after, &gained_before) as f64,
+        "schools",
+    )
+    .figure(
+        "survivors_schools_lost",
+        since(&lost_after, &lost_before) as f64,
+        "schools",
+    );
     for (i, node) in cluster.nodes.iter().enumerate() {
         if let (Some(a), Some(b)) = (&failover_before[i], &failover_after[i])
             && i != victim

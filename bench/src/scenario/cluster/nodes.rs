@@ -304,6 +304,18 @@ impl Cluster {
         Ok(at)
     }
 
+    /// How many lines of each node's log so far hold `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                node.process.as_ref().map_or(0, |p| {
+                    p.logs().lines().filter(|l| l.contains(needle)).count()
+                })
+            })
+            .collect()
+    }
+
     /// Stops the nodes (SIGTERM), writes their logs beside their data folders, and removes the
     /// database and the keys.
     pub async fn finish(&mut self) -> LogReport {
@@ -396,8 +408,8 @@ impl Cluster {
     }
 }
 
-/// A log line without its timestamp, and with numbers that differ from line to line (ids,
-/// counts, durations) kept, so that equal messages count together only when they are equal.
+/// A log line without its timestamp, every run of digits written `#`, so that the same
+/// message with other ids, counts or durations counts as one.
 fn message_of(line: &str) -> String {
     // `2026-11-29T12:00:00.000000Z  WARN target: message key=value`: drop the timestamp.
     let rest = line
@@ -405,7 +417,20 @@ fn message_of(line: &str) -> String {
         .or_else(|| line.split_once(" ERROR "))
         .map(|(_, rest)| rest)
         .unwrap_or(line);
-    rest.trim().chars().take(240).collect()
+    let mut out = String::new();
+    for c in rest.trim().chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+        if out.len() >= 240 {
+            break;
+        }
+    }
+    out
 }
 
 /// Runs one statement on the PostgreSQL server's maintenance database.
@@ -445,4 +470,22 @@ async fn school_add(bin: &Path, cli: &Path, store_url: &str, code: &str) -> anyh
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_that_differ_in_numbers_count_as_one() {
+        let a = message_of("2026-12-04T18:10:33.7Z  WARN sqlx: slow acquired_after_secs=2.0256");
+        let b = message_of("2026-12-04T18:10:34.1Z  WARN sqlx: slow acquired_after_secs=13.9");
+        assert_eq!(a, b);
+        assert_eq!(a, "sqlx: slow acquired_after_secs=#.#");
+        assert_eq!(
+            Owner::parse("3 n2").map(|o| (o.epoch, o.node)),
+            Some((3, "n2".into()))
+        );
+        assert_eq!(Owner::parse("n2"), None);
+    }
 }
