@@ -9,6 +9,10 @@
 #   ONLY="forward join" SUBSCRIBERS="50 100" bench/run.sh     # rows f and g, fewer subscribers
 #   ONLY=chat PG_URL=postgres://postgres@127.0.0.1:5432/konsult_bench bench/run.sh
 #                                     # row d on SQLite and on PostgreSQL (an empty database)
+#   ONLY=cluster REPS=1 bench/run.sh  # row h: three nodes on PostgreSQL and Redis (not in the
+#                                     # default list: it needs both services, see PG_SERVER and
+#                                     # REDIS_URL; the run makes its own database and key prefix
+#                                     # and removes them at the end)
 #
 # Needs: Linux (/proc), `ulimit -n` of 20,000 (both processes inherit this shell's limit).
 set -euo pipefail
@@ -29,6 +33,14 @@ OUT=${OUT:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
 # Row d again with the store in this PostgreSQL database, when set.
 PG_URL=${PG_URL:-}
+# Row h: the cluster's size, and the services it shares.
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-19000}
+CLUSTER_SCHOOLS=${CLUSTER_SCHOOLS:-100}
+CLUSTER_SOURCES=${CLUSTER_SOURCES:-64}
+# More `konsult-load cluster` options, such as "--heartbeat-ms 1000 --lease-ms 5000".
+CLUSTER_EXTRA=${CLUSTER_EXTRA:-}
+PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432/postgres}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "fd limit: $(ulimit -n); results in $OUT" >&2
@@ -42,7 +54,8 @@ COMMON=(--konsult-bin target/release/konsult --baseline-bin target/release/konsu
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS SUBSCRIBERS=\"$SUBSCRIBERS\" JOINERS=$JOINERS MEDIA_SECS=$MEDIA_SECS"
+  echo "params: REPS=$REPS IDLE=$IDLE MEMBERS=$MEMBERS SUSTAIN=$SUSTAIN RATE=$RATE STUDENTS=$STUDENTS TEACHERS=$TEACHERS SUBSCRIBERS=\"$SUBSCRIBERS\" JOINERS=$JOINERS MEDIA_SECS=$MEDIA_SECS CLUSTER_CLIENTS=$CLUSTER_CLIENTS CLUSTER_SCHOOLS=$CLUSTER_SCHOOLS CLUSTER_SOURCES=$CLUSTER_SOURCES CLUSTER_EXTRA=\"$CLUSTER_EXTRA\""
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt" >&2
 
 # run NAME ARGS...: REPS runs of one scenario, appended to $OUT/NAME.txt.
@@ -107,6 +120,11 @@ if wants forward; then
 fi
 if wants join; then
   run join join "${COMMON[@]}" --target konsult --members "$JOINERS" --secs 5
+fi
+if wants cluster; then
+  run cluster cluster --konsult-bin target/release/konsult --data "$DATA" \
+    --sources "$CLUSTER_SOURCES" --clients "$CLUSTER_CLIENTS" --schools "$CLUSTER_SCHOOLS" \
+    --postgres "$PG_SERVER" --redis "$REDIS_URL" $CLUSTER_EXTRA
 fi
 
 # Medians and spread: one line per figure and run (the file name says scenario and target).

@@ -81,6 +81,30 @@ pub fn run_queue_wait_ns(pid: u32) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// This process's limit on open files (the soft one, `Max open files` in /proc/self/limits):
+/// how many sockets the load generator may hold at once.
+pub fn open_files_limit() -> anyhow::Result<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits")?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no open files limit in /proc/self/limits"))
+}
+
+/// The load average over 1, 5 and 15 minutes, as /proc/loadavg gives it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +114,7 @@ mod tests {
         let s = sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_kib > 0);
         assert!(run_queue_wait_ns(std::process::id()).is_ok());
+        assert!(open_files_limit().expect("a limit") > 0);
+        assert_eq!(load_average().split(' ').count(), 3);
     }
 }

@@ -1,8 +1,9 @@
 //! A quick run of the load generator against the debug `konsult` and the baseline: a few idle
-//! clients, some round trips, a small broadcast and media to three subscribers through the
-//! SFU, so that the bench keeps working as the server changes. The real measurements are bench/run.sh's, on release builds.
+//! clients, some round trips, a small broadcast, media to three subscribers through the SFU,
+//! durable chat on both stores and a small cluster, so that the bench keeps working as the
+//! server changes. The real measurements are bench/run.sh's, on release builds.
 
-use konsult_bench::scenario::{Common, chat, fanout, idle, media, rtt};
+use konsult_bench::scenario::{Common, chat, cluster, fanout, idle, media, rtt};
 use konsult_bench::target::Kind;
 use konsult_testkit::process::{TempDir, konsult_binary};
 use std::path::PathBuf;
@@ -160,4 +161,58 @@ async fn chat_is_acknowledged_on_sqlite_and_on_postgres() {
         assert!(s.get("acked").is_some_and(|n| n > 0.0), "{}", s.render());
         assert_eq!(s.get("acked"), s.get("sent"), "{}", s.render());
     }
+}
+
+/// Row h in small: three nodes on a fresh PostgreSQL database and a Redis prefix of their own,
+/// three schools, pairs in every placement, then a node killed and its schools' clients back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_pairs_across_nodes_and_its_clients_come_back_after_a_kill() {
+    let data = TempDir::new("bench-cluster");
+    let common = common(Kind::Konsult, &data.0);
+    let s = cluster::run(
+        &common,
+        &cluster::ClusterArgs {
+            nodes: 3,
+            schools: 3,
+            clients: 60,
+            teachers: 2,
+            probe_schools: 3,
+            latency_secs: 2,
+            round_gap_ms: 50,
+            kill: None,
+            resume_limit_secs: 60,
+            connect_limit_secs: 60,
+            heartbeat_ms: 250,
+            lease_ms: 1_000,
+            backoff_first_ms: 500,
+            backoff_cap_ms: 10_000,
+            postgres: konsult_testkit::postgres::server_url(),
+            redis: std::env::var("KONSULT_TEST_REDIS")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
+        },
+    )
+    .await
+    .expect("cluster scenario");
+    eprintln!("{}", s.render());
+    assert_eq!(s.get("clients_connected"), Some(60.0), "{}", s.render());
+    for placement in [
+        "owner_owner",
+        "student_bridged",
+        "teacher_bridged",
+        "neither_on_owner",
+    ] {
+        assert!(
+            s.get(&format!("rounds.{placement}"))
+                .is_some_and(|n| n > 0.0),
+            "{}",
+            s.render()
+        );
+    }
+    assert!(s.get("takeover_all_ms").is_some(), "{}", s.render());
+    assert!(
+        s.get("own.clients").is_some_and(|n| n > 0.0),
+        "{}",
+        s.render()
+    );
+    assert_eq!(s.get("own.missing"), Some(0.0), "{}", s.render());
 }

@@ -1,8 +1,9 @@
-//! `konsult-load`: drives Konsult (or the baseline) with one scenario of issue 8's table and
-//! prints a summary block with the exact parameters and the figures BENCHMARKS.md quotes.
+//! `konsult-load`: drives Konsult (or the baseline) with one scenario of issue 8's table (or
+//! issue 17's cluster of nodes) and prints a summary block with the exact parameters and the
+//! figures BENCHMARKS.md quotes.
 
 use clap::{Parser, Subcommand};
-use konsult_bench::scenario::{Common, chat, fanout, hub, idle, media, pairing, rtt};
+use konsult_bench::scenario::{Common, chat, cluster, fanout, hub, idle, media, pairing, rtt};
 
 #[derive(Parser)]
 #[command(about = "Konsult's load generator: one scenario per subcommand")]
@@ -62,6 +63,13 @@ enum Command {
         #[command(flatten)]
         args: media::JoinArgs,
     },
+    /// Row h: three or more nodes sharing PostgreSQL and Redis; bridged latency; failover.
+    Cluster {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: cluster::ClusterArgs,
+    },
     /// Row e: the hub alone, in this process, on one thread.
     Hub {
         #[command(flatten)]
@@ -95,6 +103,7 @@ async fn run(command: Command) -> anyhow::Result<konsult_bench::stats::Summary> 
         Command::Pairing { common, args } => pairing::run(&common, &args).await,
         Command::Forward { common, args } => media::forward(&common, &args).await,
         Command::Join { common, args } => media::join(&common, &args).await,
+        Command::Cluster { common, args } => cluster::run(&common, &args).await,
         Command::Hub { args } => Ok(hub::run(&args)),
     }
 }

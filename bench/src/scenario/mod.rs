@@ -1,8 +1,9 @@
 //! The scenarios of issue 8's table, one module each: idle connections (a), signaling round
 //! trips under that crowd (b), fan-out (c), durable chat (d), the pairing storm and the hub
-//! alone (e), SFU forwarding (f) and joining (g).
+//! alone (e), SFU forwarding (f) and joining (g); and issue 17's cluster of nodes (h).
 
 pub mod chat;
+pub mod cluster;
 pub mod fanout;
 pub mod hub;
 pub mod idle;

@@ -1,0 +1,396 @@
+//! Clients of the cluster that reconnect as Konsult's web client does (`web/ws.js`): after
+//! any close, a pause of `min(cap, first × 2^min(n, 5))` times 0.75 to 1.25, n counting the
+//! closes since the last `welcome`, or longer when a `server_shutdown` asked for it; then
+//! `hello` with the `resume` token of the last `welcome`. Behind one address in front of the
+//! nodes, a client goes to the next node when its own refuses connections. Each keeps a log
+//! of its welcomes, drops and failed attempts, with instants.
+
+use futures_util::StreamExt;
+use konsult_testkit::ws::{Ws, connect, send, small_config};
+use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long one attempt (connect, upgrade, hello, welcome) may take.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(30);
+
+/// One client: who it is and where it connects first.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub token: String,
+    /// The index of its school.
+    pub school: usize,
+    /// The node it connects to first, and again after each drop.
+    pub home: usize,
+    pub source: IpAddr,
+}
+
+/// When a client retries (web/ws.js: 500 ms, 10 s).
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// The pause after the first close, before the spread.
+    pub first: Duration,
+    /// The longest pause, before the spread.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The pause after the `closes`th close since the last `welcome` (0 for the first).
+    fn pause(&self, closes: u32, dice: &mut Dice) -> Duration {
+        let step = self
+            .first
+            .saturating_mul(1u32 << closes.min(5))
+            .min(self.cap);
+        dice.between(step.mul_f64(0.75), step.mul_f64(1.25))
+    }
+}
+
+/// Why an attempt got no `welcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// The TCP connection was refused or failed: no node listens there.
+    Refused,
+    /// The upgrade was answered with this HTTP status (429, 503...).
+    Status(u16),
+    /// `server_shutdown`, then the socket closed: no node held the school yet, or the node
+    /// was stopping.
+    Shutdown,
+    /// Closed with this code (or none) before `welcome`.
+    Closed(Option<u16>),
+    /// An `error` reply to `hello` with code `unauthorized` (then close 4001, after which
+    /// Konsult's web client stops and asks the user to sign in again).
+    Unauthorized,
+    /// Another `error` reply to `hello`.
+    Refusal,
+    /// No `welcome` within [`ATTEMPT_LIMIT`].
+    Timeout,
+    /// Anything else (a broken upgrade, an unexpected first message).
+    Other,
+}
+
+impl Failure {
+    pub fn name(self) -> String {
+        match self {
+            Failure::Refused => "refused".into(),
+            Failure::Status(status) => format!("http_{status}"),
+            Failure::Shutdown => "server_shutdown".into(),
+            Failure::Closed(Some(code)) => format!("closed_{code}"),
+            Failure::Closed(None) => "closed".into(),
+            Failure::Unauthorized => "unauthorized".into(),
+            Failure::Refusal => "error_reply".into(),
+            Failure::Timeout => "timeout".into(),
+            Failure::Other => "other".into(),
+        }
+    }
+}
+
+/// A `welcome` a client got.
+#[derive(Clone, Copy, Debug)]
+pub struct Welcomed {
+    pub at: Instant,
+    pub resumed: bool,
+    pub node: usize,
+}
+
+/// A socket that closed after its `welcome`.
+#[derive(Clone, Copy, Debug)]
+pub struct Dropped {
+    pub at: Instant,
+    /// The close code, when the server sent a close frame.
+    pub code: Option<u16>,
+    /// The `retry_after_ms` of a `server_shutdown` that came first.
+    pub retry_after: Option<Duration>,
+}
+
+/// Everything one client went through.
+#[derive(Debug, Default)]
+pub struct ClientLog {
+    pub welcomes: Vec<Welcomed>,
+    pub drops: Vec<Dropped>,
+    pub failures: Vec<(Instant, Failure)>,
+    /// What the first failure of each kind said, when it said something (an `error` reply, an
+    /// upgrade error, an unexpected first message).
+    pub details: Vec<(Failure, String)>,
+}
+
+/// A client's log, shared with the scenario.
+pub type SharedLog = Arc<Mutex<ClientLog>>;
+
+/// Reads a log.
+pub fn read(log: &SharedLog) -> std::sync::MutexGuard<'_, ClientLog> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A small deterministic generator for the pauses (splitmix64).
+#[derive(Debug)]
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A duration drawn evenly from `from` to `to`.
+    fn between(&mut self, from: Duration, to: Duration) -> Duration {
+        if to <= from {
+            return from;
+        }
+        let span = (to - from).as_micros() as u64;
+        from + Duration::from_micros(self.next() % (span + 1))
+    }
+}
+
+/// Runs one client until `stop`: connects to its home node (its first attempt waits for a
+/// permit of `gate`), stays connected reading what comes, and after any close tries again as
+/// [`Backoff`] says.
+pub async fn run(
+    me: usize,
+    member: Member,
+    nodes: Arc<Vec<SocketAddr>>,
+    log: SharedLog,
+    gate: Arc<Semaphore>,
+    backoff: Backoff,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut dice = Dice(me as u64 ^ 0x5eed);
+    let mut resume: Option<String> = None;
+    let mut node = member.home;
+    let mut closes = 0u32;
+    let mut first = true;
+    loop {
+        let attempt = async {
+            let _permit = if first {
+                gate.clone().acquire_owned().await.ok()
+            } else {
+                None
+            };
+            attempt(nodes[node], member.source, &member.token, resume.as_deref()).await
+        };
+        let outcome = tokio::select! {
+            outcome = attempt => outcome,
+            _ = stop.changed() => return,
+        };
+        first = false;
+        let retry_after = match outcome {
+            Ok((mut ws, welcome)) => {
+                let resumed = welcome["resumed"].as_bool().unwrap_or(false);
+                if let Some(token) = welcome["resume"].as_str() {
+                    resume = Some(token.to_string());
+                }
+                read(&log).welcomes.push(Welcomed {
+                    at: Instant::now(),
+                    resumed,
+                    node,
+                });
+                closes = 0;
+                let dropped = tokio::select! {
+                    dropped = until_closed(&mut ws) => dropped,
+                    _ = stop.changed() => return,
+                };
+                read(&log).drops.push(dropped);
+                // Back to the node it came through first, as a client behind one address is.
+                node = member.home;
+                dropped.retry_after
+            }
+            Err(failed) => {
+                {
+                    let mut log = read(&log);
+                    log.failures.push((Instant::now(), failed.failure));
+                    if let Some(detail) = failed.detail
+                        && !log.details.iter().any(|(kind, _)| *kind == failed.failure)
+                    {
+                        log.details.push((failed.failure, detail));
+                    }
+                }
+                if failed.failure == Failure::Refused {
+                    node = (node + 1) % nodes.len();
+                }
+                failed.retry_after
+            }
+        };
+        let pause = backoff
+            .pause(closes, &mut dice)
+            .max(retry_after.unwrap_or_default());
+        closes += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// An attempt that got no `welcome`.
+#[derive(Debug)]
+struct Failed {
+    failure: Failure,
+    /// What it said, when it said something.
+    detail: Option<String>,
+    /// The `retry_after_ms` of a `server_shutdown` it got.
+    retry_after: Option<Duration>,
+}
+
+impl Failed {
+    fn new(failure: Failure, detail: Option<String>) -> Failed {
+        Failed {
+            failure,
+            detail,
+            retry_after: None,
+        }
+    }
+}
+
+/// One attempt: connect to `addr` from `source`, `hello` (resuming `resume`), `welcome`.
+async fn attempt(
+    addr: SocketAddr,
+    source: IpAddr,
+    token: &str,
+    resume: Option<&str>,
+) -> Result<(Ws, Value), Failed> {
+    let tried = tokio::time::timeout(ATTEMPT_LIMIT, async {
+        let mut ws = connect(addr, source, small_config())
+            .await
+            .map_err(|e| Failed::new(classify(&e), Some(format!("{e:#}"))))?;
+        let welcome = hello(&mut ws, token, resume).await?;
+        Ok((ws, welcome))
+    })
+    .await;
+    tried.unwrap_or(Err(Failed::new(Failure::Timeout, None)))
+}
+
+/// What a failed connect or upgrade was.
+fn classify(e: &anyhow::Error) -> Failure {
+    if let Some(tungstenite::Error::Http(response)) = e.downcast_ref::<tungstenite::Error>() {
+        return Failure::Status(response.status().as_u16());
+    }
+    if e.downcast_ref::<std::io::Error>().is_some() {
+        return Failure::Refused;
+    }
+    Failure::Other
+}
+
+/// The `retry_after_ms` of a `server_shutdown`.
+fn retry_after(value: &Value) -> Duration {
+    Duration::from_millis(value["retry_after_ms"].as_u64().unwrap_or(1_000))
+}
+
+/// Says `hello` and waits for `welcome`; a `server_shutdown` followed by the close, an
+/// `error`, or a close is the failure it is.
+async fn hello(ws: &mut Ws, token: &str, resume: Option<&str>) -> Result<Value, Failed> {
+    let mut hello =
+        json!({"type": "hello", "v": konsult_protocol::PROTOCOL_VERSION, "token": token});
+    if let Some(resume) = resume {
+        hello["resume"] = json!(resume);
+    }
+    send(ws, &hello)
+        .await
+        .map_err(|e| Failed::new(Failure::Closed(None), Some(format!("{e:#}"))))?;
+    let mut shutdown = None;
+    let closed = |code: Option<u16>, shutdown: Option<Duration>| match shutdown {
+        Some(after) => Failed {
+            failure: Failure::Shutdown,
+            detail: None,
+            retry_after: Some(after),
+        },
+        None => Failed::new(Failure::Closed(code), None),
+    };
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                match value["type"].as_str() {
+                    Some("welcome") => return Ok(value),
+                    Some("server_shutdown") => shutdown = Some(retry_after(&value)),
+                    Some("error") => {
+                        let failure = if value["code"] == "unauthorized" {
+                            Failure::Unauthorized
+                        } else {
+                            Failure::Refusal
+                        };
+                        return Err(Failed::new(failure, Some(text.to_string())));
+                    }
+                    _ => return Err(Failed::new(Failure::Other, Some(text.to_string()))),
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Err(closed(frame.map(|f| u16::from(f.code)), shutdown));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Err(closed(None, shutdown)),
+        }
+    }
+}
+
+/// Reads (answering pings) until the socket closes.
+async fn until_closed(ws: &mut Ws) -> Dropped {
+    let mut shutdown = None;
+    loop {
+        let code = match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if text.as_str().contains("\"server_shutdown\"") {
+                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    shutdown = Some(retry_after(&value));
+                }
+                continue;
+            }
+            Some(Ok(Message::Close(frame))) => frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => None,
+        };
+        return Dropped {
+            at: Instant::now(),
+            code,
+            retry_after: shutdown,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_stay_within_their_bounds() {
+        let mut dice = Dice(7);
+        for _ in 0..1_000 {
+            let d = dice.between(Duration::from_millis(50), Duration::from_millis(100));
+            assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100));
+        }
+        assert_eq!(
+            dice.between(Duration::from_millis(5), Duration::ZERO),
+            Duration::from_millis(5)
+        );
+    }
+
+    #[test]
+    fn the_backoff_is_the_web_client_s() {
+        let backoff = Backoff {
+            first: Duration::from_millis(500),
+            cap: Duration::from_secs(10),
+        };
+        let mut dice = Dice(1);
+        for (closes, step) in [(0, 500), (1, 1_000), (4, 8_000), (5, 10_000), (9, 10_000)] {
+            for _ in 0..100 {
+                let pause = backoff.pause(closes, &mut dice).as_millis() as u64;
+                assert!(
+                    pause >= step * 3 / 4 && pause <= step * 5 / 4,
+                    "{closes}: {pause}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn failures_have_names() {
+        assert_eq!(Failure::Status(429).name(), "http_429");
+        assert_eq!(Failure::Closed(Some(1001)).name(), "closed_1001");
+        assert_eq!(Failure::Shutdown.name(), "server_shutdown");
+    }
+}
