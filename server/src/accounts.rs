@@ -482,7 +482,7 @@ pub async fn portal_user(
         external_id: Some(claims.sub.clone()),
     };
     validate(&user).map_err(bad)?;
-    let store_error = |e: crate::store::StoreError| AuthError::BadClaims(e.to_string());
+    let store_error = |e: crate::store::StoreError| AuthError::Unavailable(e.to_string());
     let mut role_changed = false;
     match store
         .user_by_external_id(school, &claims.sub)

@@ -66,13 +66,17 @@ impl App {
                 .store
                 .user_by_id(user)
                 .await
-                .ok()
-                .flatten()
+                .map_err(|e| AuthError::Unavailable(e.to_string()))?
                 .filter(|u| u.token_version == token_version),
             Identity::Portal(claims) => {
                 let school = crate::schools::resolve(&self.store, claims.school.as_deref())
                     .await
-                    .map_err(|e| AuthError::BadClaims(e.to_string()))?;
+                    .map_err(|e| match e {
+                        crate::schools::ResolveError::Store(e) => {
+                            AuthError::Unavailable(e.to_string())
+                        }
+                        other => AuthError::BadClaims(other.to_string()),
+                    })?;
                 let (user, role_changed) =
                     accounts::portal_user(&self.store, school.id, &claims).await?;
                 if role_changed {

@@ -23,6 +23,20 @@ pub enum AuthError {
     Revoked,
     #[error("the portal token's claims are unusable: {0}")]
     BadClaims(String),
+    /// The database could not be asked (out of reach, or every connection busy): the token
+    /// may well be good; retry shortly.
+    #[error("accounts cannot be checked now: {0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    /// The protocol's code for this refusal: `unavailable` when the token was not judged.
+    pub fn code(&self) -> konsult_protocol::ErrorCode {
+        match self {
+            AuthError::Unavailable(_) => konsult_protocol::ErrorCode::Unavailable,
+            _ => konsult_protocol::ErrorCode::Unauthorized,
+        }
+    }
 }
 
 /// Claims of a Konsult token.

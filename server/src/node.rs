@@ -321,11 +321,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Every heartbeat, closes with 1001 the bridges whose school has moved to another owner,
-/// so that their clients resume on the new one.
+/// so that their clients resume on the new one, and ends the connections running here for
+/// sockets on a node that is no longer alive.
 pub async fn watch_owners(node: Arc<Node>) {
     let mut tick = tokio::time::interval(node.timings.heartbeat);
     loop {
         tick.tick().await;
+        let edges = node.bridges.edges_of_owned();
+        if !edges.is_empty() {
+            match node.registry.live().await {
+                Ok(live) => {
+                    for edge in edges.iter().filter(|e| !live.iter().any(|n| n.id == **e)) {
+                        tracing::info!(node = %edge, "a node holding bridged sockets is gone: their connections end here");
+                        node.bridges.end_from(edge);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot list the live nodes"),
+            }
+        }
         let schools = node.bridges.edge_schools();
         if schools.is_empty() {
             continue;

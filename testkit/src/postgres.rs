@@ -45,7 +45,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// Runs one statement on the test server's own database, on a runtime of its own (callers
 /// may be inside another runtime, or none).
-fn admin(sql: String) -> Result<(), String> {
+pub fn admin(sql: String) -> Result<(), String> {
     let server = server_url();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -70,6 +70,13 @@ fn admin(sql: String) -> Result<(), String> {
 
 /// The database URL the servers on `data` use: the one its marker names, else a new database
 /// recorded in a new marker.
+/// The name of the database `data`'s marker names, if any.
+pub fn database_name_of(data: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data.join(MARKER)).ok()?;
+    let (_, name) = text.split_once('\n')?;
+    Some(name.trim().to_string())
+}
+
 pub fn database_for(data: &Path) -> String {
     let marker = data.join(MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker)

@@ -1086,3 +1086,62 @@ async fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A node that only held sockets dies: the school's owner ends their connections once the
+/// node is gone from the registry, and a client reconnecting elsewhere gets its place back
+/// (`resumed: true`, the same queue place), as after its own school's node died.
+#[tokio::test]
+async fn a_killed_edge_s_clients_resume_their_places_on_another_node() {
+    bounded(Duration::from_secs(90), async {
+        let (mut cluster, owner) = demo_cluster().await;
+        let others = cluster.others(&owner.node);
+        let (edge, spare) = (others[0].clone(), others[1].clone());
+        let mut teacher = Person::demo(&cluster, &owner.node, "teacher3").await;
+        teacher
+            .ok(json!({"type": "set_status", "status": "available"}))
+            .await;
+        let mut first = Person::demo(&cluster, &owner.node, "student1").await;
+        let queued = first.client.request(ask("russian", "Первый")).await;
+        assert_eq!(queued["type"], "request_queued", "{queued}");
+        let mut student = Person::demo(&cluster, &edge, "student2").await;
+        let queued = student.client.request(ask("russian", "Второй")).await;
+        assert_eq!(queued["type"], "request_queued", "{queued}");
+        let place = queued["request"]["position"].clone();
+        let request = queued["request"]["id"].clone();
+        // The place and the token are kept before the socket's node dies.
+        cluster
+            .snapshot_where("demo", |_, s| holds_tokens(s, [&student]))
+            .await;
+
+        cluster.server(&edge).signal("KILL");
+        let mut dead = cluster.take(&edge);
+        dead.wait_exit(Duration::from_secs(10)).expect("killed");
+        // Within about a lease the owner sees the node gone and parks its connection.
+        let parked = poll_until(CLOSE_WITHIN, || {
+            cluster
+                .server(&owner.node)
+                .metrics()
+                .contains("konsult_cluster_bridged_connections{side=\"owner\"} 0")
+        })
+        .await;
+        assert!(parked, "the owner still runs the dead node's connection");
+        let welcome = student.come_back(&cluster, &[&spare]).await;
+        assert_eq!(welcome["resumed"], true, "{welcome}");
+        // The request kept its place: the teacher's queue lists it where it was.
+        let listed = teacher
+            .client
+            .request(json!({"type": "list_queue", "subject": "russian"}))
+            .await;
+        let at = listed["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .position(|r| r["id"] == request);
+        assert_eq!(
+            at.map(|i| i as i64 + 1),
+            place.as_i64(),
+            "the request's place: {listed}"
+        );
+    })
+    .await;
+}

@@ -1,6 +1,7 @@
 //! The real `konsult` binary on PostgreSQL (`KONSULT_STORE_URL`, a fresh database per test):
 //! sign-in, a help request deferred to a thread with its record, and chat under concurrent
-//! senders through a SIGKILL and a restart, with nothing acknowledged lost.
+//! senders through a SIGKILL and a restart, with nothing acknowledged lost; a `hello` while the
+//! database cannot be reached is deferred (`unavailable`, 1001), never refused as a bad token.
 
 use konsult_testkit::process::TempDir;
 use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
@@ -177,4 +178,40 @@ async fn a_server_on_postgres_keeps_requests_and_every_acknowledged_message_thro
         .collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     assert_eq!(first_record(&server).await["topic"], "Закон Ома");
+}
+
+/// While the database cannot be reached, a good token is not judged: `hello` gets
+/// `unavailable` and close 1001 (the client keeps its token and retries), not 4001, which
+/// would send the user back to sign in. When the database is back, the same token connects.
+#[tokio::test]
+async fn a_hello_while_the_database_is_out_of_reach_is_deferred_not_refused() {
+    let dir = TempDir::new("postgres-out");
+    let server = Server::start_in(&dir.0, on_postgres());
+    let token = server.login("student2", "demo");
+    let name = konsult_testkit::postgres::database_name_of(&dir.0).expect("the test database");
+    konsult_testkit::postgres::admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .expect("close the database");
+    konsult_testkit::postgres::admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .expect("end the server's connections");
+
+    let mut client = WsClient::connect(&server).await;
+    client
+        .send_json(&json!({"type": "hello", "v": 1, "token": token}))
+        .await;
+    let answer = client
+        .recv_timeout(Duration::from_secs(30))
+        .await
+        .expect("an answer to hello");
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["code"], "unavailable", "{answer}");
+    assert_eq!(client.expect_close(Duration::from_secs(30)).await, 1001);
+
+    konsult_testkit::postgres::admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .expect("open the database");
+    let (_, welcome) = WsClient::connect_with_token(&server, &token).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    drop(server);
+    konsult_testkit::postgres::drop_database_of(&dir.0);
 }

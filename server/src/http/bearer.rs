@@ -22,7 +22,7 @@ impl FromRequestParts<Arc<App>> for Caller {
         app.authenticate(token)
             .await
             .map(Caller)
-            .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))
     }
 }
 

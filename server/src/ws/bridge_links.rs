@@ -204,6 +204,23 @@ impl Bridges {
         }
     }
 
+    /// The nodes holding the sockets of connections that run here.
+    pub fn edges_of_owned(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = lock(&self.owned).keys().map(|(n, _)| n.clone()).collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Ends every connection running here whose socket was on `edge` (a node that died): each
+    /// ends as a client that left, kept for a resume, so that the client, reconnecting
+    /// elsewhere, gets its place back.
+    pub fn end_from(&self, edge: &NodeId) {
+        let mut owned = lock(&self.owned);
+        owned.retain(|(n, _), _| n != edge);
+        metrics::gauge!(crate::metrics::BRIDGED, "side" => "owner").set(owned.len() as f64);
+    }
+
     /// The schools of the bridges whose socket is on this node.
     pub fn edge_schools(&self) -> Vec<SchoolCode> {
         let mut schools: Vec<_> = lock(&self.edges)

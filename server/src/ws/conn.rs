@@ -245,9 +245,20 @@ async fn handshake<S: Socket>(
         }
         match app.authenticate(token).await {
             Ok(user) => return Ok((user, resume.clone(), text)),
+            Err(e @ crate::auth::AuthError::Unavailable(_)) => {
+                // Not a judgement of the token: the client keeps it and comes back.
+                tracing::warn!(reason = %e, "hello deferred: accounts cannot be checked now");
+                let msg = ServerMessage::error(e.code(), e.to_string());
+                send_direct(socket, &msg, re).await;
+                let retry = ServerMessage::ServerShutdown {
+                    retry_after_ms: 1_000,
+                };
+                send_direct(socket, &retry, None).await;
+                return Err(Some(CloseCode::GoingAway));
+            }
             Err(e) => {
                 tracing::debug!(reason = %e, "hello refused");
-                let msg = ServerMessage::error(ErrorCode::Unauthorized, e.to_string());
+                let msg = ServerMessage::error(e.code(), e.to_string());
                 send_direct(socket, &msg, re).await;
                 return Err(Some(CloseCode::Unauthorized));
             }
