@@ -117,7 +117,14 @@ impl Node {
             tasks: Mutex::new(Vec::new()),
         });
         node.sync_schools(store).await?;
-        let membership = Membership::start(Claimer::new(link, keys, info, timings));
+        // The membership's own connection to Redis, driven from its own thread.
+        let claimer = Claimer::new(
+            RedisLink::new(url, timings.reply_timeout)?,
+            keys,
+            info,
+            timings,
+        );
+        let membership = start_membership(claimer)?;
         let owned = membership.owned();
         *lock(&node.membership) = Some(membership);
         tracing::info!(node = %id, "joined the cluster");
@@ -313,6 +320,39 @@ impl Node {
         }
         tracing::info!(node = %self.id, "left the cluster");
     }
+}
+
+/// Runs the membership's rounds on a thread and runtime of their own: lease renewals must not
+/// wait behind the connections' work. A reconnection storm after a node's death saturated the
+/// server's runtime long enough for the survivors to miss their own renewals and drop every
+/// school (BENCHMARKS.md, row h); here the rounds keep their time whatever the rest does.
+fn start_membership(claimer: Claimer) -> anyhow::Result<Membership> {
+    let (handed, membership) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("konsult-membership".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the membership's runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                if handed.send(Membership::start(claimer)).is_err() {
+                    return;
+                }
+                // The runtime lives as long as the process: the rounds, and the Redis
+                // connection they dialled, run on it.
+                std::future::pending::<()>().await;
+            });
+        })?;
+    membership
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the membership's thread did not start"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
