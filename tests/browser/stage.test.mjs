@@ -142,20 +142,35 @@ try {
   const viewer = students[1];
   await waitInPage(viewer, () => document.querySelectorAll('.stage-view .tile.remote video').length === 5, null, 60000);
   await waitInPage(viewer, () => Array.isArray(window.konsult.stage().view), null, 20000);
+  // The large tile pinned, so that a change of speaker does not change the view meanwhile.
+  await viewer.click('.stage-main .tile .pin');
   const frameCounts = () => viewer.evaluate(() => Object.fromEntries([...document.querySelectorAll('.stage-view .tile.remote')]
     .map((t) => [t.dataset.user, t.querySelector('video').getVideoPlaybackQuality().totalVideoFrames])));
-  const viewing = await viewer.evaluate(() => window.konsult.stage());
+  let viewing;
+  let before;
+  let after;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    await new Promise((r) => setTimeout(r, 1000));
+    viewing = await viewer.evaluate(() => window.konsult.stage());
+    before = await frameCounts();
+    await new Promise((r) => setTimeout(r, 2000));
+    after = await frameCounts();
+    const still = await viewer.evaluate(() => window.konsult.stage().view);
+    if (JSON.stringify(still) === JSON.stringify(viewing.view)) break;
+  }
   assert.ok(viewing.view.length < 5, `the view asks for fewer than all five: ${JSON.stringify(viewing)}`);
-  const hiddenUser = (await viewer.evaluate(() => [...document.querySelectorAll('.stage-view .tile.remote')].map((t) => Number(t.dataset.user))))
-    .find((u) => !viewing.view.includes(u));
-  assert.ok(hiddenUser !== undefined, `a member is out of view: ${JSON.stringify(viewing)}`);
-  await new Promise((r) => setTimeout(r, 1000));
-  const before = await frameCounts();
-  await new Promise((r) => setTimeout(r, 2000));
-  const after = await frameCounts();
-  assert.equal(after[hiddenUser], before[hiddenUser], `the tile out of view still decodes: ${JSON.stringify({ before, after, viewing })}`);
-  const shownUser = viewing.view[0];
-  assert.ok(after[shownUser] > before[shownUser] + 10, `a tile in view decodes: ${JSON.stringify({ before, after, viewing })}`);
+  const users = await viewer.evaluate(() => [...document.querySelectorAll('.stage-view .tile.remote')].map((t) => Number(t.dataset.user)));
+  const hidden = users.filter((u) => !viewing.view.includes(u));
+  assert.ok(hidden.length > 0, `a member is out of view: ${JSON.stringify(viewing)}`);
+  // A forwarded camera decodes 30 or more frames in 2 s; one out of view at most a few (a
+  // retransmission, or a frame already in the jitter buffer when the view changed).
+  const decoded = (u) => after[u] - before[u];
+  for (const u of hidden) {
+    assert.ok(decoded(u) <= 6, `the tile out of view still decodes: ${JSON.stringify({ before, after, viewing })}`);
+  }
+  for (const u of viewing.view) {
+    assert.ok(decoded(u) >= 15, `a tile in view decodes: ${JSON.stringify({ before, after, viewing })}`);
+  }
   console.log(`stage: student2's phone receives video of ${viewing.view.length} of 5 members`);
 
   await teacher.click('.session .end');
