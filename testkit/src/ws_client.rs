@@ -136,6 +136,39 @@ impl WsClient {
         self.recv_where(|m| m["re"] == json!(rid)).await
     }
 
+    /// Every message received within `limit`.
+    pub async fn frames_within(&mut self, limit: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        let until = tokio::time::Instant::now() + limit;
+        while let Some(left) = until.checked_duration_since(tokio::time::Instant::now()) {
+            match self.recv_timeout(left).await {
+                Some(frame) => frames.push(frame),
+                None => break,
+            }
+        }
+        frames
+    }
+
+    /// Every message of a thread, oldest first, paging with `history`'s `after`.
+    pub async fn whole_history(&mut self, thread: i64) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .request(json!({"type": "history", "thread": thread, "after": after, "limit": 50}))
+                .await;
+            assert_eq!(page["type"], "history", "{page}");
+            let messages = page["messages"].as_array().expect("messages").clone();
+            if let Some(last) = messages.last() {
+                after = last["seq"].as_i64().expect("seq");
+            }
+            all.extend(messages);
+            if page["has_more"] != true {
+                return all;
+            }
+        }
+    }
+
     /// The next message, or `None` after `limit` (or when the socket closed).
     pub async fn recv_timeout(&mut self, limit: Duration) -> Option<Value> {
         if let Some(v) = self.pending.pop_front() {
@@ -273,4 +306,17 @@ impl WsClient {
         // The server may have closed first: nothing left to close.
         let _closed = self.stream.close(None).await;
     }
+}
+
+/// The `name` of every item of `list[key]` (a list of teachers, threads, members...).
+pub fn names(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }

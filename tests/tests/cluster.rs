@@ -7,6 +7,7 @@
 
 use futures_util::future::join_all;
 use konsult_testkit::cluster::{Cluster, Owner};
+use konsult_testkit::ws_client::names;
 use konsult_testkit::{WsClient, http_request};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -104,26 +105,23 @@ impl Person {
             .await
     }
 
-    /// Every message of a thread, oldest first, paging with `after`.
+    /// Every message of a thread, oldest first.
     async fn history(&mut self, thread: i64) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self
-                .client
-                .request(json!({"type": "history", "thread": thread, "after": after}))
-                .await;
-            assert_eq!(page["type"], "history", "{}: {page}", self.login);
-            let messages = page["messages"].as_array().expect("messages").clone();
-            if let Some(last) = messages.last() {
-                after = last["seq"].as_i64().expect("seq");
-            }
-            all.extend(messages);
-            if page["has_more"] != true {
-                return all;
-            }
-        }
+        self.client.whole_history(thread).await
     }
+}
+
+/// `speaker` sends `text` into `thread`; `listener` receives it, from them, in that thread.
+async fn says(speaker: &mut Person, listener: &mut Person, thread: i64, id: &str, text: &str) {
+    let sent = speaker.send(thread, id, text).await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let heard = listener
+        .client
+        .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == id)
+        .await;
+    assert_eq!(heard["message"]["from"], speaker.id, "{heard}");
+    assert_eq!(heard["message"]["text"], text, "{heard}");
+    assert_eq!(heard["message"]["thread"], thread, "{heard}");
 }
 
 fn resume_of(welcome: &Value) -> String {
@@ -179,31 +177,6 @@ async fn closed(client: &mut WsClient, what: &str) -> u16 {
         .closes_within(CLOSE_WITHIN)
         .await
         .unwrap_or_else(|| panic!("{what}: the socket is still open after {CLOSE_WITHIN:?}"))
-}
-
-/// Every frame `client` receives within `limit`.
-async fn frames_within(client: &mut WsClient, limit: Duration) -> Vec<Value> {
-    let mut frames = Vec::new();
-    let until = tokio::time::Instant::now() + limit;
-    while let Some(left) = until.checked_duration_since(tokio::time::Instant::now()) {
-        match client.recv_timeout(left).await {
-            Some(frame) => frames.push(frame),
-            None => break,
-        }
-    }
-    frames
-}
-
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list[key]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn ids_in(list: &Value, key: &str) -> Vec<i64> {
@@ -288,33 +261,22 @@ async fn a_student_and_a_teacher_on_two_nodes_pair_through_the_queue_and_chat() 
         assert_eq!(mine["session"]["thread"], thread, "{mine}");
 
         // Each sees the other's messages.
-        let sent = student
-            .send(thread, "s-1", "Здравствуйте! Где ставить запятые?")
-            .await;
-        assert_eq!(sent["type"], "sent", "{sent}");
-        let heard = teacher
-            .client
-            .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == "s-1")
-            .await;
-        assert_eq!(heard["message"]["from"], student.id, "{heard}");
-        assert_eq!(
-            heard["message"]["text"], "Здравствуйте! Где ставить запятые?",
-            "{heard}"
-        );
-        assert_eq!(heard["message"]["thread"], thread, "{heard}");
-        let sent = teacher
-            .send(thread, "t-1", "Оборот после слова выделяется.")
-            .await;
-        assert_eq!(sent["type"], "sent", "{sent}");
-        let heard = student
-            .client
-            .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == "t-1")
-            .await;
-        assert_eq!(heard["message"]["from"], teacher.id, "{heard}");
-        assert_eq!(
-            heard["message"]["text"], "Оборот после слова выделяется.",
-            "{heard}"
-        );
+        says(
+            &mut student,
+            &mut teacher,
+            thread,
+            "s-1",
+            "Здравствуйте! Где ставить запятые?",
+        )
+        .await;
+        says(
+            &mut teacher,
+            &mut student,
+            thread,
+            "t-1",
+            "Оборот после слова выделяется.",
+        )
+        .await;
 
         // Both read the same thread: the two messages last, in order, seqs without a gap.
         let from_student = student.history(thread).await;
@@ -463,7 +425,7 @@ async fn two_schools_on_one_cluster_never_see_each_other() {
             .recv_where(|m| m["type"] == "message" && m["message"]["client_id"] == "demo-1")
             .await;
 
-        let heard_by_teacher_b = frames_within(&mut teacher_b.client, Duration::from_secs(2)).await;
+        let heard_by_teacher_b = teacher_b.client.frames_within(Duration::from_secs(2)).await;
         assert!(
             !heard_by_teacher_b.iter().any(|f| f["type"] == "help_offer"
                 || f["type"] == "message"
@@ -471,7 +433,7 @@ async fn two_schools_on_one_cluster_never_see_each_other() {
                 || f.to_string().contains("message-of-demo")),
             "B's teacher hears nothing of demo: {heard_by_teacher_b:?}"
         );
-        let heard_by_student_b = frames_within(&mut student_b.client, Duration::from_secs(1)).await;
+        let heard_by_student_b = student_b.client.frames_within(Duration::from_secs(1)).await;
         assert!(
             !heard_by_student_b.iter().any(|f| (f["type"] == "presence"
                 && f["user"] == teacher_demo.id)
@@ -520,7 +482,10 @@ async fn two_schools_on_one_cluster_never_see_each_other() {
             offer_b["request"]["id"], queued_b["request"]["id"],
             "{offer_b}"
         );
-        let heard_by_demo = frames_within(&mut teacher_demo.client, Duration::from_secs(1)).await;
+        let heard_by_demo = teacher_demo
+            .client
+            .frames_within(Duration::from_secs(1))
+            .await;
         assert!(
             !heard_by_demo.iter().any(|f| f["type"] == "help_offer"
                 || f.to_string().contains("fractions-of-school-b")

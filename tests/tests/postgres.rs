@@ -46,26 +46,6 @@ async fn send_until_cut(mut client: WsClient, thread: i64, tag: String) -> Vec<S
     }
 }
 
-/// Every message of a thread, paging with `after`.
-async fn all_messages(client: &mut WsClient, thread: i64) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = client
-            .request(json!({"type": "history", "thread": thread, "after": after, "limit": 50}))
-            .await;
-        assert_eq!(page["type"], "history", "{page}");
-        let messages = page["messages"].as_array().expect("messages").clone();
-        if let Some(last) = messages.last() {
-            after = last["seq"].as_i64().expect("seq");
-        }
-        all.extend(messages);
-        if page["has_more"] != true {
-            return all;
-        }
-    }
-}
-
 /// The admin's view of the consultation record, once it shows a row.
 async fn first_record(server: &Server) -> Value {
     let token = server.login("admin", "demo");
@@ -153,7 +133,7 @@ async fn a_server_on_postgres_keeps_requests_and_every_acknowledged_message_thro
     let (mut asker, _) = WsClient::connect_as(&server, "student3").await;
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     for (client, thread) in [(&mut teacher, group), (&mut asker, request_thread)] {
-        let messages = all_messages(client, thread).await;
+        let messages = client.whole_history(thread).await;
         let seqs: Vec<i64> = messages
             .iter()
             .map(|m| m["seq"].as_i64().expect("seq"))

@@ -3,6 +3,7 @@
 //! records, audit, hours, help page, accounts, attachments) is visible from another.
 
 use konsult_testkit::process::{TempDir, run_cli};
+use konsult_testkit::ws_client::names;
 use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -276,31 +277,6 @@ fn school_and_user_commands() {
     assert!(err.contains("a-z, 0-9 and -"), "{err}");
 }
 
-/// Every frame `client` receives within `limit`.
-async fn frames_within(client: &mut WsClient, limit: Duration) -> Vec<Value> {
-    let mut frames = Vec::new();
-    let until = tokio::time::Instant::now() + limit;
-    while let Some(left) = until.checked_duration_since(tokio::time::Instant::now()) {
-        match client.recv_timeout(left).await {
-            Some(frame) => frames.push(frame),
-            None => break,
-        }
-    }
-    frames
-}
-
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list[key]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn nothing_of_one_school_is_visible_from_the_other() {
     let (_dir, server) = two_schools();
@@ -339,7 +315,7 @@ async fn nothing_of_one_school_is_visible_from_the_other() {
         )
         .await;
     assert_ne!(asked["type"], "error", "{asked}");
-    let heard_by_b = frames_within(&mut tb, Duration::from_secs(2)).await;
+    let heard_by_b = tb.frames_within(Duration::from_secs(2)).await;
     assert!(
         !heard_by_b
             .iter()
