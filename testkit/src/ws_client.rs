@@ -149,21 +149,24 @@ impl WsClient {
         frames
     }
 
-    /// Every message of a thread, oldest first, paging with `history`'s `after`.
-    pub async fn whole_history(&mut self, thread: i64) -> Vec<Value> {
+    /// Every message of a thread, oldest first, paging with `history`'s `after` as a client
+    /// catching up does, `page` messages at a time.
+    pub async fn whole_history(&mut self, thread: i64, page: u32) -> Vec<Value> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
-            let page = self
-                .request(json!({"type": "history", "thread": thread, "after": after, "limit": 50}))
+            let got = self
+                .request(
+                    json!({"type": "history", "thread": thread, "after": after, "limit": page}),
+                )
                 .await;
-            assert_eq!(page["type"], "history", "{page}");
-            let messages = page["messages"].as_array().expect("messages").clone();
+            assert_eq!(got["type"], "history", "{got}");
+            let messages = got["messages"].as_array().expect("messages").clone();
             if let Some(last) = messages.last() {
                 after = last["seq"].as_i64().expect("seq");
             }
             all.extend(messages);
-            if page["has_more"] != true {
+            if got["has_more"] != true {
                 return all;
             }
         }

@@ -107,7 +107,7 @@ impl Person {
 
     /// Every message of a thread, oldest first.
     async fn history(&mut self, thread: i64) -> Vec<Value> {
-        self.client.whole_history(thread).await
+        self.client.whole_history(thread, 50).await
     }
 }
 

@@ -133,7 +133,7 @@ async fn a_server_on_postgres_keeps_requests_and_every_acknowledged_message_thro
     let (mut asker, _) = WsClient::connect_as(&server, "student3").await;
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     for (client, thread) in [(&mut teacher, group), (&mut asker, request_thread)] {
-        let messages = client.whole_history(thread).await;
+        let messages = client.whole_history(thread, 50).await;
         let seqs: Vec<i64> = messages
             .iter()
             .map(|m| m["seq"].as_i64().expect("seq"))

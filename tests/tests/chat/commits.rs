@@ -154,7 +154,7 @@ async fn every_acknowledged_message_survives_a_sigkill_exactly_once() {
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     let listed = teacher.request(json!({"type": "threads"})).await;
     for thread in [first, second] {
-        let messages = all_messages(&mut teacher, thread).await;
+        let messages = teacher.whole_history(thread, 37).await;
         let seqs = seqs(&messages);
         assert_eq!(
             seqs,
@@ -231,7 +231,7 @@ async fn sends_to_many_threads_sharing_commits_keep_every_thread_gap_free() {
 
     let (mut reader, _) = WsClient::connect_as(&server, "teacher1").await;
     for (n, thread) in threads.iter().enumerate() {
-        let messages = all_messages(&mut reader, *thread).await;
+        let messages = reader.whole_history(*thread, 37).await;
         let expected = if n == 0 { 300 } else { 150 };
         assert_eq!(seqs(&messages), (1..=expected).collect::<Vec<i64>>());
         let client_ids: std::collections::BTreeSet<&str> = messages

@@ -61,26 +61,6 @@ async fn send(client: &mut WsClient, thread: i64, client_id: &str, text: &str) -
         .await
 }
 
-/// Every message of a thread, paging with `after` as a client catching up does.
-async fn all_messages(client: &mut WsClient, thread: i64) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = client
-            .request(json!({"type": "history", "thread": thread, "after": after, "limit": 37}))
-            .await;
-        assert_eq!(page["type"], "history", "{page}");
-        let messages = page["messages"].as_array().expect("messages").clone();
-        if let Some(last) = messages.last() {
-            after = last["seq"].as_i64().expect("seq");
-        }
-        all.extend(messages);
-        if page["has_more"] != json!(true) {
-            return all;
-        }
-    }
-}
-
 fn seqs(messages: &[Value]) -> Vec<i64> {
     messages
         .iter()

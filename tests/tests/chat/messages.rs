@@ -87,7 +87,7 @@ async fn history_catch_up_with_after_has_no_gaps_or_duplicates() {
     let (teacher, s1) = tokio::join!(writer(teacher, "t"), writer(s1, "s"));
     drop(teacher);
     let (mut reader, _) = WsClient::connect_as(&server, "student1").await;
-    let all = all_messages(&mut reader, thread).await;
+    let all = reader.whole_history(thread, 37).await;
     assert_eq!(seqs(&all), (1..=230).collect::<Vec<_>>());
     let ids: BTreeSet<&str> = all
         .iter()

@@ -62,7 +62,7 @@ async fn purge_deletes_in_batches_and_shows_its_progress() {
         "{err}"
     );
 
-    let left = all_messages(&mut teacher, thread).await;
+    let left = teacher.whole_history(thread, 37).await;
     assert_eq!(seqs(&left), [26]);
     for id in &files {
         let id = id.as_str().expect("id");
