@@ -188,6 +188,16 @@ impl Bus {
         Ok(())
     }
 
+    /// Whether a node listens on `node`'s channel now: a node that died stops listening the
+    /// moment Redis sees its connection close, long before its leases run out.
+    pub async fn listening(&self, node: &NodeId) -> Result<bool, ClusterError> {
+        let counts: Vec<(String, i64)> = self
+            .link
+            .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(self.keys.bus(node)))
+            .await?;
+        Ok(counts.first().is_some_and(|(_, n)| *n > 0))
+    }
+
     /// Publishes several messages in one round trip (a pipeline), in order: what each
     /// connection sends stays in its order. For each message, whether a node listened.
     pub async fn send_batch(&self, batch: &[Outgoing]) -> Result<Vec<bool>, ClusterError> {

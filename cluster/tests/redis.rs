@@ -502,7 +502,7 @@ async fn a_new_school_goes_to_the_least_loaded_node() {
 }
 
 #[tokio::test]
-async fn the_bus_carries_a_frame_to_the_owner_and_its_reply_back() {
+async fn the_bus_carries_a_frame_to_the_owner_and_its_reply_back_and_says_who_listens() {
     let cluster = Cluster::new();
     let edge = Bus::new(
         cluster.link.clone(),
@@ -554,6 +554,13 @@ async fn the_bus_carries_a_frame_to_the_owner_and_its_reply_back() {
         .send(&NodeId("nobody".into()), Kind::Open, &school, 1, Vec::new())
         .await;
     assert!(matches!(gone, Err(ClusterError::NoListener(_))), "{gone:?}");
+    assert!(edge.listening(owner.node()).await.expect("numsub"));
+    assert!(
+        !edge
+            .listening(&NodeId("nobody".into()))
+            .await
+            .expect("numsub")
+    );
     drop(owner_rx);
     within(Duration::from_secs(2), "unsubscribed on drop", || async {
         matches!(
@@ -563,6 +570,7 @@ async fn the_bus_carries_a_frame_to_the_owner_and_its_reply_back() {
         )
     })
     .await;
+    assert!(!edge.listening(owner.node()).await.expect("numsub"));
     cluster.clean().await;
 }
 

@@ -21,6 +21,19 @@ use tokio::task::JoinHandle;
 
 /// Messages from the bus waiting to be routed.
 const BUS_QUEUE: usize = 4096;
+/// How long whether a node listens on the bus is taken as known: the connections that wait
+/// for a school's owner during a failover ask once per node in this time, not each its own.
+const LISTENING_KNOWN_FOR: Duration = Duration::from_millis(100);
+
+/// How long the bus's publishing waits for Redis's reply: as long as a write to a client's
+/// socket may take (`limits.write_timeout`), since a bridge is that socket's way to the owner
+/// and a batch that times out ends every bridge in it. The membership's much shorter reply
+/// timeout (a fifth of the lease) is for renewing leases in time, not for carrying frames:
+/// under a reconnection storm a batch of frames may wait longer than that in a busy node's
+/// runtime and still be delivered.
+fn bus_reply_timeout(config: &konsult_config::Config, timings: &Timings) -> Duration {
+    config.limits.write_timeout.max(timings.reply_timeout)
+}
 
 /// One node of a cluster: its place in Redis and its bridges.
 #[derive(Debug)]
@@ -36,6 +49,8 @@ pub struct Node {
     pub bridges: Arc<Bridges>,
     /// School codes by id, for the schools this node does not run.
     codes: Mutex<HashMap<SchoolId, String>>,
+    /// Whether each node listened on the bus when last asked, and when that was.
+    listening: Mutex<HashMap<NodeId, (bool, std::time::Instant)>>,
     /// The tasks `node_run.rs` started, stopped when the node leaves.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -86,7 +101,7 @@ impl Node {
         let placement = Placement::new(link.clone(), keys.clone(), registry.clone(), timings.lease);
         // A connection of its own, so that heavy bridge traffic never delays lease renewals.
         let bus = Bus::new(
-            RedisLink::new(url, timings.reply_timeout)?,
+            RedisLink::new(url, bus_reply_timeout(config, &timings))?,
             keys.clone(),
             id.clone(),
         );
@@ -114,6 +129,7 @@ impl Node {
             membership: Mutex::new(None),
             bridges,
             codes: Mutex::new(HashMap::new()),
+            listening: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
         node.sync_schools(store).await?;
@@ -146,8 +162,8 @@ impl Node {
         lock(&self.tasks).extend(tasks);
     }
 
-    /// Where the connection of a user of `school` is to run, waiting up to two leases for an
-    /// owner when none holds the school.
+    /// Where the connection of a user of `school` is to run, waiting up to two leases for a
+    /// live owner when none holds the school or its holder died.
     pub async fn route(&self, store: &Store, schools: &Schools, school: SchoolId) -> Route {
         let deadline = tokio::time::Instant::now() + self.timings.lease * 2;
         loop {
@@ -157,13 +173,17 @@ impl Node {
             if let Some(code) = self.code_of(store, schools, school).await {
                 let code = SchoolCode(code);
                 match self.leases.owner(&code).await {
-                    Ok(Some(owner)) if owner.node != self.id => {
+                    // An owner whose lease has not run out may already be dead: a bridge to
+                    // it would end at once, and its client would back off; it waits here
+                    // for the next owner instead.
+                    Ok(Some(owner)) if owner.node != self.id && self.listens(&owner.node).await => {
                         return Route::Remote {
                             owner: owner.node,
                             school: code,
                         };
                     }
-                    // Held here but not started yet, free, or Redis out of reach: wait.
+                    // Held here but not started yet, free, held by a node that died, or Redis
+                    // out of reach: wait.
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "cannot read a school's owner"),
                 }
@@ -173,6 +193,29 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Whether node `node` listens on the bus, as Redis said at most
+    /// [`LISTENING_KNOWN_FOR`] ago; a node Redis cannot be asked about is taken as listening
+    /// (the bridge finds out).
+    async fn listens(&self, node: &NodeId) -> bool {
+        let now = std::time::Instant::now();
+        if let Some((listens, asked)) = lock(&self.listening).get(node)
+            && now.duration_since(*asked) < LISTENING_KNOWN_FOR
+        {
+            return *listens;
+        }
+        let listens = match self.bus.listening(node).await {
+            Ok(listens) => listens,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot ask whether a node listens");
+                return true;
+            }
+        };
+        let mut known = lock(&self.listening);
+        known.retain(|_, (_, asked)| now.duration_since(*asked) < LISTENING_KNOWN_FOR);
+        known.insert(node.clone(), (listens, now));
+        listens
     }
 
     /// The code of school `id`.
@@ -360,8 +403,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Every heartbeat, closes with 1001 the bridges whose school has moved to another owner,
-/// so that their clients resume on the new one, and ends the connections running here for
+/// Every heartbeat, closes with 1001 the bridges whose school has moved to another owner or
+/// whose owner died, so that their clients resume on the next one, and ends the connections running here for
 /// sockets on a node that is no longer alive.
 pub async fn watch_owners(node: Arc<Node>) {
     let mut tick = tokio::time::interval(node.timings.heartbeat);
@@ -385,11 +428,16 @@ pub async fn watch_owners(node: Arc<Node>) {
         }
         match node.leases.owners(&schools).await {
             Ok(owners) => {
-                let now = schools
-                    .into_iter()
-                    .zip(owners)
-                    .map(|(school, owner)| (school, owner.map(|o| o.node)))
-                    .collect();
+                // A bridge to an owner that died ends now, not when its lease runs out: its
+                // client comes back at once and waits in `route` for the next owner.
+                let mut now = BTreeMap::new();
+                for (school, owner) in schools.into_iter().zip(owners) {
+                    let owner = match owner {
+                        Some(owner) if node.listens(&owner.node).await => Some(owner.node),
+                        _ => None,
+                    };
+                    now.insert(school, owner);
+                }
                 node.bridges.close_moved(&now);
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the owners of bridged schools"),
@@ -406,5 +454,24 @@ pub async fn sync_schools(node: Arc<Node>, store: Store, every: Duration) {
         if let Err(e) = node.sync_schools(&store).await {
             tracing::warn!(error = %e, "cannot put new schools up for placement");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bus_waits_for_redis_as_long_as_a_socket_write_may_take() {
+        let mut config = konsult_config::Config::default();
+        config.bus.lease = Duration::from_secs(1);
+        let timings = Timings::new(config.bus.heartbeat, config.bus.lease);
+        assert_eq!(timings.reply_timeout, Duration::from_millis(200));
+        assert_eq!(
+            bus_reply_timeout(&config, &timings),
+            config.limits.write_timeout
+        );
+        config.limits.write_timeout = Duration::from_millis(50);
+        assert_eq!(bus_reply_timeout(&config, &timings), timings.reply_timeout);
     }
 }

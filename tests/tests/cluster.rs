@@ -529,6 +529,9 @@ async fn a_killed_owner_s_twenty_queued_students_resume_their_places_on_the_surv
             })
             .await;
 
+        // A student who signs in now and connects while the dead owner's lease still runs.
+        let newcomer = cluster.login(&survivors[1], None, "student21", "demo");
+
         cluster.server(&owner.node).signal("KILL");
         let killed = Instant::now();
         let mut dead = cluster.take(&owner.node);
@@ -581,10 +584,31 @@ async fn a_killed_owner_s_twenty_queued_students_resume_their_places_on_the_surv
                     at
                 }
             });
-        let (times, (new_owner, moved)) = tokio::join!(
+        // Its one socket is not bridged to the dead owner (which would end it at once, and
+        // send it into its backoff): its `hello` waits for the next owner.
+        let first_try = async {
+            let node = survivors[1];
+            let mut client = WsClient::try_connect(cluster.addr(node))
+                .await
+                .expect("a survivor takes the socket");
+            let welcome = client
+                .try_hello(&newcomer, None, RECONNECT)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "student21's first socket on {node}, {:?} after the kill: {e}",
+                        killed.elapsed()
+                    )
+                });
+            assert_eq!(welcome["user"]["login"], "student21", "{welcome}");
+            killed.elapsed()
+        };
+        let (times, (new_owner, moved), newcomer_in) = tokio::join!(
             join_all(comebacks),
-            cluster.new_owner("demo", &owner, RECONNECT)
+            cluster.new_owner("demo", &owner, RECONNECT),
+            first_try
         );
+        println!("student21 was welcomed on its first socket {newcomer_in:?} after the kill");
         println!(
             "demo moved from {} to {} (epoch {} → {}) {moved:?} after the kill",
             owner.node, new_owner.node, owner.epoch, new_owner.epoch

@@ -232,7 +232,8 @@ impl Bridges {
         schools
     }
 
-    /// Closes with 1001 every edge bridge whose school's owner is no longer its owner.
+    /// Closes with 1001 every edge bridge whose school's owner is no longer its owner (`None`: no
+    /// owner, or one that died).
     pub fn close_moved(&self, owners: &BTreeMap<SchoolCode, Option<NodeId>>) {
         for edge in lock(&self.edges).values() {
             if owners.get(&edge.school).and_then(|o| o.as_ref()) != Some(&edge.owner) {
