@@ -5,6 +5,7 @@
 //! entry points (`handle`).
 
 pub mod access;
+pub mod anonymous_threads;
 pub mod attachments;
 pub mod create;
 pub mod handle;
@@ -39,6 +40,9 @@ pub enum ChatError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Anonymity asked for where it is not offered (`anonymous_support_only`).
+    #[error("{0}")]
+    AnonymousSupportOnly(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -68,6 +72,7 @@ impl ChatError {
             ChatError::BadRequest(_) => ErrorCode::BadRequest,
             ChatError::NotFound(_) => ErrorCode::NotFound,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::AnonymousSupportOnly(_) => ErrorCode::AnonymousSupportOnly,
             ChatError::Conflict(_) => ErrorCode::Conflict,
             ChatError::TooLarge(_) => ErrorCode::TooLarge,
             ChatError::Busy(_) => ErrorCode::Unavailable,
