@@ -453,6 +453,10 @@ async fn the_psychologist_blocks_an_anonymous_student_for_a_day_without_learning
         .await;
     assert_eq!(blocked["type"], "ok", "{blocked}");
     assert_eq!(anon.expect_close(Duration::from_secs(5)).await, 4011);
+    let twice = psychologist
+        .request(json!({"type": "block_anonymous", "thread": thread}))
+        .await;
+    assert_eq!(twice["code"], "conflict", "{twice}");
     let again = WsClient::connect(&server)
         .await
         .request(json!({"type": "hello", "v": 1, "token": token}))

@@ -78,6 +78,12 @@ pub async fn block(app: &Arc<App>, staff: &User, thread: ThreadId) -> Result<i64
     }
     let identity = identity
         .ok_or_else(|| ChatError::Conflict(format!("thread {thread} has no anonymous student")))?;
+    if !identity.active {
+        // Closed already: a second block would only stretch the first.
+        return Err(ChatError::Conflict(format!(
+            "the anonymous student of thread {thread} was closed already"
+        )));
+    }
     let owner = app
         .store
         .anonymous_owner(identity.id)
