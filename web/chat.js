@@ -9,8 +9,10 @@ import { Uploads } from './upload.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
-  constructor(app, threadId, { title = '', onRead = () => {} } = {}) {
+  constructor(app, threadId, { title = '', onRead = () => {}, anonymous = false } = {}) {
     this.app = app;
+    /// A student of the thread asks anonymously (`thread summary.anonymous`).
+    this.anonymous = anonymous;
     this.thread = threadId;
     this.title = title;
     this.onRead = onRead;
@@ -184,7 +186,7 @@ export class ThreadPanel {
       replace(this.anonActions, h('button', { type: 'button', class: 'chat-reveal', onclick: () => this.reveal() }, t('anon.reveal')));
       return;
     }
-    const anonymousHere = [...this.messages.values()].some((m) => app.users.get(m.from)?.anonymous);
+    const anonymousHere = this.anonymous || [...this.messages.values()].some((m) => app.users.get(m.from)?.anonymous);
     if (app.user.role === 'support' && anonymousHere && !this.blocked) {
       replace(this.anonActions, h('button', { type: 'button', class: 'chat-block', onclick: () => this.block() }, t('anon.block')));
       return;
@@ -389,6 +391,7 @@ export class Inbox {
     const th = this.threads.get(id);
     this.open = new ThreadPanel(this.app, id, {
       title: th ? threadTitle(th) : '',
+      anonymous: Boolean(th?.anonymous),
       onRead: (thread, seq) => {
         const entry = this.threads.get(thread);
         if (entry) {

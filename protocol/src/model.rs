@@ -380,6 +380,9 @@ pub struct ThreadSummary {
     /// The live session this thread belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionId>,
+    /// A student of the thread is an anonymous identity (`user.anonymous`); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// An attachment as a chat message refers to it.

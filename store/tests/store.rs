@@ -1121,6 +1121,24 @@ async fn anonymous_identities_are_sealed_unlisted_and_blocked_by_owner(db: TestS
         vec![ivan]
     );
 
+    // Its threads say a student in them is anonymous, to everyone in them.
+    let (with_identity, _) = store
+        .create_thread(school, &thread(&[identity.id], true))
+        .await
+        .expect("thread");
+    let (without, _) = store
+        .create_thread(school, &thread(&[ivan], true))
+        .await
+        .expect("thread");
+    let listed = store.threads(identity.id, 10).await.expect("threads");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, with_identity);
+    assert!(listed[0].anonymous);
+    let listed = store.threads(ivan, 10).await.expect("threads");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, without);
+    assert!(!listed[0].anonymous);
+
     store
         .set_anonymous_class(identity.id, None)
         .await

@@ -436,6 +436,9 @@ async fn the_psychologist_blocks_an_anonymous_student_for_a_day_without_learning
         .recv_where(|m| m["type"] == "thread_added")
         .await;
     assert_eq!(added["thread"]["id"], thread);
+    assert_eq!(added["thread"]["anonymous"], true, "{added}");
+    let listed = psychologist.request(json!({"type": "threads"})).await;
+    assert_eq!(listed["threads"][0]["anonymous"], true, "{listed}");
 
     // Only support staff in the thread block.
     let (mut teacher, _) = WsClient::connect_as(&server, "teacher1").await;

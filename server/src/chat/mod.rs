@@ -185,6 +185,22 @@ impl Chat {
                 Err(e) => tracing::warn!(error = %e, %id, "support staff not told of a thread"),
             }
         }
+        // Only a thread of the support service can hold an anonymous identity; its members
+        // are few (the student and the service's staff).
+        let mut anonymous = false;
+        if new.support_service {
+            for member in &new.members {
+                if self
+                    .store
+                    .user_by_id(*member)
+                    .await?
+                    .is_some_and(|u| u.anonymous)
+                {
+                    anonymous = true;
+                    break;
+                }
+            }
+        }
         let summary = ThreadSummary {
             id,
             kind: new.kind,
@@ -195,6 +211,7 @@ impl Chat {
             request: new.request,
             answered: new.request.map(|_| false),
             session: new.session,
+            anonymous,
         };
         if new.opening.is_empty() {
             self.announce(&summary, &new.members, except);
