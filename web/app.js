@@ -12,6 +12,8 @@ import { createTeacherHome } from './teacher.js';
 import { SessionView } from './session.js';
 
 const TOKEN_KEY = 'konsult.token';
+/// The student's own token while the tab runs as their anonymous identity.
+const OWN_TOKEN_KEY = 'konsult.token.own';
 const main = document.getElementById('main');
 const banner = document.getElementById('banner');
 const politeAnnouncer = document.getElementById('announce-polite');
@@ -88,6 +90,42 @@ const app = {
   showInvites() {
     if (app.toHome()) main.querySelector('.invites button')?.focus();
   },
+  /// The student's own token while this tab runs as their anonymous identity.
+  ownToken() {
+    return sessionStorage.getItem(OWN_TOKEN_KEY);
+  },
+  /// Runs this tab as the student's anonymous identity for the support service
+  /// (`POST /api/anonymous`), keeping their own token to come back and to reveal who they are.
+  async enterAnonymous(showClass) {
+    const res = await fetch('/api/anonymous', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${app.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ show_class: showClass }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = new Error(body.message ?? String(res.status));
+      err.code = body.code;
+      throw err;
+    }
+    sessionStorage.setItem(OWN_TOKEN_KEY, app.token);
+    sessionStorage.setItem(TOKEN_KEY, body.token);
+    stopApp();
+    await start(body.token);
+  },
+  /// Back to the student's own account, with `message` on its screen.
+  async leaveAnonymous(message = '') {
+    const own = app.ownToken();
+    sessionStorage.removeItem(OWN_TOKEN_KEY);
+    if (!own) {
+      logout(message);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, own);
+    stopApp();
+    flash.textContent = message;
+    await start(own).catch(() => logout());
+  },
 };
 app.notifier = createNotifier(app);
 
@@ -102,7 +140,7 @@ function renderHeader() {
   app.notifier.setTitle(t('app.title'));
   langButton.textContent = t('lang.switch');
   langButton.setAttribute('aria-label', t('lang.switch.label'));
-  logoutButton.textContent = t('logout');
+  logoutButton.textContent = app.user?.anonymous ? t('anon.leave') : t('logout');
   logoutButton.hidden = !app.user;
   document.getElementById('help-link').textContent = t('help.link');
   const school = schoolFromPath();
@@ -194,7 +232,9 @@ async function start(token) {
   app.token = token;
   app.conn = new Connection(token, {
     onState: setBanner,
-    onFatal: () => logout(t('conn.fatal')),
+    // An anonymous identity closed by the support service (4011) sends the student back to
+    // their own account.
+    onFatal: () => (app.ownToken() ? app.leaveAnonymous(t('anon.closed')) : logout(t('conn.fatal'))),
   });
   const [welcome] = await Promise.all([app.conn.start(), loadSubjectNames()]);
   app.user = welcome.user;
@@ -207,7 +247,8 @@ async function start(token) {
   showHome();
 }
 
-function logout(message = '') {
+/// Stops the connection and the screens, keeping the tokens.
+function stopApp() {
   app.session?.close();
   app.session = null;
   app.conn?.stop();
@@ -215,8 +256,14 @@ function logout(message = '') {
   app.user = null;
   app.home?.stop?.();
   app.home = null;
+  app.users.clear();
   app.notifier.reset();
+}
+
+function logout(message = '') {
+  stopApp();
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(OWN_TOKEN_KEY);
   banner.hidden = true;
   renderHeader();
   renderLogin(message);
@@ -235,6 +282,10 @@ langButton.addEventListener('click', () => {
 });
 logoutButton.addEventListener('click', () => {
   revoke(app.token);
+  if (app.user?.anonymous) {
+    app.leaveAnonymous();
+    return;
+  }
   logout();
 });
 

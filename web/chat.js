@@ -9,8 +9,10 @@ import { Uploads } from './upload.js';
 
 /// One thread: its messages, older pages on demand, the composer.
 export class ThreadPanel {
-  constructor(app, threadId, { title = '', onRead = () => {} } = {}) {
+  constructor(app, threadId, { title = '', onRead = () => {}, anonymous = false } = {}) {
     this.app = app;
+    /// A student of the thread asks anonymously (`thread summary.anonymous`).
+    this.anonymous = anonymous;
     this.thread = threadId;
     this.title = title;
     this.onRead = onRead;
@@ -83,7 +85,8 @@ export class ThreadPanel {
       e.preventDefault();
       this.send();
     });
-    replace(this.el, this.title ? h('h3', {}, this.title) : null, this.olderButton, this.list, this.typing, this.form, this.status);
+    this.anonActions = h('div', { class: 'anon-actions' });
+    replace(this.el, this.title ? h('h3', {}, this.title) : null, this.olderButton, this.list, this.typing, this.form, this.anonActions, this.status);
     this.renderMessages();
     this.renderAttached();
   }
@@ -170,8 +173,45 @@ export class ThreadPanel {
     for (const p of this.pending.values()) items.push(this.renderMessage({ ...p.message, from: this.app.user.id }, true));
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     replace(this.list, items);
+    this.renderAnonActions();
     this.olderButton.hidden = !this.hasMore;
     if (atBottom || items.length < 20) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  /// An anonymous student's "tell who I am" button; the psychologist's button closing an
+  /// anonymous student's thread and blocking their anonymous questions for a day.
+  renderAnonActions() {
+    const app = this.app;
+    if (app.user.anonymous && !this.revealed) {
+      replace(this.anonActions, h('button', { type: 'button', class: 'chat-reveal', onclick: () => this.reveal() }, t('anon.reveal')));
+      return;
+    }
+    const anonymousHere = this.anonymous || [...this.messages.values()].some((m) => app.users.get(m.from)?.anonymous);
+    if (app.user.role === 'support' && anonymousHere && !this.blocked) {
+      replace(this.anonActions, h('button', { type: 'button', class: 'chat-block', onclick: () => this.block() }, t('anon.block')));
+      return;
+    }
+    replace(this.anonActions, this.blocked ? h('p', { class: 'notice' }, t('anon.blocked_done')) : null);
+  }
+
+  async reveal() {
+    try {
+      await this.app.conn.request({ type: 'reveal_identity', thread: this.thread, token: this.app.ownToken() });
+      this.revealed = true;
+      this.renderAnonActions();
+    } catch (err) {
+      this.status.textContent = this.app.errorText(err);
+    }
+  }
+
+  async block() {
+    try {
+      await this.app.conn.request({ type: 'block_anonymous', thread: this.thread });
+      this.blocked = true;
+      this.renderAnonActions();
+    } catch (err) {
+      this.status.textContent = this.app.errorText(err);
+    }
   }
 
   renderMessage(m, pending = false) {
@@ -351,6 +391,7 @@ export class Inbox {
     const th = this.threads.get(id);
     this.open = new ThreadPanel(this.app, id, {
       title: th ? threadTitle(th) : '',
+      anonymous: Boolean(th?.anonymous),
       onRead: (thread, seq) => {
         const entry = this.threads.get(thread);
         if (entry) {

@@ -1,5 +1,6 @@
 //! The student's home: teachers with subjects, status and hours; the help request form; the
-//! queue position and estimate; invitations; the inbox.
+//! queue position and estimate; invitations; the inbox; the way to ask the psychologist
+//! anonymously, and, on the anonymous identity's home, what anonymity means.
 
 import { h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
@@ -18,6 +19,32 @@ export function createStudentHome(app) {
   const noticeEl = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite', id: 'student-notice' });
   const invitesEl = h('section', { class: 'card invites', 'aria-labelledby': 'invites-heading', hidden: true });
   let askEl;
+  /// On the student's own home: the way to an anonymous question. On the anonymous identity's
+  /// home: what anonymity means and its limit.
+  const anonEl = h('section', { class: 'card anonymous', 'aria-labelledby': 'anon-heading' });
+  const anonymous = Boolean(app.user.anonymous);
+
+  function renderAnonymous() {
+    const explained = [h('p', {}, t('anon.means')), h('p', {}, t('anon.limit'))];
+    if (anonymous) {
+      replace(anonEl, h('h2', { id: 'anon-heading' }, t('anon.mode')), ...explained,
+        h('button', { type: 'button', id: 'anon-leave', onclick: () => app.leaveAnonymous() }, t('anon.leave')));
+      return;
+    }
+    const showClass = h('input', { type: 'checkbox', id: 'anon-show-class' });
+    const error = h('p', { class: 'error', role: 'alert' });
+    const go = async () => {
+      error.textContent = '';
+      try {
+        await app.enterAnonymous(showClass.checked);
+      } catch (err) {
+        error.textContent = err.code === 'anonymous_blocked' ? t('anon.blocked') : app.errorText(err);
+      }
+    };
+    replace(anonEl, h('h2', { id: 'anon-heading' }, t('anon.heading')), ...explained,
+      h('label', { class: 'inline' }, showClass, ' ', t('anon.show_class')),
+      h('button', { type: 'button', id: 'anon-start', onclick: go }, t('anon.start')), error);
+  }
 
   async function loadTeachers() {
     try {
@@ -73,7 +100,9 @@ export function createStudentHome(app) {
   function renderAskOptions() {
     if (!ask.subject) return;
     const chosen = ask.subject.value;
-    const subjects = [...new Set(state.teachers.flatMap((x) => x.subjects))].sort();
+    // An anonymous identity asks the support service only.
+    const subjects = [...new Set(state.teachers.flatMap((x) => x.subjects))]
+      .filter((s) => !anonymous || s === 'support').sort();
     replace(ask.subject, subjects.map((s) => h('option', { value: s, selected: s === chosen }, subjectName(s))));
     renderTeacherOptions();
   }
@@ -97,6 +126,7 @@ export function createStudentHome(app) {
       topic: ask.topic.value.trim(),
     };
     if (ask.teacher.value) msg.teacher = Number(ask.teacher.value);
+    if (anonymous) msg.anonymous = true;
     try {
       await conn.request(msg);
       ask.topic.value = '';
@@ -209,9 +239,11 @@ export function createStudentHome(app) {
     renderAsk();
     renderQueue();
     renderInvites();
+    renderAnonymous();
     inbox.render();
     noticeEl.textContent = state.notice;
-    replace(el, noticeEl, queueEl, invitesEl, askEl, teachersEl, inbox.el);
+    replace(el, noticeEl, ...(anonymous ? [anonEl] : []), queueEl, invitesEl, askEl, teachersEl, inbox.el,
+      ...(anonymous ? [] : [anonEl]));
   }
 
   rerender();

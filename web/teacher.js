@@ -66,7 +66,9 @@ export function createTeacherHome(app) {
     replace(offersEl, h('h2', { id: 'offers-heading' }, t('offers.heading')), offersLive,
       h('ul', { class: 'offer-list' }, offers.map(({ request, deadline }) => h('li', { class: 'offer', 'data-request': request.id },
         h('p', {}, t('offer.text', {
-          student: request.student.name, subject: subjectName(request.subject),
+          // An anonymous student shows the class only when they chose to.
+          student: request.student.anonymous && request.student.class ? `${request.student.name} (${request.student.class})` : request.student.name,
+          subject: subjectName(request.subject),
           form: t('form.' + request.form), mode: t('mode.' + request.mode), topic: request.topic,
         })),
         h('span', { class: 'expires' }, t('offer.expires', { secs: Math.max(0, Math.round((deadline - now) / 1000)) })), ' ',

@@ -54,6 +54,10 @@ pub enum ToHub {
         /// A named teacher or support staff member.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         teacher: Option<UserId>,
+        /// Asked without the student's name: only of the support service, and only on a
+        /// connection signed in with an anonymous identity (`POST /api/anonymous`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        anonymous: bool,
     },
     /// Student: withdraw an open request.
     CancelRequest { request: RequestId },
@@ -183,6 +187,12 @@ pub enum ToChat {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         class: Option<String>,
     },
+    /// On an anonymous identity's connection: tell the thread's staff who the student is.
+    /// `token` is the student's own access token, which proves the identity is theirs.
+    RevealIdentity { thread: ThreadId, token: String },
+    /// Support staff: close an anonymous thread and refuse its student's anonymous questions
+    /// for a day, without learning who the student is.
+    BlockAnonymous { thread: ThreadId },
 }
 
 impl ClientMessage {
@@ -219,6 +229,8 @@ impl ClientMessage {
         "read",
         "typing",
         "create_thread",
+        "reveal_identity",
+        "block_anonymous",
     ];
 
     /// Whether `ty` names a client message.
@@ -328,6 +340,8 @@ impl ToChat {
         "read",
         "typing",
         "create_thread",
+        "reveal_identity",
+        "block_anonymous",
     ];
 
     /// The `type` tag of this message.
@@ -339,6 +353,8 @@ impl ToChat {
             ToChat::Read { .. } => "read",
             ToChat::Typing { .. } => "typing",
             ToChat::CreateThread { .. } => "create_thread",
+            ToChat::RevealIdentity { .. } => "reveal_identity",
+            ToChat::BlockAnonymous { .. } => "block_anonymous",
         }
     }
 }

@@ -32,11 +32,16 @@ pub enum ErrorCode {
     /// A password an admin set or imported is under the floor: shorter than 8 characters or
     /// the same as the login.
     WeakPassword,
+    /// An anonymous request to anyone but the support service, or one from a connection that is
+    /// not an anonymous identity's.
+    AnonymousSupportOnly,
+    /// The support service blocked this student's anonymous questions for a while.
+    AnonymousBlocked,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::Unauthorized,
@@ -49,6 +54,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
         ErrorCode::WeakPassword,
+        ErrorCode::AnonymousSupportOnly,
+        ErrorCode::AnonymousBlocked,
     ];
 
     /// The wire spelling, also used as a metrics label.
@@ -66,6 +73,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::AnonymousSupportOnly => "anonymous_support_only",
+            ErrorCode::AnonymousBlocked => "anonymous_blocked",
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct UserInfo {
     /// Subjects a teacher helps with; empty for students.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
+    /// A student's anonymous identity for questions to the support service: its name says
+    /// only "anonymous", and nothing sent to anyone links it to the student's account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// A staff member's availability, as they set it.
@@ -376,6 +380,9 @@ pub struct ThreadSummary {
     /// The live session this thread belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionId>,
+    /// A student of the thread is an anonymous identity (`user.anonymous`); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// An attachment as a chat message refers to it.

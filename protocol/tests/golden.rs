@@ -89,3 +89,24 @@ fn docs_describe_every_message_and_code() {
         );
     }
 }
+
+/// `fixtures/variants/<type>.<case>.json`: further shapes of a message whose fields are optional
+/// (an anonymous request, an anonymous student), pinned as the main fixtures are.
+#[test]
+fn every_variant_round_trips_through_its_fixture() {
+    let files = fixtures("variants");
+    assert!(!files.is_empty(), "variants are read");
+    for (name, text) in files {
+        let ty = name.split('.').next().expect("a type before the dot");
+        let again = if ClientMessage::TYPES.contains(&ty) {
+            let envelope = decode_client_frame(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(envelope.msg.type_name(), ty);
+            encode_client_frame(&envelope.msg, envelope.rid.as_ref())
+        } else {
+            let envelope = decode_server_frame(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(envelope.msg.type_name(), ty);
+            encode_server_frame(&envelope.msg, envelope.rid.as_ref())
+        };
+        assert_eq!(json(&again), json(&text), "{name} re-encodes identically");
+    }
+}

@@ -20,6 +20,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub tokens: Tokens,
+    /// The key of students' anonymous identities' owner digests (`anonymity.rs`).
+    pub seal: crate::anonymity::Seal,
     /// Authenticated connections by id and by user.
     pub directory: Arc<Directory>,
     /// Chat threads and messages.

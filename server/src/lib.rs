@@ -2,6 +2,7 @@
 //! tests that run them in process.
 
 pub mod accounts;
+pub mod anonymity;
 pub mod anonymous;
 pub mod app;
 pub mod auth;

@@ -298,6 +298,7 @@ impl Hub {
                 mode,
                 topic,
                 teacher,
+                anonymous,
             } => {
                 let asked = HelpAsked {
                     subject,
@@ -305,6 +306,7 @@ impl Hub {
                     mode,
                     topic,
                     teacher,
+                    anonymous,
                 };
                 requests.request_help(asker, asked, people, cx)
             }

@@ -343,6 +343,11 @@ impl People {
         self.people.get(&user).map(|p| p.info.role)
     }
 
+    /// Whether `user` is a student's anonymous identity (see `UserInfo::anonymous`).
+    pub fn is_anonymous(&self, user: UserId) -> bool {
+        self.people.get(&user).is_some_and(|p| p.info.anonymous)
+    }
+
     /// Refuses a user the hub does not know or who was deactivated.
     pub fn require_active(&self, user: UserId) -> Handled {
         if self.people.get(&user).is_some_and(|p| p.active) {
@@ -364,6 +369,7 @@ impl People {
                 role: Role::Student,
                 class: None,
                 subjects: Vec::new(),
+                anonymous: false,
             })
     }
 

@@ -54,6 +54,11 @@ impl Refusal {
         Refusal::new(ErrorCode::Conflict, message)
     }
 
+    /// Anonymity asked for where it is not offered: a teacher, or a student's own account.
+    pub fn anonymous_support_only(message: impl Into<String>) -> Refusal {
+        Refusal::new(ErrorCode::AnonymousSupportOnly, message)
+    }
+
     /// Over a limit.
     pub fn too_large(message: impl Into<String>) -> Refusal {
         Refusal::new(ErrorCode::TooLarge, message)

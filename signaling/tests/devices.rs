@@ -50,6 +50,7 @@ fn call_on_the_laptop() -> (Sim, ConnId, ConnId, SessionId) {
             mode: Mode::Online,
             topic: "x".into(),
             teacher: None,
+            anonymous: false,
         },
     );
     let request = sim.offer_of(TEACHER).expect("offer");

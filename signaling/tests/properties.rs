@@ -175,6 +175,7 @@ impl World {
                             mode: if offline { Mode::Offline } else { Mode::Online },
                             topic: "t".into(),
                             teacher: None,
+                            anonymous: false,
                         },
                     );
                 }

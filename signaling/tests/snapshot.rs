@@ -39,6 +39,7 @@ fn help(subject: &str, topic: &str) -> ToHub {
         mode: Mode::Online,
         topic: topic.into(),
         teacher: None,
+        anonymous: false,
     }
 }
 
@@ -991,6 +992,7 @@ fn consultation_hours_are_kept() {
             mode: Mode::Online,
             topic: "Дроби".into(),
             teacher: Some(UserId(1)),
+            anonymous: false,
         },
     );
     let deferred = moved.last(UserId(11), "request_deferred");

@@ -30,6 +30,7 @@ macro_rules! delegate {
     };
 }
 
+pub mod anonymous;
 pub mod attachments;
 pub mod fence;
 pub mod hub_snapshots;

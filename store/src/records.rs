@@ -81,6 +81,8 @@ pub struct RecordRow {
     pub answered_at: Option<i64>,
     pub outcome: String,
     pub confidential: bool,
+    /// A student asked anonymously (see `anonymous.rs`): counted, never named.
+    pub anonymous: bool,
 }
 
 impl Store {

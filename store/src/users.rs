@@ -20,6 +20,9 @@ pub struct User {
     pub active: bool,
     /// Tokens carrying an older version are refused.
     pub token_version: i64,
+    /// A student's anonymous identity (see `store::anonymous`): never listed, never an admin's
+    /// to manage.
+    pub anonymous: bool,
 }
 
 impl User {
@@ -32,6 +35,7 @@ impl User {
             role: self.role,
             class: self.class.clone(),
             subjects: self.subjects.clone(),
+            anonymous: self.anonymous,
         }
     }
 }

@@ -8,6 +8,7 @@ mod backend;
 use backend::{Kind, TestStore};
 use konsult_protocol::model::{Form, Mode, Role, ThreadKind};
 use konsult_protocol::{AttachmentId, ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId};
+use konsult_store::anonymous::NewAnonymous;
 use konsult_store::attachments::NewAttachment;
 use konsult_store::messages::{NewMessage, Page, Refusal, SendOutcome};
 use konsult_store::records::{NextIds, Record, RecordFilter, RecordKey};
@@ -32,6 +33,7 @@ on_both! {
     a_save_racing_a_claim_lands_before_it_or_is_refused,
     chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
     record_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
+    anonymous_identities_are_sealed_unlisted_and_blocked_by_owner,
 }
 
 /// The school a test's rows belong to.
@@ -1041,4 +1043,162 @@ async fn record_writes_carry_the_epoch_and_a_stale_one_stores_nothing(db: TestSt
         .expect("records");
     assert_eq!(rows.len(), 1, "only the owner's record is kept: {rows:?}");
     db.finish().await;
+}
+
+async fn anonymous_identities_are_sealed_unlisted_and_blocked_by_owner(db: TestStore) {
+    let store = &db.store;
+    let school = main_school(store).await;
+    let ids = store
+        .insert_users(school, &[user("ivan", "Иван", Role::Student, Some("9А"))])
+        .await
+        .expect("insert");
+    let ivan = ids[0];
+    assert!(
+        store
+            .anonymous_identity(school, "digest-ivan")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let new = NewAnonymous {
+        owner_digest: "digest-ivan",
+        login: "~anonymous-1",
+        name: "Анонимно",
+        class: Some("9А"),
+    };
+    let identity = store
+        .create_anonymous_identity(school, &new)
+        .await
+        .expect("create");
+    assert!(identity.anonymous);
+    assert_eq!(identity.role, Role::Student);
+    assert_eq!(identity.class.as_deref(), Some("9А"));
+    assert!(identity.password_hash.is_none(), "nobody signs in as it");
+    assert!(
+        !store
+            .user_by_id(ivan)
+            .await
+            .expect("ivan")
+            .expect("ivan")
+            .anonymous
+    );
+    let again = store
+        .anonymous_identity(school, "digest-ivan")
+        .await
+        .expect("lookup")
+        .expect("in use");
+    assert_eq!(again.id, identity.id);
+    assert_eq!(
+        store
+            .anonymous_owner(identity.id)
+            .await
+            .expect("owner")
+            .as_deref(),
+        Some("digest-ivan")
+    );
+    assert_eq!(store.anonymous_owner(ivan).await.expect("owner"), None);
+
+    // Never listed where people are found, never counted in a class.
+    let all = store
+        .list_users(school, &UserFilter::default(), 100)
+        .await
+        .expect("list");
+    assert_eq!(all.iter().map(|u| u.id).collect::<Vec<_>>(), vec![ivan]);
+    let (directory, _) = store
+        .student_directory(school, None, None, 100)
+        .await
+        .expect("directory");
+    assert_eq!(
+        directory.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![ivan]
+    );
+    assert_eq!(
+        store.classes(school).await.expect("classes"),
+        vec![("9А".to_string(), 1)]
+    );
+    assert_eq!(
+        store.class_students(school, "9А").await.expect("class"),
+        vec![ivan]
+    );
+
+    // Its threads say a student in them is anonymous, to everyone in them.
+    let (with_identity, _) = store
+        .create_thread(school, &thread(&[identity.id], true))
+        .await
+        .expect("thread");
+    let (without, _) = store
+        .create_thread(school, &thread(&[ivan], true))
+        .await
+        .expect("thread");
+    let listed = store.threads(identity.id, 10).await.expect("threads");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, with_identity);
+    assert!(listed[0].anonymous);
+    let listed = store.threads(ivan, 10).await.expect("threads");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, without);
+    assert!(!listed[0].anonymous);
+
+    store
+        .set_anonymous_class(identity.id, None)
+        .await
+        .expect("hide class");
+    let hidden = store
+        .user_by_id(identity.id)
+        .await
+        .expect("get")
+        .expect("identity");
+    assert_eq!(hidden.class, None);
+
+    // A revealed identity is not handed out again.
+    store
+        .reveal_anonymous_identity(identity.id, now_ms())
+        .await
+        .expect("reveal");
+    assert!(
+        store
+            .anonymous_identity(school, "digest-ivan")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+
+    // Blocks are by owner and end; a later block wins.
+    let now = now_ms();
+    assert_eq!(
+        store
+            .anonymous_blocked_until(school, "digest-ivan", now)
+            .await
+            .expect("blocked"),
+        None
+    );
+    store
+        .block_anonymous(school, "digest-ivan", now + 1_000)
+        .await
+        .expect("block");
+    store
+        .block_anonymous(school, "digest-ivan", now + 500)
+        .await
+        .expect("block again");
+    assert_eq!(
+        store
+            .anonymous_blocked_until(school, "digest-ivan", now)
+            .await
+            .expect("blocked"),
+        Some(now + 1_000)
+    );
+    assert_eq!(
+        store
+            .anonymous_blocked_until(school, "digest-ivan", now + 1_000)
+            .await
+            .expect("over"),
+        None
+    );
+    assert_eq!(
+        store
+            .anonymous_blocked_until(school, "digest-other", now)
+            .await
+            .expect("other"),
+        None
+    );
 }

@@ -238,6 +238,8 @@ async fn try_cell(server: &Server, row: &str, col: &str) -> String {
         "typing" => json!({"type": row, "thread": thread}),
         "create_thread" => json!({"type": row, "kind": "group", "title": "Study group",
             "members": [third_id]}),
+        "reveal_identity" => json!({"type": row, "thread": thread, "token": "not-a-token"}),
+        "block_anonymous" => json!({"type": row, "thread": thread}),
         other => panic!("no situation for `{other}`: add it to this test"),
     };
     match actor.as_mut() {

@@ -59,6 +59,7 @@ fn user(id: i64, role: Role, class: Option<&str>, subjects: Vec<String>) -> User
         role,
         class: class.map(str::to_string),
         subjects,
+        anonymous: false,
     }
 }
 
@@ -130,6 +131,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                 mode: Mode::Online,
                 topic: "bench".into(),
                 teacher: None,
+                anonymous: false,
             },
         });
     }

@@ -4,7 +4,7 @@
 
 use super::create::{self, CreateRequest, Plan};
 use super::writer::{ReplyTo, SendJob};
-use super::{ChatError, SERVER_CLIENT_ID_PREFIX, access, reads, receipts};
+use super::{ChatError, SERVER_CLIENT_ID_PREFIX, access, anonymous_threads, reads, receipts};
 use crate::app::App;
 use crate::conn_ctx::ConnCtx;
 use crate::store::users::User;
@@ -173,6 +173,11 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             members,
             class,
         } => {
+            if requester.user.anonymous {
+                return requester.answer(Err(ChatError::AnonymousSupportOnly(
+                    "an anonymous identity asks the support service with request_help".into(),
+                )));
+            }
             tokio::spawn(async move {
                 let request = CreateRequest {
                     kind,
@@ -198,6 +203,27 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
                     Ok(())
                 }
                 .await;
+                requester.answer(result);
+            });
+        }
+        ToChat::RevealIdentity { thread, token } => {
+            tokio::spawn(async move {
+                let Requester {
+                    app,
+                    user,
+                    reply,
+                    rid,
+                } = requester.clone();
+                let result =
+                    anonymous_threads::reveal(&app, &user, reply, rid, thread, &token).await;
+                requester.answer(result);
+            });
+        }
+        ToChat::BlockAnonymous { thread } => {
+            tokio::spawn(async move {
+                let result = anonymous_threads::block(&requester.app, &requester.user, thread)
+                    .await
+                    .map(|_until| requester.ok());
                 requester.answer(result);
             });
         }

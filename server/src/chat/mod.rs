@@ -5,6 +5,7 @@
 //! entry points (`handle`).
 
 pub mod access;
+pub mod anonymous_threads;
 pub mod attachments;
 pub mod create;
 pub mod handle;
@@ -39,6 +40,9 @@ pub enum ChatError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Anonymity asked for where it is not offered (`anonymous_support_only`).
+    #[error("{0}")]
+    AnonymousSupportOnly(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -68,6 +72,7 @@ impl ChatError {
             ChatError::BadRequest(_) => ErrorCode::BadRequest,
             ChatError::NotFound(_) => ErrorCode::NotFound,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::AnonymousSupportOnly(_) => ErrorCode::AnonymousSupportOnly,
             ChatError::Conflict(_) => ErrorCode::Conflict,
             ChatError::TooLarge(_) => ErrorCode::TooLarge,
             ChatError::Busy(_) => ErrorCode::Unavailable,
@@ -180,6 +185,22 @@ impl Chat {
                 Err(e) => tracing::warn!(error = %e, %id, "support staff not told of a thread"),
             }
         }
+        // Only a thread of the support service can hold an anonymous identity; its members
+        // are few (the student and the service's staff).
+        let mut anonymous = false;
+        if new.support_service {
+            for member in &new.members {
+                if self
+                    .store
+                    .user_by_id(*member)
+                    .await?
+                    .is_some_and(|u| u.anonymous)
+                {
+                    anonymous = true;
+                    break;
+                }
+            }
+        }
         let summary = ThreadSummary {
             id,
             kind: new.kind,
@@ -190,6 +211,7 @@ impl Chat {
             request: new.request,
             answered: new.request.map(|_| false),
             session: new.session,
+            anonymous,
         };
         if new.opening.is_empty() {
             self.announce(&summary, &new.members, except);

@@ -210,7 +210,9 @@ async fn target(app: &App, caller: &Caller, id: i64) -> Result<User, ApiError> {
     app.store
         .user_by_id(UserId(id))
         .await?
-        .filter(|user| user.school == caller.0.school)
+        // A student's anonymous identity is nobody's to manage: an admin who could reset its
+        // password could sign in as it and read what the student told the support service.
+        .filter(|user| user.school == caller.0.school && !user.anonymous)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user {id}")))
 }
 

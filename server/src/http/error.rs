@@ -37,7 +37,9 @@ impl ApiError {
             | ErrorCode::UnsupportedVersion
             | ErrorCode::WeakPassword => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden
+            | ErrorCode::AnonymousSupportOnly
+            | ErrorCode::AnonymousBlocked => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -2,6 +2,7 @@
 //! `/metrics` alone on the metrics listener.
 
 mod admin;
+mod anonymous;
 mod attachments;
 mod audit;
 mod bearer;
@@ -42,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
             )),
         )
         .route("/api/logout", post(login::logout))
+        .route("/api/anonymous", post(anonymous::identity))
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
         .route("/api/hours", get(hours::get_own).put(hours::put_own))

@@ -27,6 +27,8 @@ pub struct RecordView {
     pub answer_secs: Option<i64>,
     pub outcome: String,
     pub confidential: bool,
+    /// The student asked anonymously; nothing more is said of them.
+    pub anonymous: bool,
 }
 
 /// An instant in the school's time zone, ISO 8601.
@@ -70,6 +72,7 @@ pub(super) fn view(row: RecordRow, tz: &jiff::tz::TimeZone) -> RecordView {
             .map(|(asked, answered)| (answered - asked) / 1000),
         outcome: row.outcome,
         confidential,
+        anonymous: row.anonymous,
     }
 }
 

@@ -66,6 +66,8 @@ fn minutes(v: &RecordView) -> u64 {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub total: Tally,
+    /// Consultations a student asked for anonymously, counted and nothing more.
+    pub anonymous: u64,
     pub by_form: Vec<Tally>,
     pub by_teacher: Vec<Tally>,
     pub by_month: Vec<Tally>,
@@ -191,6 +193,7 @@ pub fn compute(views: &[RecordView]) -> Report {
     }
     Report {
         total,
+        anonymous: views.iter().filter(|v| v.anonymous).count() as u64,
         by_form: by_form.into_values().collect(),
         by_teacher: by_teacher.into_values().collect(),
         by_month: by_month.into_values().collect(),
@@ -354,6 +357,7 @@ mod tests {
             answer_secs: None,
             outcome: outcome.into(),
             confidential: false,
+            anonymous: false,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::ctx::Ctx;
 use crate::hours;
 use crate::ids::IdMap;
 use crate::io::{ConnId, ConsultationRecord, Outcome, RecordKey};
-use crate::people::People;
+use crate::people::{People, SUPPORT_SUBJECT};
 use crate::refusal::{Asker, Handled, Refusal};
 use crate::snapshot::{ID_SKIP, Rebase, RequestState, RequestsState};
 use crate::timers::Timer;
@@ -49,6 +49,8 @@ pub(crate) struct HelpAsked {
     pub topic: String,
     /// The teacher the student asks for, if any.
     pub teacher: Option<UserId>,
+    /// Asked without the student's name (`request_help.anonymous`).
+    pub anonymous: bool,
 }
 
 /// An open help request.
@@ -309,11 +311,29 @@ impl Requests {
             mode,
             topic,
             teacher,
+            anonymous,
         } = asked;
         let student = asker.user;
         people.require_active(student)?;
         if people.role_of(student) != Some(Role::Student) {
             return Err(Refusal::forbidden("only students ask for help"));
+        }
+        // An anonymous identity exists for the support service alone, and a student's own
+        // account is never anonymous: either half of the pair alone is refused.
+        let anonymous_identity = people.is_anonymous(student);
+        if anonymous || anonymous_identity {
+            let to_support = subject == SUPPORT_SUBJECT
+                && teacher.is_none_or(|t| people.role_of(t) == Some(Role::Support));
+            if !to_support {
+                return Err(Refusal::anonymous_support_only(
+                    "only the support service may be asked anonymously",
+                ));
+            }
+            if !anonymous_identity {
+                return Err(Refusal::anonymous_support_only(
+                    "ask anonymously on a connection signed in with POST /api/anonymous",
+                ));
+            }
         }
         if let Some(open) = people.request_of(student) {
             return Err(Refusal::conflict(format!(

@@ -112,6 +112,7 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             mode: bytes.pick(&[Mode::Online, Mode::Online, Mode::Offline]),
             topic: bytes.pick(&["", "x", "Дроби"]).to_string(),
             teacher: (bytes.next().is_multiple_of(3)).then_some(other),
+            anonymous: false,
         },
         4 => ToHub::CancelRequest {
             request: small_request(bytes),

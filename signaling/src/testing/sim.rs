@@ -39,6 +39,7 @@ pub fn student(id: i64, class: &str) -> UserInfo {
         role: Role::Student,
         class: Some(class.into()),
         subjects: vec![],
+        anonymous: false,
     }
 }
 
@@ -50,6 +51,7 @@ pub fn teacher(id: i64, subjects: &[&str]) -> UserInfo {
         role: Role::Teacher,
         class: None,
         subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        anonymous: false,
     }
 }
 
@@ -61,6 +63,7 @@ pub fn support(id: i64) -> UserInfo {
         role: Role::Support,
         class: None,
         subjects: vec![],
+        anonymous: false,
     }
 }
 

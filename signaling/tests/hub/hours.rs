@@ -26,6 +26,7 @@ fn a_named_teacher_outside_their_hours_gets_a_thread_with_when_they_are_back() {
         mode: Mode::Online,
         topic: "x".into(),
         teacher: Some(UserId(teacher)),
+        anonymous: false,
     };
     sim.send(UserId(11), named(2));
     assert!(

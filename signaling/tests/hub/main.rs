@@ -24,6 +24,7 @@ pub(crate) fn help(subject: &str, topic: &str) -> ToHub {
         mode: Mode::Online,
         topic: topic.into(),
         teacher: None,
+        anonymous: false,
     }
 }
 

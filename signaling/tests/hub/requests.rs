@@ -228,6 +228,7 @@ fn requests_defer_when_nobody_is_online_offline_asked_or_the_wait_runs_out() {
             mode: Mode::Offline,
             topic: "Сочинение".into(),
             teacher: None,
+            anonymous: false,
         },
     );
     let m = sim.last(UserId(12), "request_deferred").expect("deferred");
@@ -265,6 +266,7 @@ fn a_named_teacher_gets_the_offer_or_the_thread() {
             mode: Mode::Online,
             topic: "x".into(),
             teacher: Some(UserId(2)),
+            anonymous: false,
         },
     );
     assert!(
@@ -282,6 +284,7 @@ fn a_named_teacher_gets_the_offer_or_the_thread() {
             mode: Mode::Online,
             topic: "y".into(),
             teacher: Some(UserId(4)),
+            anonymous: false,
         },
     );
     let m = sim.last(UserId(12), "request_deferred").expect("deferred");

@@ -2,6 +2,7 @@
 //! each area in a module of its own, as `sqlite/` has them. Commits are durable
 //! (`synchronous_commit` on, PostgreSQL's default) before any caller is answered.
 
+mod anonymous;
 mod attachments;
 mod bulk;
 mod hub_snapshots;

@@ -130,7 +130,9 @@ impl PgStore {
              c.started_at, c.ended_at, c.wait_secs, c.outcome, c.confidential, \
              (SELECT t.answered_at FROM threads t WHERE t.id = c.thread_id) AS answered_at, \
              (SELECT array_agg(u.name ORDER BY u.name) FROM consultation_students cs \
-              JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students \
+              JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students, \
+             EXISTS (SELECT 1 FROM consultation_students cs JOIN users u ON u.id = cs.user_id \
+              WHERE cs.consultation_id = c.id AND u.anonymous) AS anonymous \
              FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
              WHERE c.school_id = $10 \
                AND ($1::BIGINT IS NULL OR c.happened_at >= $1) \
@@ -177,5 +179,6 @@ fn record_from_row(row: &sqlx::postgres::PgRow) -> Result<RecordRow, StoreError>
         answered_at: row.try_get("answered_at")?,
         outcome: row.try_get("outcome")?,
         confidential: row.try_get("confidential")?,
+        anonymous: row.try_get("anonymous")?,
     })
 }

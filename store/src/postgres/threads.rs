@@ -7,7 +7,8 @@ use konsult_protocol::model::{Role, ThreadKind, ThreadSummary};
 use konsult_protocol::{RequestId, SchoolId, SessionId, ThreadId, UserId};
 use sqlx::PgConnection;
 
-/// `id, kind, title, last_seq, read_seq, request_id, answered, session_id` of a listed thread.
+/// `id, kind, title, last_seq, read_seq, request_id, answered, session_id, anonymous` of a
+/// listed thread.
 type SummaryRow = (
     i64,
     String,
@@ -17,10 +18,11 @@ type SummaryRow = (
     Option<i64>,
     bool,
     Option<i64>,
+    bool,
 );
 
 fn summary_from_row(row: SummaryRow) -> ThreadSummary {
-    let (id, kind, title, last_seq, read_seq, request, answered, session) = row;
+    let (id, kind, title, last_seq, read_seq, request, answered, session, anonymous) = row;
     ThreadSummary {
         id: ThreadId(id),
         kind: ThreadKind::parse(&kind).unwrap_or(ThreadKind::Group),
@@ -31,6 +33,7 @@ fn summary_from_row(row: SummaryRow) -> ThreadSummary {
         request: request.map(RequestId),
         answered: request.map(|_| answered),
         session: session.map(SessionId),
+        anonymous,
     }
 }
 
@@ -39,7 +42,9 @@ macro_rules! select_summaries {
     ($condition:literal) => {
         concat!(
             "SELECT t.id, t.kind, t.title, t.last_seq, m.read_seq, t.request_id, t.answered, ",
-            "t.session_id FROM thread_members m JOIN threads t ON t.id = m.thread_id ",
+            "t.session_id, EXISTS (SELECT 1 FROM thread_members am JOIN users au ",
+            "ON au.id = am.user_id WHERE am.thread_id = t.id AND au.anonymous) AS anonymous ",
+            "FROM thread_members m JOIN threads t ON t.id = m.thread_id ",
             $condition
         )
     };

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Row};
 macro_rules! select_user {
     ($condition:literal) => {
         concat!(
-            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, ",
+            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, anonymous, ",
             "(SELECT array_agg(subject ORDER BY subject) FROM user_subjects ",
             "WHERE user_id = users.id) AS subjects FROM users ",
             $condition
@@ -36,6 +36,7 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         active: row.try_get("active")?,
         token_version: row.try_get("token_version")?,
+        anonymous: row.try_get("anonymous")?,
     })
 }
 
@@ -212,7 +213,7 @@ impl PgStore {
         let rows = sqlx::query(select_user!(
             "WHERE school_id = $1 AND ($2::TEXT IS NULL OR role = $2) \
              AND ($3::TEXT IS NULL OR class = $3) AND ($4::BOOLEAN IS NULL OR active = $4) \
-             ORDER BY name, id"
+             AND NOT anonymous ORDER BY name, id"
         ))
         .bind(school.0)
         .bind(filter.role.map(Role::as_str))
@@ -272,7 +273,7 @@ impl PgStore {
     ) -> Result<(Vec<DirectoryStudent>, bool), StoreError> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
             "SELECT id, name, class FROM users WHERE school_id = $1 AND role = 'student' \
-             AND active AND ($2::TEXT IS NULL OR class = $2) \
+             AND active AND NOT anonymous AND ($2::TEXT IS NULL OR class = $2) \
              ORDER BY class IS NULL, class, name, id",
         )
         .bind(school.0)
@@ -299,7 +300,7 @@ impl PgStore {
     pub(crate) async fn classes(&self, school: SchoolId) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT class, count(*) FROM users WHERE school_id = $1 AND class IS NOT NULL \
-             AND active AND role = 'student' GROUP BY class ORDER BY class",
+             AND active AND role = 'student' AND NOT anonymous GROUP BY class ORDER BY class",
         )
         .bind(school.0)
         .fetch_all(&self.pool)
@@ -313,7 +314,7 @@ impl PgStore {
     ) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM users WHERE school_id = $1 AND class = $2 AND role = 'student' \
-             AND active ORDER BY id",
+             AND active AND NOT anonymous ORDER BY id",
         )
         .bind(school.0)
         .bind(class)

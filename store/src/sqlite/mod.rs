@@ -1,6 +1,7 @@
 //! The SQLite backend: the pool (WAL, durable commits), migrations, the background
 //! checkpoint, and the queries of each area in a module of its own.
 
+mod anonymous;
 mod attachments;
 mod bulk;
 mod checkpoint;

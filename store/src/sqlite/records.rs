@@ -128,7 +128,9 @@ impl SqliteStore {
              c.started_at, c.ended_at, c.wait_secs, c.outcome, c.confidential, \
              (SELECT t.answered_at FROM threads t WHERE t.id = c.thread_id) AS answered_at, \
              (SELECT group_concat(u.name, '; ') FROM consultation_students cs \
-              JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students \
+              JOIN users u ON u.id = cs.user_id WHERE cs.consultation_id = c.id) AS students, \
+             EXISTS (SELECT 1 FROM consultation_students cs JOIN users u ON u.id = cs.user_id \
+              WHERE cs.consultation_id = c.id AND u.anonymous = 1) AS anonymous \
              FROM consultations c LEFT JOIN users s ON s.id = c.staff_id \
              WHERE (?1 IS NULL OR c.happened_at >= ?1) AND (?2 IS NULL OR c.happened_at < ?2) \
                AND (?3 IS NULL OR c.form = ?3) AND (?4 IS NULL OR c.staff_id = ?4) \
@@ -178,6 +180,7 @@ fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordRow, StoreErro
         answered_at: row.try_get("answered_at")?,
         outcome: row.try_get("outcome")?,
         confidential: row.try_get::<i64, _>("confidential")? != 0,
+        anonymous: row.try_get::<i64, _>("anonymous")? != 0,
     })
 }
 

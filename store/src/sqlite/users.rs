@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, Transaction};
 macro_rules! select_user {
     ($condition:literal) => {
         concat!(
-            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, ",
+            "SELECT id, school_id, login, name, role, class, password_hash, active, token_version, anonymous, ",
             "(SELECT group_concat(subject, ',') FROM user_subjects WHERE user_id = users.id) ",
             "AS subjects FROM users ",
             $condition
@@ -41,6 +41,7 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         active: row.try_get::<i64, _>("active")? != 0,
         token_version: row.try_get("token_version")?,
+        anonymous: row.try_get::<i64, _>("anonymous")? != 0,
     })
 }
 
@@ -277,7 +278,8 @@ impl SqliteStore {
     ) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(select_user!(
             "WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR class = ?2) \
-             AND (?3 IS NULL OR active = ?3) AND school_id = ?4 ORDER BY name, id"
+             AND (?3 IS NULL OR active = ?3) AND school_id = ?4 AND anonymous = 0 \
+             ORDER BY name, id"
         ))
         .bind(filter.role.map(Role::as_str))
         .bind(&filter.class)
@@ -339,7 +341,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<(Vec<DirectoryStudent>, bool), StoreError> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, name, class FROM users WHERE role = 'student' AND active = 1 \
+            "SELECT id, name, class FROM users WHERE role = 'student' AND active = 1 AND anonymous = 0 \
              AND (?1 IS NULL OR class = ?1) AND school_id = ?2 \
              ORDER BY class IS NULL, class, name, id",
         )
@@ -368,7 +370,7 @@ impl SqliteStore {
     pub(crate) async fn classes(&self, school: SchoolId) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT class, count(*) FROM users WHERE school_id = ? AND class IS NOT NULL \
-             AND active = 1 AND role = 'student' GROUP BY class ORDER BY class",
+             AND active = 1 AND role = 'student' AND anonymous = 0 GROUP BY class ORDER BY class",
         )
         .bind(school.0)
         .fetch_all(&self.pool)
@@ -383,7 +385,7 @@ impl SqliteStore {
     ) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM users WHERE school_id = ? AND class = ? AND role = 'student' \
-             AND active = 1 ORDER BY id",
+             AND active = 1 AND anonymous = 0 ORDER BY id",
         )
         .bind(school.0)
         .bind(class)
