@@ -230,9 +230,9 @@ export function createStudentHome(app) {
     state.invites.delete(m.session);
     renderInvites();
   });
-  conn.on('welcome', (m) => {
-    if (!m.resumed) loadTeachers();
-  });
+  // `presence` reaches the connection that asked for the list: a new one, resumed too, asks
+  // again (and learns what changed while it was away).
+  conn.on('welcome', () => loadTeachers());
 
   function rerender() {
     renderTeachers();

@@ -389,7 +389,7 @@ impl Hub {
             for subject in self.people.subjects_of(ended.host) {
                 self.requests.mark_dirty(&subject);
             }
-            self.presence_changed(ended.host, Status::Busy);
+            self.presence_changed(ended.host, ended.host_before);
         }
     }
 
@@ -538,6 +538,7 @@ impl Hub {
             ..
         } = self;
         let teacher = asker.user;
+        let before = people.status_of(teacher);
         let Some(request) = requests.take(teacher, id, people, cx) else {
             return;
         };
@@ -545,6 +546,9 @@ impl Hub {
         let confidential = people.confidential(&request.subject, Some(teacher));
         let record = request.started_record(teacher, session, confidential, cx);
         cx.out.push(Output::Record(record));
+        // In an individual consultation the teacher is busy: students watching the list (or
+        // waiting on the teacher's subjects) hear it now, not only those who list them later.
+        self.presence_changed(teacher, before);
     }
 
     /// A teacher creates a group or frontal session, perhaps taking queued requests in.

@@ -5,7 +5,9 @@
 // inbox (clicking it opens the thread); a student with a hidden tab gets one when a teacher
 // accepts the request, when their request reaches the head of the queue (the one ahead was
 // accepted; clicking it shows the place) and when a deferred question is answered. The title
-// counts the threads with unread messages and drops as they are read.
+// counts the threads with unread messages and drops as they are read. Students' teacher lists,
+// loaded before, show a teacher who took a request busy at once and free once it ends, also
+// on a list whose connection dropped and resumed meanwhile.
 //
 // The page's tab is hidden by an init script that overrides `document.visibilityState` and
 // fires `visibilitychange`; another init script wraps `window.Notification` so that each
@@ -210,6 +212,12 @@ try {
   const aheadOffer = otherTeacher.locator('.offer', { hasText: 'Ученик 4' });
   await aheadOffer.locator('.offer-accept').click();
   await otherTeacher.waitForSelector('.session button.leave');
+  // The teacher in a consultation is busy on the lists loaded before it began: of the student
+  // waiting in the teacher's queue and of one who only has the list open.
+  const elenaShown = (page, who, status) => page.waitForSelector(`.teacher-list .teacher:has-text("Кузнецова") .status-${status}`, { timeout: 15000 })
+    .catch((e) => { throw new Error(`${who}'s list does not show the teacher ${status}: ${e.message}`); });
+  await elenaShown(behind, 'student5 (in her queue)', 'busy');
+  await elenaShown(student, 'student1 (the list open)', 'busy');
   const head = await notification(behind, 'Вы первый в очереди', 'Русский язык');
   assert.match(head.tag, /^request-\d+$/);
   assert.equal(head.visibility, 'hidden');
@@ -219,6 +227,13 @@ try {
   await hide(behind, false);
   await behind.locator('.queue-status', { hasText: 'Вы в очереди: место 1.' }).waitFor();
   await shot(behind, 'notify-first-in-queue-student');
+  // The student with the list open loses the connection and resumes; the list still follows.
+  const cut = Date.now();
+  await student.cutConnection();
+  for (let waited = 0; !student.socketLog.some((m) => m.type === 'welcome' && m.resumed && m.at > cut); waited += 100) {
+    assert.ok(waited < 15000, `no resumed welcome: ${JSON.stringify(student.socketLog.slice(-5))}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   // The teacher ends the session and takes the next request, the hidden student's.
   await hide(behind, true);
   await otherTeacher.click('.session button.leave');
@@ -226,6 +241,8 @@ try {
   // The free teacher is offered the hidden student's request: the student hears it now.
   const offered = await notification(behind, 'Учитель сейчас примет ваш запрос');
   assert.equal(offered.tag, head.tag, 'the same request');
+  await elenaShown(behind, 'student5 (in her queue)', 'available');
+  await elenaShown(student, 'student1 (resumed)', 'available');
   await otherTeacher.locator('.offer', { hasText: 'Ученик 5' }).locator('.offer-accept').click();
   const turn = await notification(behind, 'Учитель принял ваш запрос');
   assert.match(turn.tag, /^session-\d+$/);

@@ -142,6 +142,7 @@ impl Sessions {
                 ..record.clone()
             }));
         }
+        let host_before = people.status_of(s.host);
         let mut everyone: BTreeSet<UserId> = s.members.keys().copied().collect();
         everyone.extend(s.invited.iter().copied());
         for user in &everyone {
@@ -163,6 +164,7 @@ impl Sessions {
             .push(Output::Media(MediaCommand::EndSession { session: id }));
         self.ended.push(Ended {
             host: s.host,
+            host_before,
             handled,
         });
     }

@@ -15,7 +15,7 @@ pub(crate) use start::NewSession;
 use crate::ids::IdMap;
 use crate::io::{ConnId, ConsultationRecord, MediaPolicy, RecordKey};
 use crate::refusal::Refusal;
-use konsult_protocol::model::{Form, MediaPath, MediaState, Mode, SessionRole, TrackKind};
+use konsult_protocol::model::{Form, MediaPath, MediaState, Mode, SessionRole, Status, TrackKind};
 use konsult_protocol::{RequestId, Rid, SessionId, ThreadId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -33,11 +33,13 @@ pub(crate) struct Sessions {
     ended: Vec<Ended>,
 }
 
-/// A session that ended: its host became free, and a consultation's length counts for the
+/// A session that ended: its host may be free again, and a consultation's length counts for the
 /// estimates of its subject.
 #[derive(Debug)]
 pub(crate) struct Ended {
     pub host: UserId,
+    /// The host's status while the session was live: `presence` is pushed if ending it changed.
+    pub host_before: Status,
     /// The subject and length of a consultation that answered a request.
     pub handled: Option<(String, Duration)>,
 }

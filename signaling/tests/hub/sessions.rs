@@ -491,6 +491,133 @@ fn presence_reaches_the_teachers_other_devices_and_waiting_students() {
     );
 }
 
+/// The statuses of `teacher` pushed to a user in `presence`, in order (consuming the mailbox).
+fn presence_of(sim: &mut Sim, user: UserId, teacher: UserId) -> Vec<Status> {
+    sim.take(user)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Presence { user, status } if user == teacher => Some(status),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `teacher`'s status in the `teachers` list a user asks for now.
+fn listed_status(sim: &mut Sim, user: UserId, teacher: UserId) -> Status {
+    sim.send(user, ToHub::ListTeachers { subject: None });
+    let Some(ServerMessage::Teachers { teachers }) = sim.last(user, "teachers") else {
+        panic!("no teachers list for {user}");
+    };
+    teachers
+        .iter()
+        .find(|t| t.id == teacher)
+        .map(|t| t.status)
+        .expect("the teacher is listed")
+}
+
+#[test]
+fn a_teacher_in_a_consultation_is_busy_to_students_until_it_ends() {
+    let mut sim = school();
+    let laptop = sim.conn_of[&UserId(1)];
+    let phone = sim.connect(teacher(1, &["math", "physics"]));
+    // Student 12 watches the teacher list; student 13 will wait in the physics queue.
+    assert_eq!(
+        listed_status(&mut sim, UserId(12), UserId(1)),
+        Status::Available
+    );
+    sim.send(UserId(11), help("physics", "Рычаг"));
+    let offer = sim
+        .offer_of(UserId(1))
+        .expect("the physics teacher gets it");
+    sim.send(UserId(13), help("physics", "Блок"));
+    for id in [1, 12, 13] {
+        sim.take(UserId(id));
+    }
+
+    sim.send_on(laptop, ToHub::Accept { request: offer });
+    let ServerMessage::SessionStarted { session } =
+        sim.last(UserId(11), "session_started").expect("started")
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.form, Form::Individual);
+    for user in [UserId(12), UserId(13)] {
+        assert_eq!(
+            presence_of(&mut sim, user, UserId(1)),
+            vec![Status::Busy],
+            "{user} hears that the teacher is in a consultation"
+        );
+    }
+    assert!(
+        sim.take_conn(phone).iter().any(|(m, _)| matches!(
+            m,
+            ServerMessage::Presence {
+                status: Status::Busy,
+                ..
+            }
+        )),
+        "the teacher's other device hears it too"
+    );
+    // A student who opens the list now sees the same.
+    assert_eq!(listed_status(&mut sim, UserId(14), UserId(1)), Status::Busy);
+
+    sim.send_on(
+        laptop,
+        ToHub::LeaveSession {
+            session: session.id,
+        },
+    );
+    assert_eq!(
+        presence_of(&mut sim, UserId(12), UserId(1)),
+        vec![Status::Available],
+        "free again once the consultation ends"
+    );
+    assert_eq!(
+        listed_status(&mut sim, UserId(14), UserId(1)),
+        Status::Available
+    );
+    // Free, the teacher is offered student 13's request at once.
+    assert!(sim.offer_of(UserId(1)).is_some());
+}
+
+#[test]
+fn a_teacher_who_takes_the_next_request_is_busy_to_students() {
+    let mut sim = school();
+    sim.send(
+        UserId(1),
+        ToHub::SetStatus {
+            status: SetStatus::Away,
+        },
+    );
+    sim.send(UserId(11), help("physics", "Рычаг"));
+    assert_eq!(listed_status(&mut sim, UserId(12), UserId(1)), Status::Away);
+    sim.take(UserId(12));
+    sim.send(UserId(1), ToHub::TakeNext { subject: None });
+    assert!(sim.last(UserId(11), "session_started").is_some());
+    assert_eq!(
+        presence_of(&mut sim, UserId(12), UserId(1)),
+        vec![Status::Busy]
+    );
+}
+
+#[test]
+fn the_host_of_a_frontal_session_keeps_the_status_they_set() {
+    let mut sim = school();
+    assert_eq!(
+        listed_status(&mut sim, UserId(15), UserId(1)),
+        Status::Available
+    );
+    sim.take(UserId(15));
+    let id = group_session(&mut sim);
+    assert_eq!(presence_of(&mut sim, UserId(15), UserId(1)), vec![]);
+    assert_eq!(
+        listed_status(&mut sim, UserId(15), UserId(1)),
+        Status::Available
+    );
+    sim.send(UserId(1), ToHub::EndSession { session: id });
+    assert_eq!(presence_of(&mut sim, UserId(15), UserId(1)), vec![]);
+}
+
 #[test]
 fn support_consultations_are_confidential() {
     let mut sim = school();
