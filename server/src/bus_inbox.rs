@@ -12,12 +12,26 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub async fn receive(app: Arc<App>, mut rx: BusReceiver) {
+    // Notices are applied one after another, in the order they came: a node that tells the
+    // owner an account changed and then to close its connections (a deactivation) means the
+    // client to see its close only once the hub has the change.
+    let (notices, mut to_apply) = mpsc::unbounded_channel();
+    let applier = tokio::spawn({
+        let app = app.clone();
+        async move {
+            while let Some(notice) = to_apply.recv().await {
+                apply(&app, notice).await;
+            }
+        }
+    });
     while let Some(envelope) = rx.recv().await {
-        arrive(&app, envelope);
+        arrive(&app, envelope, &notices);
     }
+    drop(notices);
+    let _ = applier.await;
 }
 
-fn arrive(app: &Arc<App>, envelope: Envelope) {
+fn arrive(app: &Arc<App>, envelope: Envelope, notices: &mpsc::UnboundedSender<Notice>) {
     let Some(node) = app.node.get() else { return };
     let bridges = &node.bridges;
     let Envelope {
@@ -60,8 +74,7 @@ fn arrive(app: &Arc<App>, envelope: Envelope) {
         }
         Kind::Notice => match serde_json::from_slice::<Notice>(&payload) {
             Ok(notice) => {
-                let app = app.clone();
-                tokio::spawn(async move { apply(&app, notice).await });
+                let _stopped = notices.send(notice);
             }
             Err(e) => tracing::warn!(node = %from, error = %e, "a notice that is not one"),
         },

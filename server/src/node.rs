@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 
 /// Messages from the bus waiting to be routed.
 const BUS_QUEUE: usize = 4096;
-/// How long whether a node listens on the bus is taken as known: the connections that wait
-/// for a school's owner during a failover ask once per node in this time, not each its own.
+/// How long a node found not listening on the bus is taken as dead: the connections that wait
+/// for a school's next owner during a failover ask once per node in this time, not each its own.
 const LISTENING_KNOWN_FOR: Duration = Duration::from_millis(100);
 
 /// How long the bus's publishing waits for Redis's reply: as long as a write to a client's
@@ -49,8 +49,8 @@ pub struct Node {
     pub bridges: Arc<Bridges>,
     /// School codes by id, for the schools this node does not run.
     codes: Mutex<HashMap<SchoolId, String>>,
-    /// Whether each node listened on the bus when last asked, and when that was.
-    listening: Mutex<HashMap<NodeId, (bool, std::time::Instant)>>,
+    /// The nodes found not listening on the bus, and when.
+    deaf: Mutex<HashMap<NodeId, std::time::Instant>>,
     /// The tasks `node_run.rs` started, stopped when the node leaves.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -129,7 +129,7 @@ impl Node {
             membership: Mutex::new(None),
             bridges,
             codes: Mutex::new(HashMap::new()),
-            listening: Mutex::new(HashMap::new()),
+            deaf: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
         node.sync_schools(store).await?;
@@ -195,27 +195,30 @@ impl Node {
         }
     }
 
-    /// Whether node `node` listens on the bus, as Redis said at most
-    /// [`LISTENING_KNOWN_FOR`] ago; a node Redis cannot be asked about is taken as listening
-    /// (the bridge finds out).
+    /// Whether node `node` listens on the bus. That a node does not is remembered for
+    /// [`LISTENING_KNOWN_FOR`] (a dead node stays dead); that it does is asked every time,
+    /// since a node may die any moment. A node Redis cannot be asked about is taken as
+    /// listening (the bridge finds out).
     async fn listens(&self, node: &NodeId) -> bool {
         let now = std::time::Instant::now();
-        if let Some((listens, asked)) = lock(&self.listening).get(node)
+        if let Some(asked) = lock(&self.deaf).get(node)
             && now.duration_since(*asked) < LISTENING_KNOWN_FOR
         {
-            return *listens;
+            return false;
         }
-        let listens = match self.bus.listening(node).await {
-            Ok(listens) => listens,
+        match self.bus.listening(node).await {
+            Ok(true) => true,
+            Ok(false) => {
+                let mut deaf = lock(&self.deaf);
+                deaf.retain(|_, asked| now.duration_since(*asked) < LISTENING_KNOWN_FOR);
+                deaf.insert(node.clone(), now);
+                false
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot ask whether a node listens");
-                return true;
+                true
             }
-        };
-        let mut known = lock(&self.listening);
-        known.retain(|_, (_, asked)| now.duration_since(*asked) < LISTENING_KNOWN_FOR);
-        known.insert(node.clone(), (listens, now));
-        listens
+        }
     }
 
     /// The code of school `id`.
