@@ -888,3 +888,19 @@ async fn measure(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crowd_takes_as_few_processes_as_the_open_files_limit_allows() {
+        // Issue 17's 20,000 connections less 96 probes: two processes under a limit of 20,000.
+        assert_eq!(crowd_processes(19_904, 20_000, None).ok(), Some(2));
+        assert_eq!(crowd_processes(19_800, 20_000, None).ok(), Some(1));
+        assert_eq!(crowd_processes(100_000, 20_000, None).ok(), Some(6));
+        assert_eq!(crowd_processes(3_000, 20_000, Some(2)).ok(), Some(2));
+        assert!(crowd_processes(30_000, 20_000, Some(1)).is_err());
+        assert!(crowd_processes(10, 150, None).is_err());
+    }
+}
