@@ -14,7 +14,8 @@
 #                                     # REDIS_URL; the run makes its own database and key prefix
 #                                     # and removes them at the end)
 #
-# Needs: Linux (/proc), `ulimit -n` of 20,000 (both processes inherit this shell's limit).
+# Needs: Linux (/proc), `ulimit -n` of 20,000 (every process of the load generator and the
+# servers inherits this shell's limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,7 @@ DATA=${DATA:-${TMPDIR:-/tmp}/konsult-bench-data}
 # Row d again with the store in this PostgreSQL database, when set.
 PG_URL=${PG_URL:-}
 # Row h: the cluster's size, and the services it shares.
-CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-19000}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-20000}
 CLUSTER_SCHOOLS=${CLUSTER_SCHOOLS:-100}
 CLUSTER_SOURCES=${CLUSTER_SOURCES:-64}
 # More `konsult-load cluster` options, such as "--heartbeat-ms 1000 --lease-ms 5000".

@@ -175,6 +175,8 @@ async fn a_cluster_pairs_across_nodes_and_its_clients_come_back_after_a_kill() {
             nodes: 3,
             schools: 3,
             clients: 60,
+            crowd_processes: Some(2),
+            load_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_konsult-load"))),
             teachers: 2,
             probe_schools: 3,
             latency_secs: 2,

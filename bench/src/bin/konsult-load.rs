@@ -75,11 +75,23 @@ enum Command {
         #[command(flatten)]
         args: hub::HubArgs,
     },
+    /// Row h's helper: a share of the cluster's crowd, read from stdin; its clients' events
+    /// to stdout. `cluster` starts these.
+    #[command(name = "cluster-crowd", hide = true)]
+    ClusterCrowd,
 }
 
 fn main() -> anyhow::Result<()> {
     let summary = match Cli::parse().command {
         Command::Hub { args } => hub::run(&args),
+        Command::ClusterCrowd => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(cluster::run_crowd_share())?;
+            runtime.shutdown_background();
+            return Ok(());
+        }
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -105,5 +117,6 @@ async fn run(command: Command) -> anyhow::Result<konsult_bench::stats::Summary> 
         Command::Join { common, args } => media::join(&common, &args).await,
         Command::Cluster { common, args } => cluster::run(&common, &args).await,
         Command::Hub { args } => Ok(hub::run(&args)),
+        Command::ClusterCrowd => anyhow::bail!("cluster-crowd prints no summary"),
     }
 }

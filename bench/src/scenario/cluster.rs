@@ -5,19 +5,32 @@
 //! one node SIGKILLed and the time until every client of its schools has resumed on the
 //! survivors.
 //!
+//! The crowd's sockets are held by child processes of the load generator (`konsult-load
+//! cluster-crowd`), as many as the open files limit asks for, which report what happens to
+//! each client; the probes' sockets are in this process.
+//!
 //! Accounts are portal-token users of each school, made on their first `hello` (the token
 //! names the school), as the other scenarios make theirs; the schools are made with
 //! `konsult school add`.
 
 mod client;
+mod crowd_processes;
+mod crowd_share;
+mod event;
+mod journal;
 mod nodes;
 mod probe;
+
+pub use crowd_share::run as run_crowd_share;
 
 use super::Common;
 use crate::procfs::{Sample, cpu_percent, load_average, open_files_limit, sample};
 use crate::stats::{Summary, percentile, sort};
 use crate::target::Kind;
-use client::{Backoff, Failure, Member, SharedLog, read};
+use client::{Backoff, Failure, Member};
+use crowd_processes::CrowdProcesses;
+use crowd_share::Share;
+use journal::{Clock, SharedLog, read};
 use konsult_testkit::portal::{BENCH_PORTAL, unix_now};
 use konsult_testkit::ws::source;
 use nodes::{Cluster, Setup};
@@ -25,12 +38,12 @@ use probe::Placement;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, watch};
 
-/// Open files the load generator keeps for itself beside its clients' sockets (Redis,
-/// PostgreSQL, the nodes' pipes, the runtime).
+/// Open files each process of the load generator keeps for itself beside its clients' sockets
+/// (Redis, PostgreSQL, the nodes' and the crowd processes' pipes, the runtime).
 const FD_MARGIN: u64 = 200;
 /// Pairs in each probe school: one per placement, a student and a teacher each.
 const PAIRS_PER_SCHOOL: usize = Placement::ALL.len();
@@ -56,10 +69,17 @@ pub struct ClusterArgs {
     /// Schools, made with `konsult school add`.
     #[arg(long, default_value_t = 100)]
     pub schools: usize,
-    /// WebSocket clients in all (crowd and probe pairs), spread over the nodes; at most the
-    /// load generator's open files limit less a margin.
-    #[arg(long, default_value_t = 19_000)]
+    /// WebSocket clients in all (crowd and probe pairs), spread over the nodes; the crowd's
+    /// are spread over processes of the load generator (see --crowd-processes).
+    #[arg(long, default_value_t = 20_000)]
     pub clients: usize,
+    /// Processes holding the crowd's sockets, each at most the open files limit (ulimit -n)
+    /// less a margin [default: as few as that limit allows]
+    #[arg(long)]
+    pub crowd_processes: Option<usize>,
+    /// The `konsult-load` binary the crowd's processes run [default: this one]
+    #[arg(long)]
+    pub load_bin: Option<PathBuf>,
     /// Teachers of each school in the crowd; the rest of its clients are students.
     #[arg(long, default_value_t = 5)]
     pub teachers: usize,
@@ -124,18 +144,9 @@ pub async fn run(common: &Common, args: &ClusterArgs) -> anyhow::Result<Summary>
         common.store_url.is_none(),
         "the cluster makes a fresh database on --postgres; --store-url is not for it"
     );
-    let limit = open_files_limit()?;
-    anyhow::ensure!(
-        args.clients as u64 + FD_MARGIN <= limit,
-        "{} clients need {} open files in this process, which may hold {limit} (ulimit -n): \
-         lower --clients",
-        args.clients,
-        args.clients as u64 + FD_MARGIN
-    );
     let probe_schools = args.probe_schools.min(args.schools);
-    let crowd = args
-        .clients
-        .saturating_sub(probe_schools * PAIRS_PER_SCHOOL * 2);
+    let probe_clients = probe_schools * PAIRS_PER_SCHOOL * 2;
+    let crowd = args.clients.saturating_sub(probe_clients);
     anyhow::ensure!(
         crowd >= args.schools * (args.teachers + 1),
         "--clients {} leave too few for {} schools of {} teachers and some students",
@@ -143,6 +154,17 @@ pub async fn run(common: &Common, args: &ClusterArgs) -> anyhow::Result<Summary>
         args.schools,
         args.teachers
     );
+    let limit = open_files_limit()?;
+    let processes = crowd_processes(crowd, limit, args.crowd_processes)?;
+    anyhow::ensure!(
+        (probe_clients + processes * 3) as u64 + FD_MARGIN <= limit,
+        "{probe_clients} probe clients and {processes} crowd processes need more open files than \
+         this process may hold ({limit}, ulimit -n): lower --probe-schools"
+    );
+    let load_bin = match &args.load_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?,
+    };
     let load_before = load_average();
     let root = common
         .data
@@ -181,8 +203,14 @@ pub async fn run(common: &Common, args: &ClusterArgs) -> anyhow::Result<Summary>
         )
         .param("sources", common.sources)
         .param("concurrency", common.concurrency)
-        .param("fd_limit", limit);
-    let measured = measure(&mut cluster, common, args, probe_schools, &mut s).await;
+        .param("fd_limit", limit)
+        .param("crowd_processes", processes);
+    let plan = Plan {
+        probe_schools,
+        processes,
+        load_bin,
+    };
+    let measured = measure(&mut cluster, common, args, &plan, &mut s).await;
     let logs = cluster.finish().await;
     let (warnings, errors) = logs
         .counts
@@ -209,6 +237,34 @@ pub async fn run(common: &Common, args: &ClusterArgs) -> anyhow::Result<Summary>
     ));
     measured?;
     Ok(s)
+}
+
+/// How many processes hold a crowd of `crowd` sockets, each at most `limit` open files:
+/// `asked`, or as few as will do.
+fn crowd_processes(crowd: usize, limit: u64, asked: Option<usize>) -> anyhow::Result<usize> {
+    let room = limit.saturating_sub(FD_MARGIN) as usize;
+    anyhow::ensure!(
+        room > 0,
+        "an open files limit of {limit} (ulimit -n) leaves no room for clients"
+    );
+    let processes = asked.unwrap_or_else(|| crowd.div_ceil(room)).max(1);
+    let each = crowd.div_ceil(processes);
+    anyhow::ensure!(
+        each <= room,
+        "{processes} crowd processes of up to {each} clients need {} open files each, and may \
+         hold {limit} (ulimit -n): more --crowd-processes",
+        each as u64 + FD_MARGIN
+    );
+    Ok(processes)
+}
+
+/// What [`run`] decided before the cluster started, for [`measure`].
+struct Plan {
+    probe_schools: usize,
+    /// Processes holding the crowd.
+    processes: usize,
+    /// The `konsult-load` they run.
+    load_bin: PathBuf,
 }
 
 /// A portal token of `login` in school `code`.
@@ -353,7 +409,7 @@ async fn measure(
     cluster: &mut Cluster,
     common: &Common,
     args: &ClusterArgs,
-    probe_schools: usize,
+    plan: &Plan,
     s: &mut Summary,
 ) -> anyhow::Result<()> {
     let settling = Instant::now();
@@ -367,7 +423,7 @@ async fn measure(
     let addrs: Arc<Vec<SocketAddr>> = Arc::new(cluster.nodes.iter().map(|n| n.addr).collect());
 
     // The crowd: every school's teachers and students, spread over the nodes.
-    let probes = pick_probe_schools(&owners, probe_schools, n);
+    let probes = pick_probe_schools(&owners, plan.probe_schools, n);
     let crowd_size = args.clients - probes.len() * PAIRS_PER_SCHOOL * 2;
     let per_school = crowd_size / args.schools;
     let mut members = Vec::with_capacity(crowd_size);
@@ -387,29 +443,36 @@ async fn measure(
             });
         }
     }
-    let logs: Vec<SharedLog> = (0..members.len()).map(|_| SharedLog::default()).collect();
+    let logs: Arc<Vec<SharedLog>> =
+        Arc::new((0..members.len()).map(|_| SharedLog::default()).collect());
     let backoff = Backoff {
         first: Duration::from_millis(args.backoff_first_ms),
         cap: Duration::from_millis(args.backoff_cap_ms),
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let gate = Arc::new(Semaphore::new(common.concurrency.max(1)));
+    // The handshakes in flight at once, shared among the processes.
+    let concurrency = common.concurrency.max(1).div_ceil(plan.processes);
+    let shares: Vec<Share> = crowd_processes::split(&members, plan.processes)
+        .into_iter()
+        .map(|members| Share {
+            nodes: addrs.to_vec(),
+            backoff,
+            concurrency,
+            members,
+        })
+        .collect();
     let before_connect = sample_nodes(cluster);
     let connecting = Instant::now();
-    for (i, member) in members.iter().enumerate() {
-        tokio::spawn(client::run(
-            i,
-            member.clone(),
-            addrs.clone(),
-            logs[i].clone(),
-            gate.clone(),
-            backoff,
-            stop_rx.clone(),
-        ));
-    }
+    let mut crowds =
+        CrowdProcesses::start(&plan.load_bin, shares, logs.clone(), Clock::now()).await?;
+    eprintln!(
+        "cluster: a crowd of {} in {} processes of the load generator",
+        members.len(),
+        crowds.len()
+    );
     let connect_limit = Duration::from_secs(args.connect_limit_secs);
     let mut shown = Instant::now();
     let welcomed = loop {
+        crowds.check().await?;
         let welcomed = logs.iter().filter(|l| !read(l).welcomes.is_empty()).count();
         if welcomed == members.len() || connecting.elapsed() >= connect_limit {
             break welcomed;
@@ -648,7 +711,7 @@ async fn measure(
     let lost_before = cluster.log_lines(SCHOOL_LOST);
     let gained_before = cluster.log_lines(SCHOOL_GAINED);
     let failover_before = sample_nodes(cluster);
-    let load_before = sample(std::process::id())?;
+    let load_before = crowds.sample()?;
     let killed = cluster.kill(victim)?;
     let killed_at = unix_millis();
     let limit = Duration::from_secs(args.resume_limit_secs);
@@ -656,6 +719,7 @@ async fn measure(
     let mut all_taken: Option<Duration> = None;
     let mut shown = Instant::now();
     loop {
+        crowds.check().await?;
         if all_taken.is_none() {
             // A reading counts from its reply: the leases it shows were there by then.
             match cluster.owners().await {
@@ -694,7 +758,7 @@ async fn measure(
     let failover_after = sample_nodes(cluster);
     let lost_after = cluster.log_lines(SCHOOL_LOST);
     let gained_after = cluster.log_lines(SCHOOL_GAINED);
-    let load_after = sample(std::process::id())?;
+    let load_after = crowds.sample()?;
     let failover_secs = killed.elapsed().as_secs_f64();
     tokio::time::sleep(AFTERWARDS).await;
     let own_back = comeback(&logs, &own, killed);
@@ -707,7 +771,7 @@ async fn measure(
     let mut closes: BTreeMap<String, usize> = BTreeMap::new();
     let mut landed: BTreeMap<usize, usize> = BTreeMap::new();
     let mut details: BTreeMap<Failure, String> = BTreeMap::new();
-    for log in &logs {
+    for log in logs.iter() {
         let log = read(log);
         for (at, failure) in &log.failures {
             if *at > killed {
@@ -730,7 +794,9 @@ async fn measure(
             details.entry(*kind).or_insert_with(|| detail.clone());
         }
     }
-    let _stopped = stop_tx.send(true);
+    for problem in crowds.stop().await {
+        s.note(problem);
+    }
 
     s.param("killed", &victim_id);
     s.figure("failover_window_secs", failover_secs, "s");
@@ -820,7 +886,21 @@ async fn measure(
         let detail: String = detail.chars().take(300).collect();
         s.note(format!("a failed attempt ({}): {detail}", kind.name()));
     }
-    // Let the clients' tasks end before the nodes stop.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crowd_takes_as_few_processes_as_the_open_files_limit_allows() {
+        // Issue 17's 20,000 connections less 96 probes: two processes under a limit of 20,000.
+        assert_eq!(crowd_processes(19_904, 20_000, None).ok(), Some(2));
+        assert_eq!(crowd_processes(19_800, 20_000, None).ok(), Some(1));
+        assert_eq!(crowd_processes(100_000, 20_000, None).ok(), Some(6));
+        assert_eq!(crowd_processes(3_000, 20_000, Some(2)).ok(), Some(2));
+        assert!(crowd_processes(30_000, 20_000, Some(1)).is_err());
+        assert!(crowd_processes(10, 150, None).is_err());
+    }
 }

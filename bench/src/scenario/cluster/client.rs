@@ -2,16 +2,18 @@
 //! any close, a pause of `min(cap, first × 2^min(n, 5))` times 0.75 to 1.25, n counting the
 //! closes since the last `welcome`, or longer when a `server_shutdown` asked for it; then
 //! `hello` with the `resume` token of the last `welcome`. Behind one address in front of the
-//! nodes, a client goes to the next node when its own refuses connections. Each keeps a log
-//! of its welcomes, drops and failed attempts, with instants.
+//! nodes, a client goes to the next node when its own refuses connections. Each reports its
+//! welcomes, drops and failed attempts as [`Event`]s, stamped on the clock every process
+//! shares.
 
+use super::event::{Event, Stamp, What};
 use futures_util::StreamExt;
 use konsult_testkit::ws::{Ws, connect, send, small_config};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, watch};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -86,43 +88,27 @@ impl Failure {
             Failure::Other => "other".into(),
         }
     }
-}
 
-/// A `welcome` a client got.
-#[derive(Clone, Copy, Debug)]
-pub struct Welcomed {
-    pub at: Instant,
-    pub resumed: bool,
-    pub node: usize,
-}
-
-/// A socket that closed after its `welcome`.
-#[derive(Clone, Copy, Debug)]
-pub struct Dropped {
-    pub at: Instant,
-    /// The close code, when the server sent a close frame.
-    pub code: Option<u16>,
-    /// The `retry_after_ms` of a `server_shutdown` that came first.
-    pub retry_after: Option<Duration>,
-}
-
-/// Everything one client went through.
-#[derive(Debug, Default)]
-pub struct ClientLog {
-    pub welcomes: Vec<Welcomed>,
-    pub drops: Vec<Dropped>,
-    pub failures: Vec<(Instant, Failure)>,
-    /// What the first failure of each kind said, when it said something (an `error` reply, an
-    /// upgrade error, an unexpected first message).
-    pub details: Vec<(Failure, String)>,
-}
-
-/// A client's log, shared with the scenario.
-pub type SharedLog = Arc<Mutex<ClientLog>>;
-
-/// Reads a log.
-pub fn read(log: &SharedLog) -> std::sync::MutexGuard<'_, ClientLog> {
-    log.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The failure [`Failure::name`] names.
+    pub fn from_name(name: &str) -> Option<Failure> {
+        let number = |digits: &str| digits.parse().ok();
+        Some(match name {
+            "refused" => Failure::Refused,
+            "server_shutdown" => Failure::Shutdown,
+            "closed" => Failure::Closed(None),
+            "unauthorized" => Failure::Unauthorized,
+            "error_reply" => Failure::Refusal,
+            "timeout" => Failure::Timeout,
+            "other" => Failure::Other,
+            _ => {
+                if let Some(status) = name.strip_prefix("http_") {
+                    Failure::Status(number(status)?)
+                } else {
+                    Failure::Closed(Some(number(name.strip_prefix("closed_")?)?))
+                }
+            }
+        })
+    }
 }
 
 /// A small deterministic generator for the pauses (splitmix64).
@@ -148,14 +134,14 @@ impl Dice {
     }
 }
 
-/// Runs one client until `stop`: connects to its home node (its first attempt waits for a
-/// permit of `gate`), stays connected reading what comes, and after any close tries again as
-/// [`Backoff`] says.
+/// Runs one client, number `me` of the crowd, until `stop` or until nobody takes its events:
+/// connects to its home node (its first attempt waits for a permit of `gate`), stays connected
+/// reading what comes, and after any close tries again as [`Backoff`] says.
 pub async fn run(
     me: usize,
     member: Member,
     nodes: Arc<Vec<SocketAddr>>,
-    log: SharedLog,
+    events: mpsc::Sender<Event>,
     gate: Arc<Semaphore>,
     backoff: Backoff,
     mut stop: watch::Receiver<bool>,
@@ -165,6 +151,13 @@ pub async fn run(
     let mut node = member.home;
     let mut closes = 0u32;
     let mut first = true;
+    let report = |what: What| {
+        events.send(Event {
+            client: me,
+            at: Stamp::now(),
+            what,
+        })
+    };
     loop {
         let attempt = async {
             let _permit = if first {
@@ -185,30 +178,28 @@ pub async fn run(
                 if let Some(token) = welcome["resume"].as_str() {
                     resume = Some(token.to_string());
                 }
-                read(&log).welcomes.push(Welcomed {
-                    at: Instant::now(),
-                    resumed,
-                    node,
-                });
+                if report(What::Welcome { resumed, node }).await.is_err() {
+                    return;
+                }
                 closes = 0;
-                let dropped = tokio::select! {
-                    dropped = until_closed(&mut ws) => dropped,
+                let (code, retry_after) = tokio::select! {
+                    closed = until_closed(&mut ws) => closed,
                     _ = stop.changed() => return,
                 };
-                read(&log).drops.push(dropped);
+                if report(What::Drop { code, retry_after }).await.is_err() {
+                    return;
+                }
                 // Back to the node it came through first, as a client behind one address is.
                 node = member.home;
-                dropped.retry_after
+                retry_after
             }
             Err(failed) => {
-                {
-                    let mut log = read(&log);
-                    log.failures.push((Instant::now(), failed.failure));
-                    if let Some(detail) = failed.detail
-                        && !log.details.iter().any(|(kind, _)| *kind == failed.failure)
-                    {
-                        log.details.push((failed.failure, detail));
-                    }
+                let what = What::Failed {
+                    failure: failed.failure,
+                    detail: failed.detail,
+                };
+                if report(what).await.is_err() {
+                    return;
                 }
                 if failed.failure == Failure::Refused {
                     node = (node + 1) % nodes.len();
@@ -328,8 +319,9 @@ async fn hello(ws: &mut Ws, token: &str, resume: Option<&str>) -> Result<Value, 
     }
 }
 
-/// Reads (answering pings) until the socket closes.
-async fn until_closed(ws: &mut Ws) -> Dropped {
+/// Reads (answering pings) until the socket closes: the close code, when the server sent a
+/// close frame, and the `retry_after_ms` of a `server_shutdown` that came first.
+async fn until_closed(ws: &mut Ws) -> (Option<u16>, Option<Duration>) {
     let mut shutdown = None;
     loop {
         let code = match ws.next().await {
@@ -344,11 +336,7 @@ async fn until_closed(ws: &mut Ws) -> Dropped {
             Some(Ok(_)) => continue,
             Some(Err(_)) | None => None,
         };
-        return Dropped {
-            at: Instant::now(),
-            code,
-            retry_after: shutdown,
-        };
+        return (code, shutdown);
     }
 }
 
@@ -392,5 +380,20 @@ mod tests {
         assert_eq!(Failure::Status(429).name(), "http_429");
         assert_eq!(Failure::Closed(Some(1001)).name(), "closed_1001");
         assert_eq!(Failure::Shutdown.name(), "server_shutdown");
+        for failure in [
+            Failure::Refused,
+            Failure::Status(429),
+            Failure::Shutdown,
+            Failure::Closed(Some(4001)),
+            Failure::Closed(None),
+            Failure::Unauthorized,
+            Failure::Refusal,
+            Failure::Timeout,
+            Failure::Other,
+        ] {
+            assert_eq!(Failure::from_name(&failure.name()), Some(failure));
+        }
+        assert_eq!(Failure::from_name("http_x"), None);
+        assert_eq!(Failure::from_name("closing"), None);
     }
 }
