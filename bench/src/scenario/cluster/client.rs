@@ -150,6 +150,7 @@ pub async fn run(
     let mut resume: Option<String> = None;
     let mut node = member.home;
     let mut closes = 0u32;
+    let mut refused_in_a_row = 0usize;
     let mut first = true;
     let report = |what: What| {
         events.send(Event {
@@ -172,6 +173,9 @@ pub async fn run(
             _ = stop.changed() => return,
         };
         first = false;
+        if !matches!(&outcome, Err(failed) if failed.failure == Failure::Refused) {
+            refused_in_a_row = 0;
+        }
         let retry_after = match outcome {
             Ok((mut ws, welcome)) => {
                 let resumed = welcome["resumed"].as_bool().unwrap_or(false);
@@ -202,7 +206,14 @@ pub async fn run(
                     return;
                 }
                 if failed.failure == Failure::Refused {
-                    node = (node + 1) % nodes.len();
+                    // A load balancer passes a refused connection to another node at once
+                    // (nginx's `proxy_next_upstream error`), each client to its own share of
+                    // the live ones: no pause, unless every node refused in a row.
+                    refused_in_a_row += 1;
+                    node = next_node(node, me, nodes.len());
+                    if refused_in_a_row < nodes.len() {
+                        continue;
+                    }
                 }
                 failed.retry_after
             }
@@ -216,6 +227,15 @@ pub async fn run(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The node client `me` tries when `node` refused it: another one, the clients of one node
+/// spread over all the others.
+fn next_node(node: usize, me: usize, nodes: usize) -> usize {
+    if nodes < 2 {
+        return node;
+    }
+    (node + 1 + me % (nodes - 1)) % nodes
 }
 
 /// An attempt that got no `welcome`.
@@ -343,6 +363,18 @@ async fn until_closed(ws: &mut Ws) -> (Option<u16>, Option<Duration>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_node_s_clients_spread_over_all_the_others() {
+        let mut landed = [0usize; 3];
+        for me in 0..300 {
+            let next = next_node(2, me, 3);
+            assert_ne!(next, 2);
+            landed[next] += 1;
+        }
+        assert_eq!(landed, [150, 150, 0]);
+        assert_eq!(next_node(0, 5, 1), 0);
+    }
 
     #[test]
     fn pauses_stay_within_their_bounds() {
