@@ -7,45 +7,12 @@
 use crate::app::App;
 use crate::store::anonymous::NewAnonymous;
 use crate::store::users::User;
-use hmac::{Hmac, KeyInit, Mac};
 use konsult_config::Language;
+use konsult_protocol::ErrorCode;
 use konsult_protocol::model::Role;
-use konsult_protocol::{ErrorCode, SchoolId, UserId};
 
 /// How long the support service's block of a student's anonymous questions lasts.
 pub const BLOCK_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
-/// The key of owner digests, derived from the token secret: a database without the secret
-/// cannot tell whose an identity is, even by trying every student id.
-pub struct Seal {
-    key: Vec<u8>,
-}
-
-impl std::fmt::Debug for Seal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Seal")
-    }
-}
-
-impl Seal {
-    pub fn new(secret: &[u8]) -> Seal {
-        Seal {
-            key: secret.to_vec(),
-        }
-    }
-
-    /// The digest the identities of `student` of `school` are filed under.
-    pub fn owner_digest(&self, school: SchoolId, student: UserId) -> String {
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        mac.update(format!("konsult-anonymous-owner:v1:{}:{}", school.0, student.0).as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
 
 /// Why an identity was not handed out.
 #[derive(Debug, thiserror::Error)]
@@ -149,22 +116,5 @@ pub fn reveal_text(language: Language, student: &User) -> String {
     match language {
         Language::Ru => format!("Ученик назвал себя: {who}."),
         Language::En => format!("The student told you who they are: {who}."),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digests_depend_on_the_key_the_school_and_the_student() {
-        let seal = Seal::new(b"one secret of at least thirty-two bytes");
-        let a = seal.owner_digest(SchoolId(1), UserId(7));
-        assert_eq!(a, seal.owner_digest(SchoolId(1), UserId(7)));
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, seal.owner_digest(SchoolId(1), UserId(8)));
-        assert_ne!(a, seal.owner_digest(SchoolId(2), UserId(7)));
-        let other = Seal::new(b"another secret of at least thirty-two b");
-        assert_ne!(a, other.owner_digest(SchoolId(1), UserId(7)));
     }
 }

@@ -21,7 +21,7 @@ pub struct App {
     pub store: Store,
     pub tokens: Tokens,
     /// The key of students' anonymous identities' owner digests (`anonymity.rs`).
-    pub seal: crate::anonymity::Seal,
+    pub seal: crate::seal::Seal,
     /// Authenticated connections by id and by user.
     pub directory: Arc<Directory>,
     /// Chat threads and messages.

@@ -31,6 +31,7 @@ pub mod restored_resumes;
 pub mod revoked;
 pub mod school_hubs;
 pub mod schools;
+pub mod seal;
 pub mod serve;
 pub use konsult_store as store;
 pub mod tls;

@@ -38,7 +38,7 @@ pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Resu
     let directory = Arc::new(Directory::default());
     let app = Arc::new(App {
         tokens,
-        seal: crate::anonymity::Seal::new(secret.as_bytes()),
+        seal: crate::seal::Seal::new(secret.as_bytes()),
         chat: Chat::new(
             store.clone(),
             directory.clone(),

@@ -6,6 +6,7 @@
 //! welcomes, drops and failed attempts as [`Event`]s, stamped on the clock every process
 //! shares.
 
+pub use super::event::Failure;
 use super::event::{Event, Stamp, What};
 use futures_util::StreamExt;
 use konsult_testkit::ws::{Ws, connect, send, small_config};
@@ -48,66 +49,6 @@ impl Backoff {
             .saturating_mul(1u32 << closes.min(5))
             .min(self.cap);
         dice.between(step.mul_f64(0.75), step.mul_f64(1.25))
-    }
-}
-
-/// Why an attempt got no `welcome`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Failure {
-    /// The TCP connection was refused or failed: no node listens there.
-    Refused,
-    /// The upgrade was answered with this HTTP status (429, 503...).
-    Status(u16),
-    /// `server_shutdown`, then the socket closed: no node held the school yet, or the node
-    /// was stopping.
-    Shutdown,
-    /// Closed with this code (or none) before `welcome`.
-    Closed(Option<u16>),
-    /// An `error` reply to `hello` with code `unauthorized` (then close 4001, after which
-    /// Konsult's web client stops and asks the user to sign in again).
-    Unauthorized,
-    /// Another `error` reply to `hello`.
-    Refusal,
-    /// No `welcome` within [`ATTEMPT_LIMIT`].
-    Timeout,
-    /// Anything else (a broken upgrade, an unexpected first message).
-    Other,
-}
-
-impl Failure {
-    pub fn name(self) -> String {
-        match self {
-            Failure::Refused => "refused".into(),
-            Failure::Status(status) => format!("http_{status}"),
-            Failure::Shutdown => "server_shutdown".into(),
-            Failure::Closed(Some(code)) => format!("closed_{code}"),
-            Failure::Closed(None) => "closed".into(),
-            Failure::Unauthorized => "unauthorized".into(),
-            Failure::Refusal => "error_reply".into(),
-            Failure::Timeout => "timeout".into(),
-            Failure::Other => "other".into(),
-        }
-    }
-
-    /// The failure [`Failure::name`] names.
-    pub fn from_name(name: &str) -> Option<Failure> {
-        let number = |digits: &str| digits.parse().ok();
-        Some(match name {
-            "refused" => Failure::Refused,
-            "server_shutdown" => Failure::Shutdown,
-            "closed" => Failure::Closed(None),
-            "unauthorized" => Failure::Unauthorized,
-            "error_reply" => Failure::Refusal,
-            "timeout" => Failure::Timeout,
-            "other" => Failure::Other,
-            _ => {
-                if let Some(status) = name.strip_prefix("http_") {
-                    Failure::Status(number(status)?)
-                } else {
-                    Failure::Closed(Some(number(name.strip_prefix("closed_")?)?))
-                }
-            }
-        })
     }
 }
 

@@ -3,7 +3,6 @@
 //! instant is a [`Stamp`], microseconds since the Unix epoch: the one clock that every process
 //! of the load generator reads alike (an `Instant` means nothing outside its process).
 
-use super::client::Failure;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +104,66 @@ impl Event {
             client: unsigned("c")? as usize,
             at: Stamp(unsigned("t")?),
             what,
+        })
+    }
+}
+
+/// Why an attempt got no `welcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// The TCP connection was refused or failed: no node listens there.
+    Refused,
+    /// The upgrade was answered with this HTTP status (429, 503...).
+    Status(u16),
+    /// `server_shutdown`, then the socket closed: no node held the school yet, or the node
+    /// was stopping.
+    Shutdown,
+    /// Closed with this code (or none) before `welcome`.
+    Closed(Option<u16>),
+    /// An `error` reply to `hello` with code `unauthorized` (then close 4001, after which
+    /// Konsult's web client stops and asks the user to sign in again).
+    Unauthorized,
+    /// Another `error` reply to `hello`.
+    Refusal,
+    /// No `welcome` within the attempt's time limit (`client.rs`).
+    Timeout,
+    /// Anything else (a broken upgrade, an unexpected first message).
+    Other,
+}
+
+impl Failure {
+    pub fn name(self) -> String {
+        match self {
+            Failure::Refused => "refused".into(),
+            Failure::Status(status) => format!("http_{status}"),
+            Failure::Shutdown => "server_shutdown".into(),
+            Failure::Closed(Some(code)) => format!("closed_{code}"),
+            Failure::Closed(None) => "closed".into(),
+            Failure::Unauthorized => "unauthorized".into(),
+            Failure::Refusal => "error_reply".into(),
+            Failure::Timeout => "timeout".into(),
+            Failure::Other => "other".into(),
+        }
+    }
+
+    /// The failure [`Failure::name`] names.
+    pub fn from_name(name: &str) -> Option<Failure> {
+        let number = |digits: &str| digits.parse().ok();
+        Some(match name {
+            "refused" => Failure::Refused,
+            "server_shutdown" => Failure::Shutdown,
+            "closed" => Failure::Closed(None),
+            "unauthorized" => Failure::Unauthorized,
+            "error_reply" => Failure::Refusal,
+            "timeout" => Failure::Timeout,
+            "other" => Failure::Other,
+            _ => {
+                if let Some(status) = name.strip_prefix("http_") {
+                    Failure::Status(number(status)?)
+                } else {
+                    Failure::Closed(Some(number(name.strip_prefix("closed_")?)?))
+                }
+            }
         })
     }
 }

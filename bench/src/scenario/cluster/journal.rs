@@ -3,7 +3,7 @@
 //! compares with the kill and the other instants the scenario takes) and appended to its
 //! client's log.
 
-use super::client::Failure;
+use super::event::Failure;
 use super::event::{Event, Stamp, What};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};

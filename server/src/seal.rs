@@ -1,0 +1,54 @@
+//! The key of students' anonymous identities' owner digests (`anonymity.rs`): the one thing
+//! that links an identity to its student, computed only from the student's own token.
+
+use hmac::{Hmac, KeyInit, Mac};
+use konsult_protocol::{SchoolId, UserId};
+
+/// The key of owner digests, derived from the token secret: a database without the secret
+/// cannot tell whose an identity is, even by trying every student id.
+pub struct Seal {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seal")
+    }
+}
+
+impl Seal {
+    pub fn new(secret: &[u8]) -> Seal {
+        Seal {
+            key: secret.to_vec(),
+        }
+    }
+
+    /// The digest the identities of `student` of `school` are filed under.
+    pub fn owner_digest(&self, school: SchoolId, student: UserId) -> String {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(format!("konsult-anonymous-owner:v1:{}:{}", school.0, student.0).as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_depend_on_the_key_the_school_and_the_student() {
+        let seal = Seal::new(b"one secret of at least thirty-two bytes");
+        let a = seal.owner_digest(SchoolId(1), UserId(7));
+        assert_eq!(a, seal.owner_digest(SchoolId(1), UserId(7)));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, seal.owner_digest(SchoolId(1), UserId(8)));
+        assert_ne!(a, seal.owner_digest(SchoolId(2), UserId(7)));
+        let other = Seal::new(b"another secret of at least thirty-two b");
+        assert_ne!(a, other.owner_digest(SchoolId(1), UserId(7)));
+    }
+}
