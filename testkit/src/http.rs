@@ -31,6 +31,27 @@ impl HttpResponse {
     }
 }
 
+/// Calls the JSON API at `path` as the bearer of `token`: one request, the whole response.
+pub fn api_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> HttpResponse {
+    let auth = format!("Bearer {token}");
+    http_request(
+        addr,
+        method,
+        path,
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+}
+
 /// Sends one request with `Connection: close` and reads the whole response.
 pub fn http_request(
     addr: SocketAddr,

@@ -14,6 +14,6 @@ pub mod ws;
 pub mod ws_client;
 
 pub use cluster::Cluster;
-pub use http::{HttpResponse, http_request};
+pub use http::{HttpResponse, api_call, http_request};
 pub use server::{Server, ServerOptions};
 pub use ws_client::WsClient;

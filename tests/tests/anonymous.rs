@@ -3,7 +3,7 @@
 //! the anonymous consultation to the student before or after, a request to a teacher cannot be
 //! anonymous, and the psychologist's block holds for a day while the student stays unknown.
 
-use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, api_call, http_request};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -19,22 +19,12 @@ struct Student {
 }
 
 fn call(server: &Server, method: &str, path: &str, token: &str, body: &Value) -> HttpResponse {
-    let auth = format!("Bearer {token}");
     let body = if body.is_null() {
         Vec::new()
     } else {
         body.to_string().into_bytes()
     };
-    http_request(
-        server.addr,
-        method,
-        path,
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        &body,
-    )
+    api_call(server.addr, method, path, token, &body)
 }
 
 async fn sign_in(server: &Server, login: &str) -> (Student, WsClient) {

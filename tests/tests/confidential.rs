@@ -2,7 +2,7 @@
 //! happens to the staff (the service answers it, now or later; no administrator reads it by
 //! any route), and an administrator's read of a thread they are not in is audited.
 
-use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, api_call, http_request};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -19,22 +19,12 @@ fn id_of(welcome: &Value) -> i64 {
 }
 
 fn call(server: &Server, method: &str, path: &str, token: &str, body: &Value) -> HttpResponse {
-    let auth = format!("Bearer {token}");
     let body = if body.is_null() {
         Vec::new()
     } else {
         body.to_string().into_bytes()
     };
-    http_request(
-        server.addr,
-        method,
-        path,
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        &body,
-    )
+    api_call(server.addr, method, path, token, &body)
 }
 
 fn upload(server: &Server, token: &str, bytes: &[u8]) -> String {

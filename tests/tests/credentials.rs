@@ -4,7 +4,7 @@
 
 use konsult_testkit::portal::portal_token;
 use konsult_testkit::process::{TempDir, run_cli};
-use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, api_call, http_request};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -40,17 +40,7 @@ fn device_cookie(resp: &HttpResponse) -> String {
 }
 
 fn call(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
-    let auth = format!("Bearer {token}");
-    http_request(
-        server.addr,
-        method,
-        path,
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &auth),
-        ],
-        body,
-    )
+    api_call(server.addr, method, path, token, body)
 }
 
 fn user_id(server: &Server, admin: &str, login: &str) -> i64 {

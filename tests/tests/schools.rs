@@ -4,7 +4,7 @@
 
 use konsult_testkit::process::{TempDir, run_cli};
 use konsult_testkit::ws_client::names;
-use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, http_request};
+use konsult_testkit::{HttpResponse, Server, ServerOptions, WsClient, api_call, http_request};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -88,17 +88,7 @@ fn token(server: &Server, school: &str, who: &str) -> String {
 }
 
 fn call(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
-    let auth = format!("Bearer {token}");
-    http_request(
-        server.addr,
-        method,
-        path,
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-        ],
-        body,
-    )
+    api_call(server.addr, method, path, token, body)
 }
 
 fn get(server: &Server, path: &str) -> HttpResponse {
