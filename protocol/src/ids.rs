@@ -43,6 +43,10 @@ numeric_id!(
     /// A chat message, unique across threads.
     MessageId
 );
+numeric_id!(
+    /// A student's booking of a slot in a teacher's consultation hours.
+    BookingId
+);
 
 /// An uploaded attachment: an opaque string chosen by the server.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

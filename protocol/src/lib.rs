@@ -25,7 +25,7 @@ pub use frame::{
     encode_server_frame,
 };
 pub use ids::{
-    AttachmentId, ClientId, MessageId, RequestId, SchoolId, SessionId, ThreadId, UserId,
+    AttachmentId, BookingId, ClientId, MessageId, RequestId, SchoolId, SessionId, ThreadId, UserId,
 };
 pub use server::ServerMessage;
 pub use signal::{SdpType, SignalData, SignalPeer};
