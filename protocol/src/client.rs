@@ -1,7 +1,7 @@
 //! Messages a client sends. Every one may carry `rid`; the reply carries it back as `re`.
 
-use crate::ids::{AttachmentId, ClientId, RequestId, SessionId, ThreadId, UserId};
-use crate::model::{Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
+use crate::ids::{AttachmentId, BookingId, ClientId, RequestId, SessionId, ThreadId, UserId};
+use crate::model::{CalendarAction, Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,7 @@ pub enum ClientMessage {
     Connection(ToConnection),
     Hub(ToHub),
     Chat(ToChat),
+    Booking(ToBooking),
 }
 
 /// What the connection itself answers: the first frame, and liveness.
@@ -195,6 +196,60 @@ pub enum ToChat {
     BlockAnonymous { thread: ThreadId },
 }
 
+/// What the booking of consultation hours handles: slots, bookings, the rules a staff member
+/// sets for them, and the private calendar feed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToBooking {
+    /// The slots of a staff member's hours from `from` (a date, `YYYY-MM-DD` in the school's
+    /// time zone; today when absent) for `days` days (7 when absent, at most the booking
+    /// horizon).
+    ListSlots {
+        teacher: UserId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        days: Option<u32>,
+    },
+    /// Student: book the slot of `teacher` beginning at `start` (as `slots` gave it).
+    BookSlot {
+        teacher: UserId,
+        start: String,
+        form: Form,
+        topic: String,
+    },
+    /// Student: move an own booking to the slot (of the same staff member) beginning at `start`.
+    MoveBooking { booking: BookingId, start: String },
+    /// The student of a booking, or its staff member (who may give a reason the student is
+    /// told), cancels it.
+    CancelBooking {
+        booking: BookingId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A student's open bookings; a staff member's bookings of `day` (`YYYY-MM-DD`; today when
+    /// absent).
+    Bookings {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        day: Option<String>,
+    },
+    /// Staff: the length of their slots and how many students a group slot holds; a field
+    /// left out stays as it is. Answered with `booking_rules`.
+    SetBookingRules {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot_minutes: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_limit: Option<u32>,
+    },
+    /// Staff: block (or free again) one of their slots.
+    BlockSlot { start: String, blocked: bool },
+    /// The address of the user's private calendar feed: told, renewed or turned off.
+    CalendarLink {
+        #[serde(default)]
+        action: CalendarAction,
+    },
+}
+
 impl ClientMessage {
     /// Every `type` a client may send, in documentation order.
     pub const TYPES: &'static [&'static str] = &[
@@ -231,6 +286,14 @@ impl ClientMessage {
         "create_thread",
         "reveal_identity",
         "block_anonymous",
+        "list_slots",
+        "book_slot",
+        "move_booking",
+        "cancel_booking",
+        "bookings",
+        "set_booking_rules",
+        "block_slot",
+        "calendar_link",
     ];
 
     /// Whether `ty` names a client message.
@@ -244,6 +307,7 @@ impl ClientMessage {
             ClientMessage::Connection(msg) => msg.type_name(),
             ClientMessage::Hub(msg) => msg.type_name(),
             ClientMessage::Chat(msg) => msg.type_name(),
+            ClientMessage::Booking(msg) => msg.type_name(),
         }
     }
 }
@@ -365,13 +429,53 @@ impl From<ToChat> for ClientMessage {
     }
 }
 
+impl ToBooking {
+    /// The `type`s of this group.
+    pub const TYPES: &'static [&'static str] = &[
+        "list_slots",
+        "book_slot",
+        "move_booking",
+        "cancel_booking",
+        "bookings",
+        "set_booking_rules",
+        "block_slot",
+        "calendar_link",
+    ];
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToBooking::ListSlots { .. } => "list_slots",
+            ToBooking::BookSlot { .. } => "book_slot",
+            ToBooking::MoveBooking { .. } => "move_booking",
+            ToBooking::CancelBooking { .. } => "cancel_booking",
+            ToBooking::Bookings { .. } => "bookings",
+            ToBooking::SetBookingRules { .. } => "set_booking_rules",
+            ToBooking::BlockSlot { .. } => "block_slot",
+            ToBooking::CalendarLink { .. } => "calendar_link",
+        }
+    }
+}
+
+impl From<ToBooking> for ClientMessage {
+    fn from(msg: ToBooking) -> ClientMessage {
+        ClientMessage::Booking(msg)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_type_belongs_to_exactly_one_group() {
-        let mut grouped: Vec<&str> = [ToConnection::TYPES, ToHub::TYPES, ToChat::TYPES].concat();
+        let mut grouped: Vec<&str> = [
+            ToConnection::TYPES,
+            ToHub::TYPES,
+            ToChat::TYPES,
+            ToBooking::TYPES,
+        ]
+        .concat();
         grouped.sort_unstable();
         let before = grouped.len();
         grouped.dedup();

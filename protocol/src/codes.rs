@@ -37,11 +37,18 @@ pub enum ErrorCode {
     AnonymousSupportOnly,
     /// The support service blocked this student's anonymous questions for a while.
     AnonymousBlocked,
+    /// The slot is taken (an individual booking holds it, or its group is full), blocked by
+    /// the staff member, or already booked by this student.
+    SlotTaken,
+    /// The student holds as many open bookings as the school allows.
+    BookingLimit,
+    /// The booking begins too soon to be moved or cancelled by the student, or is over.
+    BookingLocked,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::Unauthorized,
@@ -56,6 +63,9 @@ impl ErrorCode {
         ErrorCode::WeakPassword,
         ErrorCode::AnonymousSupportOnly,
         ErrorCode::AnonymousBlocked,
+        ErrorCode::SlotTaken,
+        ErrorCode::BookingLimit,
+        ErrorCode::BookingLocked,
     ];
 
     /// The wire spelling, also used as a metrics label.
@@ -75,6 +85,9 @@ impl ErrorCode {
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::AnonymousSupportOnly => "anonymous_support_only",
             ErrorCode::AnonymousBlocked => "anonymous_blocked",
+            ErrorCode::SlotTaken => "slot_taken",
+            ErrorCode::BookingLimit => "booking_limit",
+            ErrorCode::BookingLocked => "booking_locked",
         }
     }
 }

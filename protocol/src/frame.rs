@@ -3,7 +3,7 @@
 //! fields (`bad_request`), and recovers `rid` whenever it can so that the error names the
 //! request it answers.
 
-use crate::client::{ClientMessage, ToChat, ToConnection, ToHub};
+use crate::client::{ClientMessage, ToBooking, ToChat, ToConnection, ToHub};
 use crate::codes::ErrorCode;
 use crate::limits::MAX_ID_BYTES;
 use crate::server::ServerMessage;
@@ -84,6 +84,8 @@ pub fn decode_client_frame(text: &str) -> Result<Envelope<ClientMessage>, Decode
         serde_json::from_str::<ToHub>(text).map(ClientMessage::Hub)
     } else if ToChat::TYPES.contains(&&*ty) {
         serde_json::from_str::<ToChat>(text).map(ClientMessage::Chat)
+    } else if ToBooking::TYPES.contains(&&*ty) {
+        serde_json::from_str::<ToBooking>(text).map(ClientMessage::Booking)
     } else if ToConnection::TYPES.contains(&&*ty) {
         serde_json::from_str::<ToConnection>(text).map(ClientMessage::Connection)
     } else {

@@ -18,7 +18,7 @@ pub mod model;
 pub mod server;
 pub mod signal;
 
-pub use client::{ClientMessage, ToChat, ToConnection, ToHub};
+pub use client::{ClientMessage, ToBooking, ToChat, ToConnection, ToHub};
 pub use codes::{CloseCode, ErrorCode};
 pub use frame::{
     DecodeError, Envelope, Rid, decode_client_frame, decode_server_frame, encode_client_frame,

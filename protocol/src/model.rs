@@ -1,7 +1,9 @@
 //! Values that appear inside several messages: users, roles, statuses, requests, sessions,
 //! threads and chat messages.
 
-use crate::ids::{AttachmentId, ClientId, MessageId, RequestId, SessionId, ThreadId, UserId};
+use crate::ids::{
+    AttachmentId, BookingId, ClientId, MessageId, RequestId, SessionId, ThreadId, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a user is in the school; it decides what they may do.
@@ -178,6 +180,87 @@ impl HoursSlot {
     }
 }
 
+/// A slot cut from a staff member's consultation hours, as `slots` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// When it begins: ISO 8601 in the school's local time with its offset, to the minute.
+    pub start: String,
+    /// When it ends, as `start`.
+    pub end: String,
+    /// The subject of the hours it is cut from.
+    pub subject: String,
+    pub mode: Mode,
+    /// Students booked into it.
+    pub booked: u32,
+    /// Students it holds: 1 once an individual booking holds it, the staff member's group
+    /// limit otherwise.
+    pub capacity: u32,
+    /// The form of the bookings it holds; absent while nobody booked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<Form>,
+    /// The staff member blocked it: nobody may book it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
+    /// The asking student's own booking of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mine: Option<BookingId>,
+}
+
+/// A student's booking of a slot, as both sides see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingInfo {
+    pub id: BookingId,
+    pub teacher: UserInfo,
+    pub student: UserInfo,
+    pub subject: String,
+    /// `individual`, or `group` (others may book the same slot).
+    pub form: Form,
+    pub topic: String,
+    /// When the slot begins and ends, as [`Slot::start`].
+    pub start: String,
+    pub end: String,
+    pub status: BookingStatus,
+    /// Who cancelled it, when it is cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<UserId>,
+    /// The reason the staff member gave for cancelling it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Whether a booking still holds its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Booked,
+    Cancelled,
+}
+
+/// What happened to a booking, in `booking_changed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingChange {
+    /// A student booked a slot of this staff member's.
+    Booked,
+    /// The student moved it to another slot (`booking` is the new one).
+    Moved,
+    /// The student or the staff member cancelled it.
+    Cancelled,
+}
+
+/// What `calendar_link` does with the user's private calendar feed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarAction {
+    /// Tell the current address, if any.
+    #[default]
+    Get,
+    /// Make a new address; the old one stops working.
+    Renew,
+    /// Turn the feed off.
+    Revoke,
+}
+
 /// A queued help request as its student sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedRequest {
@@ -326,6 +409,9 @@ pub enum EndReason {
     Removed,
     /// The server is shutting down.
     Shutdown,
+    /// A booked slot ended and the teacher and a student never met in it: its thread, which
+    /// holds the booking's topic, stays for the question to be answered there.
+    Missed,
 }
 
 /// The kind of a chat thread.

@@ -3,8 +3,8 @@
 use crate::codes::ErrorCode;
 use crate::ids::{RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
-    ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot, IceServer, MediaPath, Member,
-    OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Status, TeacherInfo, ThreadSummary,
+    BookingChange, BookingInfo, ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot, IceServer, MediaPath, Member,
+    OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Status, TeacherInfo, Slot, ThreadSummary,
     UserInfo,
 };
 use crate::signal::{SignalData, SignalPeer};
@@ -140,6 +140,38 @@ pub enum ServerMessage {
     Typing { thread: ThreadId, user: UserId },
     /// The server is going down; reconnect after the hint.
     ServerShutdown { retry_after_ms: u32 },
+    /// The answer to `list_slots`.
+    Slots {
+        teacher: UserId,
+        /// The staff member's slot length and group limit.
+        slot_minutes: u32,
+        group_limit: u32,
+        /// Every slot of the days asked for, in time order, past ones left out.
+        slots: Vec<Slot>,
+    },
+    /// The answer to `book_slot` and `move_booking`: the booking as it now stands.
+    Booked { booking: BookingInfo },
+    /// The answer to `bookings`, in time order.
+    Bookings { bookings: Vec<BookingInfo> },
+    /// A booking of this user's was made, moved or cancelled (by the other side, or on another
+    /// of their devices); the answer to `cancel_booking` too.
+    BookingChanged {
+        booking: BookingInfo,
+        change: BookingChange,
+    },
+    /// The answer to `set_booking_rules` and `block_slot`: the staff member's rules, and the
+    /// starts of their blocked slots still ahead.
+    BookingRules {
+        slot_minutes: u32,
+        group_limit: u32,
+        blocked: Vec<String>,
+    },
+    /// The answer to `calendar_link`: the path of the user's private iCalendar feed
+    /// (`/cal/<secret>.ics`), absent while they have none.
+    CalendarLink {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
     /// Staff: their consultation hours began and they are not `available`.
     HoursReminder {
         /// The slot that began.
@@ -179,6 +211,12 @@ impl ServerMessage {
         "typing",
         "server_shutdown",
         "hours_reminder",
+        "slots",
+        "booked",
+        "bookings",
+        "booking_changed",
+        "booking_rules",
+        "calendar_link",
     ];
 
     /// The `type` tag of this message, also the metrics label.
@@ -213,6 +251,12 @@ impl ServerMessage {
             ServerMessage::Typing { .. } => "typing",
             ServerMessage::ServerShutdown { .. } => "server_shutdown",
             ServerMessage::HoursReminder { .. } => "hours_reminder",
+            ServerMessage::Slots { .. } => "slots",
+            ServerMessage::Booked { .. } => "booked",
+            ServerMessage::Bookings { .. } => "bookings",
+            ServerMessage::BookingChanged { .. } => "booking_changed",
+            ServerMessage::BookingRules { .. } => "booking_rules",
+            ServerMessage::CalendarLink { .. } => "calendar_link",
         }
     }
 
