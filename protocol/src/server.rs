@@ -150,13 +150,13 @@ pub enum ServerMessage {
         slots: Vec<Slot>,
     },
     /// The answer to `book_slot` and `move_booking`: the booking as it now stands.
-    Booked { booking: BookingInfo },
+    Booked { booking: Box<BookingInfo> },
     /// The answer to `bookings`, in time order.
     Bookings { bookings: Vec<BookingInfo> },
     /// A booking of this user's was made, moved or cancelled (by the other side, or on another
     /// of their devices); the answer to `cancel_booking` too.
     BookingChanged {
-        booking: BookingInfo,
+        booking: Box<BookingInfo>,
         change: BookingChange,
     },
     /// The answer to `set_booking_rules` and `block_slot`: the staff member's rules, and the

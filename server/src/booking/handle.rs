@@ -300,6 +300,7 @@ fn refused(outcome: BookOutcome) -> Refusal {
             ErrorCode::BookingLimit,
             "you hold as many open bookings as the school allows; cancel one first",
         ),
+        // Never asked of a booking that was made: `announce_booked` takes that one first.
         BookOutcome::Booked(_) => Refusal::new(ErrorCode::Internal, "booked"),
     }
 }
@@ -347,16 +348,27 @@ async fn book_slot(
         .store
         .book_slot(asker.user.school, &new, limits(asker, rules))
         .await?;
+    announce_booked(asker, outcome, &teacher, BookingChange::Booked).await
+}
+
+/// Answers a booking or a move with `booked` when it was made, tells the staff member and the
+/// student's other devices, and the hub; else refuses it.
+async fn announce_booked(
+    asker: &Asker,
+    outcome: BookOutcome,
+    teacher: &User,
+    change: BookingChange,
+) -> Result<(), Refusal> {
     let BookOutcome::Booked(booking) = outcome else {
         return Err(refused(outcome));
     };
-    let info = info(asker, &booking, &teacher, &asker.user);
+    let info = Box::new(info(asker, &booking, teacher, &asker.user));
     asker.reply(&ServerMessage::Booked {
         booking: info.clone(),
     });
     let changed = ServerMessage::BookingChanged {
         booking: info,
-        change: BookingChange::Booked,
+        change,
     };
     asker.tell(teacher.id, &changed);
     asker.tell_own_devices(&changed);
@@ -408,26 +420,22 @@ async fn move_booking(asker: &Asker, id: BookingId, start: &str) -> Result<(), R
         form: old.form,
         topic: &old.topic,
     };
-    let outcome = asker
+    let outcome = match asker
         .app
         .store
         .move_booking(id, &new, limits(asker, rules))
-        .await?;
-    let BookOutcome::Booked(booking) = outcome else {
-        return Err(refused(outcome));
+        .await
+    {
+        // Cancelled by its staff member since it was read above.
+        Err(StoreError::Invalid(_)) => {
+            return Err(Refusal::new(
+                ErrorCode::NotFound,
+                format!("no booking {id}"),
+            ));
+        }
+        other => other?,
     };
-    let info = info(asker, &booking, &teacher, &asker.user);
-    asker.reply(&ServerMessage::Booked {
-        booking: info.clone(),
-    });
-    let changed = ServerMessage::BookingChanged {
-        booking: info,
-        change: BookingChange::Moved,
-    };
-    asker.tell(teacher.id, &changed);
-    asker.tell_own_devices(&changed);
-    tell_hub(&asker.app, asker.user.school, teacher.id).await?;
-    Ok(())
+    announce_booked(asker, outcome, &teacher, BookingChange::Moved).await
 }
 
 async fn cancel_booking(asker: &Asker, id: BookingId, reason: Option<&str>) -> Result<(), Refusal> {
@@ -466,7 +474,7 @@ async fn cancel_booking(asker: &Asker, id: BookingId, reason: Option<&str>) -> R
         ));
     };
     let changed = ServerMessage::BookingChanged {
-        booking: info(asker, &cancelled, &teacher, &student),
+        booking: Box::new(info(asker, &cancelled, &teacher, &student)),
         change: BookingChange::Cancelled,
     };
     asker.reply(&changed);
