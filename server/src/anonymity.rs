@@ -118,3 +118,23 @@ pub fn reveal_text(language: Language, student: &User) -> String {
         Language::En => format!("The student told you who they are: {who}."),
     }
 }
+
+/// The student a connection of `user` counts against (`directory.rs`), as their owner digest:
+/// their own for a student, their student's for an anonymous identity (read from the store,
+/// where it is all that is kept of the student), none for staff. A store that cannot be read
+/// leaves an identity's connection counted as its own.
+pub async fn connection_owner(app: &App, user: &User) -> Option<String> {
+    if user.role != Role::Student {
+        return None;
+    }
+    if !user.anonymous {
+        return Some(app.seal.owner_digest(user.school, user.id));
+    }
+    match app.store.anonymous_owner(user.id).await {
+        Ok(owner) => owner,
+        Err(e) => {
+            tracing::warn!(error = %e, user = %user.id, "an identity's owner is unreadable");
+            None
+        }
+    }
+}

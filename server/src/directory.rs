@@ -224,6 +224,11 @@ pub struct Registration<'a> {
     pub max_per_user: usize,
     /// The `hello.resume` token, if the client asked to resume.
     pub resume: Option<&'a str>,
+    /// The student behind the connection, as their anonymous identities' owner digest
+    /// (`seal.rs`): a student's own connections and their identity's share one
+    /// `max_per_user`, so that asking anonymously gives no one more connections than any
+    /// student. `None` for staff.
+    pub owner: Option<String>,
 }
 
 /// Why a connection was not registered.
@@ -239,6 +244,11 @@ pub struct Directory {
     next_id: AtomicU64,
     conns: DashMap<ConnId, ConnHandle>,
     by_user: DashMap<UserId, UserEntry>,
+    /// The connections of each student, their own and their anonymous identity's, by owner
+    /// digest. Kept in memory only: nothing stored pairs a student with their identity.
+    by_owner: DashMap<String, Vec<ConnId>>,
+    /// The owner digest of each connection that has one.
+    owner_of: DashMap<ConnId, String>,
 }
 
 impl Directory {
@@ -260,11 +270,22 @@ impl Directory {
             handle,
             max_per_user,
             resume,
+            owner,
         } = registration;
-        // Holding the user's entry keeps `send_to_user` out until the replay is queued.
+        // Holding the user's entry keeps `send_to_user` out until the replay is queued. A
+        // user's entry is always taken before an owner's, so two registrations never wait on
+        // each other in a circle.
         let mut entry = self.by_user.entry(handle.user).or_default();
         if entry.conns.len() >= max_per_user {
             return Err(RegisterError::TooMany);
+        }
+        if let Some(owner) = owner {
+            let mut held = self.by_owner.entry(owner.clone()).or_default();
+            if held.len() >= max_per_user {
+                return Err(RegisterError::TooMany);
+            }
+            held.push(handle.id);
+            self.owner_of.insert(handle.id, owner);
         }
         entry.parked.retain(|p| p.expires > now);
         let replay = resume.and_then(|token| {
@@ -301,6 +322,15 @@ impl Directory {
         keep: usize,
     ) {
         self.conns.remove(&id);
+        if let Some((_, owner)) = self.owner_of.remove(&id) {
+            let empty = self.by_owner.get_mut(&owner).is_some_and(|mut held| {
+                held.retain(|c| *c != id);
+                held.is_empty()
+            });
+            if empty {
+                self.by_owner.remove_if(&owner, |_, held| held.is_empty());
+            }
+        }
         let mut entry = self.by_user.entry(user).or_default();
         entry.conns.retain(|c| *c != id);
         if let Some((token, frames, expires)) = park {

@@ -501,3 +501,46 @@ async fn the_psychologist_blocks_an_anonymous_student_for_a_day_without_learning
         "the block told the psychologist who the student is"
     );
 }
+
+/// A student's anonymous identity gives them no more connections than any student: its
+/// connections and the student's own share `limits.connections_per_user`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_s_connections_count_against_its_student_s() {
+    let server =
+        Server::start(ServerOptions::demo().env("KONSULT_LIMITS_CONNECTIONS_PER_USER", "2"));
+    let (student, own) = sign_in(&server, "student7").await;
+    let (identity_token, _) = identity(&server, &student.token, false);
+    let (first, _) = WsClient::connect_with_token(&server, &identity_token).await;
+    let refused = async |token: &str| {
+        let mut client = WsClient::connect(&server).await;
+        let got = client
+            .try_hello(token, None, Duration::from_secs(10))
+            .await
+            .expect_err("a third connection of the student is refused");
+        assert!(got.contains("rate_limited"), "{got}");
+        assert_eq!(client.expect_close(Duration::from_secs(10)).await, 4010);
+    };
+    refused(&identity_token).await;
+    refused(&student.token).await;
+    // Another student is not affected.
+    let (other, _) = sign_in(&server, "student8").await;
+    let (other_identity, _) = identity(&server, &other.token, false);
+    let _other = WsClient::connect_with_token(&server, &other_identity).await;
+    // Once the identity's connection ends, the student may connect again.
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let mut client = WsClient::connect(&server).await;
+        if client
+            .try_hello(&student.token, None, Duration::from_secs(10))
+            .await
+            .is_ok()
+        {
+            again = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "a freed place is taken again");
+    drop(own);
+}
