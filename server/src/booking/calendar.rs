@@ -4,6 +4,7 @@
 //! nothing secret is stored: renewing the feed makes a new generation, and an old address
 //! stops proving anything.
 
+use super::asker::{Asker, Refusal};
 use super::slots;
 use crate::app::App;
 use crate::seal::Seal;
@@ -14,7 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::ToSpan;
 use konsult_config::Language;
-use konsult_protocol::UserId;
+use konsult_protocol::model::CalendarAction;
+use konsult_protocol::{ErrorCode, ServerMessage, UserId};
 use std::sync::Arc;
 
 /// How far back the feed shows bookings.
@@ -27,6 +29,30 @@ pub fn path(seal: &Seal, user: UserId, generation: i64) -> String {
         user.0,
         seal.calendar_proof(user, generation)
     )
+}
+
+/// Answers `calendar_link`: tells, renews or turns off the user's feed.
+pub(super) async fn calendar_link(asker: &Asker, action: CalendarAction) -> Result<(), Refusal> {
+    if asker.user.anonymous {
+        return Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "an anonymous identity has no calendar",
+        ));
+    }
+    let store = &asker.app.store;
+    let user = asker.user.id;
+    let generation = match action {
+        CalendarAction::Get => store.calendar_feed(user).await?,
+        CalendarAction::Renew => Some(store.renew_calendar_feed(user).await?),
+        CalendarAction::Revoke => {
+            store.revoke_calendar_feed(user).await?;
+            None
+        }
+    };
+    asker.reply(&ServerMessage::CalendarLink {
+        url: generation.map(|g| path(&asker.app.seal, user, g)),
+    });
+    Ok(())
 }
 
 /// `GET /cal/{file}`: the feed, or 404 for anything but a live feed's address.

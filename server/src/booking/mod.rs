@@ -1,11 +1,16 @@
-//! Booking slots of staff members' consultation hours: the messages (`handle.rs`), the slots
+//! Booking slots of staff members' consultation hours: the messages (`handle.rs` routes
+//! them: `reserve.rs` slots and bookings, `rules.rs` a staff member's rules, `asker.rs` what
+//! they share), the slots
 //! cut from the hours in the school's time zone (`slots.rs`), the private calendar feed
 //! (`calendar.rs`), and telling the school's hub which slots are booked, so that it opens each
 //! one's session when it begins. The bookings themselves live in the store, which alone decides
 //! who gets a contested slot.
 
+mod asker;
 pub mod calendar;
 pub mod handle;
+mod reserve;
+mod rules;
 pub mod slots;
 
 use crate::app::App;
