@@ -91,7 +91,8 @@ export function createBooking(app) {
     pickerError.textContent = '';
     pickerEl.hidden = false;
     renderPicker();
-    week.show(state.teacher.id);
+    // A booking is moved from the week it is in.
+    week.show(state.teacher.id, state.moving?.start.slice(0, 10));
     pickerEl.querySelector('#picker-heading').focus();
   }
 

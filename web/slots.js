@@ -112,13 +112,14 @@ export function createSlotWeek(app, { id, renderSlot, onLoaded = () => {} }) {
     get teacher() {
       return teacher;
     },
-    /// Shows `teacherId`'s slots from this week.
-    show(teacherId) {
-      if (teacher !== teacherId) {
-        teacher = teacherId;
-        week = 0;
-        reply = null;
-      }
+    /// Shows `teacherId`'s slots of the week holding `day` (`2026-12-09`), this week without.
+    show(teacherId, day = null) {
+      const today = schoolToday();
+      const ahead = day ? Math.round((Date.parse(day) - Date.parse(today)) / 86400000) : 0;
+      const target = Math.min(WEEKS_AHEAD, Math.max(0, Math.floor(ahead / 7)));
+      if (teacher !== teacherId || week !== target) reply = null;
+      teacher = teacherId;
+      week = target;
       render();
       return load();
     },
