@@ -168,6 +168,17 @@ pub struct HubConfig {
     pub snapshot_interval: Duration,
 }
 
+/// `[booking]`: booking slots of consultation hours.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BookingConfig {
+    /// Open bookings (not cancelled, not begun) one student may hold.
+    pub max_open: u32,
+    /// How long before a booking begins its student may still move or cancel it.
+    pub change_before: Duration,
+    /// How many days ahead, today included, slots are listed and may be booked.
+    pub horizon_days: u32,
+}
+
 /// `[media]`: WebRTC.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MediaConfig {
@@ -225,6 +236,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub hub: HubConfig,
+    pub booking: BookingConfig,
     pub media: MediaConfig,
     pub metrics: MetricsConfig,
     pub bus: BusConfig,
@@ -285,6 +297,11 @@ impl Default for Config {
                 position_interval: Duration::from_secs(1),
                 immediate_positions: 10,
                 snapshot_interval: Duration::from_millis(500),
+            },
+            booking: BookingConfig {
+                max_open: 3,
+                change_before: Duration::from_secs(2 * 3600),
+                horizon_days: 28,
             },
             media: MediaConfig {
                 listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
@@ -369,6 +386,9 @@ keys! {
     "hub.position_interval" => hub.position_interval;
     "hub.immediate_positions" => hub.immediate_positions;
     "hub.snapshot_interval" => hub.snapshot_interval;
+    "booking.max_open" => booking.max_open;
+    "booking.change_before" => booking.change_before;
+    "booking.horizon_days" => booking.horizon_days;
     "media.listen" => media.listen;
     "media.announce" => media.announce;
     "media.stun_urls" => media.stun_urls;
@@ -536,6 +556,9 @@ impl Config {
         }
         if l.uploads_per_minute == 0 {
             return fail("limits.uploads_per_minute", "must be at least 1");
+        }
+        if !(1..=366).contains(&self.booking.horizon_days) {
+            return fail("booking.horizon_days", "must be between 1 and 366");
         }
         if self.hub.input_queue == 0 {
             return fail("hub.input_queue", "must be at least 1");

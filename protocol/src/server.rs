@@ -3,9 +3,9 @@
 use crate::codes::ErrorCode;
 use crate::ids::{RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
-    BookingChange, BookingInfo, ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot, IceServer, MediaPath, Member,
-    OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Status, TeacherInfo, Slot, ThreadSummary,
-    UserInfo,
+    BookingChange, BookingInfo, ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot,
+    IceServer, MediaPath, Member, OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Slot,
+    Status, TeacherInfo, ThreadSummary, UserInfo,
 };
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};

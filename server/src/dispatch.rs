@@ -1,5 +1,5 @@
 //! Routes each authenticated client message to the part of the server that owns it: the
-//! connection answers `ping`, the chat its messages, the hub the rest.
+//! connection answers `ping`, the chat its messages, the booking its own, the hub the rest.
 
 use crate::app::App;
 use crate::conn_ctx::ConnCtx;
@@ -37,6 +37,11 @@ pub fn handle(app: &Arc<App>, ctx: &ConnCtx, envelope: Envelope<ClientMessage>) 
         ClientMessage::Chat(msg) => {
             if serving(app, ctx, re).is_some() {
                 crate::chat::handle::message(app, ctx, rid, msg);
+            }
+        }
+        ClientMessage::Booking(msg) => {
+            if serving(app, ctx, re).is_some() {
+                crate::booking::handle::message(app, ctx, rid, msg);
             }
         }
         ClientMessage::Hub(msg) => {

@@ -103,6 +103,14 @@ pub async fn run(app: Arc<App>, school: Arc<School>, inputs: HubInputs, epoch: O
         }
         Err(e) => tracing::error!(error = %e, "cannot load consultation hours into the hub"),
     }
+    match crate::booking::load_for_hub(&app, school.id).await {
+        Ok(inputs) => {
+            for input in inputs {
+                hub.handle_input(now(tz), input);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load booked slots into the hub"),
+    }
     let records = RecordWriter::start(app.store.clone(), school.id, start.epoch);
     let mut keeper = start.epoch.map(|epoch| {
         Keeper::start(

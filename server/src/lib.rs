@@ -6,6 +6,7 @@ pub mod anonymity;
 pub mod anonymous;
 pub mod app;
 pub mod auth;
+pub mod booking;
 pub mod bus_inbox;
 pub mod chat;
 pub mod conn_ctx;

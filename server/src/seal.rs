@@ -1,5 +1,6 @@
-//! The key of students' anonymous identities' owner digests (`anonymity.rs`): the one thing
-//! that links an identity to its student, computed only from the student's own token.
+//! The server's keyed digests: students' anonymous identities' owner digests (`anonymity.rs`),
+//! the one thing that links an identity to its student, computed only from the student's own
+//! token; and the proofs in the addresses of private calendar feeds (`booking/calendar.rs`).
 
 use hmac::{Hmac, KeyInit, Mac};
 use konsult_protocol::{SchoolId, UserId};
@@ -21,6 +22,18 @@ impl Seal {
         Seal {
             key: secret.to_vec(),
         }
+    }
+
+    /// The proof in the address of a user's calendar feed of `generation`: a renewal makes a
+    /// new generation, so an old address stops proving anything.
+    pub fn calendar_proof(&self, user: UserId, generation: i64) -> String {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(format!("konsult-calendar-feed:v1:{}:{generation}", user.0).as_bytes());
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The digest the identities of `student` of `school` are filed under.

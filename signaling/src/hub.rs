@@ -3,10 +3,11 @@
 //! becoming a session, a user coming and going, presence reaching the queues, what follows the
 //! end of a session.
 
+use crate::bookings::Bookings;
 use crate::config::{HubConfig, IdSeeds};
 use crate::ctx::Ctx;
 use crate::hours;
-use crate::io::{ConnId, Input, Now, Output, Recipients, ThreadPurpose};
+use crate::io::{BookedSlot, ConnId, Input, Now, Output, Recipients, ThreadPurpose};
 use crate::outputs::Outputs;
 use crate::people::People;
 use crate::refusal::{Asker, Handled};
@@ -31,6 +32,8 @@ pub struct Hub {
     requests: Requests,
     /// Live sessions.
     sessions: Sessions,
+    /// Booked slots ahead and under way.
+    bookings: Bookings,
     /// Grows with every input or deadline that may have changed what a snapshot keeps.
     changes: u64,
 }
@@ -48,6 +51,7 @@ impl Hub {
             people: People::default(),
             requests: Requests::new(seeds.next_request),
             sessions: Sessions::new(seeds.next_session),
+            bookings: Bookings::default(),
             changes: 0,
         }
     }
@@ -70,6 +74,7 @@ impl Hub {
             self.people.save(at),
             self.requests.save(at),
             self.sessions.save(at),
+            self.bookings.save(),
             timers,
         )
     }
@@ -85,6 +90,7 @@ impl Hub {
             people,
             requests,
             sessions,
+            bookings,
             timers,
             ..
         } = snapshot;
@@ -99,8 +105,12 @@ impl Hub {
             people,
             requests: Requests::load(requests, at),
             sessions: Sessions::load(sessions, at),
+            bookings: Bookings::load(bookings),
             changes: 0,
         };
+        for teacher in hub.bookings.held().collect::<Vec<_>>() {
+            hub.people.set_in_booked_slot(teacher, true);
+        }
         for TimerState { at: left, timer } in timers {
             hub.cx.timers.set(at.instant(left), timer);
         }
@@ -175,6 +185,9 @@ impl Hub {
             } => self.on_media_event(session, user, state),
             Input::UserChanged { user, active } => self.on_user_changed(user, active),
             Input::HoursChanged { user, hours } => self.on_hours_changed(user, hours),
+            Input::BookingsChanged { teacher, slots } => {
+                self.bookings.replace(teacher, slots, &mut self.cx)
+            }
             Input::ResumeIssued { conn, token } => self.people.issue_resume(conn, token),
         }
         self.settle();
@@ -258,6 +271,8 @@ impl Hub {
             Timer::Positions(subject) => requests.positions_due(subject),
             Timer::Snapshot(session) => sessions.on_snapshot_timer(session, people, cx),
             Timer::Hours(user) => self.on_hours_timer(user),
+            Timer::BookedSlot(teacher, starts_ms) => self.on_booked_slot(teacher, starts_ms),
+            Timer::BookedSlotEnd(session) => self.on_booked_slot_end(session),
         }
     }
 
@@ -383,6 +398,9 @@ impl Hub {
     /// their presence changed), and a consultation's length counts for the estimates.
     fn settle_ended(&mut self) {
         for ended in self.sessions.take_ended() {
+            if self.bookings.over(ended.session).is_some() {
+                self.booked_slot_over(ended.host);
+            }
             if let Some((subject, took)) = ended.handled {
                 self.requests.record_handling(&subject, took);
             }
@@ -599,6 +617,53 @@ impl Hub {
 
     fn on_media_event(&mut self, id: SessionId, user: UserId, state: MediaState) {
         self.sessions.on_media_event(id, user, state);
+    }
+
+    /// A booked slot begins: its session opens, the staff member and its students are invited,
+    /// and the queues offer the staff member nothing until it is over.
+    fn on_booked_slot(&mut self, teacher: UserId, starts_ms: i64) {
+        let Some(slot) = self.bookings.begin(teacher, starts_ms) else {
+            return;
+        };
+        self.open_booked_session(teacher, &slot);
+    }
+
+    fn open_booked_session(&mut self, teacher: UserId, slot: &BookedSlot) {
+        let Hub {
+            cx,
+            people,
+            sessions,
+            bookings,
+            ..
+        } = self;
+        if let Some(session) = sessions.open_booked(teacher, slot, people, cx) {
+            bookings.began(session, teacher, slot, cx);
+            people.set_in_booked_slot(teacher, true);
+        }
+    }
+
+    /// A booked slot's time ran out: a session the staff member and a student never met in
+    /// ends as missed (its thread keeps the topic); one they met in goes on.
+    fn on_booked_slot_end(&mut self, session: SessionId) {
+        let Some(slot) = self.bookings.over(session) else {
+            return;
+        };
+        if self.sessions.met(session) == Some(false) {
+            self.sessions
+                .end_missed(session, &mut self.people, &mut self.cx);
+        }
+        self.booked_slot_over(slot.teacher);
+    }
+
+    /// A booked slot of `teacher` is over: the queues may offer them requests again.
+    fn booked_slot_over(&mut self, teacher: UserId) {
+        let still = self.bookings.holds(teacher);
+        self.people.set_in_booked_slot(teacher, still);
+        if !still {
+            for subject in self.people.subjects_of(teacher) {
+                self.requests.mark_dirty(&subject);
+            }
+        }
     }
 
     fn on_hours_changed(&mut self, user: UserId, hours: Vec<HoursSlot>) {

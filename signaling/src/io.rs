@@ -54,12 +54,41 @@ pub enum Input {
     UserChanged { user: UserInfo, active: bool },
     /// A staff member's weekly consultation hours changed (or were loaded).
     HoursChanged { user: UserId, hours: Vec<HoursSlot> },
+    /// A staff member's booked slots that have not ended, all of them, after a booking was
+    /// made, moved or cancelled (or when the hub starts): the hub opens each one's session when
+    /// it begins.
+    BookingsChanged {
+        teacher: UserId,
+        slots: Vec<BookedSlot>,
+    },
     /// The server gave connection `conn` the resume token `token` (in its `welcome`). The hub
     /// keeps the latest few of each user, so that after the school moves to another node a
     /// client coming back with one is known ([`crate::Hub::resume_of`]). The hub compares
     /// tokens only: a server that keeps snapshots gives it a digest of the token, never the
     /// token itself, so that a snapshot holds no secret.
     ResumeIssued { conn: ConnId, token: String },
+}
+
+/// A slot of a staff member's consultation hours that students booked, with its times already
+/// in UTC: the server turns the school's local time into instants, so the hub stays free of
+/// time-zone data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedSlot {
+    /// When it begins and ends, ms since the Unix epoch (UTC).
+    pub starts_ms: i64,
+    pub ends_ms: i64,
+    pub subject: String,
+    /// `Individual`, or `Group` for the students who share it.
+    pub form: Form,
+    /// Its students, each with the topic they booked it for.
+    pub students: Vec<BookedStudent>,
+}
+
+/// A student booked into a slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedStudent {
+    pub student: UserId,
+    pub topic: String,
 }
 
 /// What a thread is being created for.

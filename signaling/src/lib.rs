@@ -14,7 +14,8 @@
 //! - `requests/`: open help requests, the queues, offers, positions and estimates, deferral;
 //! - `sessions/`: live sessions, from their start through membership, moderation and media to
 //!   their end and snapshots;
-//! - `hours.rs`: consultation hours, pure functions of slots and time.
+//! - `hours.rs`: consultation hours, pure functions of slots and time;
+//! - `bookings.rs`: booked slots ahead and under way, and when each begins and ends.
 //!
 //! `snapshot.rs` is the format the hub's state is kept in durably ([`Hub::snapshot`],
 //! [`Hub::restore`]): each part turns its own state into its section and back.
@@ -29,6 +30,7 @@
 //! Words for people (the automatic reply's text, dates said aloud) are the server's, not the
 //! hub's: the hub says what happened ([`OpeningText`]).
 
+mod bookings;
 mod config;
 mod ctx;
 mod hours;
@@ -49,8 +51,9 @@ mod timers;
 pub use config::{HubConfig, IdSeeds};
 pub use hub::Hub;
 pub use io::{
-    ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy, MemberPolicy, Now,
-    OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey, ThreadPurpose, ThreadSpec,
+    BookedSlot, BookedStudent, ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy,
+    MemberPolicy, Now, OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey,
+    ThreadPurpose, ThreadSpec,
 };
 pub use people::SUPPORT_SUBJECT;
 pub use snapshot::{HubSnapshot, SNAPSHOT_FORMAT};

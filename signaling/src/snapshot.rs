@@ -26,7 +26,7 @@
 //! one read and one restore.
 //!
 //! What is kept: everyone the hub knows with their status as set, consultation hours, open
-//! requests with their queue order, offers in flight, sessions (form, host, members with their
+//! requests with their queue order, offers in flight, booked slots ahead and under way, sessions (form, host, members with their
 //! role, hands, floor, mutes and media state, invitations, removals, records of requests taken
 //! in), resume tokens (as the server gave them: digests), every pending deadline (as time left), the estimates' recent handling
 //! times, and the id counters. Connections are never kept: after a move every client
@@ -35,6 +35,7 @@
 //!
 //! [`Hub::changes`]: crate::Hub::changes
 
+use crate::bookings::BookingsState;
 use crate::io::{ConsultationRecord, RecordKey};
 use crate::timers::Timer;
 use konsult_protocol::model::{
@@ -67,6 +68,9 @@ pub struct HubSnapshot {
     pub(crate) people: Vec<PersonState>,
     pub(crate) requests: RequestsState,
     pub(crate) sessions: SessionsState,
+    /// Booked slots ahead and under way; absent from snapshots taken before bookings existed.
+    #[serde(default)]
+    pub(crate) bookings: BookingsState,
     /// Every pending deadline, as time left.
     pub(crate) timers: Vec<TimerState>,
 }
@@ -77,6 +81,7 @@ impl HubSnapshot {
         people: Vec<PersonState>,
         requests: RequestsState,
         sessions: SessionsState,
+        bookings: BookingsState,
         timers: Vec<TimerState>,
     ) -> HubSnapshot {
         HubSnapshot {
@@ -85,6 +90,7 @@ impl HubSnapshot {
             people,
             requests,
             sessions,
+            bookings,
             timers,
         }
     }

@@ -27,6 +27,10 @@ pub enum Timer {
     Snapshot(SessionId),
     /// One of a staff member's consultation hours may begin.
     Hours(UserId),
+    /// A staff member's booked slot beginning at this time (ms since the Unix epoch) begins.
+    BookedSlot(UserId, i64),
+    /// The booked slot of this session ends.
+    BookedSlotEnd(SessionId),
 }
 
 /// Deadlines in time order.

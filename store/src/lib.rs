@@ -32,6 +32,7 @@ macro_rules! delegate {
 
 pub mod anonymous;
 pub mod attachments;
+pub mod bookings;
 pub mod fence;
 pub mod hub_snapshots;
 pub mod message_writer;

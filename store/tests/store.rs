@@ -1,15 +1,20 @@
 //! The store's behaviour, the same on every backend: accounts and the directory's search,
 //! threads and the support service, the chat's guarantees under concurrent senders, the
-//! consultation record, the audit log, revoked tokens, hub snapshots fenced by school epochs, and
-//! which failures are transient.
+//! consultation record, the audit log, revoked tokens, hub snapshots fenced by school epochs,
+//! bookings of consultation hours under concurrent bookers, and which failures are transient.
 
 mod backend;
 
 use backend::{Kind, TestStore};
 use konsult_protocol::model::{Form, Mode, Role, ThreadKind};
-use konsult_protocol::{AttachmentId, ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId};
+use konsult_protocol::{
+    AttachmentId, BookingId, ClientId, RequestId, SchoolId, SessionId, ThreadId, UserId,
+};
 use konsult_store::anonymous::NewAnonymous;
 use konsult_store::attachments::NewAttachment;
+use konsult_store::bookings::{
+    BookOutcome, Booking, BookingLimits, BookingRules, Cancellation, NewBooking,
+};
 use konsult_store::messages::{NewMessage, Page, Refusal, SendOutcome};
 use konsult_store::records::{NextIds, Record, RecordFilter, RecordKey};
 use konsult_store::threads::NewThread;
@@ -34,6 +39,17 @@ on_both! {
     chat_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
     record_writes_carry_the_epoch_and_a_stale_one_stores_nothing,
     anonymous_identities_are_sealed_unlisted_and_blocked_by_owner,
+    an_individual_slot_is_booked_once,
+    a_group_slot_fills_to_its_limit,
+    concurrent_students_get_an_individual_slot_once,
+    concurrent_students_fill_a_group_slot_to_its_limit,
+    a_student_holds_at_most_max_open_bookings,
+    a_blocked_slot_is_refused_until_freed,
+    a_cancelled_booking_frees_its_seat_once,
+    a_move_keeps_the_count_and_frees_the_old_slot,
+    booking_queries_keep_to_their_ranges_and_order,
+    booking_rules_default_then_set,
+    calendar_feed_generations_only_grow,
 }
 
 /// The school a test's rows belong to.
@@ -1201,4 +1217,1070 @@ async fn anonymous_identities_are_sealed_unlisted_and_blocked_by_owner(db: TestS
             .expect("other"),
         None
     );
+}
+
+/// When the tests' bookings are made: a day before the first slot.
+const NOW: i64 = 1_800_000_000_000;
+/// The first slot's start, and the length of every slot (15 minutes).
+const SLOT: i64 = NOW + 86_400_000;
+const SLOT_MS: i64 = 900_000;
+
+/// The `n`th slot of the tests' day.
+fn at(n: i64) -> i64 {
+    SLOT + n * SLOT_MS
+}
+
+fn booking(teacher: UserId, student: UserId, starts_ms: i64, form: Form) -> NewBooking<'static> {
+    NewBooking {
+        teacher,
+        student,
+        starts_ms,
+        ends_ms: starts_ms + SLOT_MS,
+        subject: "math",
+        form,
+        topic: "fractions",
+    }
+}
+
+fn limits(group_limit: u32, max_open: u32) -> BookingLimits {
+    BookingLimits {
+        group_limit,
+        max_open,
+        now_ms: NOW,
+    }
+}
+
+/// A school with one teacher and `students` students: (school, teacher, students).
+async fn booking_school(store: &Store, students: usize) -> (SchoolId, UserId, Vec<UserId>) {
+    let school = main_school(store).await;
+    let mut people = vec![user("teacher", "Teacher", Role::Teacher, None)];
+    people.extend(
+        (0..students).map(|i| user(&format!("s{i}"), &format!("S {i}"), Role::Student, None)),
+    );
+    let ids = store.insert_users(school, &people).await.expect("users");
+    (school, ids[0], ids[1..].to_vec())
+}
+
+/// The booking an outcome made; panics on any other.
+fn booked(outcome: BookOutcome) -> Booking {
+    match outcome {
+        BookOutcome::Booked(booking) => booking,
+        other => panic!("not booked: {other:?}"),
+    }
+}
+
+/// The students of a slot's active bookings, in the order they booked.
+async fn students_in(store: &Store, teacher: UserId, starts_ms: i64) -> Vec<UserId> {
+    store
+        .bookings_of_teacher(teacher, starts_ms, starts_ms + 1)
+        .await
+        .expect("teacher's bookings")
+        .into_iter()
+        .map(|b| b.student)
+        .collect()
+}
+
+async fn an_individual_slot_is_booked_once(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 3).await;
+    let first = booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Individual),
+                limits(5, 5),
+            )
+            .await
+            .expect("book"),
+    );
+    assert_eq!(first.school, school);
+    assert_eq!(first.teacher, teacher);
+    assert_eq!(first.student, s[0]);
+    assert_eq!((first.starts_ms, first.ends_ms), (at(0), at(1)));
+    assert_eq!(first.form, Form::Individual);
+    assert_eq!(
+        (first.subject.as_str(), first.topic.as_str()),
+        ("math", "fractions")
+    );
+    assert_eq!(first.created_ms, NOW);
+    assert_eq!(first.cancelled, None);
+    assert_eq!(
+        store.booking(first.id).await.expect("read back"),
+        Some(first.clone())
+    );
+    for form in [Form::Individual, Form::Group] {
+        assert_eq!(
+            store
+                .book_slot(school, &booking(teacher, s[1], at(0), form), limits(5, 5))
+                .await
+                .expect("second"),
+            BookOutcome::SlotTaken,
+            "a {form:?} booking into an individual slot"
+        );
+    }
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Individual),
+                limits(5, 5)
+            )
+            .await
+            .expect("again"),
+        BookOutcome::AlreadyBooked
+    );
+
+    // A group booking holds its slot against an individual one, but not against another group one.
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[1], at(1), Form::Group),
+                limits(5, 5),
+            )
+            .await
+            .expect("group"),
+    );
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[2], at(1), Form::Individual),
+                limits(5, 5)
+            )
+            .await
+            .expect("individual into group"),
+        BookOutcome::SlotTaken
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[2], at(1), Form::Group),
+                limits(5, 5),
+            )
+            .await
+            .expect("second of the group"),
+    );
+    assert_eq!(students_in(store, teacher, at(0)).await, vec![s[0]]);
+    assert_eq!(students_in(store, teacher, at(1)).await, vec![s[1], s[2]]);
+
+    // What no slot holds is refused before anything is looked at.
+    let mut frontal = booking(teacher, s[2], at(5), Form::Frontal);
+    assert!(matches!(
+        store.book_slot(school, &frontal, limits(5, 5)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    frontal.form = Form::Individual;
+    frontal.ends_ms = frontal.starts_ms;
+    assert!(matches!(
+        store.book_slot(school, &frontal, limits(5, 5)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(students_in(store, teacher, at(5)).await.is_empty());
+    db.finish().await;
+}
+
+async fn a_group_slot_fills_to_its_limit(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 4).await;
+    for student in &s[..3] {
+        booked(
+            store
+                .book_slot(
+                    school,
+                    &booking(teacher, *student, at(0), Form::Group),
+                    limits(3, 5),
+                )
+                .await
+                .expect("book"),
+        );
+    }
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[3], at(0), Form::Group),
+                limits(3, 5)
+            )
+            .await
+            .expect("fourth"),
+        BookOutcome::SlotTaken
+    );
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Group),
+                limits(3, 5)
+            )
+            .await
+            .expect("again"),
+        BookOutcome::AlreadyBooked
+    );
+    // A higher limit (the teacher changed their rules) lets the fourth in.
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[3], at(0), Form::Group),
+                limits(4, 5),
+            )
+            .await
+            .expect("fourth with room"),
+    );
+    assert_eq!(students_in(store, teacher, at(0)).await, s);
+    db.finish().await;
+}
+
+/// 16 students, each on a task of its own, book one slot at once.
+async fn race_for_one_slot(
+    store: &Store,
+    school: SchoolId,
+    teacher: UserId,
+    students: &[UserId],
+    form: Form,
+    limits: BookingLimits,
+) -> Vec<BookOutcome> {
+    let tasks: Vec<_> = students
+        .iter()
+        .map(|student| {
+            let store = store.clone();
+            let new = booking(teacher, *student, at(0), form);
+            tokio::spawn(async move { store.book_slot(school, &new, limits).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("booker").expect("no booker fails"));
+    }
+    outcomes
+}
+
+async fn concurrent_students_get_an_individual_slot_once(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 16).await;
+    let outcomes =
+        race_for_one_slot(store, school, teacher, &s, Form::Individual, limits(5, 5)).await;
+    let winners: Vec<Booking> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            BookOutcome::Booked(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == BookOutcome::SlotTaken)
+            .count(),
+        15,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        students_in(store, teacher, at(0)).await,
+        vec![winners[0].student]
+    );
+    db.finish().await;
+}
+
+async fn concurrent_students_fill_a_group_slot_to_its_limit(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 16).await;
+    let outcomes = race_for_one_slot(store, school, teacher, &s, Form::Group, limits(5, 5)).await;
+    let mut winners: Vec<UserId> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            BookOutcome::Booked(b) => Some(b.student),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 5, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == BookOutcome::SlotTaken)
+            .count(),
+        11,
+        "{outcomes:?}"
+    );
+    winners.sort();
+    let mut held = students_in(store, teacher, at(0)).await;
+    held.sort();
+    assert_eq!(held, winners);
+    let seats = db
+        .scalar_raw(&format!(
+            "SELECT count(DISTINCT seat) FROM bookings \
+             WHERE teacher_id = {} AND cancelled_at IS NULL AND seat BETWEEN 0 AND 4",
+            teacher.0
+        ))
+        .await;
+    assert_eq!(seats, 5, "the five hold seats 0 to 4, one each");
+    db.finish().await;
+}
+
+async fn a_student_holds_at_most_max_open_bookings(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 2).await;
+    // A booking that has started is no longer open: made when it was still ahead.
+    let earlier = BookingLimits {
+        now_ms: NOW - 2 * 86_400_000,
+        ..limits(5, 2)
+    };
+    let mut past = booking(teacher, s[0], NOW - 86_400_000, Form::Individual);
+    past.ends_ms = past.starts_ms + SLOT_MS;
+    booked(store.book_slot(school, &past, earlier).await.expect("past"));
+    let first = booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Individual),
+                limits(5, 2),
+            )
+            .await
+            .expect("first"),
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(1), Form::Group),
+                limits(5, 2),
+            )
+            .await
+            .expect("second"),
+    );
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(2), Form::Individual),
+                limits(5, 2)
+            )
+            .await
+            .expect("third"),
+        BookOutcome::TooMany
+    );
+    assert!(students_in(store, teacher, at(2)).await.is_empty());
+    // Another student's count is their own.
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[1], at(2), Form::Individual),
+                limits(5, 2),
+            )
+            .await
+            .expect("other student"),
+    );
+    // A cancelled booking is not open.
+    store
+        .cancel_booking(first.id, s[0], None, NOW)
+        .await
+        .expect("cancel")
+        .expect("was open");
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(3), Form::Individual),
+                limits(5, 2),
+            )
+            .await
+            .expect("after a cancel"),
+    );
+
+    // One student booking eight slots at once gets exactly as many as are left to them.
+    let tasks: Vec<_> = (10..18)
+        .map(|n| {
+            let store = store.clone();
+            let new = booking(teacher, s[1], at(n), Form::Individual);
+            tokio::spawn(async move { store.book_slot(school, &new, limits(5, 4)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("booker").expect("no booker fails"));
+    }
+    let won = outcomes
+        .iter()
+        .filter(|o| matches!(o, BookOutcome::Booked(_)))
+        .count();
+    assert_eq!(won, 3, "s1 held 1 of 4: {outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == BookOutcome::TooMany)
+            .count(),
+        5,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        store
+            .bookings_of_student(s[1], NOW)
+            .await
+            .expect("s1")
+            .len(),
+        4
+    );
+    db.finish().await;
+}
+
+async fn a_blocked_slot_is_refused_until_freed(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 1).await;
+    let other_teacher = store
+        .insert_users(school, &[user("t2", "T2", Role::Teacher, None)])
+        .await
+        .expect("teacher")[0];
+    for n in [3, 1, 5] {
+        store
+            .set_slot_blocked(teacher, at(n), true)
+            .await
+            .expect("block");
+    }
+    store
+        .set_slot_blocked(teacher, at(1), true)
+        .await
+        .expect("block twice");
+    store
+        .set_slot_blocked(other_teacher, at(2), true)
+        .await
+        .expect("block another's");
+    assert_eq!(
+        store
+            .blocked_slots(teacher, at(0), at(10))
+            .await
+            .expect("blocked"),
+        vec![at(1), at(3), at(5)]
+    );
+    assert_eq!(
+        store
+            .blocked_slots(teacher, at(1), at(5))
+            .await
+            .expect("range"),
+        vec![at(1), at(3)],
+        "from inclusive, to exclusive"
+    );
+    for form in [Form::Individual, Form::Group] {
+        assert_eq!(
+            store
+                .book_slot(school, &booking(teacher, s[0], at(1), form), limits(5, 5))
+                .await
+                .expect("blocked"),
+            BookOutcome::SlotBlocked
+        );
+    }
+    // Blocked over everything else: even a student at max_open hears it is blocked.
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(1), Form::Group),
+                limits(5, 0)
+            )
+            .await
+            .expect("blocked first"),
+        BookOutcome::SlotBlocked
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(other_teacher, s[0], at(1), Form::Group),
+                limits(5, 5),
+            )
+            .await
+            .expect("another teacher's slot"),
+    );
+    store
+        .set_slot_blocked(teacher, at(1), false)
+        .await
+        .expect("free");
+    store
+        .set_slot_blocked(teacher, at(7), false)
+        .await
+        .expect("free one never blocked");
+    assert_eq!(
+        store
+            .blocked_slots(teacher, at(0), at(10))
+            .await
+            .expect("blocked"),
+        vec![at(3), at(5)]
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(1), Form::Group),
+                limits(5, 5),
+            )
+            .await
+            .expect("freed"),
+    );
+    db.finish().await;
+}
+
+async fn a_cancelled_booking_frees_its_seat_once(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 3).await;
+    let first = booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Group),
+                limits(2, 5),
+            )
+            .await
+            .expect("first"),
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[1], at(0), Form::Group),
+                limits(2, 5),
+            )
+            .await
+            .expect("second"),
+    );
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[2], at(0), Form::Group),
+                limits(2, 5)
+            )
+            .await
+            .expect("full"),
+        BookOutcome::SlotTaken
+    );
+    let cancelled = store
+        .cancel_booking(first.id, teacher, Some("ill"), NOW + 5)
+        .await
+        .expect("cancel")
+        .expect("it was open");
+    let cancellation = Cancellation {
+        at_ms: NOW + 5,
+        by: teacher,
+        reason: Some("ill".into()),
+    };
+    assert_eq!(cancelled.id, first.id);
+    assert_eq!(cancelled.cancelled, Some(cancellation.clone()));
+    assert_eq!(
+        store.booking(first.id).await.expect("read").expect("kept"),
+        cancelled
+    );
+    assert_eq!(
+        store
+            .cancel_booking(first.id, s[0], None, NOW + 6)
+            .await
+            .expect("again"),
+        None,
+        "a second cancel finds nothing to cancel"
+    );
+    assert_eq!(
+        store
+            .booking(first.id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .cancelled,
+        Some(cancellation),
+        "and changes nothing"
+    );
+    assert_eq!(
+        store
+            .cancel_booking(BookingId(first.id.0 + 1_000), teacher, None, NOW)
+            .await
+            .expect("none"),
+        None
+    );
+    assert_eq!(
+        store
+            .booking(BookingId(first.id.0 + 1_000))
+            .await
+            .expect("none"),
+        None
+    );
+    // The freed seat is taken again, and the student who cancelled may book again.
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[2], at(0), Form::Group),
+                limits(2, 5),
+            )
+            .await
+            .expect("into the freed seat"),
+    );
+    let seat = db
+        .scalar_raw(&format!(
+            "SELECT seat FROM bookings WHERE student_id = {} AND cancelled_at IS NULL",
+            s[2].0
+        ))
+        .await;
+    assert_eq!(seat, 0, "the lowest free seat");
+    assert_eq!(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Group),
+                limits(2, 5)
+            )
+            .await
+            .expect("full again"),
+        BookOutcome::SlotTaken
+    );
+    db.finish().await;
+}
+
+async fn a_move_keeps_the_count_and_frees_the_old_slot(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 3).await;
+    let old = booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Individual),
+                limits(5, 1),
+            )
+            .await
+            .expect("book"),
+    );
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[1], at(2), Form::Individual),
+                limits(5, 1),
+            )
+            .await
+            .expect("another's"),
+    );
+    // At max_open (1), the move is still allowed: the booking it replaces does not count.
+    let later = BookingLimits {
+        now_ms: NOW + 10,
+        ..limits(5, 1)
+    };
+    let moved = booked(
+        store
+            .move_booking(
+                old.id,
+                &booking(teacher, s[0], at(1), Form::Individual),
+                later,
+            )
+            .await
+            .expect("move"),
+    );
+    assert_ne!(moved.id, old.id);
+    assert_eq!(
+        (moved.student, moved.starts_ms, moved.school),
+        (s[0], at(1), school)
+    );
+    assert_eq!(
+        store
+            .booking(old.id)
+            .await
+            .expect("old")
+            .expect("kept")
+            .cancelled,
+        Some(Cancellation {
+            at_ms: NOW + 10,
+            by: s[0],
+            reason: None
+        })
+    );
+    let mine = store.bookings_of_student(s[0], NOW).await.expect("mine");
+    assert_eq!(mine, vec![moved.clone()]);
+    // The old slot is free for another student.
+    booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[2], at(0), Form::Individual),
+                limits(5, 1),
+            )
+            .await
+            .expect("old slot"),
+    );
+
+    // A move into a taken or blocked slot changes nothing.
+    assert_eq!(
+        store
+            .move_booking(
+                moved.id,
+                &booking(teacher, s[0], at(2), Form::Individual),
+                limits(5, 1)
+            )
+            .await
+            .expect("into a taken slot"),
+        BookOutcome::SlotTaken
+    );
+    store
+        .set_slot_blocked(teacher, at(4), true)
+        .await
+        .expect("block");
+    assert_eq!(
+        store
+            .move_booking(
+                moved.id,
+                &booking(teacher, s[0], at(4), Form::Group),
+                limits(5, 1)
+            )
+            .await
+            .expect("into a blocked slot"),
+        BookOutcome::SlotBlocked
+    );
+    assert_eq!(
+        store
+            .booking(moved.id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .cancelled,
+        None
+    );
+    assert_eq!(
+        store.bookings_of_student(s[0], NOW).await.expect("mine"),
+        vec![moved.clone()]
+    );
+    assert_eq!(students_in(store, teacher, at(2)).await, vec![s[1]]);
+
+    // Within its own slot (another form, another topic): the old booking is not AlreadyBooked.
+    let mut regroup = booking(teacher, s[0], at(1), Form::Group);
+    regroup.topic = "decimals";
+    let regrouped = booked(
+        store
+            .move_booking(moved.id, &regroup, limits(5, 1))
+            .await
+            .expect("within its slot"),
+    );
+    assert_eq!(regrouped.topic, "decimals");
+    assert_eq!(students_in(store, teacher, at(1)).await, vec![s[0]]);
+
+    // Only an open booking of the student moves.
+    assert!(matches!(
+        store
+            .move_booking(
+                moved.id,
+                &booking(teacher, s[0], at(6), Form::Group),
+                limits(5, 1)
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .move_booking(
+                regrouped.id,
+                &booking(teacher, s[1], at(6), Form::Group),
+                limits(5, 5)
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(students_in(store, teacher, at(6)).await.is_empty());
+    assert_eq!(
+        store
+            .booking(regrouped.id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .cancelled,
+        None
+    );
+    db.finish().await;
+}
+
+async fn booking_queries_keep_to_their_ranges_and_order(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 3).await;
+    let t2 = store
+        .insert_users(school, &[user("t2", "T2", Role::Teacher, None)])
+        .await
+        .expect("teacher")[0];
+    let other = store
+        .create_school("other", "Other", "Europe/Moscow")
+        .await
+        .expect("school");
+    let o = store
+        .insert_users(
+            other,
+            &[
+                user("ot", "OT", Role::Teacher, None),
+                user("os", "OS", Role::Student, None),
+            ],
+        )
+        .await
+        .expect("other's people");
+    let book = |teacher, student, n, form| {
+        let new = booking(teacher, student, at(n), form);
+        async move { store.book_slot(school, &new, limits(5, 10)).await }
+    };
+    // Booked out of order, so that ids and starts disagree.
+    let b3 = booked(book(teacher, s[0], 3, Form::Individual).await.expect("b3"));
+    let b1a = booked(book(teacher, s[1], 1, Form::Group).await.expect("b1a"));
+    let b1b = booked(book(teacher, s[0], 1, Form::Group).await.expect("b1b"));
+    let b0 = booked(book(t2, s[0], 0, Form::Individual).await.expect("b0"));
+    let b2 = booked(book(teacher, s[2], 2, Form::Individual).await.expect("b2"));
+    let gone = booked(
+        book(teacher, s[0], 4, Form::Individual)
+            .await
+            .expect("gone"),
+    );
+    store
+        .cancel_booking(gone.id, s[0], None, NOW)
+        .await
+        .expect("cancel")
+        .expect("open");
+    let theirs = booked(
+        store
+            .book_slot(
+                other,
+                &booking(o[0], o[1], at(1), Form::Individual),
+                limits(5, 10),
+            )
+            .await
+            .expect("other school's"),
+    );
+
+    let ids = |bookings: Vec<Booking>| bookings.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.bookings_of_student(s[0], NOW).await.expect("s0")),
+        vec![b0.id, b1b.id, b3.id],
+        "by start, cancelled left out"
+    );
+    // Ends after from_ms: the booking ending exactly at it is over.
+    assert_eq!(
+        ids(store
+            .bookings_of_student(s[0], at(2))
+            .await
+            .expect("s0 later")),
+        vec![b3.id]
+    );
+    assert_eq!(
+        ids(store
+            .bookings_of_student(s[0], at(2) - 1)
+            .await
+            .expect("s0 just before")),
+        vec![b1b.id, b3.id]
+    );
+    assert_eq!(
+        ids(store
+            .bookings_of_teacher(teacher, at(0), at(10))
+            .await
+            .expect("teacher")),
+        vec![b1a.id, b1b.id, b2.id, b3.id],
+        "by start then id"
+    );
+    assert_eq!(
+        ids(store
+            .bookings_of_teacher(teacher, at(1), at(3))
+            .await
+            .expect("range")),
+        vec![b1a.id, b1b.id, b2.id],
+        "from inclusive, to exclusive"
+    );
+    assert!(
+        store
+            .bookings_of_teacher(t2, at(1), at(10))
+            .await
+            .expect("t2")
+            .is_empty()
+    );
+    assert_eq!(
+        ids(store.bookings_of_school(school, NOW).await.expect("school")),
+        vec![b0.id, b1a.id, b1b.id, b2.id, b3.id]
+    );
+    assert_eq!(
+        ids(store
+            .bookings_of_school(school, at(2))
+            .await
+            .expect("school later")),
+        vec![b2.id, b3.id]
+    );
+    assert_eq!(
+        store.bookings_of_school(other, NOW).await.expect("other"),
+        vec![theirs]
+    );
+    db.finish().await;
+}
+
+async fn booking_rules_default_then_set(db: TestStore) {
+    let store = &db.store;
+    let (school, teacher, _) = booking_school(store, 0).await;
+    let t2 = store
+        .insert_users(school, &[user("t2", "T2", Role::Teacher, None)])
+        .await
+        .expect("teacher")[0];
+    assert_eq!(
+        store.booking_rules(teacher).await.expect("default"),
+        BookingRules {
+            slot_minutes: 15,
+            group_limit: 5
+        }
+    );
+    let rules = BookingRules {
+        slot_minutes: 20,
+        group_limit: 3,
+    };
+    store.set_booking_rules(teacher, rules).await.expect("set");
+    assert_eq!(store.booking_rules(teacher).await.expect("set"), rules);
+    let again = BookingRules {
+        slot_minutes: 30,
+        group_limit: 8,
+    };
+    store
+        .set_booking_rules(teacher, again)
+        .await
+        .expect("set again");
+    assert_eq!(store.booking_rules(teacher).await.expect("replaced"), again);
+    assert_eq!(
+        store.booking_rules(t2).await.expect("another's"),
+        BookingRules::default()
+    );
+    for bad in [
+        BookingRules {
+            slot_minutes: 0,
+            group_limit: 3,
+        },
+        BookingRules {
+            slot_minutes: 15,
+            group_limit: 0,
+        },
+    ] {
+        assert!(matches!(
+            store.set_booking_rules(teacher, bad).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    assert_eq!(store.booking_rules(teacher).await.expect("kept"), again);
+    db.finish().await;
+}
+
+async fn calendar_feed_generations_only_grow(db: TestStore) {
+    let store = &db.store;
+    let (_, teacher, s) = booking_school(store, 1).await;
+    assert_eq!(store.calendar_feed(teacher).await.expect("none"), None);
+    store
+        .revoke_calendar_feed(teacher)
+        .await
+        .expect("revoke what is not there");
+    assert_eq!(store.calendar_feed(teacher).await.expect("none"), None);
+    assert_eq!(store.renew_calendar_feed(teacher).await.expect("first"), 1);
+    assert_eq!(store.calendar_feed(teacher).await.expect("feed"), Some(1));
+    assert_eq!(store.renew_calendar_feed(teacher).await.expect("renew"), 2);
+    assert_eq!(store.calendar_feed(teacher).await.expect("feed"), Some(2));
+    store.revoke_calendar_feed(teacher).await.expect("revoke");
+    assert_eq!(store.calendar_feed(teacher).await.expect("revoked"), None);
+    store
+        .revoke_calendar_feed(teacher)
+        .await
+        .expect("revoke twice");
+    assert_eq!(
+        store
+            .renew_calendar_feed(teacher)
+            .await
+            .expect("after revoke"),
+        3,
+        "never a generation used before"
+    );
+    assert_eq!(store.calendar_feed(teacher).await.expect("feed"), Some(3));
+    // Each user counts their own.
+    assert_eq!(store.calendar_feed(s[0]).await.expect("none"), None);
+    assert_eq!(store.renew_calendar_feed(s[0]).await.expect("first"), 1);
+    assert_eq!(store.calendar_feed(teacher).await.expect("feed"), Some(3));
+    db.finish().await;
+}
+
+/// A booking written without the store's locks (as a second writer that skipped them would)
+/// and committed while the store's insert waits on it: the unique indexes refuse the store's
+/// row, PostgreSQL aborts its transaction, and the booker gets an outcome, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_seat_lost_at_the_unique_index_is_an_outcome() {
+    let db = TestStore::open(Kind::Postgres).await;
+    let store = &db.store;
+    let (school, teacher, s) = booking_school(store, 3).await;
+    let mut watcher = db.postgres_connection().await;
+    for (student, seat, booker, expected) in [
+        // s[1] takes seat 0 outside: the store's s[0], seeing nobody, wants seat 0 too.
+        (s[1], 0, s[0], BookOutcome::SlotTaken),
+        // s[2] takes seat 4 outside: the store's s[2], seeing only s[1], wants seat 1; it is
+        // the student index that refuses it.
+        (s[2], 4, s[2], BookOutcome::AlreadyBooked),
+    ] {
+        let mut outside = db.postgres_connection().await;
+        sqlx::query("BEGIN")
+            .execute(&mut outside)
+            .await
+            .expect("begin");
+        sqlx::query(
+            "INSERT INTO bookings (school_id, teacher_id, student_id, starts_ms, ends_ms, \
+             subject, form, topic, seat, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'math', 'group', '', $6, $7)",
+        )
+        .bind(school.0)
+        .bind(teacher.0)
+        .bind(student.0)
+        .bind(at(0))
+        .bind(at(1))
+        .bind(seat)
+        .bind(NOW)
+        .execute(&mut outside)
+        .await
+        .expect("insert outside");
+        let task = {
+            let store = store.clone();
+            let new = booking(teacher, booker, at(0), Form::Group);
+            tokio::spawn(async move { store.book_slot(school, &new, limits(5, 5)).await })
+        };
+        // The store's insert waits for the transaction outside to end.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                 AND query LIKE 'INSERT INTO bookings%'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .expect("watch");
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the store's insert never waited"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sqlx::query("COMMIT")
+            .execute(&mut outside)
+            .await
+            .expect("commit");
+        assert_eq!(
+            task.await
+                .expect("booker")
+                .expect("an outcome, not an error"),
+            expected
+        );
+    }
+    // The store's connections came back clean: it books on as before.
+    let held = booked(
+        store
+            .book_slot(
+                school,
+                &booking(teacher, s[0], at(0), Form::Group),
+                limits(5, 5),
+            )
+            .await
+            .expect("book after"),
+    );
+    assert_eq!(held.student, s[0]);
+    let mut in_slot = students_in(store, teacher, at(0)).await;
+    in_slot.sort();
+    assert_eq!(in_slot, s);
+    db.finish().await;
 }

@@ -132,6 +132,10 @@ async fn try_cell(server: &Server, row: &str, col: &str) -> String {
     };
     let actor_id = actor.as_ref().map(|(_, id)| *id);
 
+    if matches!(row, "move_booking" | "cancel_booking") {
+        return booking_cell(server, row, n, role, relation, actor, host, third).await;
+    }
+
     if matches!(row, "cancel_request" | "accept" | "decline") {
         // The member of a help request is its student, or the teacher it was offered to.
         let owner_is_actor = relation == Relation::Member && role == "student";
@@ -240,10 +244,102 @@ async fn try_cell(server: &Server, row: &str, col: &str) -> String {
             "members": [third_id]}),
         "reveal_identity" => json!({"type": row, "thread": thread, "token": "not-a-token"}),
         "block_anonymous" => json!({"type": row, "thread": thread}),
+        "list_slots" => json!({"type": row, "teacher": _host_id}),
+        "book_slot" => json!({"type": row, "teacher": _host_id, "start": "2020-01-01T10:00:00Z",
+            "form": "individual", "topic": "a question"}),
+        "bookings" => json!({"type": row}),
+        "set_booking_rules" => json!({"type": row, "slot_minutes": 20}),
+        "block_slot" => json!({"type": row, "start": "2020-01-01T10:00:00Z", "blocked": true}),
+        "calendar_link" => json!({"type": row}),
         other => panic!("no situation for `{other}`: add it to this test"),
     };
     match actor.as_mut() {
         Some((c, _)) => answer(c, msg).await,
+        None => answer(&mut host, msg).await,
+    }
+}
+
+/// A cell of `move_booking` or `cancel_booking`, which name a booking: its member is the
+/// booking's student, or the staff member whose slot it is; the host's slot is booked by the
+/// third user otherwise.
+#[allow(clippy::too_many_arguments)]
+async fn booking_cell(
+    server: &Server,
+    row: &str,
+    n: u32,
+    role: &str,
+    relation: Relation,
+    actor: Option<(WsClient, i64)>,
+    mut host: WsClient,
+    mut third: WsClient,
+) -> String {
+    let member = relation == Relation::Member;
+    let mut actor = actor.map(|(c, _)| c);
+    let (teacher_login, teacher_role) = if member && role != "student" && role != "admin" {
+        (format!("actor{n}"), role)
+    } else {
+        (format!("host{n}"), "teacher")
+    };
+    let teacher_token = portal_token(&teacher_login, teacher_role, &[&format!("subject{n}")]);
+    let teacher_id = {
+        let (_, welcome) = WsClient::connect_with_token(server, &teacher_token).await;
+        welcome["user"]["id"].as_i64().expect("teacher id")
+    };
+    let hours: Vec<Value> = (1..=7)
+        .map(|day| {
+            json!({"subject": format!("subject{n}"), "weekday": day, "start": "00:00",
+                          "end": "23:45", "mode": "online"})
+        })
+        .collect();
+    let put = konsult_testkit::api_call(
+        server.addr,
+        "PUT",
+        "/api/hours",
+        &teacher_token,
+        json!(hours).to_string().as_bytes(),
+    );
+    assert_eq!(put.status, 200, "{row}: hours: {}", put.text());
+    let booker = if member && role == "student" {
+        actor.as_mut().expect("actor")
+    } else {
+        &mut third
+    };
+    let listed = booker
+        .request(json!({"type": "list_slots", "teacher": teacher_id, "days": 2}))
+        .await;
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+        + 3 * 3600;
+    let slot = listed["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .find(|s| {
+            s["start"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .expect("start")
+                .as_second()
+                > later
+        })
+        .expect("a slot three hours ahead")
+        .clone();
+    let booked = booker
+        .request(
+            json!({"type": "book_slot", "teacher": teacher_id, "start": slot["start"],
+                        "form": "individual", "topic": "a question"}),
+        )
+        .await;
+    let booking = booked["booking"]["id"].clone();
+    assert!(booking.is_i64(), "{row}: not booked: {booked}");
+    let msg = match row {
+        "move_booking" => json!({"type": row, "booking": booking, "start": "not a time"}),
+        _ => json!({"type": row, "booking": booking}),
+    };
+    match actor.as_mut() {
+        Some(c) => answer(c, msg).await,
         None => answer(&mut host, msg).await,
     }
 }

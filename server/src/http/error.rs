@@ -41,7 +41,10 @@ impl ApiError {
             | ErrorCode::AnonymousSupportOnly
             | ErrorCode::AnonymousBlocked => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::SlotTaken | ErrorCode::BookingLocked => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::BookingLimit => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

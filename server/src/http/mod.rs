@@ -47,6 +47,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/consultations", get(consultations::list))
         .route("/api/consultations/summary", get(consultations::summary))
         .route("/api/hours", get(hours::get_own).put(hours::put_own))
+        .route("/cal/{file}", get(crate::booking::calendar::feed))
         .route("/api/students", get(students::list))
         .route("/api/classes", get(students::classes))
         .route("/api/attachments", post(attachments::upload))

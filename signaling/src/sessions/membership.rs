@@ -7,7 +7,7 @@ use crate::io::{ConsultationRecord, MediaCommand, Outcome, Output};
 use crate::people::People;
 use crate::refusal::{Asker, Handled, Refusal};
 use crate::timers::Timer;
-use konsult_protocol::model::{EndReason, Form, MediaState, Role};
+use konsult_protocol::model::{EndReason, Form, MediaPath, MediaState, Role};
 use konsult_protocol::{ServerMessage, SessionId, UserId};
 use std::collections::BTreeSet;
 
@@ -42,6 +42,12 @@ impl Sessions {
             return Err(Refusal::conflict("you are already in another consultation"));
         }
         self.seat(id, user, Some(asker.conn), people);
+        let s = &self.sessions[&id];
+        if s.media == MediaPath::P2p && s.present().count() == 2 {
+            // A booked individual session: its two members came one by one, and the direct
+            // path has from now on to connect.
+            cx.after(cx.config.p2p_timeout, Timer::P2p(id));
+        }
         self.send_session_started(asker.conn, asker.re(), id, people, cx);
         self.update_media_policy(id, cx);
         Ok(())
@@ -125,7 +131,13 @@ impl Sessions {
         people: &mut People,
         cx: &mut Ctx,
     ) {
-        self.record_session(id, Outcome::Held, people, cx);
+        // A missed booking is left to its thread, as a deferred request is.
+        let outcome = if reason == EndReason::Missed {
+            Outcome::Deferred
+        } else {
+            Outcome::Held
+        };
+        self.record_session(id, outcome, people, cx);
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
@@ -163,10 +175,23 @@ impl Sessions {
         cx.out
             .push(Output::Media(MediaCommand::EndSession { session: id }));
         self.ended.push(Ended {
+            session: id,
             host: s.host,
             host_before,
             handled,
         });
+    }
+
+    /// Whether the host and a student were ever in the session together; `None` when it is not
+    /// live.
+    pub fn met(&self, id: SessionId) -> Option<bool> {
+        let s = self.sessions.get(&id)?;
+        Some(s.participants.contains(&s.host) && s.participants.iter().any(|u| *u != s.host))
+    }
+
+    /// Ends a booked session its host and students never met in.
+    pub fn end_missed(&mut self, id: SessionId, people: &mut People, cx: &mut Ctx) {
+        self.end(id, EndReason::Missed, people, cx);
     }
 
     /// A user's last connection dropped: their sessions show them offline.

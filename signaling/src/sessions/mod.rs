@@ -37,6 +37,7 @@ pub(crate) struct Sessions {
 /// estimates of its subject.
 #[derive(Debug)]
 pub(crate) struct Ended {
+    pub session: SessionId,
     pub host: UserId,
     /// The host's status while the session was live: `presence` is pushed if ending it changed.
     pub host_before: Status,

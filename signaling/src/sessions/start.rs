@@ -3,8 +3,10 @@
 
 use super::{ROSTER_LIMIT, Session, SessionMember, Sessions};
 use crate::ctx::Ctx;
+use crate::io::{
+    BookedSlot, BookedStudent, OpeningMessage, OpeningText, ThreadPurpose, ThreadSpec,
+};
 use crate::io::{ConnId, ConsultationRecord, Outcome, Output, Recipients, RecordKey};
-use crate::io::{ThreadPurpose, ThreadSpec};
 use crate::people::People;
 use crate::refusal::{Asker, Refusal};
 use crate::requests::TakenRequest;
@@ -214,6 +216,117 @@ impl Sessions {
         id
     }
 
+    /// Opens the session of a booked slot as it begins: hosted by its staff member, who is
+    /// invited as its students are (nobody is in it until they join), with a thread that starts
+    /// with each student's topic. `None` when the staff member or every student is gone.
+    pub fn open_booked(
+        &mut self,
+        teacher: UserId,
+        slot: &BookedSlot,
+        people: &mut People,
+        cx: &mut Ctx,
+    ) -> Option<SessionId> {
+        let students: Vec<&BookedStudent> = slot
+            .students
+            .iter()
+            .filter(|b| people.require_active(b.student).is_ok() && b.student != teacher)
+            .collect();
+        if people.require_active(teacher).is_err()
+            || !people.is_staff(teacher)
+            || students.is_empty()
+        {
+            return None;
+        }
+        let form = if slot.form == Form::Individual && students.len() == 1 {
+            Form::Individual
+        } else {
+            Form::Group
+        };
+        let title: String = students
+            .iter()
+            .map(|b| b.topic.trim())
+            .collect::<Vec<_>>()
+            .join("; ")
+            .chars()
+            .take(MAX_TOPIC_CHARS)
+            .collect();
+        let id = self.new_session_id();
+        let mut invited: BTreeSet<UserId> = students.iter().map(|b| b.student).collect();
+        invited.insert(teacher);
+        let mut members = BTreeMap::new();
+        members.insert(
+            teacher,
+            SessionMember {
+                role: SessionRole::Host,
+                present: false,
+                media: MediaState::Connecting,
+                muted: Vec::new(),
+                off: Vec::new(),
+                media_conn: None,
+            },
+        );
+        let session = Session {
+            id,
+            form,
+            mode: Mode::Online,
+            subject: slot.subject.clone(),
+            title: title.clone(),
+            host: teacher,
+            class: None,
+            media: if form == Form::Individual {
+                MediaPath::P2p
+            } else {
+                MediaPath::Sfu
+            },
+            thread: None,
+            started: cx.now.mono,
+            started_ms: cx.now.unix_ms,
+            members,
+            invited,
+            removed: BTreeSet::new(),
+            participants: BTreeSet::new(),
+            floor: None,
+            hands: Vec::new(),
+            version: 0,
+            record: RecordKey::Session(id),
+            requests: Vec::new(),
+            pulled: Vec::new(),
+            answer: None,
+            dirty: false,
+            snapshot_scheduled: false,
+            last_policy: None,
+        };
+        self.sessions.insert(id, session);
+        let opening = students
+            .iter()
+            .map(|b| OpeningMessage {
+                author: b.student,
+                text: OpeningText::Question(b.topic.clone()),
+                client_id: format!("konsult:booking:{}:{}", slot.starts_ms, b.student),
+            })
+            .collect();
+        let mut members: Vec<UserId> = vec![teacher];
+        members.extend(students.iter().map(|b| b.student));
+        cx.out.push(Output::CreateThread {
+            purpose: ThreadPurpose::Session(id),
+            spec: ThreadSpec {
+                kind: if form == Form::Individual {
+                    ThreadKind::Personal
+                } else {
+                    ThreadKind::Group
+                },
+                title: format!("{}: {}", slot.subject, title),
+                members,
+                class: None,
+                request: None,
+                session: Some(id),
+                opening,
+                confidential: people.confidential(&slot.subject, Some(teacher)),
+            },
+        });
+        Some(id)
+    }
+
     /// Checks a `create_session` up to the requests it pulls in, which `Requests` checks.
     pub fn check_new(
         &self,
@@ -415,7 +528,7 @@ impl Sessions {
             .chain(s.invited.iter())
             .copied()
             .filter(|u| *u != s.host)
-            .filter(|u| outcome == Outcome::InProgress || s.participants.contains(u))
+            .filter(|u| outcome != Outcome::Held || s.participants.contains(u))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();

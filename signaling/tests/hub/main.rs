@@ -1,6 +1,8 @@
 //! The hub's behaviour, scenario by scenario, without sockets: help requests and queues
-//! (`requests`), live sessions (`sessions`), consultation hours (`hours`).
+//! (`requests`), live sessions (`sessions`), consultation hours (`hours`), booked slots
+//! (`bookings`).
 
+mod bookings;
 mod hours;
 mod requests;
 mod sessions;

@@ -4,6 +4,7 @@
 
 mod anonymous;
 mod attachments;
+mod bookings;
 mod bulk;
 mod hub_snapshots;
 pub(crate) mod messages;

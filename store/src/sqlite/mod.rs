@@ -3,6 +3,7 @@
 
 mod anonymous;
 mod attachments;
+mod bookings;
 mod bulk;
 mod checkpoint;
 mod hub_snapshots;

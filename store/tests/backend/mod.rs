@@ -147,6 +147,19 @@ impl TestStore {
         }
     }
 
+    /// A connection of its own to the test's PostgreSQL database, outside the store: to hold
+    /// a transaction open while the store works, or to watch what the store waits for.
+    pub async fn postgres_connection(&self) -> sqlx::PgConnection {
+        match &self.place {
+            Place::Database { admin_url, name } => {
+                sqlx::PgConnection::connect(&with_database(admin_url, name))
+                    .await
+                    .expect("connect")
+            }
+            Place::Folder(_) => panic!("a SQLite store has no PostgreSQL connection"),
+        }
+    }
+
     /// Closes the store and removes its database.
     pub async fn finish(self) {
         self.store.close().await;
