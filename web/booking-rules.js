@@ -87,6 +87,11 @@ export function createBookingRules(app) {
     week.render();
   }
 
+  // A booking made, moved or cancelled changes what the week's slots hold.
+  conn.on('booking_changed', () => {
+    if (week.reply) week.load();
+  });
+
   render();
   return {
     el,
