@@ -90,6 +90,10 @@ const app = {
   showInvites() {
     if (app.toHome()) main.querySelector('.invites button')?.focus();
   },
+  /// Shows the bookings: the student's own, or the staff member's of the day.
+  showBookings() {
+    if (app.toHome()) app.home.showBookings?.();
+  },
   /// The student's own token while this tab runs as their anonymous identity.
   ownToken() {
     return sessionStorage.getItem(OWN_TOKEN_KEY);

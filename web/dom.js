@@ -34,6 +34,32 @@ export function replace(el, ...children) {
   return el;
 }
 
+/// Runs `draw`, which rebuilds `container`'s children, and puts the keyboard back on the control
+/// (by id) that had it, with the caret where it was: a list redrawn by a push must not throw
+/// someone typing or tabbing through it out of their place. When that control is gone (the
+/// booking it belonged to was cancelled), `fallback()` names the element that takes the keyboard.
+export function keepFocus(container, draw, fallback = () => null) {
+  const active = document.activeElement;
+  const inside = Boolean(active) && active !== document.body && container.contains(active);
+  const id = inside ? active.id : '';
+  const caret = id && typeof active.selectionStart === 'number' ? [active.selectionStart, active.selectionEnd] : null;
+  draw();
+  if (!inside || container.contains(document.activeElement)) return;
+  const again = id ? document.getElementById(id) : null;
+  if (!again || !container.contains(again) || again.disabled) {
+    fallback()?.focus();
+    return;
+  }
+  again.focus();
+  if (caret) {
+    try {
+      again.setSelectionRange(...caret);
+    } catch {
+      // A field without a caret (a number field): the focus alone is back.
+    }
+  }
+}
+
 /// A short tone from WebAudio, so an incoming offer is heard without an audio file.
 let audio;
 export function beep() {

@@ -7,7 +7,8 @@ import { timeInput, weekdayName } from './locale.js';
 
 const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7];
 
-export function createHoursEditor(app, subjects) {
+/// `onSaved` hears that the hours were stored (the slots cut from them changed).
+export function createHoursEditor(app, subjects, { onSaved = () => {} } = {}) {
   let slots = [];
   let loaded = false;
   const el = h('section', { class: 'card hours-editor', 'aria-labelledby': 'hours-heading' });
@@ -86,6 +87,7 @@ export function createHoursEditor(app, subjects) {
       slots = await call('PUT', slots);
       render();
       status.textContent = t('hours.saved');
+      onSaved();
     } catch (err) {
       error.textContent = app.errorText(err);
     }

@@ -96,6 +96,43 @@ function schoolDay(date) {
   return `${parts.year}-${parts.month}-${parts.day}`;
 }
 
+/// The school's calendar day now, `2026-12-02`: the day a booking list or a week of slots
+/// starts from.
+export function schoolToday() {
+  return schoolDay(new Date());
+}
+
+/// The calendar day `n` days after `iso` (`2026-12-02`), whatever the zone: days are counted,
+/// not hours, so a change of daylight saving time moves nothing.
+export function addDays(iso, n) {
+  const [year, month, day] = iso.split('-').map(Number);
+  return new Date(Date.UTC(year, month - 1, day + n)).toISOString().slice(0, 10);
+}
+
+/// "ср, 9 декабря" ("Wed 9 December"): a calendar day (`2026-12-09`) or a moment's day in the
+/// school's zone, as headings of a list of slots or bookings say it.
+export function formatDay(value) {
+  const words = { weekday: 'short', day: 'numeric', month: 'long' };
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value ?? '');
+  if (m) {
+    // A day of the calendar has no zone: noon UTC names it in UTC.
+    const noon = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 12));
+    return new Intl.DateTimeFormat(languageTag(), { ...words, timeZone: 'UTC' }).format(noon);
+  }
+  const date = moment(value);
+  return date ? formatter(words).format(date) : '';
+}
+
+/// "15:20–15:40": a slot or a booking from its start to its end, on the school's clock.
+export function formatSpan(start, end) {
+  return `${formatTime(start)}–${formatTime(end)}`;
+}
+
+/// "ср, 9 декабря, 15:20–15:40": when a slot or a booking (`{start, end}`) is.
+export function formatWhen({ start, end }) {
+  return `${formatDay(start)}, ${formatSpan(start, end)}`;
+}
+
 /// A chat message's time: "15:04" today, "пн, 30.11, 15:04" on another day of the year,
 /// with the year further back.
 export function formatMessageTime(value, now = new Date()) {

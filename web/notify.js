@@ -1,13 +1,15 @@
 //! System notifications and the tab's title. While the tab is hidden, a teacher hears of an
 //! offer and of a message in their inbox, a student of their turn (a teacher accepted the
-//! request, or it reached the head of the queue), an invitation and the answer to a deferred
-//! question, through the Notification API; clicking one brings the tab forward and opens what
-//! it is about. Permission is asked only when someone acts: a teacher first switching to
-//! "available", a student on their first help request; never on page load. The tab's title
-//! counts the threads with unread messages: "(3) Konsult: консультации".
+//! request, or it reached the head of the queue), an invitation (a booked slot's session invites
+//! both sides), the answer to a deferred question, and a booking the other side made, moved or
+//! cancelled (with the teacher's reason), through the Notification API; clicking one brings the
+//! tab forward and opens what it is about. Permission is asked only when someone acts: a teacher
+//! first switching to "available", a student on their first help request; never on page load.
+//! The tab's title counts the threads with unread messages: "(3) Konsult: консультации".
 
 import { languageTag, subjectName, t } from './i18n.js';
 import { threadTitle } from './chat.js';
+import { formatWhen } from './locale.js';
 
 /// A message's text in a notification is cut to this many characters.
 const BODY_CHARS = 140;
@@ -137,12 +139,26 @@ export function createNotifier(app) {
       show({ tag: `session-${session.id}`, title: t('notify.accepted'), body: host, open: () => {} });
     });
     conn.on('session_invite', (m) => {
-      if (!student()) return;
       show({
         tag: `session-${m.session.id}`,
         title: t('invite.text', { from: m.from?.name ?? '', title: m.session.title }),
         body: '',
         open: () => app.showInvites(),
+      });
+    });
+    // A booking the other side made, moved or cancelled; what the user did on another device
+    // is no news.
+    conn.on('booking_changed', ({ booking, change }) => {
+      const me = app.user?.id;
+      const byOther = change === 'cancelled' ? booking.cancelled_by !== me : booking.student.id !== me;
+      if (!byOther) return;
+      const staffSide = booking.student.id !== me;
+      const params = { name: staffSide ? booking.student.name : booking.teacher.name, student: booking.student.name, when: formatWhen(booking) };
+      show({
+        tag: `booking-${booking.id}`,
+        title: staffSide ? t('day.change.' + change, params) : t('notify.booking_cancelled', params),
+        body: staffSide ? booking.topic : (booking.reason ?? ''),
+        open: () => app.showBookings(),
       });
     });
   }

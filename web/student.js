@@ -1,11 +1,14 @@
 //! The student's home: teachers with subjects, status and hours; the help request form; the
-//! queue position and estimate; invitations; the inbox; the way to ask the psychologist
+//! queue position and estimate; invitations; booking a time in a teacher's hours and the
+//! student's bookings; the inbox; the calendar feed; the way to ask the psychologist
 //! anonymously, and, on the anonymous identity's home, what anonymity means.
 
 import { h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
 import { formatMoment, weekdayName } from './locale.js';
 import { Inbox } from './chat.js';
+import { createBooking } from './booking.js';
+import { createCalendar } from './calendar.js';
 
 export function createStudentHome(app) {
   const state = { teachers: [], request: null, notice: '', invites: new Map() };
@@ -23,6 +26,9 @@ export function createStudentHome(app) {
   /// home: what anonymity means and its limit.
   const anonEl = h('section', { class: 'card anonymous', 'aria-labelledby': 'anon-heading' });
   const anonymous = Boolean(app.user.anonymous);
+  // An anonymous identity asks the support service and nothing else: no bookings, no calendar.
+  const booking = anonymous ? null : createBooking(app);
+  const calendar = anonymous ? null : createCalendar(app);
 
   function renderAnonymous() {
     const explained = [h('p', {}, t('anon.means')), h('p', {}, t('anon.limit'))];
@@ -67,7 +73,10 @@ export function createStudentHome(app) {
       h('span', { class: 'name' }, teacher.name), ' ',
       h('span', { class: `status status-${teacher.status}` }, t('status.' + teacher.status)),
       h('span', { class: 'subjects' }, teacher.subjects.map(subjectName).join(', ')),
-      teacher.hours?.length ? h('span', { class: 'hours' }, t('teachers.hours', { hours: hoursText(teacher.hours) })) : null));
+      teacher.hours?.length ? h('span', { class: 'hours' }, t('teachers.hours', { hours: hoursText(teacher.hours) })) : null,
+      booking && teacher.hours?.length
+        ? h('button', { type: 'button', class: 'book-open', 'aria-label': t('book.open.label', { name: teacher.name }), onclick: () => booking.open(teacher) }, t('book.open'))
+        : null));
     replace(teachersEl, h('h2', { id: 'teachers-heading' }, t('teachers.heading')),
       items.length ? h('ul', { class: 'teacher-list' }, items) : h('p', {}, t('teachers.none')));
   }
@@ -227,6 +236,9 @@ export function createStudentHome(app) {
     app.announce(t('invite.text', { from: m.from?.name ?? '', title: m.session.title }), true);
   });
   conn.on('session_ended', (m) => {
+    // A booked slot that passed without the teacher and the student meeting: its question
+    // stays in the chat.
+    if (state.invites.has(m.session) && m.reason === 'missed') setNotice(t('session.ended.missed'));
     state.invites.delete(m.session);
     renderInvites();
   });
@@ -241,12 +253,20 @@ export function createStudentHome(app) {
     renderInvites();
     renderAnonymous();
     inbox.render();
+    booking?.rerender();
+    calendar?.rerender();
     noticeEl.textContent = state.notice;
-    replace(el, noticeEl, ...(anonymous ? [anonEl] : []), queueEl, invitesEl, askEl, teachersEl, inbox.el,
-      ...(anonymous ? [] : [anonEl]));
+    replace(el, noticeEl, ...(anonymous ? [anonEl] : []), queueEl, invitesEl, askEl, booking?.listEl, teachersEl,
+      booking?.pickerEl, inbox.el, calendar?.el, ...(anonymous ? [] : [anonEl]));
   }
 
   rerender();
   loadTeachers();
-  return { el, rerender, refresh: () => inbox.load(), openThread: (id) => inbox.openThread(id) };
+  return {
+    el,
+    rerender,
+    refresh: () => { inbox.load(); booking?.load(); },
+    openThread: (id) => inbox.openThread(id),
+    showBookings: () => booking?.listEl.querySelector('h2')?.focus(),
+  };
 }

@@ -1,6 +1,7 @@
 //! The teacher's home: the availability switch, incoming offers (with a sound), the queues of
-//! their subjects with "take next", the form that starts a group or frontal session, the inbox of
-//! deferred requests and threads, and the weekly consultation hours.
+//! their subjects with "take next", the day's bookings beside them, the form that starts a group
+//! or frontal session, the inbox of deferred requests and threads, the weekly consultation hours
+//! with the rules of booking them, and the calendar feed.
 
 import { beep, h, replace } from './dom.js';
 import { subjectName, t } from './i18n.js';
@@ -8,6 +9,9 @@ import { weekdayName } from './locale.js';
 import { Inbox } from './chat.js';
 import { createHoursEditor } from './hours.js';
 import { createSessionForm } from './create.js';
+import { createDayBookings } from './day-bookings.js';
+import { createBookingRules } from './booking-rules.js';
+import { createCalendar } from './calendar.js';
 
 export function createTeacherHome(app) {
   const conn = app.conn;
@@ -15,8 +19,13 @@ export function createTeacherHome(app) {
   const state = { status: 'away', offers: new Map(), queues: new Map(), notice: '', invites: new Map() };
   const el = h('div', { class: 'home teacher' });
   const inbox = new Inbox(app);
-  // Consultation hours are for teachers and support staff, not for an admin on this screen.
-  const hours = ['teacher', 'support'].includes(app.user.role) ? createHoursEditor(app, subjects) : null;
+  // Consultation hours, and the bookings of them, are for teachers and support staff, not for
+  // an admin on this screen.
+  const staff = ['teacher', 'support'].includes(app.user.role);
+  const rules = staff ? createBookingRules(app) : null;
+  const hours = staff ? createHoursEditor(app, subjects, { onSaved: () => rules.load() }) : null;
+  const dayBookings = staff ? createDayBookings(app) : null;
+  const calendar = staff ? createCalendar(app) : null;
   const statusEl = h('section', { class: 'card availability' });
   const offersEl = h('section', { class: 'card offers', 'aria-labelledby': 'offers-heading' });
   const offersLive = h('div', { 'aria-live': 'assertive', role: 'status', id: 'offers-live' });
@@ -133,7 +142,7 @@ export function createTeacherHome(app) {
     replace(invitesEl, h('h2', {}, t('invites.heading')),
       h('ul', {}, [...state.invites.values()].map(({ session, from }) => h('li', {},
         t('invite.text', { from: from?.name ?? '', title: session.title }), ' ',
-        h('button', { type: 'button', onclick: () => conn.request({ type: 'join_session', session: session.id }).catch((e) => setNotice(app.errorText(e))) }, t('invite.join'))))));
+        h('button', { type: 'button', class: 'primary', 'data-session': session.id, onclick: () => conn.request({ type: 'join_session', session: session.id }).catch((e) => setNotice(app.errorText(e))) }, t('invite.join'))))));
   }
 
   function setNotice(text) {
@@ -168,8 +177,21 @@ export function createTeacherHome(app) {
     state.invites.delete(m.session.id);
     renderInvites();
   });
+  // A booked slot's session invites its staff member too, at the slot's time.
   conn.on('session_invite', (m) => {
+    app.learn(m.from);
+    const known = state.invites.has(m.session.id);
     state.invites.set(m.session.id, m);
+    renderInvites();
+    if (!known) {
+      beep();
+      app.announce(t('invite.text', { from: m.from?.name ?? '', title: m.session.title }), true);
+    }
+  });
+  conn.on('session_ended', (m) => {
+    if (!state.invites.has(m.session)) return;
+    if (m.reason === 'missed') setNotice(t('session.ended.missed'));
+    state.invites.delete(m.session);
     renderInvites();
   });
   conn.on('hours_reminder', ({ slot }) => {
@@ -206,14 +228,26 @@ export function createTeacherHome(app) {
     renderInvites();
     inbox.render();
     hours?.rerender();
+    dayBookings?.rerender();
+    rules?.rerender();
+    calendar?.rerender();
     noticeEl.textContent = state.notice;
-    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, create.el, inbox.el, hours?.el);
+    replace(el, noticeEl, statusEl, offersEl, invitesEl, queuesEl, dayBookings?.el, create.el, inbox.el, hours?.el,
+      rules?.el, calendar?.el);
   }
 
   rerender();
   hours?.load();
+  rules?.load();
   create.load();
   loadOwnStatus();
   loadQueues();
-  return { el, rerender, refresh: () => { inbox.load(); loadQueues(); }, stop: () => clearInterval(ticker), openThread: (id) => inbox.openThread(id) };
+  return {
+    el,
+    rerender,
+    refresh: () => { inbox.load(); loadQueues(); dayBookings?.load(); },
+    stop: () => clearInterval(ticker),
+    openThread: (id) => inbox.openThread(id),
+    showBookings: () => dayBookings?.el.querySelector('h2')?.focus(),
+  };
 }

@@ -18,7 +18,7 @@ if [ -z "${CHROMIUM:-}" ]; then
   fi
   export CHROMIUM="$(command -v chromium)"
 fi
-[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent
+{ [ -d node_modules/playwright-core ] && [ -d node_modules/ical.js ]; } || npm ci --no-audit --no-fund --silent
 
 export KONSULT_BIN="${KONSULT_BIN:-$root/target/debug/konsult}"
 [ -x "$KONSULT_BIN" ] || (cd "$root" && cargo build --locked --workspace --all-targets)
