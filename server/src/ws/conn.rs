@@ -307,7 +307,8 @@ async fn serve<S: Socket>(
         handle,
         max_per_user: limits.connections_per_user,
         resume: resume_from.as_deref(),
-        owner: crate::anonymity::connection_owner(app, &user).await,
+        // Boxed, as the other awaits here, to keep the connection future small.
+        owner: Box::pin(crate::anonymity::connection_owner(app, &user)).await,
     };
     // A token issued before a restart is not parked here: the restored hub kept its digest.
     // The client resumes (`welcome.resumed`), but what was queued for it died with the old
