@@ -105,11 +105,6 @@ impl Bookings {
         self.live.values().any(|l| l.teacher == teacher)
     }
 
-    /// The staff members whose booked slot is under way.
-    pub fn held(&self) -> impl Iterator<Item = UserId> + '_ {
-        self.live.values().map(|l| l.teacher)
-    }
-
     pub fn save(&self) -> BookingsState {
         BookingsState {
             ahead: self

@@ -108,9 +108,6 @@ impl Hub {
             bookings: Bookings::load(bookings),
             changes: 0,
         };
-        for teacher in hub.bookings.held().collect::<Vec<_>>() {
-            hub.people.set_in_booked_slot(teacher, true);
-        }
         for TimerState { at: left, timer } in timers {
             hub.cx.timers.set(at.instant(left), timer);
         }
@@ -247,9 +244,10 @@ impl Hub {
             people,
             requests,
             sessions,
+            bookings,
             ..
         } = self;
-        requests.match_requests(people, cx);
+        requests.match_requests(people, &|staff| bookings.holds(staff), cx);
         requests.flush_positions(people, cx);
         sessions.flush_snapshots(people, cx);
     }
@@ -638,7 +636,6 @@ impl Hub {
         } = self;
         if let Some(session) = sessions.open_booked(teacher, slot, people, cx) {
             bookings.began(session, teacher, slot, cx);
-            people.set_in_booked_slot(teacher, true);
         }
     }
 
@@ -657,9 +654,7 @@ impl Hub {
 
     /// A booked slot of `teacher` is over: the queues may offer them requests again.
     fn booked_slot_over(&mut self, teacher: UserId) {
-        let still = self.bookings.holds(teacher);
-        self.people.set_in_booked_slot(teacher, still);
-        if !still {
+        if !self.bookings.holds(teacher) {
             for subject in self.people.subjects_of(teacher) {
                 self.requests.mark_dirty(&subject);
             }

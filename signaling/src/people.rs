@@ -33,9 +33,6 @@ pub(crate) struct People {
     watchers: BTreeSet<ConnId>,
     /// Whose connection each kept resume token was issued to.
     resume_tokens: HashMap<String, UserId>,
-    /// Staff members in a booked slot under way, whom the queues offer nothing (the hub sets
-    /// this from its bookings, and again after a restore).
-    in_booked_slot: BTreeSet<UserId>,
 }
 
 /// A user as the hub tracks them.
@@ -310,23 +307,11 @@ impl People {
             .map_or(Status::Offline, Person::status)
     }
 
-    /// Whether the staff member can take an offer now: available, holding no offer, and not
-    /// in a booked slot (a booking outranks the queues).
+    /// Whether the staff member can take an offer now.
     pub fn is_free(&self, user: UserId) -> bool {
-        !self.in_booked_slot.contains(&user)
-            && self
-                .people
-                .get(&user)
-                .is_some_and(|p| p.status() == Status::Available && p.offer.is_none())
-    }
-
-    /// Marks a staff member as in (or out of) a booked slot under way.
-    pub fn set_in_booked_slot(&mut self, user: UserId, held: bool) {
-        if held {
-            self.in_booked_slot.insert(user);
-        } else {
-            self.in_booked_slot.remove(&user);
-        }
+        self.people
+            .get(&user)
+            .is_some_and(|p| p.status() == Status::Available && p.offer.is_none())
     }
 
     pub fn is_online(&self, user: UserId) -> bool {

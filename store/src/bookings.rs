@@ -245,11 +245,24 @@ impl TryFrom<BookingRow> for Booking {
 }
 
 /// The form a booking's `form` column names: the inverse of [`Form::as_str`], which wrote it.
-pub(crate) fn parse_form(s: &str) -> Result<Form, StoreError> {
+fn parse_form(s: &str) -> Result<Form, StoreError> {
     [Form::Individual, Form::Group, Form::Frontal]
         .into_iter()
         .find(|form| form.as_str() == s)
         .ok_or_else(|| StoreError::Invalid(format!("unknown form {s:?} in bookings")))
+}
+
+/// A slot's active `(student_id, form, seat)` rows, as the seat check reads them.
+pub(crate) fn active_from(rows: Vec<(i64, String, i64)>) -> Result<Vec<ActiveBooking>, StoreError> {
+    rows.into_iter()
+        .map(|(student, form, seat)| {
+            Ok(ActiveBooking {
+                student,
+                form: parse_form(&form)?,
+                seat,
+            })
+        })
+        .collect()
 }
 
 /// Rows read into bookings.

@@ -115,15 +115,11 @@ async fn build(app: &App, file: &str) -> Result<Option<String>, crate::store::St
     };
     let language = app.config.school.language;
     let mut cal = Calendar::new(now, &user.name);
+    let other = |b: &Booking| if staff { b.student } else { b.teacher };
+    let others = super::accounts(app, bookings.iter().map(other).collect()).await?;
     for b in &bookings {
-        let other = if staff { b.student } else { b.teacher };
-        let name = app
-            .store
-            .user_by_id(other)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_default();
-        cal.booking(b, &name, language);
+        let name = others.get(&other(b)).map_or("", |u| u.name.as_str());
+        cal.booking(b, name, language);
     }
     if staff {
         let hours = app.store.hours_of(user.id).await?;

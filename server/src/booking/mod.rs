@@ -47,6 +47,24 @@ pub fn booked_slots(bookings: &[Booking]) -> Vec<BookedSlot> {
     by_start.into_values().collect()
 }
 
+/// The accounts of `ids`, each read once however often it stands in the list (a teacher's
+/// day holds the same students many times).
+pub async fn accounts(
+    app: &App,
+    ids: Vec<UserId>,
+) -> Result<BTreeMap<UserId, crate::store::users::User>, StoreError> {
+    let mut found = BTreeMap::new();
+    for id in ids {
+        if found.contains_key(&id) {
+            continue;
+        }
+        if let Some(user) = app.store.user_by_id(id).await? {
+            found.insert(id, user);
+        }
+    }
+    Ok(found)
+}
+
 /// Tells the school's hub a staff member's booked slots after one of them changed.
 pub async fn tell_hub(app: &App, school: SchoolId, teacher: UserId) -> Result<(), StoreError> {
     let from = now_ms() - i64::from(MAX_SLOT_MINUTES) * 60_000;

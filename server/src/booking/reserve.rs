@@ -4,7 +4,7 @@
 
 use super::asker::{Asker, Refusal, bookable, horizon_end, info, parse_date, staff_member};
 use super::slots::{self, SlotTime};
-use super::tell_hub;
+use super::{accounts, tell_hub};
 use crate::store::bookings::{BookOutcome, Booking, BookingLimits, BookingRules, NewBooking};
 use crate::store::users::User;
 use crate::store::{StoreError, now_ms};
@@ -337,22 +337,28 @@ pub(super) async fn bookings(asker: &Asker, day: Option<&str>) -> Result<(), Ref
         }
         Role::Admin => Vec::new(),
     };
+    let me = asker.user.id;
+    let ids = list
+        .iter()
+        .map(|b| {
+            if b.student == me {
+                b.teacher
+            } else {
+                b.student
+            }
+        })
+        .collect();
+    let others = accounts(&asker.app, ids).await?;
     let mut out = Vec::with_capacity(list.len());
     for b in &list {
-        let other = if b.student == asker.user.id {
-            b.teacher
+        let (teacher, student) = if b.student == me {
+            (others.get(&b.teacher), Some(&*asker.user))
         } else {
-            b.student
+            (Some(&*asker.user), others.get(&b.student))
         };
-        let Some(other) = store.user_by_id(other).await? else {
-            continue;
-        };
-        let (teacher, student) = if b.student == asker.user.id {
-            (&other, &*asker.user)
-        } else {
-            (&*asker.user, &other)
-        };
-        out.push(info(asker, b, teacher, student));
+        if let (Some(teacher), Some(student)) = (teacher, student) {
+            out.push(info(asker, b, teacher, student));
+        }
     }
     asker.reply(&ServerMessage::Bookings { bookings: out });
     Ok(())

@@ -13,8 +13,14 @@ use std::time::Instant;
 
 impl Requests {
     /// Offers queued requests to free staff, oldest request first, each to the longest-idle
-    /// free staff member who may take it.
-    pub fn match_requests(&mut self, people: &mut People, cx: &mut Ctx) {
+    /// free staff member who may take it. `held` says who is held elsewhere (in a booked slot,
+    /// which outranks the queues) and gets no offer.
+    pub fn match_requests(
+        &mut self,
+        people: &mut People,
+        held: &dyn Fn(UserId) -> bool,
+        cx: &mut Ctx,
+    ) {
         let subjects: Vec<String> = self
             .dirty_subjects
             .iter()
@@ -24,7 +30,7 @@ impl Requests {
         for subject in subjects {
             let mut free: Vec<UserId> = people
                 .staff_of(&subject)
-                .filter(|s| people.is_free(*s))
+                .filter(|s| people.is_free(*s) && !held(*s))
                 .collect();
             if free.is_empty() {
                 continue;

@@ -72,14 +72,9 @@ impl Sessions {
         id
     }
 
-    /// Opens a session hosted by the asker, who hears of it once its thread exists.
-    fn open_session(
-        &mut self,
-        asker: &Asker,
-        spec: SessionSpec,
-        people: &mut People,
-        cx: &Ctx,
-    ) -> SessionId {
+    /// A session of `host` as `spec` describes it, not yet live: the host is its member, not in
+    /// it yet, and nobody else is invited.
+    fn new_session(&mut self, host: UserId, spec: SessionSpec, cx: &Ctx) -> Session {
         let SessionSpec {
             form,
             mode,
@@ -88,14 +83,25 @@ impl Sessions {
             class,
             record,
         } = spec;
-        let host = asker.user;
         let id = self.new_session_id();
         let media = if form == Form::Individual {
             MediaPath::P2p
         } else {
             MediaPath::Sfu
         };
-        let mut session = Session {
+        let mut members = BTreeMap::new();
+        members.insert(
+            host,
+            SessionMember {
+                role: SessionRole::Host,
+                present: false,
+                media: MediaState::Connecting,
+                muted: Vec::new(),
+                off: Vec::new(),
+                media_conn: None,
+            },
+        );
+        Session {
             id,
             form,
             mode,
@@ -107,7 +113,7 @@ impl Sessions {
             thread: None,
             started: cx.now.mono,
             started_ms: cx.now.unix_ms,
-            members: BTreeMap::new(),
+            members,
             invited: BTreeSet::new(),
             removed: BTreeSet::new(),
             participants: BTreeSet::new(),
@@ -117,23 +123,31 @@ impl Sessions {
             record: record.unwrap_or(RecordKey::Session(id)),
             requests: Vec::new(),
             pulled: Vec::new(),
-            answer: Some((asker.conn, asker.rid.clone())),
+            answer: None,
             dirty: false,
             snapshot_scheduled: false,
             last_policy: None,
-        };
-        session.members.insert(
-            host,
-            SessionMember {
-                role: SessionRole::Host,
-                present: true,
-                media: MediaState::Connecting,
-                muted: Vec::new(),
-                off: Vec::new(),
-                media_conn: Some(asker.conn),
-            },
-        );
+        }
+    }
+
+    /// Opens a session hosted by the asker, who is in it at once and hears of it once its
+    /// thread exists.
+    fn open_session(
+        &mut self,
+        asker: &Asker,
+        spec: SessionSpec,
+        people: &mut People,
+        cx: &Ctx,
+    ) -> SessionId {
+        let host = asker.user;
+        let mut session = self.new_session(host, spec, cx);
+        if let Some(member) = session.members.get_mut(&host) {
+            member.present = true;
+            member.media_conn = Some(asker.conn);
+        }
         session.participants.insert(host);
+        session.answer = Some((asker.conn, asker.rid.clone()));
+        let (id, form) = (session.id, session.form);
         self.sessions.insert(id, session);
         people.enter_session(host, id, form);
         id
@@ -250,52 +264,21 @@ impl Sessions {
             .chars()
             .take(MAX_TOPIC_CHARS)
             .collect();
-        let id = self.new_session_id();
-        let mut invited: BTreeSet<UserId> = students.iter().map(|b| b.student).collect();
-        invited.insert(teacher);
-        let mut members = BTreeMap::new();
-        members.insert(
+        let mut session = self.new_session(
             teacher,
-            SessionMember {
-                role: SessionRole::Host,
-                present: false,
-                media: MediaState::Connecting,
-                muted: Vec::new(),
-                off: Vec::new(),
-                media_conn: None,
+            SessionSpec {
+                form,
+                mode: Mode::Online,
+                subject: slot.subject.clone(),
+                title: title.clone(),
+                class: None,
+                record: None,
             },
+            cx,
         );
-        let session = Session {
-            id,
-            form,
-            mode: Mode::Online,
-            subject: slot.subject.clone(),
-            title: title.clone(),
-            host: teacher,
-            class: None,
-            media: if form == Form::Individual {
-                MediaPath::P2p
-            } else {
-                MediaPath::Sfu
-            },
-            thread: None,
-            started: cx.now.mono,
-            started_ms: cx.now.unix_ms,
-            members,
-            invited,
-            removed: BTreeSet::new(),
-            participants: BTreeSet::new(),
-            floor: None,
-            hands: Vec::new(),
-            version: 0,
-            record: RecordKey::Session(id),
-            requests: Vec::new(),
-            pulled: Vec::new(),
-            answer: None,
-            dirty: false,
-            snapshot_scheduled: false,
-            last_policy: None,
-        };
+        let id = session.id;
+        session.invited = students.iter().map(|b| b.student).collect();
+        session.invited.insert(teacher);
         self.sessions.insert(id, session);
         let opening = students
             .iter()

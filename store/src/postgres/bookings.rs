@@ -7,8 +7,8 @@
 use super::PgStore;
 use crate::StoreError;
 use crate::bookings::{
-    ActiveBooking, BookOutcome, Booking, BookingLimits, BookingRow, BookingRules, NewBooking,
-    STUDENT_INDEX, booking_columns, bookings_from, parse_form, rules_from, seat_for,
+    BookOutcome, Booking, BookingLimits, BookingRow, BookingRules, NewBooking, STUDENT_INDEX,
+    active_from, booking_columns, bookings_from, rules_from, seat_for,
 };
 use konsult_protocol::{BookingId, SchoolId, UserId};
 use sqlx::PgConnection;
@@ -73,16 +73,7 @@ async fn book_in(
     .bind(new.starts_ms)
     .fetch_all(&mut *conn)
     .await?;
-    let active = rows
-        .into_iter()
-        .map(|(student, form, seat)| {
-            Ok(ActiveBooking {
-                student,
-                form: parse_form(&form)?,
-                seat,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let active = active_from(rows)?;
     match seat_for(new, &active, limits.group_limit) {
         Ok(seat) => insert(conn, school, new, seat, limits.now_ms).await,
         Err(no_seat) => Ok(no_seat.into()),
