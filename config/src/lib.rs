@@ -137,7 +137,8 @@ pub struct LimitsConfig {
     pub logins_per_minute_per_account: u32,
     /// WebSocket connections one user may hold at once.
     pub connections_per_user: usize,
-    /// WebSocket connections from one IP address that have not yet said a valid `hello`.
+    /// WebSocket connections from one IP address that have not yet sent a `hello` with a
+    /// token whose signature holds.
     pub anonymous_per_ip: usize,
     /// Members of one session.
     pub session_members: usize,

@@ -460,7 +460,8 @@ fn hash_all(
 }
 
 /// The account for a school portal token in `school`: created on first sight, its name, role, class and
-/// subjects refreshed from the claims afterwards; `true` beside it when its role changed.
+/// subjects refreshed from the claims afterwards; `true` beside it when its role changed. An
+/// account the claims describe as it is costs one query.
 pub async fn portal_user(
     store: &Store,
     school: SchoolId,
@@ -494,13 +495,15 @@ pub async fn portal_user(
                 && existing.role == user.role
                 && existing.class == user.class
                 && existing.subjects == user.subjects;
-            role_changed = existing.role != user.role;
-            if !same {
-                store
-                    .update_portal_user(existing.id, &user)
-                    .await
-                    .map_err(store_error)?;
+            if same {
+                // The account as the claims describe it: nothing to write or read again.
+                return Ok((existing, false));
             }
+            role_changed = existing.role != user.role;
+            store
+                .update_portal_user(existing.id, &user)
+                .await
+                .map_err(store_error)?;
         }
         None => {
             if store

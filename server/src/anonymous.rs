@@ -1,6 +1,7 @@
 //! The share of WebSocket connections one IP address may hold before their `hello`
-//! (`limits.anonymous_per_ip`): a slot is taken at the upgrade and given back when the
-//! handshake ends, so sockets that never authenticate cannot use up `server.max_connections`.
+//! (`limits.anonymous_per_ip`): a slot is taken at the upgrade and given back when a `hello`
+//! with a token whose signature holds arrives (or the socket closes), so sockets that never
+//! authenticate cannot use up `server.max_connections`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -34,6 +34,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The schools served, each with its hub.
     pub schools: Arc<crate::schools::Schools>,
+    /// Which school a portal token's code names, remembered for a while.
+    pub school_codes: crate::school_codes::SchoolCodes,
     /// This server as a node of a cluster, set once at start-up when `bus.url` is set.
     pub node: std::sync::OnceLock<Arc<crate::node::Node>>,
     /// The SFU, set once at start-up when its socket is bound.
@@ -55,11 +57,25 @@ impl App {
         &self,
         token: &str,
     ) -> Result<crate::store::users::User, crate::auth::AuthError> {
-        use crate::auth::{AuthError, Identity};
+        let verified = self.verify(token)?;
+        self.account(verified).await
+    }
+
+    /// Checks a token's signature, expiry and revocation, without the store.
+    pub fn verify(&self, token: &str) -> Result<crate::auth::Verified, crate::auth::AuthError> {
         let verified = self.tokens.verify_token(token)?;
         if self.revoked.contains(&verified.id) {
-            return Err(AuthError::Revoked);
+            return Err(crate::auth::AuthError::Revoked);
         }
+        Ok(verified)
+    }
+
+    /// The active account a verified token names, creating portal users on first sight.
+    pub async fn account(
+        &self,
+        verified: crate::auth::Verified,
+    ) -> Result<crate::store::users::User, crate::auth::AuthError> {
+        use crate::auth::{AuthError, Identity};
         let user = match verified.identity {
             Identity::Local {
                 user,
@@ -71,7 +87,9 @@ impl App {
                 .map_err(|e| AuthError::Unavailable(e.to_string()))?
                 .filter(|u| u.token_version == token_version),
             Identity::Portal(claims) => {
-                let school = crate::schools::resolve(&self.store, claims.school.as_deref())
+                let school = self
+                    .school_codes
+                    .resolve_id(&self.store, claims.school.as_deref())
                     .await
                     .map_err(|e| match e {
                         crate::schools::ResolveError::Store(e) => {
@@ -80,7 +98,7 @@ impl App {
                         other => AuthError::BadClaims(other.to_string()),
                     })?;
                 let (user, role_changed) =
-                    accounts::portal_user(&self.store, school.id, &claims).await?;
+                    accounts::portal_user(&self.store, school, &claims).await?;
                 if role_changed {
                     // What the old role allowed ends with it, as a deactivation ends it.
                     self.close_user(&user, konsult_protocol::CloseCode::AccountDisabled)

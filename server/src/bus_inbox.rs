@@ -7,7 +7,6 @@ use crate::notices::Notice;
 use crate::ws::bridge_links::{BridgedSocket, OWNER_QUEUE, close_message, decode, encode};
 use konsult_cluster::{BusReceiver, Envelope, Kind};
 use konsult_protocol::{CloseCode, UserId};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -49,14 +48,16 @@ fn arrive(app: &Arc<App>, envelope: Envelope, notices: &mpsc::UnboundedSender<No
                 bridges.send(&from, Kind::Reply, &school, connection, close);
                 return;
             }
-            let peer = std::str::from_utf8(&payload)
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+            let passport = crate::ws::passport::Route {
+                edge: &from,
+                connection,
+                school: &school,
+            };
+            let arrival = passport.read(&app.seal, &payload, crate::auth::unix_now());
             let (tx, rx) = mpsc::channel(OWNER_QUEUE);
             bridges.add_owned(from.clone(), connection, tx);
             let socket = BridgedSocket::new(rx, bridges.clone(), from, connection, school);
-            tokio::spawn(crate::ws::run_bridged(app.clone(), socket, peer));
+            tokio::spawn(crate::ws::run_bridged(app.clone(), socket, arrival));
         }
         Kind::Frame => {
             let Some(msg) = decode(&payload) else { return };

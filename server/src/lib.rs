@@ -30,6 +30,7 @@ pub mod notices;
 pub mod records;
 pub mod restored_resumes;
 pub mod revoked;
+pub mod school_codes;
 pub mod school_hubs;
 pub mod schools;
 pub mod seal;

@@ -1,6 +1,7 @@
 //! The server's keyed digests: students' anonymous identities' owner digests (`anonymity.rs`),
 //! the one thing that links an identity to its student, computed only from the student's own
-//! token; and the proofs in the addresses of private calendar feeds (`booking/calendar.rs`).
+//! token; the proofs in the addresses of private calendar feeds (`booking/calendar.rs`); and
+//! the seal on an edge node's word for a bridged connection (`ws/passport.rs`).
 
 use hmac::{Hmac, KeyInit, Mac};
 use konsult_protocol::{SchoolId, UserId};
@@ -24,11 +25,32 @@ impl Seal {
         }
     }
 
+    fn mac(&self) -> Hmac<sha2::Sha256> {
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+    }
+
+    /// The seal of `body`, a bridged connection's passport: only a node holding the cluster's
+    /// secret can make it.
+    pub fn passport_seal(&self, body: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(b"konsult-bridge-passport:v1:");
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `seal` is `body`'s, compared in constant time.
+    pub fn passport_sealed(&self, body: &[u8], seal: &[u8]) -> bool {
+        let mut mac = self.mac();
+        mac.update(b"konsult-bridge-passport:v1:");
+        mac.update(body);
+        mac.verify_slice(seal).is_ok()
+    }
+
     /// The proof in the address of a user's calendar feed of `generation`: a renewal makes a
     /// new generation, so an old address stops proving anything.
     pub fn calendar_proof(&self, user: UserId, generation: i64) -> String {
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = self.mac();
         mac.update(format!("konsult-calendar-feed:v1:{}:{generation}", user.0).as_bytes());
         mac.finalize().into_bytes()[..16]
             .iter()
@@ -38,8 +60,7 @@ impl Seal {
 
     /// The digest the identities of `student` of `school` are filed under.
     pub fn owner_digest(&self, school: SchoolId, student: UserId) -> String {
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = self.mac();
         mac.update(format!("konsult-anonymous-owner:v1:{}:{}", school.0, student.0).as_bytes());
         mac.finalize()
             .into_bytes()

@@ -52,6 +52,7 @@ pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Resu
         drain: Drain::new(),
         metrics: crate::metrics::install(),
         schools: Arc::new(crate::schools::Schools::default()),
+        school_codes: crate::school_codes::SchoolCodes::default(),
         media: std::sync::OnceLock::new(),
         node: std::sync::OnceLock::new(),
         logins: LoginGuard::new(

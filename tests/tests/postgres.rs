@@ -1,7 +1,8 @@
 //! The real `konsult` binary on PostgreSQL (`KONSULT_STORE_URL`, a fresh database per test):
 //! sign-in, a help request deferred to a thread with its record, and chat under concurrent
 //! senders through a SIGKILL and a restart, with nothing acknowledged lost; a `hello` while the
-//! database cannot be reached is deferred (`unavailable`, 1001), never refused as a bad token.
+//! database cannot be reached is deferred (`unavailable`, 1001), never refused as a bad token;
+//! a `hello` waiting on a slow store does not keep its address's other sockets out.
 
 use konsult_testkit::process::TempDir;
 use konsult_testkit::{Server, ServerOptions, WsClient, http_request};
@@ -192,6 +193,66 @@ async fn a_hello_while_the_database_is_out_of_reach_is_deferred_not_refused() {
         .expect("open the database");
     let (_, welcome) = WsClient::connect_with_token(&server, &token).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
+    drop(server);
+    konsult_testkit::postgres::drop_database_of(&dir.0);
+}
+
+/// While the store is slow to answer, a socket whose `hello` arrived and is being checked no
+/// longer counts against its address's share of sockets waiting for `hello`
+/// (`limits.anonymous_per_ip`): the neighbours behind the same address (a school's NAT) get
+/// in, where a 429 would double their next pause. Once the store answers, everyone is in.
+#[tokio::test]
+async fn a_hello_waiting_on_the_store_does_not_keep_its_neighbours_out() {
+    use sqlx::Connection;
+    let dir = TempDir::new("postgres-slow");
+    let server = Server::start_in(
+        &dir.0,
+        on_postgres().env("KONSULT_LIMITS_ANONYMOUS_PER_IP", "2"),
+    );
+    let token = server.login("student2", "demo");
+    let url = konsult_testkit::postgres::database_for(&dir.0);
+    // A transaction holds the accounts' table: every check of a token waits for it.
+    let mut holder = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .expect("lock the accounts");
+    let hello = json!({"type": "hello", "v": 1, "token": token});
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = WsClient::connect(&server).await;
+        client.send_json(&hello).await;
+        clients.push(client);
+    }
+    // The two hellos wait on the store; a third socket from the same address is let in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let third = loop {
+        match WsClient::try_connect(server.addr).await {
+            Ok(client) => break client,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still refused while two hellos wait on the store: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    clients.push(third);
+    clients[2].send_json(&hello).await;
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut holder)
+        .await
+        .expect("let the accounts go");
+    for client in &mut clients {
+        let welcome = client
+            .recv_timeout(Duration::from_secs(30))
+            .await
+            .expect("an answer to hello");
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+    }
+    let _ = holder.close().await;
+    drop(clients);
     drop(server);
     konsult_testkit::postgres::drop_database_of(&dir.0);
 }

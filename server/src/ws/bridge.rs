@@ -1,12 +1,12 @@
 //! The edge's side of a bridge between nodes of a cluster: a client whose socket is on this
 //! node and whose school lives on another (the owner) has its frames copied both ways over the
 //! bus by [`relay`]; on the owner its connection runs exactly as on one node, over a
-//! `BridgedSocket` (`bridge_links.rs`).
+//! `BridgedSocket` (`bridge_links.rs`), for the account this node's check of the `hello`
+//! vouches for (`passport.rs`).
 
 use super::bridge_links::{Bridges, encode};
 use crate::app::App;
 use axum::extract::ws::{Message, Utf8Bytes};
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use konsult_cluster::{Kind, NodeId, SchoolId as SchoolCode};
 use konsult_protocol::CloseCode;
@@ -48,6 +48,7 @@ pub async fn relay<S: super::Socket>(
     school: SchoolCode,
     hello: Utf8Bytes,
     peer: SocketAddr,
+    user: &crate::store::users::User,
 ) -> Option<CloseCode> {
     let node = app.node.get()?;
     let bridges = &node.bridges;
@@ -61,7 +62,13 @@ pub async fn relay<S: super::Socket>(
         connection,
         owner_closed: false,
     };
-    let open = Bytes::from(peer.to_string());
+    // The owner takes this node's word for the account the hello proved.
+    let passport = super::passport::Route {
+        edge: &node.id,
+        connection,
+        school: &school,
+    };
+    let open = passport.issue(&app.seal, peer, user, crate::auth::unix_now());
     bridges.send(&owner, Kind::Open, &school, connection, open);
     let hello = encode(&Message::Text(hello));
     bridges.send(&owner, Kind::Frame, &school, connection, hello);

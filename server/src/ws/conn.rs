@@ -81,7 +81,7 @@ impl Drop for Registered<'_> {
 
 /// Runs a connection from upgrade to close.
 /// `anonymous` is the connection's place in its address's share of sockets before `hello`,
-/// given back when the handshake ends.
+/// given back when its `hello` brings a token signed by us.
 pub async fn run<S: Socket>(
     app: Arc<App>,
     mut socket: S,
@@ -93,8 +93,7 @@ pub async fn run<S: Socket>(
     let _slot = SocketSlot(app.clone());
     // Every await that is not the idle loop is boxed: the task keeps, for its whole life,
     // room for the largest state of its future, and most connections spend theirs idle.
-    let handshake = Box::pin(handshake(&app, &mut socket)).await;
-    drop(anonymous);
+    let handshake = Box::pin(handshake(&app, &mut socket, Some(anonymous), None)).await;
     let (user, resume, hello) = match handshake {
         Ok(hello) => hello,
         Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
@@ -102,7 +101,7 @@ pub async fn run<S: Socket>(
     };
     if app.node.get().is_some() {
         // A node of a cluster: the connection runs where its school lives.
-        let bridged = Box::pin(route(&app, &mut socket, user.school, hello, peer)).await;
+        let bridged = Box::pin(route(&app, &mut socket, &user, hello, peer)).await;
         match bridged {
             Routed::Here => {}
             Routed::Ended(code) => {
@@ -122,16 +121,19 @@ pub async fn run<S: Socket>(
 
 /// Runs, on the school's owner, the connection of a client whose socket is on another node of
 /// the cluster (`bridge.rs`): as [`run`] does, except that the connection is not routed again.
+/// The account the edge vouches for (`passport.rs`) is taken as its check of the `hello`;
+/// without one the `hello` is checked here.
 pub async fn run_bridged(
     app: Arc<App>,
     mut socket: super::bridge_links::BridgedSocket,
-    peer: SocketAddr,
+    arrival: super::passport::Arrival,
 ) {
     let _drain = app.drain.guard();
     app.sockets.fetch_add(1, Ordering::AcqRel);
     metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
     let _slot = SocketSlot(app.clone());
-    let (user, resume) = match Box::pin(handshake(&app, &mut socket)).await {
+    let peer = arrival.peer;
+    let (user, resume) = match Box::pin(handshake(&app, &mut socket, None, arrival.user)).await {
         Ok((user, resume, _hello)) => (user, resume),
         Err(Some(code)) => return Box::pin(close(&mut socket, code)).await,
         Err(None) => return,
@@ -160,17 +162,17 @@ enum Routed {
 async fn route<S: Socket>(
     app: &App,
     socket: &mut S,
-    school: konsult_protocol::SchoolId,
+    user: &User,
     hello: Utf8Bytes,
     peer: SocketAddr,
 ) -> Routed {
     let Some(node) = app.node.get() else {
         return Routed::Here;
     };
-    match node.route(&app.store, &app.schools, school).await {
+    match node.route(&app.store, &app.schools, user.school).await {
         crate::node::Route::Local => Routed::Here,
         crate::node::Route::Remote { owner, school } => {
-            Routed::Ended(super::bridge::relay(app, socket, owner, school, hello, peer).await)
+            Routed::Ended(super::bridge::relay(app, socket, owner, school, hello, peer, user).await)
         }
         crate::node::Route::Unavailable => {
             let msg = ServerMessage::ServerShutdown {
@@ -194,10 +196,17 @@ async fn send_direct<S: Socket>(socket: &mut S, msg: &ServerMessage, re: Option<
 /// Waits for a valid `hello` until the deadline: the user and the resume token they gave.
 /// The first frame must be `hello`: any other (malformed, binary, another type) gets an
 /// `error` and close 4001. `Err(Some(code))` closes with that code, `Err(None)` means the
-/// socket is gone.
+/// socket is gone. `anonymous`, the socket's place in its address's share of sockets before
+/// `hello`, is given back as soon as a `hello` with a token signed by us arrives, before the
+/// store is asked for its account: a client waiting on the store does not keep its
+/// neighbours behind the same address out. `vouched`:
+/// the account an edge node's check of this `hello` proved (a bridged connection), taken
+/// without checking the token again.
 async fn handshake<S: Socket>(
     app: &App,
     socket: &mut S,
+    mut anonymous: Option<crate::anonymous::AnonymousSlot>,
+    mut vouched: Option<User>,
 ) -> Result<(User, Option<String>, Utf8Bytes), Option<CloseCode>> {
     let deadline = Instant::now() + app.config.limits.hello_timeout;
     let mut stopping = app.drain.watch();
@@ -243,7 +252,19 @@ async fn handshake<S: Socket>(
             send_direct(socket, &msg, re).await;
             return Err(Some(CloseCode::UnsupportedVersion));
         }
-        match app.authenticate(token).await {
+        if let Some(user) = vouched.take() {
+            return Ok((user, resume.clone(), text));
+        }
+        let verified = app.verify(token);
+        if verified.is_ok() {
+            // Signed by us: it leaves the share of sockets that have proved nothing.
+            drop(anonymous.take());
+        }
+        let account = match verified {
+            Ok(verified) => app.account(verified).await,
+            Err(e) => Err(e),
+        };
+        match account {
             Ok(user) => return Ok((user, resume.clone(), text)),
             Err(e @ crate::auth::AuthError::Unavailable(_)) => {
                 // Not a judgement of the token: the client keeps it and comes back.

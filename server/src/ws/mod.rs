@@ -7,6 +7,7 @@ mod conn;
 
 pub use conn::run_bridged;
 mod origin;
+pub mod passport;
 mod rate;
 
 /// What a connection's task reads and writes: the client's WebSocket, or on a node of a
