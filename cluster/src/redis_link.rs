@@ -34,7 +34,12 @@ impl RedisLink {
     /// A link to the Redis at `url` (`redis://host:port/db`); nothing is dialled until the
     /// first command.
     pub fn new(url: &str, reply_timeout: Duration) -> Result<RedisLink, ClusterError> {
-        let client = Client::open(url)?;
+        use redis::IntoConnectionInfo;
+        // Without TCP_NODELAY a small write waits for the ACK of the one before (Nagle), and
+        // loopback's delayed ACK can hold a bridged frame for tens of milliseconds.
+        let info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let client = Client::open(info.set_tcp_settings(tcp))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(reply_timeout))
             .set_response_timeout(Some(reply_timeout));

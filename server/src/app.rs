@@ -36,6 +36,9 @@ pub struct App {
     pub schools: Arc<crate::schools::Schools>,
     /// Which school a portal token's code names, remembered for a while.
     pub school_codes: crate::school_codes::SchoolCodes,
+    /// Token checks asking the store at once ([`account_reads`]): a storm of reconnections
+    /// queues here, not in the store's pool ahead of chat writes and a takeover of schools.
+    pub account_reads: tokio::sync::Semaphore,
     /// This server as a node of a cluster, set once at start-up when `bus.url` is set.
     pub node: std::sync::OnceLock<Arc<crate::node::Node>>,
     /// The SFU, set once at start-up when its socket is bound.
@@ -76,6 +79,11 @@ impl App {
         verified: crate::auth::Verified,
     ) -> Result<crate::store::users::User, crate::auth::AuthError> {
         use crate::auth::{AuthError, Identity};
+        let _turn = self
+            .account_reads
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Unavailable("the server is stopping".into()))?;
         let user = match verified.identity {
             Identity::Local {
                 user,
@@ -110,6 +118,12 @@ impl App {
         };
         user.filter(|u| u.active).ok_or(AuthError::NoAccount)
     }
+}
+
+/// How many token checks may ask a store of `connections` at once: three quarters of them
+/// (12 of PostgreSQL's 16, 3 of SQLite's 4), the rest kept for everything else.
+pub fn account_reads(connections: usize) -> usize {
+    (connections * 3 / 4).max(1)
 }
 
 impl App {

@@ -202,12 +202,34 @@ pub struct ConnHandle {
 struct Parked {
     /// The `resume` token its `welcome` carried.
     token: String,
+    /// The token its client resumed with, honoured too (see [`Park::resumed_from`]).
+    resumed_from: Option<String>,
     frames: Vec<Utf8Bytes>,
     /// Frames kept at most: what a new outbox can take after the `welcome`.
     limit: usize,
     /// More frames arrived than are kept: resuming is refused and the client resyncs.
     overflowed: bool,
     expires: Instant,
+}
+
+impl Parked {
+    fn answers(&self, token: &str) -> bool {
+        self.token == token || self.resumed_from.as_deref() == Some(token)
+    }
+}
+
+/// A connection that ended, to be kept for a resume.
+#[derive(Debug)]
+pub struct Park {
+    /// The `resume` token its `welcome` carried.
+    pub token: String,
+    /// The token its client resumed with, if it resumed: a connection that ends right after
+    /// its `welcome` (a bridge cut in a failover, a phone changing networks) may never have
+    /// delivered the new token, and its client comes back with the one it has.
+    pub resumed_from: Option<String>,
+    /// The frames it never wrote.
+    pub frames: Vec<Utf8Bytes>,
+    pub expires: Instant,
 }
 
 /// A user's live connections and parked ones.
@@ -289,7 +311,7 @@ impl Directory {
         }
         entry.parked.retain(|p| p.expires > now);
         let replay = resume.and_then(|token| {
-            let i = entry.parked.iter().position(|p| p.token == token)?;
+            let i = entry.parked.iter().position(|p| p.answers(token))?;
             let parked = entry.parked.swap_remove(i);
             (!parked.overflowed).then_some(parked.frames)
         });
@@ -309,18 +331,12 @@ impl Directory {
     pub fn is_parked(&self, user: UserId, token: &str) -> bool {
         self.by_user
             .get(&user)
-            .is_some_and(|e| e.parked.iter().any(|p| p.token == token))
+            .is_some_and(|e| e.parked.iter().any(|p| p.answers(token)))
     }
 
-    /// Removes a connection. With a resume token, it is parked until `expires` with the frames
-    /// it never wrote, collecting what its user is sent meanwhile, up to `keep` frames.
-    pub fn unregister(
-        &self,
-        id: ConnId,
-        user: UserId,
-        park: Option<(String, Vec<Utf8Bytes>, Instant)>,
-        keep: usize,
-    ) {
+    /// Removes a connection. With a [`Park`], it is parked until `expires` with the frames it
+    /// never wrote, collecting what its user is sent meanwhile, up to `keep` frames.
+    pub fn unregister(&self, id: ConnId, user: UserId, park: Option<Park>, keep: usize) {
         self.conns.remove(&id);
         if let Some((_, owner)) = self.owner_of.remove(&id) {
             let empty = self.by_owner.get_mut(&owner).is_some_and(|mut held| {
@@ -333,10 +349,17 @@ impl Directory {
         }
         let mut entry = self.by_user.entry(user).or_default();
         entry.conns.retain(|c| *c != id);
-        if let Some((token, frames, expires)) = park {
+        if let Some(Park {
+            token,
+            resumed_from,
+            frames,
+            expires,
+        }) = park
+        {
             let overflowed = frames.len() > keep;
             entry.parked.push(Parked {
                 token,
+                resumed_from,
                 frames,
                 limit: keep,
                 overflowed,
@@ -471,6 +494,54 @@ mod tests {
         assert_eq!(rx.recv().await, None);
         drop(rx);
         assert_eq!(outbox.push("gone".into()), Err(PushError::Closed));
+    }
+
+    /// A client resumed with token `a`, was welcomed with `b`, and its connection ended before
+    /// the `welcome` reached it (a bridge cut in a failover): it comes back with `a`, and
+    /// resumes with what it missed.
+    #[test]
+    fn a_client_that_never_read_its_new_token_resumes_with_the_one_it_has() {
+        let directory = Directory::default();
+        let now = Instant::now();
+        let user = UserId(3);
+        let register = |resume: Option<&str>| {
+            let (outbox, rx, _signal) = Outbox::new(16);
+            let id = directory.next_id();
+            let registration = Registration {
+                handle: ConnHandle { id, user, outbox },
+                max_per_user: 5,
+                resume,
+                owner: None,
+            };
+            let resumed = directory
+                .register(registration, now, |r| {
+                    Utf8Bytes::from(format!("welcome {r}"))
+                })
+                .expect("room");
+            (id, resumed, rx)
+        };
+        let (first, resumed, _rx) = register(None);
+        assert!(!resumed);
+        let park = |token: &str, resumed_from: Option<&str>| Park {
+            token: token.into(),
+            resumed_from: resumed_from.map(Into::into),
+            frames: vec![],
+            expires: now + Duration::from_secs(60),
+        };
+        directory.unregister(first, user, Some(park("a", None)), 8);
+        let (second, resumed, _rx) = register(Some("a"));
+        assert!(resumed);
+        directory.unregister(second, user, Some(park("b", Some("a"))), 8);
+        directory.send_to_user(user, &Utf8Bytes::from("missed"));
+        assert!(directory.is_parked(user, "a") && directory.is_parked(user, "b"));
+        let (_third, resumed, rx) = register(Some("a"));
+        assert!(resumed);
+        assert_eq!(rx.try_recv().as_deref(), Some("welcome true"));
+        assert_eq!(rx.try_recv().as_deref(), Some("missed"));
+        // Taken once, under either token.
+        assert!(!directory.is_parked(user, "b"));
+        let (_fourth, resumed, _rx) = register(Some("b"));
+        assert!(!resumed);
     }
 
     #[test]

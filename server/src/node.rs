@@ -415,20 +415,28 @@ pub async fn watch_owners(node: Arc<Node>) {
         tick.tick().await;
         let edges = node.bridges.edges_of_owned();
         if !edges.is_empty() {
-            match node.registry.live().await {
-                Ok(live) => {
-                    for edge in edges.iter().filter(|e| !live.iter().any(|n| n.id == **e)) {
-                        tracing::info!(node = %edge, "a node holding bridged sockets is gone: their connections end here");
-                        node.bridges.end_from(edge);
-                    }
+            // A node that died stops listening on the bus the moment its connection to Redis
+            // closes, long before its registration expires: its clients, back within a second
+            // through another node, find their connections here parked, and resume.
+            let live = node.registry.live().await;
+            if let Err(e) = &live {
+                tracing::debug!(error = %e, "cannot list the live nodes");
+            }
+            for edge in &edges {
+                let registered = live
+                    .as_ref()
+                    .map_or(true, |live| live.iter().any(|n| n.id == *edge));
+                if !registered || !node.listens(edge).await {
+                    tracing::info!(node = %edge, "a node holding bridged sockets is gone: their connections end here");
+                    node.bridges.end_from(edge);
                 }
-                Err(e) => tracing::debug!(error = %e, "cannot list the live nodes"),
             }
         }
         let schools = node.bridges.edge_schools();
         if schools.is_empty() {
             continue;
         }
+        let read_at = std::time::Instant::now();
         match node.leases.owners(&schools).await {
             Ok(owners) => {
                 // A bridge to an owner that died ends now, not when its lease runs out: its
@@ -441,7 +449,7 @@ pub async fn watch_owners(node: Arc<Node>) {
                     };
                     now.insert(school, owner);
                 }
-                node.bridges.close_moved(&now);
+                node.bridges.close_moved(&now, read_at);
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the owners of bridged schools"),
         }

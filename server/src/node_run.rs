@@ -65,14 +65,24 @@ async fn follow(
                 running.remove(&code);
             }
         }
-        for (code, epoch) in &now {
-            if running.contains_key(code) {
-                continue;
-            }
-            let Ok(signed) = i64::try_from(*epoch) else {
-                continue;
-            };
-            match crate::school_hubs::gain(&app, &code.0, signed).await {
+        // A failover gains a dead node's schools at once: they are claimed side by side, not
+        // one after another behind every other query of a node its clients storm.
+        let gains = now
+            .iter()
+            .filter(|(code, _)| !running.contains_key(*code))
+            .filter_map(|(code, epoch)| Some((code, epoch, i64::try_from(*epoch).ok()?)))
+            .map(|(code, epoch, signed)| {
+                let app = &app;
+                async move {
+                    (
+                        code,
+                        epoch,
+                        crate::school_hubs::gain(app, &code.0, signed).await,
+                    )
+                }
+            });
+        for (code, epoch, gained) in futures_util::future::join_all(gains).await {
+            match gained {
                 Ok(()) => {
                     tracing::info!(school = %code, epoch, "school gained: its hub starts");
                     running.insert(code.clone(), *epoch);

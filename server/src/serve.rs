@@ -36,6 +36,7 @@ pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Resu
     let revoked =
         crate::revoked::Revoked::from_kept(store.revoked_tokens(crate::auth::unix_now()).await?);
     let directory = Arc::new(Directory::default());
+    let account_reads = tokio::sync::Semaphore::new(crate::app::account_reads(store.connections()));
     let app = Arc::new(App {
         tokens,
         seal: crate::seal::Seal::new(secret.as_bytes()),
@@ -53,6 +54,7 @@ pub async fn build(config: Config, timezone: jiff::tz::TimeZone) -> anyhow::Resu
         metrics: crate::metrics::install(),
         schools: Arc::new(crate::schools::Schools::default()),
         school_codes: crate::school_codes::SchoolCodes::default(),
+        account_reads,
         media: std::sync::OnceLock::new(),
         node: std::sync::OnceLock::new(),
         logins: LoginGuard::new(

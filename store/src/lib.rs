@@ -100,6 +100,15 @@ impl Store {
         }
     }
 
+    /// How many connections to the database the store holds at most.
+    pub fn connections(&self) -> usize {
+        let max = match &self.backend {
+            Backend::Sqlite(db) => db.pool.options().get_max_connections(),
+            Backend::Postgres(db) => db.pool.options().get_max_connections(),
+        };
+        usize::try_from(max).unwrap_or(usize::MAX)
+    }
+
     /// Closes the database after the writes in flight.
     pub async fn close(&self) {
         match &self.backend {

@@ -95,6 +95,8 @@ pub(crate) struct EdgeLink {
     owner: NodeId,
     /// What the owner sends the client.
     tx: mpsc::Sender<Message>,
+    /// When the bridge was made: a view of the owners read before it may be out of date.
+    opened: std::time::Instant,
 }
 
 /// Every bridge this node takes part in, on either side, and the queue to the bus.
@@ -153,7 +155,16 @@ impl Bridges {
         tx: mpsc::Sender<Message>,
     ) {
         let mut edges = lock(&self.edges);
-        edges.insert(connection, EdgeLink { school, owner, tx });
+        let opened = std::time::Instant::now();
+        edges.insert(
+            connection,
+            EdgeLink {
+                school,
+                owner,
+                tx,
+                opened,
+            },
+        );
         metrics::gauge!(crate::metrics::BRIDGED, "side" => "edge").set(edges.len() as f64);
     }
 
@@ -233,10 +244,18 @@ impl Bridges {
     }
 
     /// Closes with 1001 every edge bridge whose school's owner is no longer its owner (`None`: no
-    /// owner, or one that died).
-    pub fn close_moved(&self, owners: &BTreeMap<SchoolCode, Option<NodeId>>) {
+    /// owner, or one that died), as `owners` read at `read_at` says. A bridge made since was
+    /// routed by a newer reading (a failover's next owner, say) and is left alone: closing
+    /// it could lose the `welcome` of a client that just resumed.
+    pub fn close_moved(
+        &self,
+        owners: &BTreeMap<SchoolCode, Option<NodeId>>,
+        read_at: std::time::Instant,
+    ) {
         for edge in lock(&self.edges).values() {
-            if owners.get(&edge.school).and_then(|o| o.as_ref()) != Some(&edge.owner) {
+            if edge.opened < read_at
+                && owners.get(&edge.school).and_then(|o| o.as_ref()) != Some(&edge.owner)
+            {
                 let _full = edge.tx.try_send(close_message(CloseCode::GoingAway));
             }
         }
@@ -404,6 +423,31 @@ mod tests {
         for msg in messages {
             assert_eq!(decode(&encode(&msg)), Some(msg.clone()), "{msg:?}");
         }
+    }
+
+    #[test]
+    fn a_bridge_made_after_the_owners_were_read_is_not_closed_by_that_reading() {
+        let (bridges, _out) = Bridges::new();
+        let school = SchoolCode("s1".into());
+        let old_owner = NodeId("n3".into());
+        let (tx, mut before) = mpsc::channel(4);
+        bridges.add_edge(1, school.clone(), old_owner.clone(), tx);
+        // The reading: the school has no live owner (n3 died).
+        let read_at = std::time::Instant::now();
+        let owners = BTreeMap::from([(school.clone(), None)]);
+        // Meanwhile a client resumed through a bridge to the next owner.
+        let (tx, mut after) = mpsc::channel(4);
+        bridges.add_edge(2, school.clone(), NodeId("n1".into()), tx);
+        bridges.close_moved(&owners, read_at);
+        assert_eq!(
+            before.try_recv().ok(),
+            Some(close_message(CloseCode::GoingAway))
+        );
+        assert!(after.try_recv().is_err(), "the new bridge was closed");
+        // The next reading sees n1 and leaves it too.
+        let owners = BTreeMap::from([(school, Some(NodeId("n1".into())))]);
+        bridges.close_moved(&owners, std::time::Instant::now());
+        assert!(after.try_recv().is_err());
     }
 
     #[test]

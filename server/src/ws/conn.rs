@@ -46,6 +46,8 @@ struct Registered<'a> {
     user: konsult_protocol::UserId,
     /// The `resume` token its `welcome` carried.
     resume: String,
+    /// The token the client resumed with, if it resumed.
+    resumed_from: Option<String>,
     /// Cleared once the directory was told.
     live: bool,
 }
@@ -60,12 +62,14 @@ impl Registered<'_> {
         let app = self.app;
         let expires = std::time::Instant::now() + app.config.hub.grace;
         let keep = app.config.limits.outbox_messages.saturating_sub(1);
-        app.directory.unregister(
-            self.id,
-            self.user,
-            Some((std::mem::take(&mut self.resume), unsent, expires)),
-            keep,
-        );
+        let park = crate::directory::Park {
+            token: std::mem::take(&mut self.resume),
+            resumed_from: self.resumed_from.take(),
+            frames: unsent,
+            expires,
+        };
+        app.directory
+            .unregister(self.id, self.user, Some(park), keep);
         metrics::gauge!(crate::metrics::AUTHENTICATED).decrement(1.0);
     }
 }
@@ -367,6 +371,7 @@ async fn serve<S: Socket>(
         id: ctx.id,
         user: user.id,
         resume,
+        resumed_from: resume_from.filter(|_| resumed || restored),
         live: true,
     };
     Box::pin(school.hub.send(konsult_signaling::Input::Connected {
