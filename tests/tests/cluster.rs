@@ -1134,3 +1134,80 @@ async fn a_killed_edge_s_clients_resume_their_places_on_another_node() {
     })
     .await;
 }
+
+/// Messages the node has published on the bus so far, heard or not.
+fn bus_published(cluster: &Cluster, node: &str) -> f64 {
+    cluster
+        .server(node)
+        .metrics()
+        .lines()
+        .filter(|line| line.starts_with("konsult_cluster_bus_messages_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A bridged client's keepalive stays between the client and the node holding its socket:
+/// while everyone is idle nothing crosses the bus, a client that answers pings stays, and one
+/// that stops answering is closed there with 4003, its connection on the owner ending with it.
+#[tokio::test]
+async fn a_bridged_client_s_keepalive_stays_on_the_node_holding_its_socket() {
+    bounded(Duration::from_secs(90), async {
+        let mut cluster = Cluster::new();
+        cluster.env.extend([
+            ("KONSULT_LIMITS_PING_AFTER".to_string(), "1s".to_string()),
+            ("KONSULT_LIMITS_IDLE_TIMEOUT".to_string(), "3s".to_string()),
+        ]);
+        cluster.start_nodes(3);
+        let owner = cluster.owners(&["demo"]).await["demo"].clone();
+        let others = cluster.others(&owner.node);
+        let mut answering = Person::demo(&cluster, &others[0], "student1").await;
+        let mut silent = Person::demo(&cluster, &others[1], "student2").await;
+        let bridged = "konsult_cluster_bridged_connections{side=\"owner\"} 2";
+        assert!(cluster.server(&owner.node).metrics().contains(bridged));
+        let nodes = cluster.ids();
+        let before: f64 = nodes.iter().map(|n| bus_published(&cluster, n)).sum();
+
+        // Two and a half seconds idle: each socket was pinged by the node holding it; the
+        // answering client answers, the silent one reads nothing.
+        assert_eq!(
+            answering
+                .client
+                .closes_within(Duration::from_millis(2_500))
+                .await,
+            None
+        );
+        let after: f64 = nodes.iter().map(|n| bus_published(&cluster, n)).sum();
+        assert_eq!(after - before, 0.0, "keepalive frames crossed the bus");
+
+        // Past the idle deadline (3 s), the silent client reads: a ping it never answered,
+        // then the close.
+        assert_eq!(
+            answering.client.closes_within(Duration::from_secs(2)).await,
+            None
+        );
+        assert_eq!(
+            silent.client.expect_close(Duration::from_secs(10)).await,
+            4003
+        );
+        assert_eq!(
+            answering.client.closes_within(Duration::from_secs(3)).await,
+            None
+        );
+        let ended = poll_until(Duration::from_secs(5), || {
+            cluster
+                .server(&owner.node)
+                .metrics()
+                .contains("konsult_cluster_bridged_connections{side=\"owner\"} 1")
+        })
+        .await;
+        assert!(
+            ended,
+            "the silent client's connection still runs on the owner"
+        );
+        assert_eq!(
+            answering.client.request(json!({"type": "ping"})).await["type"],
+            "pong"
+        );
+    })
+    .await;
+}

@@ -72,16 +72,45 @@ pub async fn relay<S: super::Socket>(
     bridges.send(&owner, Kind::Open, &school, connection, open);
     let hello = encode(&Message::Text(hello));
     bridges.send(&owner, Kind::Frame, &school, connection, hello);
-    let write_timeout = app.config.limits.write_timeout;
+    let limits = &app.config.limits;
+    let write_timeout = limits.write_timeout;
     let mut stopping = app.drain.watch();
+    // The socket's keepalive is this node's: a ping and its pong never cross the bus, and the
+    // owner does not ping a bridged connection (`conn.rs`).
+    let mut last_rx = tokio::time::Instant::now();
+    let mut pinged = false;
+    let tick = tokio::time::sleep_until(last_rx + limits.ping_after);
+    tokio::pin!(tick);
     loop {
         tokio::select! {
             _ = crate::drain::stopped(&mut stopping) => return Some(CloseCode::GoingAway),
+            _ = &mut tick => {
+                let now = tokio::time::Instant::now();
+                if now >= last_rx + limits.idle_timeout {
+                    return Some(CloseCode::IdleTimeout);
+                }
+                if !pinged && now >= last_rx + limits.ping_after {
+                    pinged = true;
+                    let ping = socket.send(Message::Ping(bytes::Bytes::new()));
+                    if !matches!(tokio::time::timeout(write_timeout, ping).await, Ok(Ok(()))) {
+                        return None;
+                    }
+                }
+                let next = if pinged { limits.idle_timeout } else { limits.ping_after };
+                tick.as_mut().reset(last_rx + next);
+            }
             from_owner = rx.recv() => {
                 let Some(msg) = from_owner else {
                     // Dropped for a full queue: the client does not read.
                     return Some(CloseCode::SlowConsumer);
                 };
+                if let Message::Ping(payload) = msg {
+                    // The owner asks whether the bridge still stands: it does, and the
+                    // client's socket is this node's to keep alive.
+                    let pong = encode(&Message::Pong(payload));
+                    bridges.send(&owner, Kind::Frame, &school, connection, pong);
+                    continue;
+                }
                 if let Message::Close(frame) = msg {
                     entry.owner_closed = true;
                     let code = frame.and_then(|f| CloseCode::ALL.into_iter().find(|c| c.code() == f.code));
@@ -93,9 +122,14 @@ pub async fn relay<S: super::Socket>(
                 }
             }
             from_client = socket.next() => {
+                last_rx = tokio::time::Instant::now();
+                if pinged {
+                    pinged = false;
+                    tick.as_mut().reset(last_rx + limits.ping_after);
+                }
                 let msg = match from_client {
-                    Some(Ok(msg @ (Message::Text(_) | Message::Binary(_) | Message::Pong(_)))) => msg,
-                    Some(Ok(Message::Ping(_))) => continue,
+                    Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => msg,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,
                     Some(Err(e)) => return super::read_error_close(&e),
                 };

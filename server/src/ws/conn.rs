@@ -25,6 +25,9 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 const WRITE_BATCH: usize = 64;
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long a bridged connection may be silent before its owner pings it: its edge node keeps
+/// the client's socket alive, and answers this ping itself.
+const BRIDGE_PING_AFTER: Duration = Duration::from_secs(300);
 /// Refused messages in a row, beyond the burst, after which a flooding client is cut off.
 const FLOOD_TOLERANCE: u32 = 20;
 
@@ -117,7 +120,8 @@ pub async fn run<S: Socket>(
         }
     }
     tracing::debug!(user = %user.id, %peer, "connected");
-    let code = serve(&app, &mut socket, Arc::new(user), resume).await;
+    let ping_after = app.config.limits.ping_after;
+    let code = serve(&app, &mut socket, Arc::new(user), resume, ping_after).await;
     if let Some(code) = code {
         Box::pin(close(&mut socket, code)).await;
     }
@@ -147,7 +151,9 @@ pub async fn run_bridged(
         return Box::pin(close(&mut socket, CloseCode::GoingAway)).await;
     }
     tracing::debug!(user = %user.id, %peer, "connected over a bridge");
-    let code = serve(&app, &mut socket, Arc::new(user), resume).await;
+    // The edge keeps the client's socket alive (`bridge.rs`); a rare ping here only proves
+    // the bridge still stands (the edge answers it), should the edge's close have been lost.
+    let code = serve(&app, &mut socket, Arc::new(user), resume, BRIDGE_PING_AFTER).await;
     if let Some(code) = code {
         Box::pin(close(&mut socket, code)).await;
     }
@@ -298,11 +304,14 @@ fn count_in(ty: &'static str) {
 }
 
 /// The authenticated part of a connection. Returns the close code to send, if any.
+/// A silent socket is pinged after `ping_after` and closed with 4003 when the pong does not
+/// come within `limits.idle_timeout - limits.ping_after`.
 async fn serve<S: Socket>(
     app: &Arc<App>,
     socket: &mut S,
     user: Arc<User>,
     resume_from: Option<String>,
+    ping_after: Duration,
 ) -> Option<CloseCode> {
     let limits = &app.config.limits;
     // The user's school's hub, started now if this is the school's first connection since
@@ -402,9 +411,10 @@ async fn serve<S: Socket>(
         limits.message_burst,
         std::time::Instant::now(),
     );
+    let idle_after = ping_after + limits.idle_timeout.saturating_sub(limits.ping_after);
     let mut last_rx = Instant::now();
     let mut pinged = false;
-    let tick = sleep_until(last_rx + limits.ping_after);
+    let tick = sleep_until(last_rx + ping_after);
     tokio::pin!(tick);
     let mut batch: Vec<Utf8Bytes> = Vec::new();
 
@@ -466,10 +476,10 @@ async fn serve<S: Socket>(
             }
             _ = &mut tick => {
                 let now = Instant::now();
-                if now >= last_rx + limits.idle_timeout {
+                if now >= last_rx + idle_after {
                     break Some(CloseCode::IdleTimeout);
                 }
-                if !pinged && now >= last_rx + limits.ping_after {
+                if !pinged && now >= last_rx + ping_after {
                     pinged = true;
                     let ping = socket.send(Message::Ping(bytes::Bytes::new()));
                     let sent = Box::pin(timeout(limits.write_timeout, ping)).await;
@@ -478,9 +488,9 @@ async fn serve<S: Socket>(
                     }
                 }
                 let next = if pinged {
-                    last_rx + limits.idle_timeout
+                    last_rx + idle_after
                 } else {
-                    last_rx + limits.ping_after
+                    last_rx + ping_after
                 };
                 tick.as_mut().reset(next);
             }
