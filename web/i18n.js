@@ -170,6 +170,10 @@ const STRINGS = {
     'session.mute_video': 'Выключить видео',
     'session.unmute': 'Снять заглушение',
     'session.remove': 'Удалить',
+    // Co-hosts.
+    'session.cohost': 'соведущий',
+    'session.cohost.make': 'Сделать соведущим',
+    'session.cohost.revoke': 'Снять соведущего',
     'session.ended.ended': 'Консультация завершена.',
     'session.ended.host_left': 'Учитель вышел: консультация завершена.',
     'session.ended.empty': 'Консультация завершена.',
@@ -454,6 +458,10 @@ const STRINGS = {
     'session.mute_video': 'Stop video',
     'session.unmute': 'Unmute',
     'session.remove': 'Remove',
+    // Co-hosts.
+    'session.cohost': 'co-host',
+    'session.cohost.make': 'Make co-host',
+    'session.cohost.revoke': 'Remove co-host',
     'session.ended.ended': 'The consultation has ended.',
     'session.ended.host_left': 'The teacher left: the consultation has ended.',
     'session.ended.empty': 'The consultation has ended.',

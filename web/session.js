@@ -1,5 +1,6 @@
 //! A session on screen: own and others' video, microphone and camera toggles, device choice,
-//! screen share, raised hands, the roster with the host's moderation, and the session's chat.
+//! screen share, raised hands, the roster with the host's and co-hosts' moderation, polls
+//! (`polls.js`), and the session's chat.
 //! Media goes peer-to-peer in individual sessions and moves to the SFU when the session does.
 
 import { h, replace } from './dom.js';
@@ -7,6 +8,7 @@ import { subjectName, t } from './i18n.js';
 import { LocalMedia, PeerLink } from './media.js';
 import { ThreadPanel } from './chat.js';
 import { Stage } from './stage.js';
+import { PollPanel } from './polls.js';
 
 /// How long an SFU screen tile shows without a new frame.
 const SCREEN_QUIET_MS = 5000;
@@ -33,6 +35,7 @@ export class SessionView {
     this.ready = false;
     this.el = h('section', { class: 'session', 'aria-labelledby': 'session-heading', 'data-session': session.id });
     this.chat = new ThreadPanel(app, session.thread, { title: t('chat.heading') });
+    this.polls = session.form === 'individual' ? null : new PollPanel(app, this);
     this.unsubscribe = [
       app.conn.on('session_state', (m) => this.onState(m)),
       app.conn.on('signal', (m) => this.onSignal(m)),
@@ -54,6 +57,21 @@ export class SessionView {
 
   get isHost() {
     return this.session.host === this.me;
+  }
+
+  /// The host or a co-host: moderates the others.
+  get isModerator() {
+    return this.isHost || Boolean(this.state?.cohosts?.includes(this.me));
+  }
+
+  /// Asks and closes polls: the host, or a co-host who is not a student.
+  get steersPolls() {
+    return this.session.form !== 'individual' && (this.isHost || (this.isModerator && this.app.user.role !== 'student'));
+  }
+
+  /// A member's name, for the named votes of a poll.
+  nameOf(id) {
+    return this.state?.members.find((m) => m.user.id === id)?.user.name ?? String(id);
   }
 
   get mediaPath() {
@@ -353,6 +371,7 @@ export class SessionView {
     this.renderControls();
     this.renderLocalPreview();
     this.renderStage();
+    if (Boolean(before?.cohosts?.includes(this.me)) !== Boolean(m.cohosts?.includes(this.me))) this.polls?.render();
   }
 
   /// What the tiles show of the members: switched-off microphones, raised hands, the host.
@@ -473,17 +492,23 @@ export class SessionView {
     const state = this.state;
     const members = state ? state.members : this.session.members.map((user) => ({ user, role: user.id === this.session.host ? 'host' : 'member', online: true, media: 'connecting' }));
     const hands = state?.hands ?? [];
+    const cohosts = state?.cohosts ?? [];
     const items = members.map((m) => {
       const id = m.user.id;
       const muted = m.muted ?? [];
+      const cohost = cohosts.includes(id);
       const badges = [
         m.role === 'host' ? t('role.teacher') : null,
+        cohost ? t('session.cohost') : null,
         state?.floor === id ? t('session.floor') : null,
         hands.includes(id) ? t('session.hand.raised') : null,
         m.online ? t('session.media.' + m.media) : t('session.offline'),
         muted.length ? t('session.muted', { kinds: muted.map((k) => t('kind.' + k)).join(', ') }) : null,
       ].filter(Boolean);
-      const controls = this.isHost && id !== this.me ? h('span', { class: 'moderation' },
+      const controls = this.isModerator && id !== this.me && id !== this.session.host ? h('span', { class: 'moderation' },
+        this.isHost && this.session.form !== 'individual'
+          ? h('button', { type: 'button', class: 'cohost', 'aria-pressed': String(cohost), onclick: () => this.act({ type: 'set_cohost', user: id, cohost: !cohost }) }, cohost ? t('session.cohost.revoke') : t('session.cohost.make'))
+          : null,
         state?.floor === id
           ? h('button', { type: 'button', class: 'revoke-floor', onclick: () => this.act({ type: 'revoke_floor' }) }, t('session.revoke_floor'))
           : h('button', { type: 'button', class: 'give-floor', onclick: () => this.act({ type: 'grant_floor', user: id }) }, t('session.give_floor')),
@@ -522,7 +547,8 @@ export class SessionView {
           h('div', { class: 'devices' },
             h('label', { for: 'mic-select' }, t('session.mic')), this.micSelect,
             h('label', { for: 'cam-select' }, t('session.camera')), this.camSelect)),
-        h('div', { class: 'side' }, this.rosterEl, this.chat.el)));
+        h('div', { class: 'side' }, this.polls?.el, this.rosterEl, this.chat.el)));
+    this.polls?.render();
     this.renderHeading();
     this.renderControls();
     this.renderRoster();
@@ -546,6 +572,7 @@ export class SessionView {
     this.closed = true;
     clearInterval(this.screenWatch);
     this.unsubscribe.forEach((off) => off());
+    this.polls?.close();
     this.chat.close();
     this.link?.close();
     this.link = null;

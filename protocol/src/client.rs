@@ -1,7 +1,9 @@
 //! Messages a client sends. Every one may carry `rid`; the reply carries it back as `re`.
 
 use crate::ids::{AttachmentId, BookingId, ClientId, RequestId, SessionId, ThreadId, UserId};
-use crate::model::{CalendarAction, Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
+use crate::model::{
+    CalendarAction, Form, MediaState, Mode, PollKind, SetStatus, ThreadKind, TrackKind,
+};
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +150,37 @@ pub enum ToHub {
         #[serde(default)]
         video: Option<Vec<UserId>>,
     },
+    // Co-hosts and polls (group and frontal sessions).
+    /// Host: make a present member a co-host (`cohost: true`) or take it back.
+    SetCohost {
+        session: SessionId,
+        user: UserId,
+        cohost: bool,
+    },
+    /// Host or a teacher co-host: ask the session a question.
+    CreatePoll {
+        session: SessionId,
+        question: String,
+        kind: PollKind,
+        /// 2 to 10 options; none for `yes_no`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        options: Vec<String>,
+        #[serde(default)]
+        anonymous: bool,
+    },
+    /// Member: vote in an open poll; a new vote replaces the member's earlier one.
+    Vote {
+        session: SessionId,
+        poll: u32,
+        choices: Vec<u32>,
+    },
+    /// Host or a teacher co-host: close a poll, showing its result to everyone or not.
+    ClosePoll {
+        session: SessionId,
+        poll: u32,
+        #[serde(default)]
+        publish: bool,
+    },
 }
 
 /// What the chat handles: threads, messages, receipts.
@@ -278,6 +311,10 @@ impl ClientMessage {
         "media_state",
         "media_failed",
         "media_view",
+        "set_cohost",
+        "create_poll",
+        "vote",
+        "close_poll",
         "send",
         "history",
         "threads",
@@ -357,6 +394,10 @@ impl ToHub {
         "media_state",
         "media_failed",
         "media_view",
+        "set_cohost",
+        "create_poll",
+        "vote",
+        "close_poll",
     ];
 
     /// The `type` tag of this message.
@@ -385,6 +426,10 @@ impl ToHub {
             ToHub::MediaState { .. } => "media_state",
             ToHub::MediaFailed { .. } => "media_failed",
             ToHub::MediaView { .. } => "media_view",
+            ToHub::SetCohost { .. } => "set_cohost",
+            ToHub::CreatePoll { .. } => "create_poll",
+            ToHub::Vote { .. } => "vote",
+            ToHub::ClosePoll { .. } => "close_poll",
         }
     }
 }

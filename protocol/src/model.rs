@@ -378,6 +378,43 @@ pub struct Member {
     pub off: Vec<TrackKind>,
 }
 
+/// The kind of a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollKind {
+    /// Exactly one option.
+    Single,
+    /// One or more options.
+    Multiple,
+    /// Yes or no: the options are `yes` (index 0) and `no` (index 1), worded by the client.
+    YesNo,
+}
+
+/// A poll as members see it (`poll`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollInfo {
+    /// The poll's number within its session.
+    pub id: u32,
+    pub question: String,
+    pub kind: PollKind,
+    /// The options' texts; empty for `yes_no`.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Whether nobody, not even the host, learns who voted for what.
+    pub anonymous: bool,
+    pub open: bool,
+    /// Who asked it: the host or a co-host.
+    pub by: UserId,
+}
+
+/// One member's vote in a named poll, as the host and co-hosts see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollVote {
+    pub user: UserId,
+    /// Indexes of the options chosen, ascending.
+    pub choices: Vec<u32>,
+}
+
 /// A session as `session_started` and `session_invite` describe it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {

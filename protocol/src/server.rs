@@ -4,8 +4,8 @@ use crate::codes::ErrorCode;
 use crate::ids::{RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
     BookingChange, BookingInfo, ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot,
-    IceServer, MediaPath, Member, OfferedRequest, QueueEntry, QueuedRequest, SessionInfo, Slot,
-    Status, TeacherInfo, ThreadSummary, UserInfo,
+    IceServer, MediaPath, Member, OfferedRequest, PollInfo, PollVote, QueueEntry, QueuedRequest,
+    SessionInfo, Slot, Status, TeacherInfo, ThreadSummary, UserInfo,
 };
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
@@ -103,11 +103,40 @@ pub enum ServerMessage {
         floor: Option<UserId>,
         /// Raised hands, in the order they were raised.
         hands: Vec<UserId>,
+        /// Co-hosts: members with the host's moderation rights, but for ending the session
+        /// and naming co-hosts.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cohosts: Vec<UserId>,
     },
     /// The session ended, or this user was removed from it.
     SessionEnded {
         session: SessionId,
         reason: EndReason,
+    },
+    // Polls.
+    /// A poll was asked in a session this user is in (or is open as they join).
+    Poll { session: SessionId, poll: PollInfo },
+    /// Host and teacher co-hosts: an open poll's counts, at most twice a second.
+    PollCounts {
+        session: SessionId,
+        poll: u32,
+        /// Votes per option, in the options' order.
+        counts: Vec<u32>,
+        /// Members who voted.
+        voters: u32,
+        /// Who chose what, for a named poll only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        votes: Option<Vec<PollVote>>,
+    },
+    /// A poll was closed; its counts reach members only when the host published them (the
+    /// host and teacher co-hosts always get them).
+    PollClosed {
+        session: SessionId,
+        poll: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counts: Option<Vec<u32>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voters: Option<u32>,
     },
     /// WebRTC negotiation from a member or from the SFU.
     Signal {
@@ -201,6 +230,9 @@ impl ServerMessage {
         "session_invite",
         "session_state",
         "session_ended",
+        "poll",
+        "poll_counts",
+        "poll_closed",
         "signal",
         "sent",
         "message",
@@ -241,6 +273,9 @@ impl ServerMessage {
             ServerMessage::SessionInvite { .. } => "session_invite",
             ServerMessage::SessionState { .. } => "session_state",
             ServerMessage::SessionEnded { .. } => "session_ended",
+            ServerMessage::Poll { .. } => "poll",
+            ServerMessage::PollCounts { .. } => "poll_counts",
+            ServerMessage::PollClosed { .. } => "poll_closed",
             ServerMessage::Signal { .. } => "signal",
             ServerMessage::Sent { .. } => "sent",
             ServerMessage::Message { .. } => "message",

@@ -4,7 +4,8 @@
 //! media through the SFU).
 
 use crate::app::App;
-use crate::chat::NewThread;
+use crate::chat::writer::SendJob;
+use crate::chat::{ChatError, NewThread, SERVER_CLIENT_ID_PREFIX};
 use crate::hub_handle::HubInputs;
 use crate::hub_keeper::{self, Keeper};
 use crate::records::RecordWriter;
@@ -212,8 +213,39 @@ async fn execute(app: &Arc<App>, school: &Arc<School>, records: &RecordWriter, o
                     .await;
             });
         }
+        Output::Post { thread, message } => post(app, school, thread, &message),
         Output::Record(record) => records.write(record).await,
         Output::Media(command) => media(app, school, command),
+    }
+}
+
+/// Stores a message the hub posts into a thread (a poll's result), worded in the school's
+/// language, through the chat's writer: its members get it as any `message`.
+fn post(
+    app: &App,
+    school: &School,
+    thread: konsult_protocol::ThreadId,
+    message: &konsult_signaling::OpeningMessage,
+) {
+    let Some(row) = wording::opening(app.config.school.language, message) else {
+        return;
+    };
+    let job = SendJob {
+        reply: None,
+        rid: None,
+        sender: row.author,
+        answers_requests: false,
+        thread,
+        client_id: konsult_protocol::ClientId(format!(
+            "{SERVER_CLIENT_ID_PREFIX}{}",
+            row.client_id
+        )),
+        text: row.text,
+        attachments: Vec::new(),
+        fence: school.epoch.map(|epoch| (school.id, epoch)),
+    };
+    if let Err(job) = app.chat.writer.submit(job) {
+        job.fail(&ChatError::Busy("the chat writer is busy".into()));
     }
 }
 

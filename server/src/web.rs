@@ -44,6 +44,7 @@ const FILES: &[WebFile] = &[
     web_file!("/teacher.js", JS, "teacher.js"),
     web_file!("/create.js", JS, "create.js"),
     web_file!("/session.js", JS, "session.js"),
+    web_file!("/polls.js", JS, "polls.js"),
     web_file!("/stage.js", JS, "stage.js"),
     web_file!("/media.js", JS, "media.js"),
     web_file!("/chat.js", JS, "chat.js"),

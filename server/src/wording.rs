@@ -1,9 +1,10 @@
 //! The words the server says on its own, in the school's language (`school.language`): the
-//! opening messages of a deferred request's thread, which the hub hands over as what happened
-//! ([`OpeningText`]), and the dates they mention.
+//! opening messages of a deferred request's thread and the results of polls, which the hub
+//! hands over as what happened ([`OpeningText`]), and the dates they mention.
 
 use crate::chat::OpeningRow;
 use konsult_config::Language;
+use konsult_protocol::model::PollKind;
 use konsult_signaling::{OpeningMessage as Opening, OpeningText};
 
 /// An opening message as stored in the thread; `None` when it cannot be worded (a date the
@@ -32,7 +33,69 @@ fn opening_text(language: Language, text: &OpeningText) -> Option<String> {
                 ),
             })
         }
+        OpeningText::PollResult {
+            question,
+            kind,
+            options,
+            counts,
+            voters,
+        } => Some(poll_result(
+            language,
+            question,
+            *kind,
+            options,
+            counts.as_deref(),
+            *voters,
+        )),
     }
+}
+
+/// A closed poll as its session's thread keeps it: the question, then each option with its
+/// votes when the host published them, and how many voted.
+fn poll_result(
+    language: Language,
+    question: &str,
+    kind: PollKind,
+    options: &[String],
+    counts: Option<&[u32]>,
+    voters: u32,
+) -> String {
+    let (poll, yes, no, voted, hidden) = match language {
+        Language::Ru => (
+            "Опрос",
+            "Да",
+            "Нет",
+            "Проголосовали",
+            "Итоги видел только ведущий.",
+        ),
+        Language::En => (
+            "Poll",
+            "Yes",
+            "No",
+            "Voted",
+            "The results were shown to the host only.",
+        ),
+    };
+    let names: Vec<&str> = match kind {
+        PollKind::YesNo => vec![yes, no],
+        _ => options.iter().map(String::as_str).collect(),
+    };
+    let mut text = format!("{poll}: {question}\n");
+    match counts {
+        Some(counts) => {
+            for (name, n) in names.iter().zip(counts) {
+                text.push_str(&format!("— {name}: {n}\n"));
+            }
+            text.push_str(&format!("{voted}: {voters}"));
+        }
+        None => {
+            for name in &names {
+                text.push_str(&format!("— {name}\n"));
+            }
+            text.push_str(&format!("{voted}: {voters}. {hidden}"));
+        }
+    }
+    text
 }
 
 /// A local time as the hub writes it (`2026-12-02T15:30:00+03:00`), said as the school reads
@@ -165,6 +228,35 @@ mod tests {
             en.text,
             "Automatic reply: this is not my consultation time. Next: Wed, 2 December, 15:30. \
              Your question is saved; I will answer here."
+        );
+        let poll = Opening {
+            author: UserId(2),
+            text: OpeningText::PollResult {
+                question: "Понятна тема?".into(),
+                kind: PollKind::YesNo,
+                options: vec![],
+                counts: Some(vec![3, 1]),
+                voters: 4,
+            },
+            client_id: "poll:9:1".into(),
+        };
+        assert_eq!(
+            opening(Language::Ru, &poll).map(|m| m.text).as_deref(),
+            Some("Опрос: Понятна тема?\n— Да: 3\n— Нет: 1\nПроголосовали: 4")
+        );
+        let hidden = Opening {
+            text: OpeningText::PollResult {
+                question: "Which?".into(),
+                kind: PollKind::Single,
+                options: vec!["A".into(), "B".into()],
+                counts: None,
+                voters: 2,
+            },
+            ..poll
+        };
+        assert_eq!(
+            opening(Language::En, &hidden).map(|m| m.text).as_deref(),
+            Some("Poll: Which?\n— A\n— B\nVoted: 2. The results were shown to the host only.")
         );
         let question = Opening {
             author: UserId(5),

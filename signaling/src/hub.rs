@@ -12,7 +12,7 @@ use crate::outputs::Outputs;
 use crate::people::People;
 use crate::refusal::{Asker, Handled};
 use crate::requests::{HelpAsked, Requests};
-use crate::sessions::{NewSession, Sessions};
+use crate::sessions::{NewPoll, NewSession, Sessions};
 use crate::snapshot::{HubSnapshot, Rebase, TimerState};
 use crate::timers::{Timer, Timers};
 use konsult_protocol::model::{Form, HoursSlot, MediaState, SetStatus, Status, UserInfo};
@@ -271,6 +271,7 @@ impl Hub {
             Timer::Hours(user) => self.on_hours_timer(user),
             Timer::BookedSlot(teacher, starts_ms) => self.on_booked_slot(teacher, starts_ms),
             Timer::BookedSlotEnd(session) => self.on_booked_slot_end(session),
+            Timer::PollCounts(session) => sessions.on_poll_counts_timer(session, people, cx),
         }
     }
 
@@ -389,6 +390,37 @@ impl Hub {
             } => sessions.media_state(asker, session, state, off, cx),
             ToHub::MediaFailed { session } => sessions.media_failed(asker, session, cx),
             ToHub::MediaView { session, video } => sessions.media_view(asker, session, video, cx),
+            // Co-hosts and polls.
+            ToHub::SetCohost {
+                session,
+                user: target,
+                cohost,
+            } => sessions.set_cohost(asker, session, target, cohost, people, cx),
+            ToHub::CreatePoll {
+                session,
+                question,
+                kind,
+                options,
+                anonymous,
+            } => {
+                let new = NewPoll {
+                    question,
+                    kind,
+                    options,
+                    anonymous,
+                };
+                sessions.create_poll(asker, session, new, people, cx)
+            }
+            ToHub::Vote {
+                session,
+                poll,
+                choices,
+            } => sessions.vote(asker, session, poll, choices, people, cx),
+            ToHub::ClosePoll {
+                session,
+                poll,
+                publish,
+            } => sessions.close_poll(asker, session, poll, publish, people, cx),
         }
     }
 

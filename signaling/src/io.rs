@@ -1,6 +1,8 @@
 //! What goes into the hub and what comes out of it.
 
-use konsult_protocol::model::{Form, HoursSlot, MediaState, Mode, ThreadKind, TrackKind, UserInfo};
+use konsult_protocol::model::{
+    Form, HoursSlot, MediaState, Mode, PollKind, ThreadKind, TrackKind, UserInfo,
+};
 use konsult_protocol::{
     RequestId, Rid, ServerMessage, SessionId, SignalData, ThreadId, ToHub, UserId,
 };
@@ -131,7 +133,8 @@ pub struct ThreadSpec {
     pub confidential: bool,
 }
 
-/// A message stored with a new thread, as if its author had sent it.
+/// A message the hub has stored in a thread (with a new thread, or posted into one), as if its
+/// author had sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpeningMessage {
     pub author: UserId,
@@ -141,7 +144,7 @@ pub struct OpeningMessage {
     pub client_id: String,
 }
 
-/// What an opening message says. The hub says what happened; the words are the server's.
+/// What a message the hub stores says. The hub says what happened; the words are the server's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpeningText {
     /// The student's question, as they wrote it.
@@ -151,6 +154,16 @@ pub enum OpeningText {
         /// When their hours next begin: ISO 8601 in the school's local time with its offset,
         /// to the minute, as `request_deferred`'s `next_available`.
         next_available: String,
+    },
+    /// A closed poll's result, as the session's thread keeps it.
+    PollResult {
+        question: String,
+        kind: PollKind,
+        /// The options' texts; empty for `yes_no` (the server words yes and no).
+        options: Vec<String>,
+        /// Votes per option when the host published them; `None`: members were not shown.
+        counts: Option<Vec<u32>>,
+        voters: u32,
     },
 }
 
@@ -267,6 +280,12 @@ pub enum Output {
     CreateThread {
         purpose: ThreadPurpose,
         spec: ThreadSpec,
+    },
+    /// Store a message in a live session's thread, as its author, and push it to the thread's
+    /// members (a poll's result).
+    Post {
+        thread: ThreadId,
+        message: OpeningMessage,
     },
     /// Write (insert or replace) a consultation record.
     Record(ConsultationRecord),

@@ -27,8 +27,8 @@
 //!
 //! What is kept: everyone the hub knows with their status as set, consultation hours, open
 //! requests with their queue order, offers in flight, booked slots ahead and under way, sessions (form, host, members with their
-//! role, hands, floor, mutes and media state, invitations, removals, records of requests taken
-//! in), resume tokens (as the server gave them: digests), every pending deadline (as time left), the estimates' recent handling
+//! role, hands, floor, mutes and media state, co-hosts, polls and their votes, invitations,
+//! removals, records of requests taken in), resume tokens (as the server gave them: digests), every pending deadline (as time left), the estimates' recent handling
 //! times, and the id counters. Connections are never kept: after a move every client
 //! reconnects, so the restored hub holds everyone who was online as disconnected at the time of
 //! the restore, within their grace period.
@@ -37,6 +37,7 @@
 
 use crate::bookings::BookingsState;
 use crate::io::{ConsultationRecord, RecordKey};
+use crate::sessions::PollsState;
 use crate::timers::Timer;
 use konsult_protocol::model::{
     DeferReason, Form, HoursSlot, MediaPath, MediaState, Mode, SessionRole, SetStatus, TrackKind,
@@ -256,6 +257,12 @@ pub(crate) struct SessionState {
     pub dirty: bool,
     /// A throttled snapshot's timer is among the deadlines.
     pub snapshot_scheduled: bool,
+    /// Co-hosts; absent from snapshots taken before co-hosts existed.
+    #[serde(default)]
+    pub cohosts: Vec<UserId>,
+    /// Polls; absent from snapshots taken before polls existed.
+    #[serde(default)]
+    pub polls: PollsState,
 }
 
 /// A member of a session.

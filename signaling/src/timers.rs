@@ -31,6 +31,8 @@ pub enum Timer {
     BookedSlot(UserId, i64),
     /// The booked slot of this session ends.
     BookedSlotEnd(SessionId),
+    /// A session's poll counts may be sent again.
+    PollCounts(SessionId),
 }
 
 /// Deadlines in time order.

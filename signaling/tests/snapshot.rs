@@ -75,6 +75,7 @@ fn without_version(msg: ServerMessage) -> ServerMessage {
             total,
             floor,
             hands,
+            cohosts,
             ..
         } => ServerMessage::SessionState {
             session,
@@ -84,6 +85,7 @@ fn without_version(msg: ServerMessage) -> ServerMessage {
             total,
             floor,
             hands,
+            cohosts,
         },
         other => other,
     }

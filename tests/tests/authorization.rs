@@ -214,8 +214,23 @@ async fn try_cell(server: &Server, row: &str, col: &str) -> String {
             "{row}/{col}: member could not join: {joined}"
         );
     }
+    if matches!(row, "vote" | "close_poll") {
+        // An open poll (number 1) to vote in or close.
+        let asked = host
+            .request(
+                json!({"type": "create_poll", "session": session, "question": "Ready?",
+                "kind": "yes_no"}),
+            )
+            .await;
+        assert_eq!(asked["type"], "ok", "{row}/{col}: no poll: {asked}");
+    }
     let msg = match row {
         "ping" | "threads" | "list_teachers" => json!({"type": row}),
+        "set_cohost" => json!({"type": row, "session": session, "user": third_id, "cohost": true}),
+        "create_poll" => json!({"type": row, "session": session, "question": "Ready?",
+            "kind": "yes_no"}),
+        "vote" => json!({"type": row, "session": session, "poll": 1, "choices": [0]}),
+        "close_poll" => json!({"type": row, "session": session, "poll": 1, "publish": true}),
         "set_status" => json!({"type": row, "status": "available"}),
         "request_help" => json!({"type": row, "subject": subject, "form": "individual",
             "mode": "offline", "topic": "a question"}),

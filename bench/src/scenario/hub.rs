@@ -194,7 +194,7 @@ fn storm(args: &HubArgs, start: Instant) -> Counts {
                     });
                     next_thread += 1;
                 }
-                Output::Record(_) | Output::Media(_) => {}
+                Output::Record(_) | Output::Media(_) | Output::Post { .. } => {}
             }
         }
     }

@@ -36,7 +36,7 @@ pub async fn reveal(
         .reveal_anonymous_identity(identity.id, crate::store::now_ms())
         .await?;
     let job = SendJob {
-        reply,
+        reply: Some(reply),
         rid,
         sender: identity.id,
         answers_requests: false,
@@ -52,7 +52,7 @@ pub async fn reveal(
     };
     if let Err(job) = app.chat.writer.submit(job) {
         let busy = ChatError::Busy("the chat writer is busy; retry shortly".into());
-        job.reply.error(job.rid.as_ref(), &busy);
+        job.fail(&busy);
     }
     Ok(())
 }

@@ -60,7 +60,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             attachments,
         } => {
             let job = SendJob {
-                reply: requester.reply.clone(),
+                reply: Some(requester.reply.clone()),
                 rid: requester.rid.clone(),
                 sender: requester.user.id,
                 answers_requests: requester.user.role != Role::Student,
@@ -78,7 +78,7 @@ pub fn message(app: &Arc<App>, ctx: &ConnCtx, rid: Option<Rid>, msg: ToChat) {
             }
             if let Err(job) = app.chat.writer.submit(job) {
                 let busy = ChatError::Busy("the chat writer is busy; retry shortly".into());
-                job.reply.error(job.rid.as_ref(), &busy);
+                job.fail(&busy);
             }
         }
         ToChat::History {

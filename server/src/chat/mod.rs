@@ -114,7 +114,7 @@ pub struct Chat {
     store: Store,
     directory: Arc<Directory>,
     /// The group-commit writer every `send` goes through.
-    writer: writer::Writer,
+    pub(crate) writer: writer::Writer,
     /// Which `typing` notices were forwarded lately, per user and thread.
     typing: Arc<receipts::TypingGate>,
     /// `attachments/` in the data folder: files named by their sha256.

@@ -42,10 +42,11 @@ impl ReplyTo {
     }
 }
 
-/// One validated `send`.
+/// One validated `send`, or a message the server posts on its own (a poll's result).
 #[derive(Debug)]
 pub struct SendJob {
-    pub reply: ReplyTo,
+    /// The sending connection; `None` for a message the server posts, which nobody awaits.
+    pub reply: Option<ReplyTo>,
     pub rid: Option<Rid>,
     pub sender: UserId,
     /// Whether the sender is not a student: their first reply answers a deferred request.
@@ -57,6 +58,25 @@ pub struct SendJob {
     /// The school and the epoch this node holds it under, on a node of a cluster: the write
     /// is refused once another node claimed the school.
     pub fence: Option<Fence>,
+}
+
+impl SendJob {
+    /// Answers the sender, if a connection sent it.
+    fn answer(&self, msg: &ServerMessage) {
+        if let Some(reply) = &self.reply {
+            reply.send(msg, self.rid.as_ref());
+        }
+    }
+
+    /// Answers the sender with an error; a message the server posts logs it.
+    pub fn fail(&self, e: &ChatError) {
+        match &self.reply {
+            Some(reply) => reply.error(self.rid.as_ref(), e),
+            None => {
+                tracing::error!(error = %e, thread = %self.thread, "a message the server posts was not stored")
+            }
+        }
+    }
 }
 
 /// The handle senders use.
@@ -197,18 +217,17 @@ fn refused(refusal: Refusal) -> ChatError {
 
 /// Answers the sender and pushes to the members, after the commit.
 fn deliver(directory: &Directory, job: SendJob, outcome: Result<SendOutcome, ChatError>) {
-    let re = job.rid.as_ref();
     match outcome {
         Err(e @ ChatError::Store(StoreError::Stale { .. })) => {
             // The school moved to another node: the client resumes there and sends again.
-            job.reply.error(re, &e);
-            job.reply
-                .outbox
-                .close(konsult_protocol::CloseCode::GoingAway);
+            job.fail(&e);
+            if let Some(reply) = &job.reply {
+                reply.outbox.close(konsult_protocol::CloseCode::GoingAway);
+            }
         }
-        Err(e) => job.reply.error(re, &e),
-        Ok(SendOutcome::Refused(refusal)) => job.reply.error(re, &refused(refusal)),
-        Ok(SendOutcome::Duplicate(message)) => job.reply.send(&ServerMessage::Sent { message }, re),
+        Err(e) => job.fail(&e),
+        Ok(SendOutcome::Refused(refusal)) => job.fail(&refused(refusal)),
+        Ok(SendOutcome::Duplicate(message)) => job.answer(&ServerMessage::Sent { message }),
         Ok(SendOutcome::Stored {
             message,
             members,
@@ -218,14 +237,15 @@ fn deliver(directory: &Directory, job: SendJob, outcome: Result<SendOutcome, Cha
             let sent = ServerMessage::Sent {
                 message: message.clone(),
             };
-            job.reply.send(&sent, re);
+            job.answer(&sent);
             let push = ServerMessage::Message { message };
             let frame = wire::encode_for(&push, None, members.len() as u64);
             for member in members.iter() {
                 if *member == job.sender {
                     // The sender's other devices see it too; the sending one has `sent`.
+                    let sending = job.reply.as_ref().map(|r| r.conn);
                     for conn in directory.user_conns(*member) {
-                        if conn != job.reply.conn {
+                        if Some(conn) != sending {
                             directory.send_to_conn(conn, &frame);
                         }
                     }

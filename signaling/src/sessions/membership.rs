@@ -49,6 +49,7 @@ impl Sessions {
             cx.after(cx.config.p2p_timeout, Timer::P2p(id));
         }
         self.send_session_started(asker.conn, asker.re(), id, people, cx);
+        self.send_open_poll(asker.conn, user, id, people, cx);
         self.update_media_policy(id, cx);
         Ok(())
     }
@@ -137,6 +138,7 @@ impl Sessions {
         } else {
             Outcome::Held
         };
+        self.close_open_polls(id, people, cx);
         self.record_session(id, outcome, people, cx);
         let Some(s) = self.sessions.remove(&id) else {
             return;

@@ -1,15 +1,18 @@
 //! Live sessions: starting them (from a request or by a teacher), who is in them, moderation
-//! (hands, floor, mute, removal), media paths and the `signal` relay, their end, and their
+//! (hands, floor, mute, removal, co-hosts), polls, media paths and the `signal` relay, their end, and their
 //! snapshots. `Sessions` owns every live session; what it needs of people it asks `People`, and
 //! the sessions that ended it leaves for the hub to settle what follows in the queues.
 
 mod media;
 mod membership;
 mod moderation;
+mod polls;
 mod saving;
 mod snapshots;
 mod start;
 
+use polls::Polls;
+pub(crate) use polls::{NewPoll, PollsState};
 pub(crate) use start::NewSession;
 
 use crate::ids::IdMap;
@@ -87,6 +90,11 @@ struct Session {
     participants: BTreeSet<UserId>,
     floor: Option<UserId>,
     hands: Vec<UserId>,
+    /// Members the host made co-hosts: they moderate as the host does, but for ending the
+    /// session and naming co-hosts. Kept while they are away; lost when removed.
+    cohosts: BTreeSet<UserId>,
+    /// The session's polls.
+    polls: Polls,
     version: u64,
     /// The record this session updates.
     record: RecordKey,
@@ -119,6 +127,16 @@ impl Session {
             .iter()
             .filter(|(_, m)| m.present)
             .map(|(u, _)| *u)
+    }
+
+    /// The host or a co-host.
+    fn may_moderate(&self, user: UserId) -> bool {
+        self.host == user || self.cohosts.contains(&user)
+    }
+
+    /// The host and the co-hosts who are in the session now.
+    fn moderators_present(&self) -> Vec<UserId> {
+        self.present().filter(|u| self.may_moderate(*u)).collect()
     }
 
     fn is_large(&self) -> bool {
@@ -171,6 +189,15 @@ impl Sessions {
         let s = self.member_session(user, id)?;
         if s.host != user {
             return Err(Refusal::forbidden("only the host can do this"));
+        }
+        Ok(s)
+    }
+
+    /// A session by id, if the user may moderate it: its present host or a present co-host.
+    fn moderated_session(&self, user: UserId, id: SessionId) -> Result<&Session, Refusal> {
+        let s = self.member_session(user, id)?;
+        if !s.may_moderate(user) {
+            return Err(Refusal::forbidden("only the host or a co-host can do this"));
         }
         Ok(s)
     }

@@ -1,5 +1,5 @@
-//! Moderation by the host: raised hands, the floor in a frontal session, muting, and removing
-//! members.
+//! Moderation by the host and co-hosts: raised hands, the floor in a frontal session, muting,
+//! removing members, and naming co-hosts (the host's alone).
 
 use super::Sessions;
 use crate::ctx::Ctx;
@@ -34,7 +34,7 @@ impl Sessions {
         if target == asker.user {
             self.member_session(asker.user, id)?;
         } else {
-            self.host_session(asker.user, id)?;
+            self.moderated_session(asker.user, id)?;
         }
         let s = self.sessions.get_mut(&id).expect("checked");
         let before = s.hands.len();
@@ -51,7 +51,7 @@ impl Sessions {
         target: UserId,
         cx: &mut Ctx,
     ) -> Handled {
-        let s = self.host_session(asker.user, id)?;
+        let s = self.moderated_session(asker.user, id)?;
         if !s.is_present(target) || target == s.host {
             return Err(Refusal::not_found(format!(
                 "user {target} is not a member in the session"
@@ -68,9 +68,9 @@ impl Sessions {
 
     pub fn revoke_floor(&mut self, asker: &Asker, id: SessionId, cx: &mut Ctx) -> Handled {
         let s = self.member_session(asker.user, id)?;
-        if s.host != asker.user && s.floor != Some(asker.user) {
+        if !s.may_moderate(asker.user) && s.floor != Some(asker.user) {
             return Err(Refusal::forbidden(
-                "only the host or the floor holder can do this",
+                "only the host, a co-host or the floor holder can do this",
             ));
         }
         let s = self.sessions.get_mut(&id).expect("checked");
@@ -91,7 +91,7 @@ impl Sessions {
         mute: bool,
         cx: &mut Ctx,
     ) -> Handled {
-        let s = self.host_session(asker.user, id)?;
+        let s = self.moderated_session(asker.user, id)?;
         if !s.members.contains_key(&target) {
             return Err(Refusal::not_found(format!(
                 "user {target} is not a member of the session"
@@ -119,9 +119,9 @@ impl Sessions {
         people: &mut People,
         cx: &mut Ctx,
     ) -> Handled {
-        let s = self.host_session(asker.user, id)?;
+        let s = self.moderated_session(asker.user, id)?;
         if target == s.host {
-            return Err(Refusal::bad_request("the host cannot remove themselves"));
+            return Err(Refusal::bad_request("the host cannot be removed"));
         }
         if !s.members.contains_key(&target) && !s.invited.contains(&target) {
             return Err(Refusal::not_found(format!(
@@ -137,6 +137,7 @@ impl Sessions {
         let s = self.sessions.get_mut(&id).expect("checked");
         s.members.remove(&target);
         s.invited.remove(&target);
+        s.cohosts.remove(&target);
         s.removed.insert(target);
         cx.out.send_user(
             target,
@@ -146,6 +147,53 @@ impl Sessions {
             },
         );
         cx.out.ok(asker);
+        Ok(())
+    }
+}
+
+// Co-hosts.
+impl Sessions {
+    /// Answers `set_cohost`: the host names a present member of a group or frontal session a
+    /// co-host, or takes it back (also from one who is away).
+    pub fn set_cohost(
+        &mut self,
+        asker: &Asker,
+        id: SessionId,
+        target: UserId,
+        cohost: bool,
+        people: &People,
+        cx: &mut Ctx,
+    ) -> Handled {
+        let s = self.host_session(asker.user, id)?;
+        if s.form == Form::Individual {
+            return Err(Refusal::bad_request(
+                "co-hosts are for group and frontal sessions",
+            ));
+        }
+        if target == s.host {
+            return Err(Refusal::bad_request("the host is the host already"));
+        }
+        let known = if cohost {
+            s.is_present(target)
+        } else {
+            s.members.contains_key(&target)
+        };
+        if !known {
+            return Err(Refusal::not_found(format!(
+                "user {target} is not a member in the session"
+            )));
+        }
+        let s = self.sessions.get_mut(&id).expect("checked");
+        let changed = if cohost {
+            s.cohosts.insert(target)
+        } else {
+            s.cohosts.remove(&target)
+        };
+        s.dirty |= changed;
+        cx.out.ok(asker);
+        if changed && cohost {
+            self.tell_new_moderator(id, target, people, cx);
+        }
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! outlive a move), and what a restored session asks for again: the SFU's rules, which the new
 //! owner's SFU has never heard, and the chat of a session whose thread was still being created.
 
-use super::{Session, SessionMember, Sessions};
+use super::{Polls, Session, SessionMember, Sessions};
 use crate::ctx::Ctx;
 use crate::io::{Output, RecordKey, ThreadPurpose, ThreadSpec};
 use crate::people::People;
@@ -48,6 +48,8 @@ impl Sessions {
                 pulled: s.pulled.clone(),
                 dirty: s.dirty,
                 snapshot_scheduled: s.snapshot_scheduled,
+                cohosts: s.cohosts.iter().copied().collect(),
+                polls: s.polls.save(),
             })
             .collect();
         sessions.sort_by_key(|s| s.id);
@@ -94,6 +96,8 @@ impl Sessions {
                 participants: s.participants.into_iter().collect(),
                 floor: s.floor,
                 hands: s.hands,
+                cohosts: s.cohosts.into_iter().collect(),
+                polls: Polls::load(s.polls),
                 version: s.version + VERSION_SKIP,
                 record: s.record,
                 requests: s.requests,

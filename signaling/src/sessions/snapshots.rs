@@ -1,5 +1,5 @@
 //! Session snapshots (`session_state`): sent at once to ordinary sessions after a change, at
-//! most twice a second to large ones, with a partial roster for all but the host.
+//! most twice a second to large ones, with a partial roster for all but the host and co-hosts.
 
 use super::{SessionMember, Sessions};
 use crate::ctx::Ctx;
@@ -73,23 +73,24 @@ impl Sessions {
             total: s.members.len() as u32,
             floor: s.floor,
             hands: s.hands.clone(),
+            cohosts: s.cohosts.iter().copied().collect(),
         };
         if s.is_large() {
             let partial: Vec<Member> = s
                 .members
                 .iter()
                 .filter(|(u, m)| {
-                    **u == s.host
+                    s.may_moderate(**u)
                         || s.floor == Some(**u)
                         || s.hands.contains(u)
                         || !m.muted.is_empty()
                 })
                 .map(|(u, m)| member(*u, m))
                 .collect();
-            let host = s.host;
-            let others: Vec<UserId> = recipients.into_iter().filter(|u| *u != host).collect();
-            let (to_host, to_others) = (snapshot(full), snapshot(partial));
-            cx.out.send_user(host, to_host);
+            let (moderators, others): (Vec<UserId>, Vec<UserId>) =
+                recipients.into_iter().partition(|u| s.may_moderate(*u));
+            let (to_moderators, to_others) = (snapshot(full), snapshot(partial));
+            cx.out.send_users(moderators, to_moderators);
             cx.out.send_users(others, to_others);
         } else {
             let msg = snapshot(full);

@@ -119,6 +119,8 @@ impl Sessions {
             participants: BTreeSet::new(),
             floor: None,
             hands: Vec::new(),
+            cohosts: BTreeSet::new(),
+            polls: Default::default(),
             version: 0,
             record: record.unwrap_or(RecordKey::Session(id)),
             requests: Vec::new(),
@@ -688,5 +690,6 @@ impl Sessions {
         }
         s.dirty = true;
         self.send_session_started(conn, None, id, people, cx);
+        self.send_open_poll(conn, user, id, people, cx);
     }
 }

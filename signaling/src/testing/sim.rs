@@ -26,6 +26,8 @@ pub struct Sim {
     pub records: Vec<ConsultationRecord>,
     pub media: Vec<MediaCommand>,
     pub threads: Vec<(ThreadId, crate::ThreadSpec)>,
+    /// Messages the hub posted into threads.
+    pub posts: Vec<(ThreadId, crate::OpeningMessage)>,
     pub people: HashMap<UserId, UserInfo>,
     /// The resume token each connection was given, as the server's `welcome` does.
     pub resume: HashMap<ConnId, String>,
@@ -94,6 +96,7 @@ impl Sim {
             records: Vec::new(),
             media: Vec::new(),
             threads: Vec::new(),
+            posts: Vec::new(),
             people: HashMap::new(),
             resume: HashMap::new(),
         }
@@ -115,6 +118,7 @@ impl Sim {
             records: Vec::new(),
             media: Vec::new(),
             threads: Vec::new(),
+            posts: Vec::new(),
             people: self.people.clone(),
             resume: self.resume.clone(),
         };
@@ -294,6 +298,7 @@ impl Sim {
                     );
                 }
                 Output::Record(record) => self.records.push(record),
+                Output::Post { thread, message } => self.posts.push((thread, message)),
                 Output::Media(cmd) => self.media.push(cmd),
             }
         }

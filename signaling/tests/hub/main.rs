@@ -1,9 +1,10 @@
 //! The hub's behaviour, scenario by scenario, without sockets: help requests and queues
 //! (`requests`), live sessions (`sessions`), consultation hours (`hours`), booked slots
-//! (`bookings`).
+//! (`bookings`), co-hosts and polls (`polls`).
 
 mod bookings;
 mod hours;
+mod polls;
 mod requests;
 mod sessions;
 
