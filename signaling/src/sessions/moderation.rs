@@ -97,6 +97,9 @@ impl Sessions {
                 "user {target} is not a member of the session"
             )));
         }
+        if target == s.host && asker.user != s.host {
+            return Err(Refusal::forbidden("a co-host cannot mute the host"));
+        }
         let s = self.sessions.get_mut(&id).expect("checked");
         let member = s.members.get_mut(&target).expect("checked");
         let had = member.muted.contains(&kind);

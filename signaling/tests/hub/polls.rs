@@ -175,7 +175,9 @@ fn a_co_host_moderates_as_the_host_does_until_the_host_takes_it_back() {
     };
     let m12 = policy.members.iter().find(|m| m.user == UserId(12));
     assert_eq!(m12.expect("member").muted, vec![TrackKind::Audio]);
-    // Nobody removes the host.
+    // Nobody but the host mutes the host, and nobody removes the host.
+    sim.send(UserId(11), mute(HOST));
+    assert_eq!(refusal(&mut sim, UserId(11)), Some(ErrorCode::Forbidden));
     sim.send(
         UserId(11),
         ToHub::RemoveMember {
