@@ -1,7 +1,9 @@
 //! Messages a client sends. Every one may carry `rid`; the reply carries it back as `re`.
 
 use crate::ids::{AttachmentId, BookingId, ClientId, RequestId, SessionId, ThreadId, UserId};
-use crate::model::{CalendarAction, Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind};
+use crate::model::{
+    CalendarAction, Cameras, Form, MediaState, Mode, SetStatus, ThreadKind, TrackKind,
+};
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +125,8 @@ pub enum ToHub {
     },
     /// Host: remove a member from the session.
     RemoveMember { session: SessionId, user: UserId },
+    /// Host of a frontal session: who sees the students' cameras.
+    ShowCameras { session: SessionId, to: Cameras },
     /// WebRTC negotiation: SDP or an ICE candidate for a member (P2P) or for the SFU.
     Signal {
         session: SessionId,
@@ -278,6 +282,7 @@ impl ClientMessage {
         "media_state",
         "media_failed",
         "media_view",
+        "show_cameras",
         "send",
         "history",
         "threads",
@@ -357,6 +362,7 @@ impl ToHub {
         "media_state",
         "media_failed",
         "media_view",
+        "show_cameras",
     ];
 
     /// The `type` tag of this message.
@@ -385,6 +391,7 @@ impl ToHub {
             ToHub::MediaState { .. } => "media_state",
             ToHub::MediaFailed { .. } => "media_failed",
             ToHub::MediaView { .. } => "media_view",
+            ToHub::ShowCameras { .. } => "show_cameras",
         }
     }
 }

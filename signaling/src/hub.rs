@@ -389,6 +389,7 @@ impl Hub {
             } => sessions.media_state(asker, session, state, off, cx),
             ToHub::MediaFailed { session } => sessions.media_failed(asker, session, cx),
             ToHub::MediaView { session, video } => sessions.media_view(asker, session, video, cx),
+            ToHub::ShowCameras { session, to } => sessions.show_cameras(asker, session, to, cx),
         }
     }
 

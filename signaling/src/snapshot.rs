@@ -256,6 +256,10 @@ pub(crate) struct SessionState {
     pub dirty: bool,
     /// A throttled snapshot's timer is among the deadlines.
     pub snapshot_scheduled: bool,
+    /// The host of a frontal session showed the students' cameras to the class; absent in
+    /// older snapshots, which keeps them private.
+    #[serde(default)]
+    pub class_sees_cameras: bool,
 }
 
 /// A member of a session.

@@ -3,6 +3,7 @@
 //! snapshots. `Sessions` owns every live session; what it needs of people it asks `People`, and
 //! the sessions that ended it leaves for the hub to settle what follows in the queues.
 
+mod cameras;
 mod media;
 mod membership;
 mod moderation;
@@ -15,7 +16,9 @@ pub(crate) use start::NewSession;
 use crate::ids::IdMap;
 use crate::io::{ConnId, ConsultationRecord, MediaPolicy, RecordKey};
 use crate::refusal::Refusal;
-use konsult_protocol::model::{Form, MediaPath, MediaState, Mode, SessionRole, Status, TrackKind};
+use konsult_protocol::model::{
+    Cameras, Form, MediaPath, MediaState, Mode, SessionRole, Status, TrackKind,
+};
 use konsult_protocol::{RequestId, Rid, SessionId, ThreadId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -102,6 +105,9 @@ struct Session {
     snapshot_scheduled: bool,
     /// Snapshots the SFU's policy was last set from; avoids resending the same policy.
     last_policy: Option<MediaPolicy>,
+    /// The host of a frontal session showed the students' cameras to the class
+    /// (`show_cameras`); until then only those who see every camera see them.
+    class_sees_cameras: bool,
 }
 
 impl Session {
@@ -123,6 +129,23 @@ impl Session {
 
     fn is_large(&self) -> bool {
         self.members.len() > ROSTER_LIMIT
+    }
+
+    /// Whether `user` sees every student's camera even while the class does not. Every such
+    /// check goes through here: today the host alone (co-hosts join here).
+    fn sees_every_camera(&self, user: UserId) -> bool {
+        user == self.host
+    }
+
+    /// Who sees the students' cameras, as `session_state` tells the members: in a frontal
+    /// session only those who see every camera until the host shows the class to itself;
+    /// in the other forms everyone.
+    fn cameras(&self) -> Cameras {
+        if self.form == Form::Frontal && !self.class_sees_cameras {
+            Cameras::Host
+        } else {
+            Cameras::Class
+        }
     }
 }
 

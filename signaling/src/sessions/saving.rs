@@ -48,6 +48,7 @@ impl Sessions {
                 pulled: s.pulled.clone(),
                 dirty: s.dirty,
                 snapshot_scheduled: s.snapshot_scheduled,
+                class_sees_cameras: s.class_sees_cameras,
             })
             .collect();
         sessions.sort_by_key(|s| s.id);
@@ -102,6 +103,7 @@ impl Sessions {
                 dirty: s.dirty,
                 snapshot_scheduled: s.snapshot_scheduled,
                 last_policy: None,
+                class_sees_cameras: s.class_sees_cameras,
             };
             sessions.sessions.insert(s.id, session);
         }

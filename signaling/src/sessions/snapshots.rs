@@ -73,6 +73,7 @@ impl Sessions {
             total: s.members.len() as u32,
             floor: s.floor,
             hands: s.hands.clone(),
+            cameras: s.cameras(),
         };
         if s.is_large() {
             let partial: Vec<Member> = s

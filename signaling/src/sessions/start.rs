@@ -127,6 +127,7 @@ impl Sessions {
             dirty: false,
             snapshot_scheduled: false,
             last_policy: None,
+            class_sees_cameras: false,
         }
     }
 

@@ -1,8 +1,9 @@
 //! The hub's behaviour, scenario by scenario, without sockets: help requests and queues
-//! (`requests`), live sessions (`sessions`), consultation hours (`hours`), booked slots
-//! (`bookings`).
+//! (`requests`), live sessions (`sessions`), students' cameras in a frontal session
+//! (`cameras`), consultation hours (`hours`), booked slots (`bookings`).
 
 mod bookings;
+mod cameras;
 mod hours;
 mod requests;
 mod sessions;
@@ -15,7 +16,7 @@ use konsult_protocol::model::{
 use konsult_protocol::{
     ErrorCode, RequestId, ServerMessage, SignalData, SignalPeer, ToHub, UserId,
 };
-use konsult_signaling::{HubConfig, MediaCommand, Outcome, RecordKey};
+use konsult_signaling::{Audience, HubConfig, MediaCommand, Outcome, RecordKey};
 use sim::{Sim, error_code, student, support, teacher};
 use std::time::Duration;
 
