@@ -45,7 +45,7 @@ impl WireCounter {
                             let Ok((n, _)) = r else { continue };
                             let Some(to) = peer else { continue };
                             if let Some(ssrc) = rtp_ssrc(&b[..n]) {
-                                *rtp.lock().unwrap().entry(ssrc).or_default() += 1;
+                                *rtp.lock().expect("counts").entry(ssrc).or_default() += 1;
                             }
                             let _lost = outside.send_to(&b[..n], to).await;
                         }
@@ -57,7 +57,7 @@ impl WireCounter {
     }
 
     fn counts(&self) -> HashMap<u32, u64> {
-        self.rtp.lock().unwrap().clone()
+        self.rtp.lock().expect("counts").clone()
     }
 
     /// The SSRCs that carried at least `min` RTP packets to the peer during `window`.
