@@ -5,6 +5,16 @@
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } };
 
 /// The user's own camera and microphone.
+/// What a page sends, by kind: `true` or `false` for all, or `{audio, video, screen}` (a
+/// frontal session's student sends the camera, which reaches the host alone, and the rest only
+/// with the floor).
+function sending(publish) {
+  if (typeof publish === 'object' && publish) {
+    return { audio: Boolean(publish.audio), video: Boolean(publish.video), screen: Boolean(publish.screen) };
+  }
+  return { audio: Boolean(publish), video: Boolean(publish), screen: Boolean(publish) };
+}
+
 export class LocalMedia {
   constructor() {
     this.stream = new MediaStream();
@@ -149,6 +159,7 @@ export class PeerLink {
   /// channel when nothing is, as the SFU expects; it offers what the member receives. A screen
   /// being shared gets its own video m-line after the camera's.
   attach(local, { publish = true, sfu = false } = {}) {
+    publish = sending(publish);
     this.sfu = sfu;
     let published = 0;
     for (const kind of ['audio', 'video']) {
@@ -162,9 +173,9 @@ export class PeerLink {
       } else if (!sfu) {
         this.pc.addTransceiver(kind, { direction: 'recvonly' });
       }
-      if (track && !publish) this.senders[kind].replaceTrack(null);
+      if (track && !publish[kind]) this.senders[kind].replaceTrack(null);
     }
-    if (local.screen && publish) {
+    if (local.screen && publish.screen) {
       this.shareScreen(local);
       published += 1;
     }
@@ -225,9 +236,10 @@ export class PeerLink {
 
   /// Points the senders at the current local tracks (device change, screen share, floor).
   async refresh(local, { publish = true } = {}) {
+    publish = sending(publish);
     for (const kind of ['audio', 'video']) {
       const sender = this.senders[kind];
-      const track = publish ? local[kind] : null;
+      const track = publish[kind] ? local[kind] : null;
       if (sender && sender.track !== track) {
         try {
           await sender.replaceTrack(track);
@@ -237,7 +249,7 @@ export class PeerLink {
       }
     }
     if (this.closed) return;
-    const screen = publish ? local.screen : null;
+    const screen = publish.screen ? local.screen : null;
     if (screen && this.senders.screen?.track !== screen) this.shareScreen(local);
     else if (!screen && this.senders.screen?.track) this.stopScreen();
   }

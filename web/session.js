@@ -78,9 +78,25 @@ export class SessionView {
     return this.state?.media ?? this.session.media;
   }
 
-  /// In a frontal session only the host and the floor holder publish.
+  /// In a frontal session only the host and the floor holder are heard (and seen by all).
   get publishing() {
     return this.session.form !== 'frontal' || this.isHost || this.state?.floor === this.me;
+  }
+
+  /// A frontal session's student sends the camera without the floor too: the SFU forwards it
+  /// to the host alone, or to the class when the host shows it (`cameras` in the state).
+  get sendsCamera() {
+    return this.publishing || this.session.form === 'frontal';
+  }
+
+  /// What this page sends, by kind (see `PeerLink.attach`).
+  get sends() {
+    return { audio: this.publishing, video: this.sendsCamera, screen: this.publishing };
+  }
+
+  /// Who sees a frontal session's students' cameras: `host` (the default) or `class`.
+  get cameras() {
+    return this.state?.cameras ?? (this.session.form === 'frontal' ? 'host' : 'class');
   }
 
   get others() {
@@ -98,17 +114,17 @@ export class SessionView {
     for (const m of this.early.splice(0)) this.onSignal(m);
   }
 
-  /// The own camera's preview: empty while nothing is published (a frontal session without
-  /// the floor), so the screen does not suggest others see it.
+  /// The own camera's preview: empty while the camera is not sent, so the screen does not
+  /// suggest others see it.
   localPreview() {
-    const track = this.publishing ? this.local.video : null;
+    const track = this.sendsCamera ? this.local.video : null;
     return track ? new MediaStream([track]) : null;
   }
 
   /// Points the own tile at the camera when it changed or publishing started or stopped.
   renderLocalPreview() {
     if (!this.localVideo) return;
-    const track = this.publishing ? this.local.video : null;
+    const track = this.sendsCamera ? this.local.video : null;
     if ((this.localVideo.srcObject?.getVideoTracks()[0] ?? null) === track) return;
     this.localVideo.srcObject = this.localPreview();
   }
@@ -156,7 +172,7 @@ export class SessionView {
       onTrack: (track, streams, transceiver) => this.addRemote(track, streams, transceiver),
       onState: (state) => this.onLinkState(state),
     });
-    this.link.attach(this.local, { publish: this.publishing, sfu: path === 'sfu' });
+    this.link.attach(this.local, { publish: this.sends, sfu: path === 'sfu' });
     if (path === 'p2p') this.watchDirect(this.link);
     // A new link to the SFU (another node's, after a move) knows no view yet.
     if (path === 'sfu' && this.stage?.view) this.sendView();
@@ -361,7 +377,7 @@ export class SessionView {
     }
     if (m.floor === this.me && before?.floor !== this.me) this.notice(t('session.you_have_floor'));
     if (before && before.media !== m.media && m.media === 'sfu') this.notice(t('session.moved_sfu'));
-    if (this.link) this.link.refresh(this.local, { publish: this.publishing });
+    if (this.link) this.link.refresh(this.local, { publish: this.sends });
     if (this.linkPath !== this.mediaPath || !this.link) this.connectMedia();
     for (const remote of this.remotes.values()) {
       if (this.linkPath === 'sfu') remote.label.textContent = this.remoteLabel(remote.tile.dataset.stream, remote.screen);
@@ -446,8 +462,8 @@ export class SessionView {
       h('small', { class: 'media-path' }, `(${t('session.media.' + this.mediaPath)})`));
   }
 
-  /// The session's buttons. Without the floor in a frontal session nothing is published: the
-  /// microphone and camera show off and unavailable, with the reason beside them.
+  /// The session's buttons. Without the floor in a frontal session the microphone (and screen)
+  /// show off and unavailable, with the reason beside them; the camera works, with who sees it.
   renderControls() {
     if (!this.controls) return;
     const hands = this.state?.hands ?? [];
@@ -455,7 +471,7 @@ export class SessionView {
     const publishing = this.publishing;
     const button = (attrs, label) => h('button', { type: 'button', ...attrs }, label);
     const toggle = (kind, on, label, flip) => {
-      if (!publishing) {
+      if (!publishing && !(kind === 'cam' && this.sendsCamera)) {
         return button({
           class: `toggle ${kind}`, 'aria-pressed': 'false', 'aria-disabled': 'true', 'aria-describedby': 'no-floor',
           onclick: () => this.notice(t('session.no_floor')),
@@ -473,12 +489,20 @@ export class SessionView {
           onclick: () => (publishing || this.local.screen ? this.toggleScreen() : this.notice(t('session.no_floor'))),
         }, this.local.screen ? t('session.screen.stop') : t('session.screen'))
         : null,
+      this.isHost && this.session.form === 'frontal'
+        ? button({
+          class: 'show-cameras', 'aria-pressed': String(this.cameras === 'class'),
+          onclick: () => this.act({ type: 'show_cameras', to: this.cameras === 'class' ? 'host' : 'class' }),
+        }, t('session.cameras.class_toggle'))
+        : null,
       this.isHost ? null : button({ class: 'hand', 'aria-pressed': String(handUp), onclick: () => this.act({ type: handUp ? 'lower_hand' : 'raise_hand' }) }, handUp ? t('session.hand.lower') : t('session.hand')),
       this.isHost && this.session.form !== 'individual'
         ? button({ class: 'danger end', onclick: () => this.act({ type: 'end_session' }) }, t('session.end'))
         : null,
       button({ class: 'leave', onclick: () => this.leave() }, this.isHost && this.session.form === 'individual' ? t('session.end') : t('session.leave')),
-      publishing ? null : h('p', { id: 'no-floor', class: 'no-floor' }, t('session.no_floor')));
+      publishing ? null : h('p', { id: 'no-floor', class: 'no-floor' }, t('session.no_floor')),
+      publishing ? null : h('p', { class: 'camera-audience', role: 'status' },
+        t(this.cameras === 'class' ? 'session.cameras.seen_by_class' : 'session.cameras.seen_by_host')));
   }
 
   async leave() {

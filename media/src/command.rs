@@ -9,14 +9,52 @@ use konsult_protocol::{SessionId, SignalData, UserId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+/// Who receives one kind of a member's media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Every other member of the session.
+    Everyone,
+    /// These members only (none: nobody). The others are not even offered the track.
+    Only(Vec<UserId>),
+}
+
+impl Audience {
+    /// Nobody receives it.
+    pub fn nobody() -> Audience {
+        Audience::Only(Vec::new())
+    }
+
+    pub fn includes(&self, user: UserId) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Only(users) => users.contains(&user),
+        }
+    }
+}
+
 /// What a member may do with media in a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberPolicy {
     pub user: UserId,
-    /// In a frontal session only the host and the floor holder publish.
-    pub may_publish: bool,
+    /// Who receives the member's audio: in a frontal session, everyone for the host and the
+    /// floor holder, nobody for the other students.
+    pub audio_to: Audience,
+    /// Who receives the member's camera and screen: in a frontal session a student's reach
+    /// the host only, unless the host shows the class to itself or gives the student the floor.
+    pub video_to: Audience,
     /// Track kinds the host muted: not forwarded.
     pub muted: Vec<TrackKind>,
+}
+
+impl MemberPolicy {
+    /// Whether `subscriber` is offered this member's track of `kind` at all.
+    pub fn reaches(&self, kind: TrackKind, subscriber: UserId) -> bool {
+        let audience = match kind {
+            TrackKind::Audio => &self.audio_to,
+            TrackKind::Video | TrackKind::Screen => &self.video_to,
+        };
+        subscriber != self.user && audience.includes(subscriber)
+    }
 }
 
 /// A session's media rules, given after every change; until the first, nothing is forwarded.

@@ -14,7 +14,7 @@ mod room;
 mod sockets;
 mod tcp;
 
-pub use command::{Command, ConnId, MemberPolicy, SessionPolicy};
+pub use command::{Audience, Command, ConnId, MemberPolicy, SessionPolicy};
 pub use outlet::Outlet;
 pub use sockets::MediaSockets;
 

@@ -156,16 +156,12 @@ impl Room {
         self.sync(now);
     }
 
-    /// Whether `source`'s track of `kind` may reach members now.
-    fn forwardable(&self, source: UserId, kind: TrackKind) -> bool {
-        self.policy
-            .get(&source)
-            .is_some_and(|p| p.may_publish && !p.muted.contains(&kind))
-    }
-
-    /// Brings every member's forwarded tracks in line with the peers and the policy: new
-    /// tracks of allowed publishers are added, tracks of departed ones stopped, and a track
-    /// that becomes allowed again waits for a keyframe.
+    /// Brings every member's forwarded tracks in line with the peers and the policy: a track
+    /// is offered to a member only while its publisher is there and the publisher's audience
+    /// for that kind includes the member (see [`MemberPolicy::reaches`]); one that leaves the
+    /// audience is stopped by renegotiation, so not a packet of it reaches that member. A
+    /// track offered but muted or out of the member's view stays negotiated and carries
+    /// nothing; allowed again, video waits for a keyframe.
     fn sync(&mut self, now: Instant) {
         let sources: Vec<(UserId, Mid, TrackKind)> = self
             .peers
@@ -178,44 +174,40 @@ impl Room {
                     .map(|t| (p.user, t.mid, t.kind))
             })
             .collect();
-        let publishing: HashMap<UserId, bool> = self
-            .policy
-            .values()
-            .map(|p| (p.user, p.may_publish))
-            .collect();
-        let allowed: HashMap<(UserId, Mid), bool> = sources
-            .iter()
-            .map(|&(user, mid, kind)| ((user, mid), self.forwardable(user, kind)))
-            .collect();
+        let live: HashSet<(UserId, Mid)> = sources.iter().map(|&(u, m, _)| (u, m)).collect();
+        let policy = &self.policy;
         let mut keyframes = Vec::new();
         for peer in self.peers.values_mut() {
             // A member not settled yet asks when it settles (see `drive`).
             let receives = peer.receives(now);
-            let subscribed = self.policy.contains_key(&peer.user);
-            let view = self.views.get(&peer.user);
+            let subscriber = peer.user;
+            let view = self.views.get(&subscriber);
+            let offered = |source: UserId, mid: Mid, kind: TrackKind| {
+                live.contains(&(source, mid))
+                    && policy.contains_key(&subscriber)
+                    && policy
+                        .get(&source)
+                        .is_some_and(|p| p.reaches(kind, subscriber))
+            };
             for track in &mut peer.forwarded {
-                let exists = allowed.contains_key(&(track.source, track.source_mid));
-                if !exists {
-                    track.state = match track.state {
-                        OutState::Open(mid) | OutState::Negotiating(mid) => OutState::ToStop(mid),
-                        other => other,
-                    };
+                if let OutState::Open(mid) | OutState::Negotiating(mid) = track.state
+                    && !offered(track.source, track.source_mid, track.kind)
+                {
+                    track.state = OutState::ToStop(mid);
                 }
             }
-            peer.forwarded.retain(|t| {
-                t.state != OutState::ToOpen || allowed.contains_key(&(t.source, t.source_mid))
-            });
+            peer.forwarded
+                .retain(|t| t.state != OutState::ToOpen || offered(t.source, t.source_mid, t.kind));
             for &(source, mid, kind) in &sources {
-                if source == peer.user
-                    || !subscribed
-                    || !publishing.get(&source).copied().unwrap_or(false)
-                {
+                if !offered(source, mid, kind) {
                     continue;
                 }
-                let known = peer
-                    .forwarded
-                    .iter()
-                    .any(|t| t.source == source && t.source_mid == mid);
+                // A track being stopped is offered anew beside it.
+                let known = peer.forwarded.iter().any(|t| {
+                    t.source == source
+                        && t.source_mid == mid
+                        && !matches!(t.state, OutState::ToStop(_) | OutState::NegotiatingStop(_))
+                });
                 if !known {
                     peer.forwarded.push(Forwarded {
                         source,
@@ -230,9 +222,16 @@ impl Room {
             for track in &mut peer.forwarded {
                 let shown = track.kind == TrackKind::Audio
                     || view.is_none_or(|shown| shown.contains(&track.source));
-                let now_allowed = subscribed
-                    && shown
-                    && allowed.get(&(track.source, track.source_mid)) == Some(&true);
+                let stopping = matches!(
+                    track.state,
+                    OutState::ToStop(_) | OutState::NegotiatingStop(_)
+                );
+                let now_allowed = shown
+                    && !stopping
+                    && offered(track.source, track.source_mid, track.kind)
+                    && policy
+                        .get(&track.source)
+                        .is_some_and(|p| !p.muted.contains(&track.kind));
                 if now_allowed && !track.allowed && track.kind != TrackKind::Audio {
                     track.needs_keyframe = true;
                     if receives {
@@ -376,10 +375,11 @@ impl Room {
             if peer.user == source || !peer.receives(now) {
                 continue;
             }
+            // Beside a track being stopped there may be its successor: the open one carries.
             let Some(track) = peer
                 .forwarded
                 .iter_mut()
-                .find(|t| t.source == source && t.source_mid == data.mid)
+                .find(|t| t.source == source && t.source_mid == data.mid && t.open_mid().is_some())
             else {
                 continue;
             };
@@ -396,10 +396,9 @@ impl Room {
             if peer.write(mid, data) {
                 frames += 1;
                 if gated
-                    && let Some(track) = peer
-                        .forwarded
-                        .iter_mut()
-                        .find(|t| t.source == source && t.source_mid == data.mid)
+                    && let Some(track) = peer.forwarded.iter_mut().find(|t| {
+                        t.source == source && t.source_mid == data.mid && t.open_mid().is_some()
+                    })
                 {
                     track.needs_keyframe = false;
                 }

@@ -2,7 +2,7 @@
 
 use crate::ids::{AttachmentId, BookingId, ClientId, RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
-    CalendarAction, Form, MediaState, Mode, PollKind, SetStatus, ThreadKind, TrackKind,
+    CalendarAction, Cameras, Form, MediaState, Mode, PollKind, SetStatus, ThreadKind, TrackKind,
 };
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,8 @@ pub enum ToHub {
     },
     /// Host: remove a member from the session.
     RemoveMember { session: SessionId, user: UserId },
+    /// Host of a frontal session: who sees the students' cameras.
+    ShowCameras { session: SessionId, to: Cameras },
     /// WebRTC negotiation: SDP or an ICE candidate for a member (P2P) or for the SFU.
     Signal {
         session: SessionId,
@@ -315,6 +317,7 @@ impl ClientMessage {
         "create_poll",
         "vote",
         "close_poll",
+        "show_cameras",
         "send",
         "history",
         "threads",
@@ -398,6 +401,7 @@ impl ToHub {
         "create_poll",
         "vote",
         "close_poll",
+        "show_cameras",
     ];
 
     /// The `type` tag of this message.
@@ -430,6 +434,7 @@ impl ToHub {
             ToHub::CreatePoll { .. } => "create_poll",
             ToHub::Vote { .. } => "vote",
             ToHub::ClosePoll { .. } => "close_poll",
+            ToHub::ShowCameras { .. } => "show_cameras",
         }
     }
 }

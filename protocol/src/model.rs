@@ -119,6 +119,19 @@ impl Form {
     }
 }
 
+/// Who sees the students' cameras in a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cameras {
+    /// Only the host (and whoever else sees every camera); the default of a frontal session.
+    /// A student with the floor is seen by everyone.
+    Host,
+    /// Everyone sees everyone: always so in a group or individual session, and in a frontal
+    /// session when the host shows the class to itself.
+    #[default]
+    Class,
+}
+
 /// Online (live video) or offline (chat, messages, files).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

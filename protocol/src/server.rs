@@ -3,9 +3,9 @@
 use crate::codes::ErrorCode;
 use crate::ids::{RequestId, SessionId, ThreadId, UserId};
 use crate::model::{
-    BookingChange, BookingInfo, ChatMessage, DeferReason, DeferredRequest, EndReason, HoursSlot,
-    IceServer, MediaPath, Member, OfferedRequest, PollInfo, PollVote, QueueEntry, QueuedRequest,
-    SessionInfo, Slot, Status, TeacherInfo, ThreadSummary, UserInfo,
+    BookingChange, BookingInfo, Cameras, ChatMessage, DeferReason, DeferredRequest, EndReason,
+    HoursSlot, IceServer, MediaPath, Member, OfferedRequest, PollInfo, PollVote, QueueEntry,
+    QueuedRequest, SessionInfo, Slot, Status, TeacherInfo, ThreadSummary, UserInfo,
 };
 use crate::signal::{SignalData, SignalPeer};
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,10 @@ pub enum ServerMessage {
         /// and naming co-hosts.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         cohosts: Vec<UserId>,
+        /// Who sees the students' cameras: `host` in a frontal session until the host shows
+        /// the class to itself (`show_cameras`), `class` otherwise.
+        #[serde(default)]
+        cameras: Cameras,
     },
     /// The session ended, or this user was removed from it.
     SessionEnded {

@@ -12,7 +12,9 @@ use crate::hub_handle::MediaSink;
 use crate::schools::Schools;
 use crate::wire;
 use konsult_config::MediaConfig;
-use konsult_media::{Command, MediaSockets, MemberPolicy, Outlet, SessionPolicy, SfuHandle};
+use konsult_media::{
+    Audience, Command, MediaSockets, MemberPolicy, Outlet, SessionPolicy, SfuHandle,
+};
 use konsult_protocol::model::MediaState;
 use konsult_protocol::{
     ErrorCode, SchoolId, ServerMessage, SessionId, SignalData, SignalPeer, UserId,
@@ -134,7 +136,8 @@ fn sfu_command(school: SchoolId, command: MediaCommand) -> Result<Command, Media
                     .into_iter()
                     .map(|member| MemberPolicy {
                         user: member.user,
-                        may_publish: member.may_publish,
+                        audio_to: audience(member.audio_to),
+                        video_to: audience(member.video_to),
                         muted: member.muted,
                     })
                     .collect(),
@@ -151,6 +154,14 @@ fn sfu_command(school: SchoolId, command: MediaCommand) -> Result<Command, Media
             video,
         },
     })
+}
+
+/// The hub's audience as the SFU takes it.
+fn audience(audience: konsult_signaling::Audience) -> Audience {
+    match audience {
+        konsult_signaling::Audience::Everyone => Audience::Everyone,
+        konsult_signaling::Audience::Only(users) => Audience::Only(users),
+    }
 }
 
 /// Where the SFU's output goes: frames into members' outboxes, media states to the hub of

@@ -421,6 +421,7 @@ impl Hub {
                 poll,
                 publish,
             } => sessions.close_poll(asker, session, poll, publish, people, cx),
+            ToHub::ShowCameras { session, to } => sessions.show_cameras(asker, session, to, cx),
         }
     }
 

@@ -167,12 +167,26 @@ pub enum OpeningText {
     },
 }
 
+/// Who receives one kind of a member's media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Every other member of the session.
+    Everyone,
+    /// These members only (none: nobody); the SFU does not even offer the track to the others.
+    Only(Vec<UserId>),
+}
+
 /// What a member may do with media in a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberPolicy {
     pub user: UserId,
-    /// In a frontal session only the host and the floor holder publish.
-    pub may_publish: bool,
+    /// Who receives the member's audio: in a frontal session nobody's but the host's and the
+    /// floor holder's is heard.
+    pub audio_to: Audience,
+    /// Who receives the member's camera and screen: in a frontal session a student's reach
+    /// only those who see every camera, unless the host shows the class to itself or the
+    /// student has the floor.
+    pub video_to: Audience,
     /// Track kinds the host muted: not forwarded.
     pub muted: Vec<TrackKind>,
 }

@@ -51,9 +51,9 @@ mod timers;
 pub use config::{HubConfig, IdSeeds};
 pub use hub::Hub;
 pub use io::{
-    BookedSlot, BookedStudent, ConnId, ConsultationRecord, Input, MediaCommand, MediaPolicy,
-    MemberPolicy, Now, OpeningMessage, OpeningText, Outcome, Output, Recipients, RecordKey,
-    ThreadPurpose, ThreadSpec,
+    Audience, BookedSlot, BookedStudent, ConnId, ConsultationRecord, Input, MediaCommand,
+    MediaPolicy, MemberPolicy, Now, OpeningMessage, OpeningText, Outcome, Output, Recipients,
+    RecordKey, ThreadPurpose, ThreadSpec,
 };
 pub use people::SUPPORT_SUBJECT;
 pub use snapshot::{HubSnapshot, SNAPSHOT_FORMAT};

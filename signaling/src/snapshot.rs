@@ -263,6 +263,10 @@ pub(crate) struct SessionState {
     /// Polls; absent from snapshots taken before polls existed.
     #[serde(default)]
     pub polls: PollsState,
+    /// The host of a frontal session showed the students' cameras to the class; absent in
+    /// older snapshots, which keeps them private.
+    #[serde(default)]
+    pub class_sees_cameras: bool,
 }
 
 /// A member of a session.

@@ -8,7 +8,8 @@ use konsult_signaling::testing::{drive, sim};
 use konsult_protocol::model::{Form, Member, Mode, SessionRole, SetStatus};
 use konsult_protocol::{RequestId, Rid, ServerMessage, SessionId, ToHub, UserId};
 use konsult_signaling::{
-    ConnId, ConsultationRecord, HubConfig, HubSnapshot, MediaCommand, SNAPSHOT_FORMAT, ThreadSpec,
+    Audience, ConnId, ConsultationRecord, HubConfig, HubSnapshot, MediaCommand, SNAPSHOT_FORMAT,
+    ThreadSpec,
 };
 use proptest::prelude::*;
 use sim::{Sim, student, teacher};
@@ -76,6 +77,7 @@ fn without_version(msg: ServerMessage) -> ServerMessage {
             floor,
             hands,
             cohosts,
+            cameras,
             ..
         } => ServerMessage::SessionState {
             session,
@@ -86,6 +88,7 @@ fn without_version(msg: ServerMessage) -> ServerMessage {
             floor,
             hands,
             cohosts,
+            cameras,
         },
         other => other,
     }
@@ -574,7 +577,7 @@ fn a_lesson_keeps_its_host_hands_and_floor() {
     assert_eq!(floor, Some(UserId(11)));
     assert_eq!(hands, vec![UserId(12), UserId(13)]);
     let mut moved = move_school(&sim, HubConfig::default());
-    // The new owner's SFU hears who may publish: the host and the floor.
+    // The new owner's SFU hears who is heard: the host and the floor.
     let policy = moved.media.iter().find_map(|c| match c {
         MediaCommand::SetPolicy { session, policy } if *session == id => Some(policy.clone()),
         _ => None,
@@ -583,7 +586,7 @@ fn a_lesson_keeps_its_host_hands_and_floor() {
         .expect("a policy for the new SFU")
         .members
         .iter()
-        .filter(|m| m.may_publish)
+        .filter(|m| m.audio_to == Audience::Everyone)
         .map(|m| m.user)
         .collect();
     assert_eq!(publishers, vec![UserId(1), UserId(11)]);

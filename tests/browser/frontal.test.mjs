@@ -1,7 +1,9 @@
 // A frontal consultation of a teacher and five students of 9A through the server's SFU: the
 // students join from the invitation, see the teacher's video, one raises a hand, the teacher
 // gives the floor, and the others then decode that student's video too. Without the floor a
-// student's microphone and camera show off and unavailable with the reason; with it, on.
+// student's microphone shows off and unavailable with the reason, and the camera is sent to
+// the teacher alone: the teacher decodes every student, a student no other student, until the
+// teacher lets the class see each other's cameras.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { artifacts, launchBrowser, loginAs, startServer, waitForFrames } from './lib.mjs';
@@ -55,15 +57,25 @@ try {
       mic: state(document.querySelector('.session .toggle.mic')),
       cam: state(document.querySelector('.session .toggle.cam')),
       reason: document.getElementById('no-floor')?.textContent ?? null,
+      audience: document.querySelector('.session .camera-audience')?.textContent ?? null,
       preview: Boolean(preview && preview.getVideoTracks().length),
     };
   });
   const off = { pressed: 'false', disabled: true, reason: 'no-floor' };
+  const on = { pressed: 'true', disabled: false, reason: null };
   const before = await toggles(speaker);
-  assert.deepEqual([before.mic, before.cam], [off, off]);
+  assert.deepEqual([before.mic, before.cam], [off, on]);
   assert.match(before.reason, /попросите слово/);
-  assert.equal(before.preview, false);
+  assert.match(before.audience, /только учитель/);
+  assert.equal(before.preview, true);
   await shot(speaker, 'frontal-no-floor');
+
+  // The teacher decodes all five students' cameras; a student only the teacher's.
+  await waitLiveVideos(teacher, 5);
+  await Promise.all(students.map((s) => waitForFrames(s, 0, 40000)));
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const s of students) assert.equal(await liveVideos(s), 1, 'a student decodes the teacher alone');
+  await shot(teacher, 'frontal-teacher-sees-class');
 
   await speaker.click('.session .hand');
   const speakerId = await speaker.evaluate(() => [...document.querySelectorAll('.member')]
@@ -72,11 +84,10 @@ try {
   await shot(teacher, 'frontal-hand');
   await teacher.click(`.member[data-user="${speakerId}"] .give-floor`);
   await speaker.waitForSelector('.session .notice:has-text("Вам дали слово")');
-  const on = { pressed: 'true', disabled: false, reason: null };
   const granted = await toggles(speaker);
   assert.deepEqual([granted.mic, granted.cam, granted.reason, granted.preview], [on, on, null, true]);
   const listener = await toggles(students[0]);
-  assert.deepEqual([listener.mic, listener.cam], [off, off]);
+  assert.deepEqual([listener.mic, listener.cam], [off, on]);
 
   // Every student receives the teacher; the others also decode the speaker's video.
   try {
@@ -88,10 +99,18 @@ try {
   // The others now decode two videos: the teacher's and the speaker's.
   const others = students.filter((s) => s !== speaker);
   const counts = await Promise.all(others.map((s) => waitLiveVideos(s, 2)));
-  await waitLiveVideos(teacher, 1);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const s of others) assert.equal(await liveVideos(s), 2, 'the teacher and the floor holder');
   console.log(`frontal: the floor holder is received by ${counts.length} students`);
   await shot(others[0], 'frontal-student');
   await shot(teacher, 'frontal-teacher');
+
+  // The class sees itself: every student decodes the teacher and the four others.
+  await teacher.click('.session .show-cameras');
+  await teacher.waitForSelector('.session .show-cameras[aria-pressed="true"]');
+  await Promise.all(students.map((s) => waitLiveVideos(s, 5)));
+  assert.match((await toggles(students[0])).audience, /весь класс/);
+  await shot(students[0], 'frontal-class-sees-class');
 
   await teacher.click('.session .end');
   await Promise.all(students.map((s) => s.waitForSelector('.home.student')));

@@ -247,6 +247,7 @@ async fn try_cell(server: &Server, row: &str, col: &str) -> String {
         }
         "media_state" => json!({"type": row, "session": session, "state": "connected"}),
         "media_view" => json!({"type": row, "session": session, "video": [third_id]}),
+        "show_cameras" => json!({"type": row, "session": session, "to": "class"}),
         "signal" => json!({"type": row, "session": session, "to": "sfu",
             "data": {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host",
                      "sdpMid": "0"}}),

@@ -3,11 +3,11 @@
 
 use super::Sessions;
 use crate::ctx::Ctx;
-use crate::io::{ConnId, MediaCommand, MediaPolicy, MemberPolicy, Output, Recipients};
+use crate::io::{Audience, ConnId, MediaCommand, MediaPolicy, MemberPolicy, Output, Recipients};
 use crate::people::People;
 use crate::refusal::{Asker, Handled, Refusal};
 use konsult_protocol::limits::MAX_SIGNAL_BYTES;
-use konsult_protocol::model::{Form, MediaPath, MediaState, TrackKind};
+use konsult_protocol::model::{Cameras, Form, MediaPath, MediaState, TrackKind};
 use konsult_protocol::{ServerMessage, SessionId, SignalData, SignalPeer, UserId};
 
 impl Sessions {
@@ -221,14 +221,28 @@ impl Sessions {
         if s.media != MediaPath::Sfu || s.thread.is_none() {
             return;
         }
+        // In a frontal session a student without the floor is heard by nobody and seen by
+        // those who see every camera, or by the class when the host shows it.
+        let watchers: Vec<UserId> = s.present().filter(|u| s.sees_every_camera(*u)).collect();
         let members = s
             .members
             .iter()
             .filter(|(_, m)| m.present)
-            .map(|(user, m)| MemberPolicy {
-                user: *user,
-                may_publish: s.form != Form::Frontal || *user == s.host || s.floor == Some(*user),
-                muted: m.muted.clone(),
+            .map(|(user, m)| {
+                let speaks = s.form != Form::Frontal || *user == s.host || s.floor == Some(*user);
+                let (audio_to, video_to) = match (speaks, s.cameras()) {
+                    (true, _) => (Audience::Everyone, Audience::Everyone),
+                    (false, Cameras::Class) => (Audience::Only(Vec::new()), Audience::Everyone),
+                    (false, Cameras::Host) => {
+                        (Audience::Only(Vec::new()), Audience::Only(watchers.clone()))
+                    }
+                };
+                MemberPolicy {
+                    user: *user,
+                    audio_to,
+                    video_to,
+                    muted: m.muted.clone(),
+                }
             })
             .collect();
         let policy = MediaPolicy { members };

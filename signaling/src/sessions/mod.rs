@@ -3,6 +3,7 @@
 //! snapshots. `Sessions` owns every live session; what it needs of people it asks `People`, and
 //! the sessions that ended it leaves for the hub to settle what follows in the queues.
 
+mod cameras;
 mod media;
 mod membership;
 mod moderation;
@@ -18,7 +19,9 @@ pub(crate) use start::NewSession;
 use crate::ids::IdMap;
 use crate::io::{ConnId, ConsultationRecord, MediaPolicy, RecordKey};
 use crate::refusal::Refusal;
-use konsult_protocol::model::{Form, MediaPath, MediaState, Mode, SessionRole, Status, TrackKind};
+use konsult_protocol::model::{
+    Cameras, Form, MediaPath, MediaState, Mode, SessionRole, Status, TrackKind,
+};
 use konsult_protocol::{RequestId, Rid, SessionId, ThreadId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -110,6 +113,9 @@ struct Session {
     snapshot_scheduled: bool,
     /// Snapshots the SFU's policy was last set from; avoids resending the same policy.
     last_policy: Option<MediaPolicy>,
+    /// The host of a frontal session showed the students' cameras to the class
+    /// (`show_cameras`); until then only those who see every camera see them.
+    class_sees_cameras: bool,
 }
 
 impl Session {
@@ -141,6 +147,23 @@ impl Session {
 
     fn is_large(&self) -> bool {
         self.members.len() > ROSTER_LIMIT
+    }
+
+    /// Whether `user` sees every student's camera even while the class does not: the host
+    /// and the co-hosts. Every such check goes through here.
+    fn sees_every_camera(&self, user: UserId) -> bool {
+        self.may_moderate(user)
+    }
+
+    /// Who sees the students' cameras, as `session_state` tells the members: in a frontal
+    /// session only those who see every camera until the host shows the class to itself;
+    /// in the other forms everyone.
+    fn cameras(&self) -> Cameras {
+        if self.form == Form::Frontal && !self.class_sees_cameras {
+            Cameras::Host
+        } else {
+            Cameras::Class
+        }
     }
 }
 

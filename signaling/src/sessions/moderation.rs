@@ -197,6 +197,8 @@ impl Sessions {
         if changed && cohost {
             self.tell_new_moderator(id, target, people, cx);
         }
+        // A co-host sees every student's camera in a frontal session.
+        self.update_media_policy(id, cx);
         Ok(())
     }
 }

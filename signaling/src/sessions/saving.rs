@@ -50,6 +50,7 @@ impl Sessions {
                 snapshot_scheduled: s.snapshot_scheduled,
                 cohosts: s.cohosts.iter().copied().collect(),
                 polls: s.polls.save(),
+                class_sees_cameras: s.class_sees_cameras,
             })
             .collect();
         sessions.sort_by_key(|s| s.id);
@@ -106,6 +107,7 @@ impl Sessions {
                 dirty: s.dirty,
                 snapshot_scheduled: s.snapshot_scheduled,
                 last_policy: None,
+                class_sees_cameras: s.class_sees_cameras,
             };
             sessions.sessions.insert(s.id, session);
         }

@@ -74,6 +74,7 @@ impl Sessions {
             floor: s.floor,
             hands: s.hands.clone(),
             cohosts: s.cohosts.iter().copied().collect(),
+            cameras: s.cameras(),
         };
         if s.is_large() {
             let partial: Vec<Member> = s

@@ -129,6 +129,7 @@ impl Sessions {
             dirty: false,
             snapshot_scheduled: false,
             last_policy: None,
+            class_sees_cameras: false,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The hub's behaviour, scenario by scenario, without sockets: help requests and queues
-//! (`requests`), live sessions (`sessions`), consultation hours (`hours`), booked slots
-//! (`bookings`), co-hosts and polls (`polls`).
+//! (`requests`), live sessions (`sessions`), students' cameras in a frontal session
+//! (`cameras`), consultation hours (`hours`), booked slots (`bookings`), co-hosts and polls
+//! (`polls`).
 
 mod bookings;
+mod cameras;
 mod hours;
 mod polls;
 mod requests;
@@ -16,7 +18,7 @@ use konsult_protocol::model::{
 use konsult_protocol::{
     ErrorCode, RequestId, ServerMessage, SignalData, SignalPeer, ToHub, UserId,
 };
-use konsult_signaling::{HubConfig, MediaCommand, Outcome, RecordKey};
+use konsult_signaling::{Audience, HubConfig, MediaCommand, Outcome, RecordKey};
 use sim::{Sim, error_code, student, support, teacher};
 use std::time::Duration;
 

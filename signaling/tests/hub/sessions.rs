@@ -43,13 +43,13 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
     let publishers: Vec<UserId> = policy
         .members
         .iter()
-        .filter(|m| m.may_publish)
+        .filter(|m| m.audio_to == Audience::Everyone && m.video_to == Audience::Everyone)
         .map(|m| m.user)
         .collect();
     assert_eq!(
         publishers,
         vec![UserId(1)],
-        "frontal: only the host publishes"
+        "frontal: only the host reaches everyone"
     );
 
     sim.send(UserId(12), ToHub::RaiseHand { session: id });
@@ -96,12 +96,9 @@ fn frontal_session_invites_the_class_and_moderation_changes_media_policy() {
     let MediaCommand::SetPolicy { policy, .. } = sim.media.last().expect("policy").clone() else {
         panic!("expected a policy")
     };
-    assert!(
-        policy
-            .members
-            .iter()
-            .any(|m| m.user == UserId(12) && m.may_publish)
-    );
+    assert!(policy.members.iter().any(|m| m.user == UserId(12)
+        && m.audio_to == Audience::Everyone
+        && m.video_to == Audience::Everyone));
 
     sim.send(
         UserId(1),

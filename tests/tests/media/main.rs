@@ -1,9 +1,10 @@
 //! Live media against the real binary with WebRTC peers on the `webrtc` crate: peer to peer
 //! through the relay, the SFU forwarding intact payloads to every member, floor control and
-//! mute, a late joiner starting from a keyframe, the fallback from a blocked peer-to-peer path,
+//! mute, students' cameras seen by the host only in a frontal session, a late joiner starting from a keyframe, the fallback from a blocked peer-to-peer path,
 //! a whole class in a frontal session, a lossy, jittery link recovered by NACK, ICE over TCP,
 //! `audio_only` media states, and the call on a user's two devices.
 
+mod cameras;
 mod network;
 mod p2p;
 mod sfu;
@@ -60,6 +61,12 @@ async fn session_with(teacher: &mut WsClient, students: &mut [(WsClient, i64)], 
         assert_eq!(joined["type"], "session_started", "{joined}");
     }
     session
+}
+
+/// A free UDP port on loopback.
+fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("addr").port()
 }
 
 /// Frames of `stream`'s `kind` track a link received so far.

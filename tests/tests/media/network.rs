@@ -79,12 +79,6 @@ impl Drop for LossyProxy {
     }
 }
 
-/// A free UDP port on loopback.
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_survives_loss_and_jitter_through_nack() {
     let port = free_udp_port();

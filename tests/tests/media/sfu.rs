@@ -158,7 +158,8 @@ async fn floor_control_and_mute_change_what_is_forwarded() {
     let first = sfu_link(&server, "student3", session).await;
     let listener = sfu_link(&server, "student4", session).await;
 
-    // Frontal: everyone receives the host; nobody receives a student without the floor.
+    // Frontal: everyone receives the host; a student without the floor is heard by nobody
+    // and seen by the host alone.
     assert!(
         listener
             .wait_for(MEDIA_WAIT, |c| frames(c, teacher_id, "video") >= 30)
@@ -169,9 +170,14 @@ async fn floor_control_and_mute_change_what_is_forwarded() {
             .wait_for(MEDIA_WAIT, |c| frames(c, teacher_id, "video") >= 30)
             .await
     );
+    assert!(
+        host.wait_for(MEDIA_WAIT, |c| frames(c, speaker, "video") >= 30)
+            .await
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(frames(&listener.counters, speaker, "video"), 0);
-    assert_eq!(frames(&host.counters, speaker, "video"), 0);
+    assert_eq!(frames(&listener.counters, speaker, "audio"), 0);
+    assert_eq!(frames(&host.counters, speaker, "audio"), 0);
 
     // The floor: the speaker reaches everyone, starting from a keyframe.
     let granted = teacher
