@@ -5,7 +5,7 @@
 
 use super::sim::{Sim, student, support, teacher};
 use crate::{HubConfig, Input};
-use konsult_protocol::model::{Form, MediaState, Mode, SetStatus, TrackKind};
+use konsult_protocol::model::{Cameras, Form, MediaState, Mode, PollKind, SetStatus, TrackKind};
 use konsult_protocol::{
     ClientMessage, Envelope, RequestId, SdpType, SessionId, SignalData, SignalPeer, ToHub, UserId,
     decode_client_frame,
@@ -171,10 +171,45 @@ fn step(sim: &mut Sim, bytes: &mut Bytes<'_>) {
             user: other,
             kind: bytes.pick(&[TrackKind::Audio, TrackKind::Video, TrackKind::Screen]),
         },
-        22 => ToHub::RemoveMember {
-            session: small_session(bytes),
-            user: other,
-        },
+        22 => {
+            let session = small_session(bytes);
+            match bytes.next() % 6 {
+                0 => ToHub::RemoveMember {
+                    session,
+                    user: other,
+                },
+                1 => ToHub::SetCohost {
+                    session,
+                    user: other,
+                    cohost: bytes.next().is_multiple_of(2),
+                },
+                2 => ToHub::CreatePoll {
+                    session,
+                    question: bytes.pick(&["", "?", "Понятно?"]).to_string(),
+                    kind: bytes.pick(&[PollKind::Single, PollKind::Multiple, PollKind::YesNo]),
+                    options: (0..bytes.next() % 12)
+                        .map(|n| bytes.pick(&["", "a", "б"]).repeat(usize::from(n % 2) + 1))
+                        .collect(),
+                    anonymous: bytes.next().is_multiple_of(2),
+                },
+                3 => ToHub::Vote {
+                    session,
+                    poll: u32::from(bytes.next() % 4),
+                    choices: (0..bytes.next() % 4)
+                        .map(|_| u32::from(bytes.next() % 12))
+                        .collect(),
+                },
+                4 => ToHub::ClosePoll {
+                    session,
+                    poll: u32::from(bytes.next() % 4),
+                    publish: bytes.next().is_multiple_of(2),
+                },
+                _ => ToHub::ShowCameras {
+                    session,
+                    to: bytes.pick(&[Cameras::Host, Cameras::Class]),
+                },
+            }
+        }
         23 => ToHub::Signal {
             session: small_session(bytes),
             to: if bytes.next().is_multiple_of(2) {
