@@ -39,6 +39,7 @@ mod ids;
 mod io;
 mod outputs;
 mod people;
+mod poll_state;
 mod refusal;
 mod requests;
 mod sessions;

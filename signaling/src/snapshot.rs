@@ -37,7 +37,7 @@
 
 use crate::bookings::BookingsState;
 use crate::io::{ConsultationRecord, RecordKey};
-use crate::sessions::PollsState;
+use crate::poll_state::PollsState;
 use crate::timers::Timer;
 use konsult_protocol::model::{
     DeferReason, Form, HoursSlot, MediaPath, MediaState, Mode, SessionRole, SetStatus, TrackKind,

@@ -12,8 +12,8 @@ mod saving;
 mod snapshots;
 mod start;
 
+pub(crate) use polls::NewPoll;
 use polls::Polls;
-pub(crate) use polls::{NewPoll, PollsState};
 pub(crate) use start::NewSession;
 
 use crate::ids::IdMap;

@@ -7,11 +7,11 @@ use super::{Session, Sessions};
 use crate::ctx::Ctx;
 use crate::io::{ConnId, OpeningMessage, OpeningText, Output};
 use crate::people::People;
+use crate::poll_state::{Poll, PollsState};
 use crate::refusal::{Asker, Handled, Refusal};
 use crate::timers::Timer;
 use konsult_protocol::model::{Form, PollInfo, PollKind, PollVote, Role};
 use konsult_protocol::{ServerMessage, SessionId, UserId};
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// Least time between two `poll_counts` of a session.
@@ -25,21 +25,6 @@ pub const MIN_OPTIONS: usize = 2;
 pub const MAX_OPTIONS: usize = 10;
 /// Most polls one session may ask.
 pub const MAX_POLLS: usize = 100;
-
-/// One poll.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Poll {
-    id: u32,
-    question: String,
-    kind: PollKind,
-    /// Empty for `yes_no`.
-    options: Vec<String>,
-    anonymous: bool,
-    open: bool,
-    by: UserId,
-    /// Each voter's choices, ascending.
-    votes: Vec<(UserId, Vec<u32>)>,
-}
 
 impl Poll {
     /// How many options there are to choose from.
@@ -111,14 +96,6 @@ pub(crate) struct Polls {
     counts_sent: Option<Instant>,
 }
 
-/// A session's polls as a snapshot keeps them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct PollsState {
-    pub polls: Vec<Poll>,
-    pub counts_owed: bool,
-    pub counts_scheduled: bool,
-}
-
 impl Polls {
     pub fn save(&self) -> PollsState {
         PollsState {
@@ -139,6 +116,19 @@ impl Polls {
 
     fn open(&self) -> Option<&Poll> {
         self.list.iter().find(|p| p.open)
+    }
+
+    /// Poll `id`, still open: `not_found` when the session has none, `conflict` when closed.
+    fn still_open(&self, id: u32) -> Result<&Poll, Refusal> {
+        let poll = self
+            .list
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| Refusal::not_found(format!("no poll {id} in this session")))?;
+        if !poll.open {
+            return Err(Refusal::conflict(format!("poll {id} is closed")));
+        }
+        Ok(poll)
     }
 }
 
@@ -285,15 +275,7 @@ impl Sessions {
         cx: &mut Ctx,
     ) -> Handled {
         let s = self.member_session(asker.user, id)?;
-        let p = s
-            .polls
-            .list
-            .iter()
-            .find(|p| p.id == poll)
-            .ok_or_else(|| Refusal::not_found(format!("no poll {poll} in this session")))?;
-        if !p.open {
-            return Err(Refusal::conflict(format!("poll {poll} is closed")));
-        }
+        let p = s.polls.still_open(poll)?;
         if choices.is_empty() {
             return Err(Refusal::bad_request("choose at least one option"));
         }
@@ -392,15 +374,7 @@ impl Sessions {
         cx: &mut Ctx,
     ) -> Handled {
         let s = self.poll_session(asker.user, id, people)?;
-        let p = s
-            .polls
-            .list
-            .iter()
-            .find(|p| p.id == poll)
-            .ok_or_else(|| Refusal::not_found(format!("no poll {poll} in this session")))?;
-        if !p.open {
-            return Err(Refusal::conflict(format!("poll {poll} is closed already")));
-        }
+        s.polls.still_open(poll)?;
         cx.out.ok(asker);
         self.finish_poll(id, poll, publish, people, cx);
         Ok(())
